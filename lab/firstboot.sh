@@ -1,0 +1,26 @@
+#!/bin/sh
+# Runs at every boot of a lab VM (each run starts from a fresh overlay). Reads from the kernel command line:
+#   ember.hostname=NAME ember.storage_ip=A.B.C.D/24
+# and gives the VM its own machine-id, SSH host keys, iSCSI initiator name and storage-network address.
+set -eu
+arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p" | tail -n 1; }
+name="$(arg ember.hostname)"
+ip="$(arg ember.storage_ip)"
+[ -n "$name" ] || exit 0
+[ -f /etc/ember-identity ] && [ "$(cat /etc/ember-identity)" = "$name" ] && exit 0
+echo "$name" >/etc/hostname
+hostname "$name"
+printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$name" >/etc/hosts
+if [ ! -s /etc/machine-id ]; then
+  tr -d '-' </proc/sys/kernel/random/uuid >/etc/machine-id
+fi
+rm -f /etc/ssh/ssh_host_*
+ssh-keygen -A >/dev/null
+mkdir -p /etc/iscsi
+echo "InitiatorName=iqn.1993-08.org.debian:01:$(tr -d '-' </proc/sys/kernel/random/uuid | cut -c1-12)" \
+  >/etc/iscsi/initiatorname.iscsi
+if [ -n "$ip" ]; then
+  mkdir -p /etc/network/interfaces.d
+  printf 'auto eth1\niface eth1 inet static\n    address %s\n' "$ip" >/etc/network/interfaces.d/eth1
+fi
+echo "$name" >/etc/ember-identity

@@ -1,0 +1,114 @@
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: schedule
+short_description: Plan where each inventory volume lives, Cinder-scheduler style
+version_added: 0.1.0
+author: ember.blockstore contributors
+description:
+  - Validates O(volumes) (the inventory's C(blockstore_volumes)) as a whole, keeps volumes that already exist where
+    they are, and places new ones on the pools given as input, as Cinder's filter scheduler does.
+  - Filters run in Cinder's default order, AvailabilityZoneFilter, CapacityFilter, CapabilitiesFilter, then the
+    CapacityWeigher picks the pool with the most virtual free capacity (or the least, with a negative
+    O(weight_multiplier)); ties go to the lowest pool id. Each placement consumes capacity before the next request.
+  - Fails, before anything is changed, when the input is invalid, a volume would shrink, an in-use volume would be
+    deleted without O(volumes[].force), or a volume fits nowhere (C(No valid backend for <name>:) with the reason
+    each pool was rejected).
+  - Sizes are bytes or strings with a unit; C(1G) and C(1GB) are 10^9 bytes, C(1GiB) is 2^30 bytes.
+positional: _input, volumes
+options:
+  _input:
+    description: Pool facts, one dict per backend per storage host, as returned by the C(backend_facts) module.
+    type: list
+    elements: dict
+    required: true
+  volumes:
+    description:
+      - The volumes the inventory asks for (C(blockstore_volumes)).
+      - Each item has C(name) (required), C(size) (required when present), C(volume_type), C(availability_zone)
+        (a zone or a list of zones), C(state) (V(present) or V(absent)), C(attachments) (a list of dicts with a
+        C(host) key), C(force), C(description) and C(metadata). Other keys are errors.
+    type: list
+    elements: dict
+    required: true
+  volume_types:
+    description:
+      - Volume types (C(blockstore_volume_types)), a dict of type name to a dict with C(extra_specs) and
+        C(description).
+      - Extra specs use Cinder's operators, for example V(<is> True) for the capability
+        C(thin_provisioning_support).
+    type: dict
+  weight_multiplier:
+    description: Cinder's C(capacity_weight_multiplier); positive spreads volumes, negative stacks them.
+    type: float
+    default: 1.0
+  default_volume_type:
+    description: Volume type of new volumes that do not name one.
+    type: str
+  consumers:
+    description: When given, the only host names attachments may use.
+    type: list
+    elements: str
+"""
+
+EXAMPLES = r"""
+- name: Plan the volumes over the pools gathered from the storage nodes
+  ansible.builtin.set_fact:
+    blockstore_plan: >-
+      {{ groups['storage'] | map('extract', hostvars, 'blockstore_pools') | flatten
+         | ember.blockstore.schedule(blockstore_volumes, volume_types=blockstore_volume_types,
+                                     consumers=groups['consumers']) }}
+  run_once: true
+  delegate_to: localhost
+
+- name: Volumes to create on this storage node
+  ansible.builtin.debug:
+    msg: "{{ blockstore_plan.volumes | selectattr('host', 'equalto', inventory_hostname)
+             | selectattr('action', 'equalto', 'create') | map(attribute='name') }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The plan.
+  type: dict
+  contains:
+    volumes:
+      description:
+        - One entry per requested volume, in inventory order, with C(name), C(state), C(action) (V(create),
+          V(extend), V(none), V(delete) or V(absent)), C(size_bytes) (the size the volume will have, rounded up to
+          the pool's extent; null for absent), C(requested_size_bytes), C(current_size_bytes) (null when new),
+          C(volume_type), C(extra_specs), C(availability_zone), C(host), C(backend), C(pool_id), C(driver), C(vg),
+          C(thin_pool), C(attachments) (host names), C(force), C(description), C(metadata) and C(reason).
+      type: list
+      elements: dict
+    unmanaged:
+      description: Volumes found on the pools but not in the inventory; they are never touched.
+      type: list
+      elements: dict
+    pools:
+      description: Each pool's C(id), C(free_bytes), C(provisioned_bytes) and C(allocated_bytes) after the plan.
+      type: list
+      elements: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError, plan
+
+
+def schedule(pools, volumes, volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None):
+    """Return the plan of ``volumes`` over ``pools``; see :func:`..module_utils._schedule.plan`."""
+    try:
+        return plan(volumes, pools, volume_types=volume_types, weight_multiplier=weight_multiplier,
+                    default_volume_type=default_volume_type, consumers=consumers)
+    except ScheduleError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+class FilterModule:
+    """ember.blockstore scheduling filters."""
+
+    def filters(self):
+        return {"schedule": schedule}

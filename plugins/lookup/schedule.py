@@ -1,0 +1,82 @@
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: schedule
+short_description: Plan where each inventory volume lives, Cinder-scheduler style
+version_added: 0.1.0
+author: ember.blockstore contributors
+description:
+  - The same plan as the P(ember.blockstore.schedule#filter) filter, with every input given by name.
+  - Validates O(volumes) as a whole, keeps existing volumes on their pool, places new ones with Cinder's
+    AvailabilityZoneFilter, CapacityFilter and CapabilitiesFilter and its CapacityWeigher, and fails before any
+    change when a volume fits nowhere.
+  - Takes no terms.
+options:
+  volumes:
+    description: The volumes the inventory asks for (C(blockstore_volumes)); see the filter for the keys.
+    type: list
+    elements: dict
+    required: true
+  pools:
+    description: Pool facts, one dict per backend per storage host, as returned by the C(backend_facts) module.
+    type: list
+    elements: dict
+    required: true
+  volume_types:
+    description:
+      - Volume types (C(blockstore_volume_types)), a dict of type name to a dict with C(extra_specs) and
+        C(description).
+    type: dict
+  weight_multiplier:
+    description: Cinder's C(capacity_weight_multiplier); positive spreads volumes, negative stacks them.
+    type: float
+    default: 1.0
+  default_volume_type:
+    description: Volume type of new volumes that do not name one.
+    type: str
+  consumers:
+    description: When given, the only host names attachments may use.
+    type: list
+    elements: str
+"""
+
+EXAMPLES = r"""
+- name: Plan the volumes over the pools gathered from the storage nodes
+  ansible.builtin.set_fact:
+    blockstore_plan: >-
+      {{ lookup('ember.blockstore.schedule', volumes=blockstore_volumes, volume_types=blockstore_volume_types,
+                pools=groups['storage'] | map('extract', hostvars, 'blockstore_pools') | flatten) }}
+  run_once: true
+"""
+
+RETURN = r"""
+_raw:
+  description:
+    - A one-element list holding the plan, a dict with C(volumes) (one entry per requested volume with its
+      C(action) and pool), C(unmanaged) and C(pools); see the P(ember.blockstore.schedule#filter) filter.
+    - C(lookup) returns the plan itself; C(query) returns the list.
+  type: list
+  elements: dict
+"""
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError, plan
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        if terms:
+            raise AnsibleLookupError("ember.blockstore.schedule takes no terms; pass volumes=, pools=, ... by name")
+        self.set_options(var_options=variables, direct=kwargs)
+        try:
+            return [plan(self.get_option("volumes"), self.get_option("pools"),
+                         volume_types=self.get_option("volume_types"),
+                         weight_multiplier=self.get_option("weight_multiplier"),
+                         default_volume_type=self.get_option("default_volume_type"),
+                         consumers=self.get_option("consumers"))]
+        except ScheduleError as exc:
+            raise AnsibleLookupError(str(exc)) from exc

@@ -1,0 +1,161 @@
+# -*- coding: utf-8 -*-
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Turn a plan (from :mod:`_schedule`) into the batch items of each converge phase, and build the report.
+
+Pure functions over plain data, used through the ``ember.blockstore`` filters ``volume_items``,
+``attachment_items``, ``disconnect_items`` and ``report_rows`` in the ``blockstore`` role. Each phase runs its
+module once per host with the whole list.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, target_iqn
+from ansible_collections.ember.blockstore.plugins.module_utils._size import format_size
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
+
+__all__ = ["volume_items", "attachment_items", "connect_items", "disconnect_items", "report_rows", "format_table"]
+
+
+def _pool_index(pools):
+    return {pool["id"]: pool for pool in pools or []}
+
+
+def _existing(pools, name):
+    for pool in pools or []:
+        for vol in pool.get("volumes", []):
+            if vol["name"] == name:
+                return pool, vol
+    return None, None
+
+
+def volume_items(plan, host, pools, phase="present"):
+    """Items for the ``volume`` module on ``host``.
+
+    ``phase="present"``: every present volume placed on ``host`` (create, extend or no-op; listing the no-ops
+    lets the module confirm them in the same run). ``phase="absent"``: volumes to delete.
+    """
+    index = _pool_index(pools)
+    items = []
+    for entry in plan["volumes"]:
+        if entry.get("host") != host:
+            continue
+        pool = index.get(entry["pool_id"], {})
+        if phase == "present" and entry["state"] == "present":
+            items.append({"name": entry["name"], "size": entry["size_bytes"], "state": "present",
+                          "vg": entry["vg"], "thin_pool": entry.get("thin_pool"),
+                          "volume_type": entry.get("volume_type"), "backend": entry.get("backend")})
+        elif phase == "absent" and entry["action"] == "delete":
+            items.append({"name": entry["name"], "state": "absent", "vg": entry["vg"],
+                          "thin_pool": entry.get("thin_pool"), "force": bool(entry.get("force")),
+                          "volume_clear": pool.get("volume_clear", "zero"),
+                          "volume_clear_size": pool.get("volume_clear_size_bytes", 0)})
+    return items
+
+
+def attachment_items(plan, host, initiators, pools=None, phase="present"):
+    """Items for the ``attachment`` module on ``host``.
+
+    ``initiators``: ``{consumer inventory host: initiator IQN}``. ``phase="present"``: one export per
+    attached volume with the ACL of its consumers' IQNs. ``phase="absent"``: exports of volumes being deleted.
+    """
+    items = []
+    for entry in plan["volumes"]:
+        if entry.get("host") != host:
+            continue
+        if phase == "present" and entry["state"] == "present" and entry.get("attachments"):
+            missing = [c for c in entry["attachments"] if not initiators.get(c)]
+            if missing:
+                raise ValueError("volume %s: attachment host(s) %s have no initiator IQN (is the "
+                                 "iscsi_initiator role applied to them?)" % (entry["name"], ", ".join(missing)))
+            items.append({"volume": entry["name"], "vg": entry["vg"], "state": "present",
+                          "initiators": sorted({initiators[c] for c in entry["attachments"]})})
+        elif phase == "absent" and entry["action"] == "delete":
+            _pool, vol = _existing(pools, entry["name"])
+            if vol and vol.get("target_iqn"):
+                items.append({"volume": entry["name"], "vg": entry["vg"], "state": "absent"})
+    return items
+
+
+def connect_items(export_results, initiator):
+    """``connection_info`` of every export (from the attachment results of all storage nodes) whose ACL
+    holds ``initiator``: what a consumer logs in to."""
+    items = []
+    for result in export_results or []:
+        for att in (result or {}).get("attachments", []) or []:
+            info = att.get("connection_info")
+            if info and initiator in info.get("initiators", []):
+                items.append({"target_iqn": info["target_iqn"], "target_portal": info["target_portal"],
+                              "target_lun": info["target_lun"], "auth_method": info["auth_method"],
+                              "auth_username": info["auth_username"], "auth_password": info["auth_password"],
+                              "volume": info["volume"], "state": "present"})
+    return sorted(items, key=lambda item: item["volume"])
+
+
+def disconnect_items(plan, pools, initiator, portals, prefix=DEFAULT_TARGET_PREFIX):
+    """Logouts for a consumer with IQN ``initiator``: volumes being deleted that are exported to it.
+    ``portals``: ``{storage host: storage IP}``."""
+    items = []
+    for entry in plan["volumes"]:
+        if entry["action"] != "delete":
+            continue
+        _pool, vol = _existing(pools, entry["name"])
+        if not vol or initiator not in (vol.get("attached_to") or []):
+            continue
+        items.append({"target_iqn": vol.get("target_iqn") or target_iqn(entry["name"], prefix),
+                      "target_portal": normalize_portal(portals[entry["host"]]), "volume": entry["name"],
+                      "state": "absent"})
+    return items
+
+
+def report_rows(plan, volume_results=None, connection_results=None, initiators=None):
+    """One row per volume of the plan plus the managed volumes not in the inventory.
+
+    ``volume_results``: list of ``volume`` module results (any hosts); ``connection_results``:
+    ``{consumer host: connection module result}``; ``initiators``: ``{consumer host: IQN}``.
+    """
+    by_name = {}
+    for result in volume_results or []:
+        for item in (result or {}).get("volumes", []) or []:
+            by_name[item["name"]] = item
+    devices = {}
+    for consumer, result in (connection_results or {}).items():
+        for item in (result or {}).get("connections", []) or []:
+            if item.get("volume") and item.get("device"):
+                devices.setdefault(item["volume"], []).append("%s:%s" % (consumer, item["device"]))
+    rows = []
+    for entry in plan["volumes"]:
+        done = by_name.get(entry["name"], {})
+        size = done.get("size_bytes") or entry.get("size_bytes")
+        if entry["action"] == "delete":
+            status = "deleted"
+        elif entry["action"] == "absent":
+            status = "absent"
+        else:
+            status = done.get("status") or ("creating" if entry["action"] == "create" else "available")
+            if entry.get("attachments"):
+                status = "in-use"
+        rows.append({
+            "volume": entry["name"], "size": format_size(size) if size and entry["state"] == "present" else "-",
+            "size_bytes": size if entry["state"] == "present" else None, "type": entry.get("volume_type") or "-",
+            "pool": entry.get("pool_id") or "-", "action": entry["action"], "status": status,
+            "attached_to": ", ".join(entry.get("attachments") or []) or "-",
+            "device": ", ".join(devices.get(entry["name"], [])) or "-",
+        })
+    for vol in plan.get("unmanaged", []):
+        rows.append({"volume": vol["name"], "size": format_size(vol.get("size_bytes")),
+                     "size_bytes": vol.get("size_bytes"), "type": vol.get("volume_type") or "-",
+                     "pool": vol.get("pool_id") or vol.get("host") or "-", "action": "none",
+                     "status": "not in inventory", "attached_to": "-", "device": "-"})
+    return rows
+
+
+def format_table(rows, columns=("volume", "size", "type", "pool", "action", "status", "attached_to", "device")):
+    """Rows as aligned text lines (a header, a rule, one line per row)."""
+    header = [c.replace("_", " ") for c in columns]
+    cells = [[str(row.get(c, "-")) for c in columns] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    return lines

@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run storage commands through ``AnsibleModule.run_command`` with a stable locale.
+
+Commands are argument lists (never shell strings). Output is parsed from machine-readable forms, so the
+environment is pinned to ``LC_ALL=C LANGUAGE=C`` as community.general's ``_lvm`` CmdRunner does.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CommandError", "Runner"]
+
+_ENV = {"LC_ALL": "C", "LANGUAGE": "C", "LANG": "C"}
+
+
+class CommandError(Exception):
+    """A command exited non-zero. Carries the argument list, rc, stdout and stderr for ``fail_json``."""
+
+    def __init__(self, args, rc, out, err, msg=None):
+        self.args_list = list(args)
+        self.rc = rc
+        self.out = out
+        self.err = err
+        text = msg or "%s failed (rc=%s): %s" % (" ".join(self.args_list), rc, (err or out or "").strip())
+        super().__init__(text)
+
+    def context(self):
+        """Keyword arguments for ``module.fail_json``."""
+        return {"cmd": self.args_list, "rc": self.rc, "stdout": self.out, "stderr": self.err}
+
+
+class Runner:
+    """Thin wrapper over ``module.run_command`` that records each command it ran.
+
+    ``run(args, check=True)`` returns ``(rc, out, err)`` and raises :class:`CommandError` when ``check`` is true
+    and rc != 0. ``ok_rcs`` lists extra exit codes that are not errors (iscsiadm's 21 = "no records").
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self.commands = []
+
+    def run(self, args, check=True, ok_rcs=(0,), data=None):
+        args = [str(a) for a in args]
+        self.commands.append(args)
+        rc, out, err = self.module.run_command(args, check_rc=False, environ_update=_ENV, data=data)
+        if check and rc not in ok_rcs:
+            raise CommandError(args, rc, out, err)
+        return rc, out, err

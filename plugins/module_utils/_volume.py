@@ -1,0 +1,177 @@
+# -*- coding: utf-8 -*-
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decision and action for the ``volume`` module, split as community.crypto's luks_device splits them.
+
+:func:`decide` is pure: from the requested items and one LVM snapshot it returns what must change for every
+item, or the list of errors; nothing is applied unless every item is valid. :class:`VolumeApplier` then runs
+the commands. Check mode stops after :func:`decide`, so ``--check`` predicts exactly what a real run does.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    NameError_, lv_name, target_iqn, tgt_conf_path, validate_type_name, validate_volume_name,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils._size import (
+    SizeError, format_size, parse_size, round_up,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT
+
+__all__ = ["ITEM_OPTIONS", "decide", "VolumeApplier", "exported_volumes"]
+
+ITEM_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    size=dict(type="raw"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    vg=dict(type="str", required=True),
+    thin_pool=dict(type="str"),
+    volume_type=dict(type="str"),
+    backend=dict(type="str"),
+    volume_clear=dict(type="str", choices=["zero", "none"], default="zero"),
+    volume_clear_size=dict(type="raw", default=0),
+    force=dict(type="bool", default=False),
+    cascade=dict(type="bool", default=False),
+)
+
+
+def decide(items, lvm_state, exported, field="volumes", predict_missing=False):
+    """Return ``(actions, errors)``.
+
+    ``items``: validated option dicts (``ITEM_OPTIONS``). ``lvm_state``: :class:`drivers.lvm.LvmState`.
+    ``exported``: ``{volume name: target iqn}`` of volumes that have an export (file or live target).
+    ``predict_missing``: in check mode a VG or thin pool that the roles would create is not an error.
+    Each action: the item plus ``action`` (create|extend|none|delete|absent), ``size_bytes`` (after),
+    ``previous_size_bytes``, ``lv_name``, ``device``, ``exported`` (iqn or None), ``snapshots``.
+    """
+    actions, errors = [], []
+    seen = set()
+    for index, item in enumerate(items):
+        where = "%s[%d]" % (field, index)
+        try:
+            name = validate_volume_name(item["name"], where + ".name")
+            if item.get("volume_type"):
+                validate_type_name(item["volume_type"], where + ".volume_type")
+            size = None
+            if item.get("size") is not None:
+                size = parse_size(item["size"], where + ".size")
+            clear_size = parse_size(item.get("volume_clear_size") or 0, where + ".volume_clear_size")
+        except (NameError_, SizeError) as exc:
+            errors.append(str(exc))
+            continue
+        if name in seen:
+            errors.append("%s.name: %r is listed twice" % (where, name))
+            continue
+        seen.add(name)
+        vg = lvm_state.vgs.get(item["vg"])
+        lv = lvm_state.volume(item["vg"], name)
+        act = dict(item, name=name, lv_name=lv_name(name), action="none", size_bytes=None,
+                   previous_size_bytes=lv["size_bytes"] if lv else None, volume_clear_size_bytes=clear_size,
+                   device="/dev/%s/%s" % (item["vg"], lv_name(name)), exported=exported.get(name),
+                   snapshots=[], status="available" if lv else "absent")
+        if lv and not lv["managed"]:
+            errors.append("%s: LV %s/%s exists but is not managed by ember.blockstore (no '%s' tag); "
+                          "refusing to touch it" % (where, item["vg"], lv["name"], "ember.blockstore"))
+            continue
+        if lv:
+            act["snapshots"] = sorted(s["name"] for s in lvm_state.snapshots_of(item["vg"], lv["name"]))
+            if act["exported"]:
+                act["status"] = "in-use"
+        if item["state"] == "present":
+            if size is None:
+                errors.append("%s.size: required when state is present (volume %s)" % (where, name))
+                continue
+            if size <= 0:
+                errors.append("%s.size: %r must be greater than zero" % (where, item["size"]))
+                continue
+            if vg is None and lv is None and not predict_missing:
+                errors.append("%s.vg: volume group %r does not exist on this host" % (where, item["vg"]))
+                continue
+            if item.get("thin_pool") and vg is not None and lvm_state.lv(item["vg"], item["thin_pool"]) is None:
+                if not predict_missing:
+                    errors.append("%s.thin_pool: thin pool %s/%s does not exist" % (where, item["vg"],
+                                                                                   item["thin_pool"]))
+                    continue
+            extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
+            want = round_up(size, extent)
+            if lv is None:
+                act.update(action="create", size_bytes=want, status="available")
+            else:
+                is_thin = bool(lv["pool_lv"])
+                if is_thin != bool(item.get("thin_pool")) or (is_thin and lv["pool_lv"] != item["thin_pool"]):
+                    errors.append("%s: volume %s exists as a %s LV in %s; it cannot move to %s" % (
+                        where, name, "thin (pool %s)" % lv["pool_lv"] if is_thin else "thick", item["vg"],
+                        "thin pool %s" % item["thin_pool"] if item.get("thin_pool") else "a thick LV"))
+                    continue
+                if want > lv["size_bytes"]:
+                    act.update(action="extend", size_bytes=want)
+                elif want < lv["size_bytes"]:
+                    errors.append("%s.size: %s (%s) is smaller than volume %s's current size %s; volumes are "
+                                  "never shrunk" % (where, item["size"], format_size(want), name,
+                                                    format_size(lv["size_bytes"])))
+                    continue
+                else:
+                    act["size_bytes"] = lv["size_bytes"]
+        else:
+            if lv is not None:
+                if act["exported"] and not item.get("force"):
+                    errors.append("%s: volume %s is in-use (exported as %s); detach it first or set force: true"
+                                  % (where, name, act["exported"]))
+                    continue
+                if act["snapshots"] and not item.get("cascade"):
+                    errors.append("%s: volume %s has snapshots (%s); delete them first or set cascade: true"
+                                  % (where, name, ", ".join(act["snapshots"])))
+                    continue
+                act.update(action="delete", size_bytes=None, status="deleted")
+            else:
+                act["action"] = "absent"
+        actions.append(act)
+    return actions, errors
+
+
+class VolumeApplier:
+    """Runs the commands for decided actions (``lvm``: drivers.lvm.Lvm, ``tgt``: drivers.tgt.Tgt)."""
+
+    def __init__(self, lvm, tgt, target_prefix):
+        self.lvm = lvm
+        self.tgt = tgt
+        self.target_prefix = target_prefix
+
+    def apply(self, act):
+        if act["action"] == "create":
+            self.lvm.create(act["vg"], act["name"], act["size_bytes"], thin_pool=act.get("thin_pool"),
+                            volume_type=act.get("volume_type"), backend=act.get("backend"))
+        elif act["action"] == "extend":
+            self.lvm.extend(act["vg"], act["name"], act["size_bytes"])
+        elif act["action"] == "delete":
+            self.delete(act)
+
+    def delete(self, act):
+        if act["exported"]:
+            live = self.tgt.show_if_running()
+            self.tgt.remove_export(act["exported"], tgt_conf_path(act["name"]), live, force=True)
+        for snap in act["snapshots"]:
+            self.lvm.remove(act["vg"], snap)
+        act["wiped_bytes"] = 0
+        if act.get("thin_pool"):
+            act["wipe"] = "skipped: thin pool zeroes blocks before reuse"
+        elif act.get("volume_clear", "zero") == "zero":
+            self.lvm.runner.run(["lvchange", "--activate", "y", "%s/%s" % (act["vg"], act["lv_name"])])
+            act["wiped_bytes"] = self.lvm.clear(act["device"], act["previous_size_bytes"],
+                                                act.get("volume_clear_size_bytes") or 0)
+            act["wipe"] = "zero"
+        else:
+            act["wipe"] = "none"
+        self.lvm.remove(act["vg"], act["lv_name"])
+
+
+def exported_volumes(names, live, prefix, conf_exists=os.path.exists):
+    """``{name: iqn}`` for the volumes among ``names`` that have a target file or a live target."""
+    out = {}
+    for name in names:
+        iqn = target_iqn(name, prefix)
+        if iqn in live or conf_exists(tgt_conf_path(name)):
+            out[name] = iqn
+    return out

@@ -1,0 +1,156 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: attachment
+short_description: Export volumes over iSCSI (tgt) to named initiators with CHAP
+version_added: 0.1.0
+description:
+  - The storage-node side of an attach, as Cinder's tgt target helper does it. Each volume gets its own target
+    C(<target_prefix>volume-<name>) with the LV as LUN 1, an ACL that admits only the listed initiator IQNs,
+    and a per-volume CHAP account.
+  - The target is written to C(/etc/tgt/conf.d/ember-volume-<name>.conf) (mode 0600, it holds the secret) and
+    applied with C(tgt-admin --update), so a tgt restart or a reboot keeps it.
+  - The CHAP password comes from I(chap_password) or is generated once (16 letters and digits) and read back
+    from the file on later runs.
+  - C(state=absent) removes the live target and its file. A target with logged-in initiators is not removed or
+    reloaded unless I(force=true); log the consumer out first (M(ember.blockstore.connection)).
+  - Returns C(connection_info) per volume for M(ember.blockstore.connection). It contains the CHAP password, so
+    register the result with C(no_log) in playbooks that print results.
+author: ember.blockstore contributors
+options:
+  attachments:
+    description: Exports to manage in one run. Mutually exclusive with I(volume).
+    type: list
+    elements: dict
+    suboptions:
+      volume: {description: Volume name., type: str, required: true}
+      vg: {description: Volume group of the volume., type: str, required: true}
+      initiators: {description: Initiator IQNs allowed to log in (the ACL)., type: list, elements: str,
+                   default: []}
+      chap_username: {description: "CHAP user (word characters); default C(ember_<volume>).", type: str}
+      chap_password: {description: CHAP secret (word characters); generated once when omitted., type: str}
+      state: {description: Desired state., type: str, choices: [present, absent], default: present}
+  volume: {description: Single form; see I(attachments)., type: str}
+  vg: {description: Single form; see I(attachments)., type: str}
+  initiators: {description: Single form; see I(attachments)., type: list, elements: str, default: []}
+  chap_username: {description: Single form; see I(attachments)., type: str}
+  chap_password: {description: Single form; see I(attachments)., type: str}
+  state: {description: Single form; see I(attachments)., type: str, choices: [present, absent], default: present}
+  portal:
+    description: "Address (C(ip) or C(ip:port)) consumers reach this node's targets on, the storage network."
+    type: str
+    required: true
+  target_prefix:
+    description: IQN prefix of the targets.
+    type: str
+    default: "iqn.2026-11.io.ember.blockstore:"
+  force:
+    description: Reload or remove targets even when initiators are logged in (their sessions drop).
+    type: bool
+    default: false
+notes:
+  - Supports check mode and diff mode.
+"""
+
+EXAMPLES = r"""
+- name: Export a volume to one consumer
+  ember.blockstore.attachment:
+    volume: db01-data
+    vg: ember-thin
+    initiators: [iqn.1993-08.org.debian:01:9263f289471f]
+    portal: 198.18.0.11
+  register: export
+  no_log: true
+"""
+
+RETURN = r"""
+attachments:
+  description: One result per item, in request order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    volume: {description: Volume name., type: str}
+    target_iqn: {description: Target IQN., type: str}
+    action: {description: "C(export), C(update), C(unexport) or C(none).", type: str}
+    changed: {description: Whether this item changed., type: bool}
+    initiators: {description: Initiators in the ACL., type: list, elements: str}
+    sessions: {description: Initiators logged in before the run., type: list, elements: str}
+    connection_info:
+      description: "Login data: driver_volume_type, target_iqn, target_portal, target_lun, auth_method,
+        auth_username, auth_password, volume, initiators. Null when absent."
+      type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ember.blockstore.plugins.module_utils._attachment import (
+    ITEM_OPTIONS, apply, connection_info, decide,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
+
+
+def result_of(act, portal):
+    return {"volume": act["volume"], "target_iqn": act["target_iqn"], "action": act["action"],
+            "changed": act["action"] != "none", "initiators": act["initiators"], "sessions": act["sessions"],
+            "connection_info": connection_info(act, portal)}
+
+
+def main():
+    single = {key: dict(value, required=False) for key, value in ITEM_OPTIONS.items()}
+    module = AnsibleModule(
+        argument_spec=dict(attachments=dict(type="list", elements="dict", options=ITEM_OPTIONS),
+                           portal=dict(type="str", required=True),
+                           target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX),
+                           force=dict(type="bool", default=False), **single),
+        supports_check_mode=True, mutually_exclusive=[("attachments", "volume")],
+        required_one_of=[("attachments", "volume")], required_by={"volume": "vg"})
+    params = module.params
+    if params["attachments"] is not None:
+        items, field = params["attachments"], "attachments"
+    else:
+        items, field = [{key: params[key] for key in ITEM_OPTIONS}], "attachment"
+    runner = Runner(module)
+    tgt = Tgt(runner)
+    try:
+        state = Lvm(runner).state()
+        live = tgt.show_if_running()
+    except CommandError as exc:
+        module.fail_json(msg=str(exc), **exc.context())
+    actions, errors = decide(items, state, live, params["target_prefix"], field=field,
+                             predict_missing=module.check_mode)
+    if not errors and not module.check_mode and any(a["state"] == "present" for a in actions):
+        rc, _out, _err = runner.run(["tgtadm", "--lld", "iscsi", "--mode", "sys", "--op", "show"], check=False)
+        if rc != 0:
+            errors.append("tgtd is not running on this host; apply the ember.blockstore.tgt_target role first")
+    if errors:
+        module.fail_json(msg="; ".join(errors), errors=errors, attachments=[])
+    results = []
+    for act in actions:
+        if not module.check_mode:
+            try:
+                apply(act, tgt, live, force=params["force"])
+            except (CommandError, RuntimeError) as exc:
+                results.append(dict(result_of(act, params["portal"]), changed=False, failed=True))
+                extra = exc.context() if isinstance(exc, CommandError) else {}
+                module.fail_json(msg="attachment of %s: %s" % (act["volume"], exc), attachments=results, **extra)
+        results.append(result_of(act, params["portal"]))
+    diff = {"before": {}, "after": {}}
+    for act in actions:
+        if act["action"] != "none":
+            diff["before"][act["volume"]] = "exported" if act["action"] != "export" else "absent"
+            diff["after"][act["volume"]] = "absent" if act["action"] == "unexport" else \
+                "exported to %s" % ", ".join(act["initiators"])
+    module.exit_json(changed=any(r["changed"] for r in results), attachments=results, diff=diff)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: backend_facts
+short_description: Report the pools of a storage node, their capacity, capabilities and volumes
+version_added: 0.1.0
+description:
+  - Reads the LVM state of a storage node with one C(vgs) and one C(lvs) call, the ember target files in
+    C(/etc/tgt/conf.d/) and the live tgt targets, and reports one pool per declared backend in the shape the
+    M(ember.blockstore.schedule) filter consumes.
+  - Pool statistics follow Cinder's LVM driver. Thick (C(lvm)) pools report the volume group's size and free
+    space; thin (C(lvm_thin)) pools report the thin pool's data size, its free data space and, as
+    C(provisioned_bytes), the sum of the virtual sizes of its thin volumes.
+  - Only LVs tagged C(ember.blockstore) are reported as volumes; other LVs only count as used space.
+  - In check mode, a volume group or thin pool that does not exist yet is predicted from the sizes of its
+    physical volumes, so that a C(--check) run of a new host can plan; such pools have C(predicted=true).
+  - Read-only; never reports C(changed).
+author: ember.blockstore contributors
+options:
+  backends:
+    description: The backends of this storage node (the host's C(blockstore_backends)).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name: {description: Backend name, unique on the host., type: str, required: true}
+      driver: {description: C(lvm) (thick LVs in a VG) or C(lvm_thin) (thin LVs in a thin pool)., type: str,
+               choices: [lvm, lvm_thin], default: lvm}
+      vg: {description: Volume group name., type: str, required: true}
+      pvs: {description: Physical volumes of the VG (used to predict size in check mode)., type: list,
+            elements: str, default: []}
+      pool: {description: Thin pool LV name (C(lvm_thin) only)., type: str, default: thinpool}
+      pool_size: {description: "Thin pool data size: C(NN%VG) or a size with unit (C(3GiB)).", type: str,
+                  default: 95%VG}
+      availability_zone: {description: Availability zone of the backend., type: str, default: nova}
+      reserved_percentage: {description: Percent of total capacity kept free (Cinder's reserved_percentage).,
+                            type: int, default: 0}
+      max_over_subscription_ratio: {description: "Thin over-subscription ratio (float >= 1) or C(auto).",
+                                    type: raw, default: 20.0}
+      volume_backend_name: {description: Name matched by the C(volume_backend_name) extra spec; defaults to
+                              I(name)., type: str}
+      capabilities: {description: Extra capabilities reported to the scheduler (matched by extra specs).,
+                     type: dict, default: {}}
+      volume_clear: {description: How deleted thick volumes are wiped., type: str, choices: [zero, none],
+                     default: zero}
+      volume_clear_size: {description: "Bytes to wipe (with unit, C(0) = all).", type: str, default: "0"}
+  host:
+    description: Name of this host as the inventory knows it (pool ids are C(<host>@<backend>)).
+    type: str
+    required: true
+notes:
+  - Supports check mode.
+seealso:
+  - module: ember.blockstore.volume
+"""
+
+EXAMPLES = r"""
+- name: Gather pool facts
+  ember.blockstore.backend_facts:
+    backends: "{{ blockstore_backends }}"
+    host: "{{ inventory_hostname }}"
+  register: facts
+"""
+
+RETURN = r"""
+pools:
+  description: One pool per backend.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id: {description: "C(<host>@<backend>).", type: str}
+    host: {description: Inventory host., type: str}
+    backend: {description: Backend name., type: str}
+    driver: {description: C(lvm) or C(lvm_thin)., type: str}
+    vg: {description: Volume group., type: str}
+    thin_pool: {description: Thin pool LV or null., type: str}
+    exists: {description: Whether the VG (and thin pool) exist., type: bool}
+    predicted: {description: True when sizes are predicted (check mode, pool not created yet)., type: bool}
+    extent_size_bytes: {description: LVM extent size in bytes., type: int}
+    total_bytes: {description: Capacity in bytes., type: int}
+    free_bytes: {description: Free capacity in bytes., type: int}
+    allocated_bytes: {description: Used capacity in bytes., type: int}
+    provisioned_bytes: {description: Sum of the sizes of the volumes (thin) or used capacity (thick)., type: int}
+    data_percent: {description: Thin pool data usage in percent (thin only)., type: float}
+    metadata_percent: {description: Thin pool metadata usage in percent (thin only)., type: float}
+    capabilities: {description: "Reported to the scheduler: volume_backend_name, storage_protocol, driver,
+                   thin_provisioning_support, thick_provisioning_support, availability_zone, reserved_percentage,
+                   max_over_subscription_ratio, multiattach, plus the backend's capabilities.", type: dict}
+    volume_clear: {description: The backend's wipe method., type: str}
+    volume_clear_size_bytes: {description: Bytes wiped on delete (0 = all)., type: int}
+    volumes:
+      description: Managed volumes in the pool.
+      type: list
+      elements: dict
+      contains:
+        name: {description: Volume name., type: str}
+        lv_name: {description: LV name., type: str}
+        size_bytes: {description: Size in bytes., type: int}
+        volume_type: {description: Volume type recorded at creation., type: str}
+        status: {description: C(available) or C(in-use) (exported)., type: str}
+        attached_to: {description: Initiator IQNs in the export's ACL., type: list, elements: str}
+        sessions: {description: Initiator IQNs logged in now., type: list, elements: str}
+        snapshots: {description: Names of LVs whose origin is this volume., type: list, elements: str}
+        device: {description: Device path on the storage node., type: str}
+"""
+
+import glob
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
+from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import (
+    DEFAULT_EXTENT, Lvm, block_device_size, predict_vg_size, thin_pool_size,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt, parse_conf
+
+
+def read_exports(conf_dir="/etc/tgt/conf.d"):
+    """``{backing_store_path: parsed conf}`` for every ember target file."""
+    exports = {}
+    for path in sorted(glob.glob(conf_dir + "/ember-*.conf")):
+        with open(path) as handle:
+            conf = parse_conf(handle.read())
+        if conf["backing_store"]:
+            conf["path"] = path
+            exports[conf["backing_store"]] = conf
+    return exports
+
+
+def pool_facts(host, cfg, lvm_state, exports, live, predict):
+    """Facts of one backend's pool from one LVM snapshot (pure; unit tested with captured outputs)."""
+    vg = lvm_state.vgs.get(cfg["vg"])
+    thin = cfg["driver"] == "lvm_thin"
+    extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
+    pool = {
+        "id": "%s@%s" % (host, cfg["name"]), "host": host, "backend": cfg["name"], "driver": cfg["driver"],
+        "vg": cfg["vg"], "thin_pool": cfg["thin_pool"], "exists": False, "predicted": False,
+        "extent_size_bytes": extent, "total_bytes": 0, "free_bytes": 0, "allocated_bytes": 0,
+        "provisioned_bytes": 0, "data_percent": None, "metadata_percent": None,
+        "capabilities": dict(cfg.get("capabilities") or {}),
+        "volume_clear": cfg["volume_clear"], "volume_clear_size_bytes": cfg["volume_clear_size_bytes"],
+        "volumes": [],
+    }
+    pool["capabilities"].update({
+        "volume_backend_name": cfg["volume_backend_name"], "storage_protocol": "iSCSI", "driver": cfg["driver"],
+        "thin_provisioning_support": thin, "thick_provisioning_support": not thin,
+        "availability_zone": cfg["availability_zone"], "reserved_percentage": cfg["reserved_percentage"],
+        "max_over_subscription_ratio": cfg["max_over_subscription_ratio"], "multiattach": True,
+    })
+    pool_lv = lvm_state.lv(cfg["vg"], cfg["thin_pool"]) if (vg and thin) else None
+    if vg and (not thin or pool_lv):
+        pool["exists"] = True
+        members = lvm_state.managed_in(cfg["vg"], cfg["thin_pool"])
+        if thin:
+            total = pool_lv["size_bytes"]
+            used = int(round(total * (pool_lv["data_percent"] or 0.0) / 100.0))
+            pool.update(total_bytes=total, free_bytes=total - used, allocated_bytes=used,
+                        data_percent=pool_lv["data_percent"], metadata_percent=pool_lv["metadata_percent"],
+                        provisioned_bytes=sum(lv["size_bytes"] for lv in lvm_state.lvs
+                                              if lv["vg"] == cfg["vg"] and lv["pool_lv"] == cfg["thin_pool"]))
+        else:
+            used = vg["size_bytes"] - vg["free_bytes"]
+            pool.update(total_bytes=vg["size_bytes"], free_bytes=vg["free_bytes"], allocated_bytes=used,
+                        provisioned_bytes=used)
+        for lv in sorted(members, key=lambda item: item["volume"]):
+            export = exports.get(lv["path"]) or {}
+            target = live.get(export.get("iqn")) or {}
+            attached = sorted(export.get("initiators", []))
+            pool["volumes"].append({
+                "name": lv["volume"], "lv_name": lv["name"], "size_bytes": lv["size_bytes"],
+                "volume_type": lv["volume_type"], "status": "in-use" if export else "available",
+                "attached_to": attached, "sessions": sorted(target.get("sessions", [])),
+                "target_iqn": export.get("iqn"),
+                "snapshots": sorted(s["name"] for s in lvm_state.snapshots_of(cfg["vg"], lv["name"])),
+                "device": lv["path"],
+            })
+    elif predict:
+        vg_size = vg["size_bytes"] if vg else predict_vg_size(
+            [block_device_size(pv) or 0 for pv in cfg["pvs"]], extent)
+        total = thin_pool_size(cfg["pool_size"], vg_size, extent) if thin else vg_size
+        pool.update(predicted=True, total_bytes=total, free_bytes=total)
+    return pool
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            backends=dict(type="list", elements="dict", required=True, options=backend_options()),
+            host=dict(type="str", required=True),
+        ),
+        supports_check_mode=True,
+    )
+    host = module.params["host"]
+    configs = []
+    seen = set()
+    for index, backend in enumerate(module.params["backends"]):
+        try:
+            cfg = backend_config(backend)
+            cfg["volume_clear_size_bytes"] = parse_size(cfg["volume_clear_size"],
+                                                        "backends[%d].volume_clear_size" % index)
+        except (ValueError, SizeError) as exc:
+            module.fail_json(msg=str(exc))
+        if cfg["name"] in seen:
+            module.fail_json(msg="backends[%d].name: %r is used twice on host %s" % (index, cfg["name"], host))
+        seen.add(cfg["name"])
+        configs.append(cfg)
+
+    runner = Runner(module)
+    try:
+        state = Lvm(runner).state()
+        live = Tgt(runner).show_if_running()
+    except CommandError as exc:
+        module.fail_json(msg=str(exc), **exc.context())
+    exports = read_exports()
+    pools = [pool_facts(host, cfg, state, exports, live, module.check_mode) for cfg in configs]
+    module.exit_json(changed=False, pools=pools)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: connection
+short_description: Log a consumer in to (or out of) exported volumes over iSCSI
+version_added: 0.1.0
+description:
+  - The consumer side of an attach, after os-brick's iSCSI connector. For each C(connection_info) returned by
+    M(ember.blockstore.attachment) it creates the open-iscsi node record for that target and portal, sets CHAP
+    and C(node.startup=automatic) (the session comes back after a reboot), logs in and waits until the device
+    appears at its stable path C(/dev/disk/by-path/ip-<portal>-iscsi-<iqn>-lun-<lun>).
+  - C(state=absent) logs out and deletes the node record. A device that is mounted or held (by LVM, dm, ...)
+    is not logged out unless I(force=true).
+  - An existing session is left as it is (not changed).
+author: ember.blockstore contributors
+options:
+  connections:
+    description: Targets to log in to or out of.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      target_iqn: {description: Target IQN., type: str, required: true}
+      target_portal: {description: "C(ip:port) of the target.", type: str, required: true}
+      target_lun: {description: LUN of the volume., type: int, default: 1}
+      auth_method: {description: C(CHAP) or C(None)., type: str, choices: [CHAP, None], default: CHAP}
+      auth_username: {description: CHAP user., type: str}
+      auth_password: {description: CHAP secret., type: str}
+      volume: {description: Volume name (for results)., type: str}
+      state: {description: Desired state., type: str, choices: [present, absent], default: present}
+  wait_timeout:
+    description: Seconds to wait for the device after login.
+    type: int
+    default: 60
+  force:
+    description: Log out even when the device is mounted or held.
+    type: bool
+    default: false
+notes:
+  - Supports check mode.
+"""
+
+EXAMPLES = r"""
+- name: Log in to exported volumes
+  ember.blockstore.connection:
+    connections: "{{ export.attachments | map(attribute='connection_info') | list }}"
+  no_log: true
+"""
+
+RETURN = r"""
+connections:
+  description: One result per item, in request order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    volume: {description: Volume name when given., type: str}
+    target_iqn: {description: Target IQN., type: str}
+    target_portal: {description: Portal., type: str}
+    action: {description: "C(login), C(logout) or C(none).", type: str}
+    changed: {description: Whether this item changed., type: bool}
+    device: {description: Stable device path (by-path); null when logged out., type: str}
+    real_device: {description: Kernel device (/dev/sdX); null in check mode or when logged out., type: str}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
+    Iscsiadm, device_in_use, device_path, normalize_portal,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            connections=dict(type="list", elements="dict", required=True, options=dict(
+                target_iqn=dict(type="str", required=True),
+                target_portal=dict(type="str", required=True),
+                target_lun=dict(type="int", default=1),
+                auth_method=dict(type="str", choices=["CHAP", "None"], default="CHAP"),
+                auth_username=dict(type="str"),
+                auth_password=dict(type="str", no_log=True),
+                volume=dict(type="str"),
+                state=dict(type="str", choices=["present", "absent"], default="present"),
+            )),
+            wait_timeout=dict(type="int", default=60),
+            force=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    runner = Runner(module)
+    iscsi = Iscsiadm(runner)
+    errors = []
+    for index, item in enumerate(module.params["connections"]):
+        if item["state"] == "present" and item["auth_method"] == "CHAP" and not (
+                item["auth_username"] and item["auth_password"]):
+            errors.append("connections[%d]: auth_username and auth_password are required for CHAP (target %s)"
+                          % (index, item["target_iqn"]))
+    if errors:
+        module.fail_json(msg="; ".join(errors), connections=[])
+    try:
+        sessions = {(s["target_iqn"], s["portal"]) for s in iscsi.sessions()}
+        nodes = {(n["target_iqn"], n["portal"]) for n in iscsi.nodes()}
+    except CommandError as exc:
+        module.fail_json(msg=str(exc), **exc.context())
+
+    results = []
+    for item in module.params["connections"]:
+        portal = normalize_portal(item["target_portal"])
+        key = (item["target_iqn"], portal)
+        path = device_path(portal, item["target_iqn"], item["target_lun"])
+        res = {"volume": item["volume"], "target_iqn": item["target_iqn"], "target_portal": portal,
+               "action": "none", "changed": False, "device": None, "real_device": None}
+        try:
+            if item["state"] == "present":
+                res["device"] = path
+                if key not in sessions:
+                    res.update(action="login", changed=True)
+                    if not module.check_mode:
+                        iscsi.login(item["target_iqn"], portal, item["auth_username"], item["auth_password"],
+                                    item["auth_method"])
+                if not module.check_mode or key in sessions:
+                    real = iscsi.wait_for_device(path, module.params["wait_timeout"] if not module.check_mode
+                                                 else 0)
+                    if real is None and not module.check_mode:
+                        raise RuntimeError("logged in to %s but %s did not appear within %d s"
+                                           % (item["target_iqn"], path, module.params["wait_timeout"]))
+                    res["real_device"] = real
+            elif key in sessions or key in nodes:
+                res.update(action="logout", changed=True)
+                if key in sessions and os.path.exists(path) and not module.params["force"]:
+                    users = device_in_use(os.path.realpath(path))
+                    if users:
+                        raise RuntimeError("%s (%s) is in use (%s); unmount it first or set force: true"
+                                           % (path, item["target_iqn"], ", ".join(users)))
+                if not module.check_mode:
+                    if key in sessions:
+                        iscsi.logout(item["target_iqn"], portal)
+                    iscsi.delete_node(item["target_iqn"], portal)
+        except (CommandError, RuntimeError) as exc:
+            results.append(dict(res, failed=True))
+            extra = exc.context() if isinstance(exc, CommandError) else {}
+            module.fail_json(msg="connection to %s: %s" % (item["target_iqn"], exc), connections=results, **extra)
+        results.append(res)
+    module.exit_json(changed=any(r["changed"] for r in results), connections=results)
+
+
+if __name__ == "__main__":
+    main()

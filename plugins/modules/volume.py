@@ -1,0 +1,186 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: volume
+short_description: Create, extend and delete block storage volumes on an LVM storage node
+version_added: 0.1.0
+description:
+  - Manages volumes as LVM logical volumes named C(volume-<name>) and tagged C(ember.blockstore),
+    C(ember.volume=<name>), C(ember.type=<volume type>) and C(ember.backend=<backend>); LVs without the
+    C(ember.blockstore) tag are never touched.
+  - Thick volumes (C(lvcreate --size)) or thin volumes in a thin pool (C(lvcreate --thin --virtualsize)).
+    Sizes are rounded up to whole LVM extents, as LVM does, so a repeated run with the same size is a no-op.
+  - A bigger size extends the volume (C(lvextend)); a smaller one is an error (volumes are never shrunk).
+  - C(state=absent) deletes the volume. A volume that is exported (in-use) needs I(force=true), and then its
+    target is removed first; a volume with snapshots needs I(cascade=true). Thick volumes are wiped before
+    deletion as Cinder's C(volume_clear=zero) does; thin volumes are not (the thin pool zeroes blocks before it
+    hands them out again).
+  - Batch form (I(volumes)) handles many volumes in one module run; the single form (I(name), I(size), ...)
+    handles one. Every item is validated and decided before the first change; one bad item changes nothing.
+author: ember.blockstore contributors
+options:
+  volumes:
+    description: Volumes to manage in one run. Mutually exclusive with I(name).
+    type: list
+    elements: dict
+    suboptions:
+      name: {description: "Volume name: 1-63 lowercase letters, digits, C(.) or C(-).", type: str, required: true}
+      size:
+        description:
+          - Size with unit (C(10GiB), C(512MiB), C(1G) = 10^9 bytes) or an integer number of bytes.
+          - Required when I(state=present).
+        type: raw
+      state: {description: Desired state., type: str, choices: [present, absent], default: present}
+      vg: {description: Volume group that holds the volume., type: str, required: true}
+      thin_pool: {description: Thin pool LV in I(vg); omit for a thick volume., type: str}
+      volume_type: {description: Volume type name recorded in the LV tags., type: str}
+      backend: {description: Backend name recorded in the LV tags., type: str}
+      volume_clear: {description: How a deleted thick volume is wiped., type: str, choices: [zero, none],
+                     default: zero}
+      volume_clear_size: {description: "Bytes to wipe at the start of the volume (unit allowed); 0 = all.",
+                          type: raw, default: 0}
+      force: {description: Delete even when exported (the export is removed first)., type: bool, default: false}
+      cascade: {description: Delete the volume's snapshots too., type: bool, default: false}
+  name: {description: Single form; see I(volumes)., type: str}
+  size: {description: Single form; see I(volumes)., type: raw}
+  state: {description: Single form; see I(volumes)., type: str, choices: [present, absent], default: present}
+  vg: {description: Single form; see I(volumes)., type: str}
+  thin_pool: {description: Single form; see I(volumes)., type: str}
+  volume_type: {description: Single form; see I(volumes)., type: str}
+  backend: {description: Single form; see I(volumes)., type: str}
+  volume_clear: {description: Single form; see I(volumes)., type: str, choices: [zero, none], default: zero}
+  volume_clear_size: {description: Single form; see I(volumes)., type: raw, default: 0}
+  force: {description: Single form; see I(volumes)., type: bool, default: false}
+  cascade: {description: Single form; see I(volumes)., type: bool, default: false}
+  target_prefix:
+    description: IQN prefix of the targets that export volumes (to find a volume's export).
+    type: str
+    default: "iqn.2026-11.io.ember.blockstore:"
+notes:
+  - Supports check mode and diff mode.
+seealso:
+  - module: ember.blockstore.backend_facts
+  - module: ember.blockstore.attachment
+"""
+
+EXAMPLES = r"""
+- name: Create a thin 10 GiB volume
+  ember.blockstore.volume:
+    name: db01-data
+    size: 10GiB
+    vg: ember-thin
+    thin_pool: thinpool
+    volume_type: fast
+
+- name: Converge many volumes in one run
+  ember.blockstore.volume:
+    volumes:
+      - {name: web01, size: 2GiB, vg: ember-thick}
+      - {name: old-scratch, state: absent, vg: ember-thick}
+"""
+
+RETURN = r"""
+volumes:
+  description: One result per requested volume, in request order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Volume name., type: str, sample: db01-data}
+    lv_name: {description: LV name., type: str, sample: volume-db01-data}
+    vg: {description: Volume group., type: str}
+    thin_pool: {description: Thin pool or null., type: str}
+    backend: {description: Backend name., type: str}
+    volume_type: {description: Volume type., type: str}
+    action: {description: "C(create), C(extend), C(none), C(delete) or C(absent) (nothing to delete).",
+             type: str}
+    changed: {description: Whether this item changed., type: bool}
+    size_bytes: {description: Size after the run (extent-rounded); null when deleted or absent., type: int}
+    previous_size_bytes: {description: Size before the run; null when it did not exist., type: int}
+    status: {description: "C(available), C(in-use) (exported), C(deleted) or C(absent).", type: str}
+    device: {description: Device path on the storage node., type: str}
+    wipe: {description: "How a deleted volume was wiped (C(zero), C(none) or why it was skipped).",
+           type: str, returned: when deleted}
+    wiped_bytes: {description: Bytes overwritten with zeros., type: int, returned: when deleted}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
+from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
+    ITEM_OPTIONS, VolumeApplier, decide, exported_volumes,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
+
+RESULT_KEYS = ("name", "lv_name", "vg", "thin_pool", "backend", "volume_type", "action", "changed", "size_bytes",
+               "previous_size_bytes", "status", "device", "wipe", "wiped_bytes")
+
+
+def argument_spec():
+    single = {key: dict(value, required=False) for key, value in ITEM_OPTIONS.items()}
+    return dict(volumes=dict(type="list", elements="dict", options=ITEM_OPTIONS),
+                target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX), **single)
+
+
+def result_of(act):
+    out = {key: act.get(key) for key in RESULT_KEYS if key in act or key not in ("wipe", "wiped_bytes")}
+    out["changed"] = act["action"] in ("create", "extend", "delete")
+    return out
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[("volumes", "name")], required_one_of=[("volumes", "name")],
+                           required_by={"name": "vg"})
+    params = module.params
+    if params["volumes"] is not None:
+        items, field = params["volumes"], "volumes"
+    else:
+        items, field = [{key: params[key] for key in ITEM_OPTIONS}], "volume"
+
+    runner = Runner(module)
+    lvm, tgt = Lvm(runner), Tgt(runner)
+    try:
+        state = lvm.state()
+        live = tgt.show_if_running()
+    except CommandError as exc:
+        module.fail_json(msg=str(exc), **exc.context())
+    exported = exported_volumes([i["name"] for i in items if isinstance(i.get("name"), str)], live,
+                                params["target_prefix"])
+    actions, errors = decide(items, state, exported, field=field, predict_missing=module.check_mode)
+    if errors:
+        module.fail_json(msg="; ".join(errors), errors=errors, volumes=[])
+
+    results = []
+    if not module.check_mode:
+        applier = VolumeApplier(lvm, tgt, params["target_prefix"])
+        for act in actions:
+            try:
+                applier.apply(act)
+            except CommandError as exc:
+                results.append(dict(result_of(act), changed=False, failed=True))
+                module.fail_json(msg="volume %s: %s" % (act["name"], exc), volumes=results, **exc.context())
+            results.append(result_of(act))
+    else:
+        results = [result_of(act) for act in actions]
+
+    changed = any(r["changed"] for r in results)
+    diff = {"before": {}, "after": {}}
+    for act in actions:
+        if act["action"] in ("create", "extend", "delete"):
+            diff["before"][act["name"]] = {"size_bytes": act["previous_size_bytes"],
+                                           "state": "absent" if act["previous_size_bytes"] is None else "present"}
+            diff["after"][act["name"]] = {"size_bytes": act["size_bytes"],
+                                          "state": "absent" if act["action"] == "delete" else "present"}
+    module.exit_json(changed=changed, volumes=results, diff=diff)
+
+
+if __name__ == "__main__":
+    main()
