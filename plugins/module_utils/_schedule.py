@@ -319,7 +319,7 @@ def load_pools(pools):
     """Validate a list of ``backend_facts`` pool dicts; return :class:`PoolState` objects sorted by id."""
     if pools is None:
         pools = []
-    if not isinstance(pools, list):
+    if not isinstance(pools, (list, tuple)):
         raise ScheduleError(f"{POOLS_FIELD}: expected a list of pool facts, got {type(pools).__name__}")
     states, errors, seen = [], [], {}
     for i, facts in enumerate(pools):
@@ -435,8 +435,10 @@ class CapacityFilter:
                 return f"thin pool with max_over_subscription_ratio {pool.mosr:.2f}, below the minimum of 1"
             if size > pool.mosr * total - pool.provisioned:
                 ratio = (pool.provisioned + size) / total
+                digits = next((d for d in range(2, 10) if f"{ratio:.{d}f}" != f"{pool.mosr:.{d}f}"), 10)
                 return (f"provisioned ratio ({format_size(pool.provisioned)} + {format_size(size)}) / "
-                        f"{format_size(total)} = {ratio:.2f} exceeds max_over_subscription_ratio {pool.mosr:.2f}")
+                        f"{format_size(total)} = {ratio:.{digits}f} exceeds max_over_subscription_ratio "
+                        f"{pool.mosr:.2f}")
             return (f"needs {format_size(size)}, usable {format_size(usable)} x max_over_subscription_ratio "
                     f"{pool.mosr:.2f} = {format_size(usable * pool.mosr)} {detail}")
         return f"needs {format_size(size)}, usable {format_size(usable)} {detail}"
@@ -642,7 +644,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
     volume_types = volume_types or {}
     if volumes is None:
         volumes = []
-    if not isinstance(volumes, list):
+    if not isinstance(volumes, (list, tuple)):
         raise ScheduleError(f"{VOLUMES_FIELD}: expected a list of volumes, got {type(volumes).__name__}")
     consumer_set = None if consumers is None else set(consumers)
     requests, errors, seen = [], [], {}
@@ -810,6 +812,7 @@ class _Planner:
         """Choose a pool for a new volume (filters, then weigher; ties by pool id) and consume from it."""
         pools, extents = self.candidates(spec)
         thin = 1 if spec.thin else 0
+        # CapacityFilter.passes() inlined over the cached ``room``: this loop runs requests x pools times.
         if len(extents) == 1:
             need = round_up(spec.size, next(iter(extents)))
             passing = [p for p in pools if p.room[thin] >= need]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
     LV_PREFIX,
@@ -32,7 +31,7 @@ def test_invalid_volume_names_name_field_and_value(name):
     with pytest.raises(NameError_) as excinfo:
         validate_volume_name(name, "blockstore_volumes[3].name")
     message = str(excinfo.value)
-    assert message.startswith("blockstore_volumes[3].name: %r is not a valid volume name" % (name,))
+    assert message.startswith(f"blockstore_volumes[3].name: {name!r} is not a valid volume name")
 
 
 @pytest.mark.xfail(strict=True, reason="_naming uses re.match with '$', which also matches before a final newline")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.ember.blockstore.plugins.module_utils._size import (
     SizeError,
     format_size,
