@@ -11,6 +11,7 @@ characters. On a storage node it becomes the LV ``volume-<name>`` tagged ``ember
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 __all__ = [
@@ -39,7 +40,7 @@ class NameError_(ValueError):  # noqa: N801 - avoid shadowing the builtin NameEr
 
 def validate_volume_name(name, field="name"):
     """Return ``name`` if it is a valid volume name, else raise :class:`NameError_` naming ``field``."""
-    if not isinstance(name, str) or not _VOLUME_RE.match(name):
+    if not isinstance(name, str) or not _VOLUME_RE.fullmatch(name):
         raise NameError_(
             "%s: %r is not a valid volume name; use 1-63 lowercase letters, digits, '.' or '-', "
             "starting and ending with a letter or digit" % (field, name))
@@ -48,7 +49,7 @@ def validate_volume_name(name, field="name"):
 
 def validate_type_name(name, field="volume_type"):
     """Return a volume type name if it fits an LVM tag, else raise :class:`NameError_`."""
-    if not isinstance(name, str) or not _TYPE_RE.match(name):
+    if not isinstance(name, str) or not _TYPE_RE.fullmatch(name):
         raise NameError_("%s: %r is not a valid volume type name; use letters, digits, '_', '.', '+' or '-'"
                          % (field, name))
     return name
@@ -56,7 +57,7 @@ def validate_type_name(name, field="volume_type"):
 
 def validate_iqn(iqn, field="initiator"):
     """Return ``iqn`` if it looks like an iSCSI qualified name (iqn./eui./naa.), else raise."""
-    if not isinstance(iqn, str) or not _IQN_RE.match(iqn):
+    if not isinstance(iqn, str) or not _IQN_RE.fullmatch(iqn):
         raise NameError_("%s: %r is not an iSCSI name; expected e.g. iqn.2004-10.com.example:host1" % (field, iqn))
     return iqn
 
@@ -79,8 +80,10 @@ def target_iqn(volume, prefix=DEFAULT_TARGET_PREFIX):
 
 
 def chap_username(volume):
-    """Per-volume CHAP user: word characters only, as tgt's config parser expects."""
-    return "ember_" + re.sub(r"[^A-Za-z0-9]", "_", volume)
+    """Per-volume CHAP user: word characters only, as tgt's config parser expects. tgt accounts are global, so
+    a short hash of the exact name keeps ``a.b`` and ``a-b`` apart."""
+    digest = hashlib.sha256(volume.encode("utf-8")).hexdigest()[:8]
+    return "ember_%s_%s" % (re.sub(r"[^A-Za-z0-9]", "_", volume), digest)
 
 
 def tgt_conf_path(volume, conf_dir=TGT_CONF_DIR):

@@ -67,7 +67,8 @@ def format_size(num_bytes):
         return "-"
     value = float(num_bytes)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
+        # Move up a unit when the value would print as 1024 after rounding to two decimals.
+        if round(abs(value), 2) < 1024 or unit == "TiB":
             break
         value /= 1024
     if unit == "B":

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
@@ -34,10 +36,13 @@ def test_invalid_volume_names_name_field_and_value(name):
     assert message.startswith(f"blockstore_volumes[3].name: {name!r} is not a valid volume name")
 
 
-@pytest.mark.xfail(strict=True, reason="_naming uses re.match with '$', which also matches before a final newline")
-def test_volume_name_with_trailing_newline_is_rejected():
+def test_names_with_trailing_newline_are_rejected():
     with pytest.raises(NameError_):
         validate_volume_name("db01\n")
+    with pytest.raises(NameError_):
+        validate_type_name("fast\n")
+    with pytest.raises(NameError_):
+        validate_iqn("iqn.2004-10.com.example:host1\n")
 
 
 def test_name_error_is_a_value_error():
@@ -90,8 +95,14 @@ def test_target_iqn():
 
 
 def test_chap_username_uses_word_characters_only():
-    assert chap_username("db01") == "ember_db01"
-    assert chap_username("db01-data.x") == "ember_db01_data_x"
+    assert re.fullmatch(r"ember_db01_[0-9a-f]{8}", chap_username("db01"))
+    assert re.fullmatch(r"ember_db01_data_x_[0-9a-f]{8}", chap_username("db01-data.x"))
+
+
+def test_chap_usernames_of_similar_names_differ():
+    # tgt accounts are global: a.b and a-b must not share one.
+    assert chap_username("a.b") != chap_username("a-b")
+    assert chap_username("a.b") == chap_username("a.b")
 
 
 def test_tgt_conf_path():

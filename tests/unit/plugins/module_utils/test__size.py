@@ -105,6 +105,7 @@ def test_size_error_is_a_value_error():
     (1024, "1 KiB"),
     (1536, "1.5 KiB"),
     (MiB, "1 MiB"),
+    (MiB - 1, "1 MiB"),  # 1023.999 KiB rounds to 1024.00: printed in the next unit
     (GiB + GiB // 4, "1.25 GiB"),
     (1610612736, "1.5 GiB"),
     (10**9, "953.67 MiB"),
