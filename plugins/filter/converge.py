@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.ember.blockstore.plugins.module_utils import _converge
 
 
@@ -15,7 +14,7 @@ def _wrap(func):
         try:
             return func(*args, **kwargs)
         except (KeyError, ValueError, TypeError) as exc:
-            raise AnsibleFilterError("%s: %s" % (func.__name__, exc))
+            raise AnsibleFilterError("%s: %s" % (func.__name__, exc)) from exc
     run.__name__ = func.__name__
     run.__doc__ = func.__doc__
     return run

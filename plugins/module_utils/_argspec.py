@@ -46,7 +46,7 @@ def backend_config(backend):
             cfg["max_over_subscription_ratio"] = float(mosr)
         except (TypeError, ValueError):
             raise ValueError("backends[%s].max_over_subscription_ratio: %r is not a number or 'auto'"
-                             % (cfg["name"], mosr))
+                             % (cfg["name"], mosr)) from None
     if not 0 <= int(cfg.get("reserved_percentage") or 0) <= 100:
         raise ValueError("backends[%s].reserved_percentage: %r is not within 0..100"
                          % (cfg["name"], cfg["reserved_percentage"]))

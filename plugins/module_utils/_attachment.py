@@ -14,11 +14,20 @@ from __future__ import annotations
 import os
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
-    NameError_, chap_username, lv_name, target_iqn, tgt_conf_path, validate_iqn, validate_volume_name,
+    NameError_,
+    chap_username,
+    lv_name,
+    target_iqn,
+    tgt_conf_path,
+    validate_iqn,
+    validate_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
-    generate_secret, parse_conf, render_conf, write_private,
+    generate_secret,
+    parse_conf,
+    render_conf,
+    write_private,
 )
 
 __all__ = ["ITEM_OPTIONS", "decide", "apply", "read_file", "connection_info"]

@@ -31,7 +31,8 @@ TGT_CONF_DIR = "/etc/tgt/conf.d"
 _VOLUME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,61}[a-z0-9])?$")
 _TYPE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,62}$")
 # RFC 3720 iqn. form (the eui./naa. forms are accepted too); lowercase is what initiators normalise to.
-_IQN_RE = re.compile(r"^(iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[a-z0-9.:_-]+)?|eui\.[0-9a-f]{16}|naa\.[0-9a-f]{16,32})$")
+_IQN_RE = re.compile(r"^(iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[a-z0-9.:_-]+)?"
+                     r"|eui\.[0-9a-f]{16}|naa\.[0-9a-f]{16,32})$")
 
 
 class NameError_(ValueError):  # noqa: N801 - avoid shadowing the builtin NameError

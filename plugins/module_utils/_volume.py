@@ -13,10 +13,18 @@ from __future__ import annotations
 import os
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
-    NameError_, lv_name, target_iqn, tgt_conf_path, validate_type_name, validate_volume_name,
+    NameError_,
+    lv_name,
+    target_iqn,
+    tgt_conf_path,
+    validate_type_name,
+    validate_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._size import (
-    SizeError, format_size, parse_size, round_up,
+    SizeError,
+    format_size,
+    parse_size,
+    round_up,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT
 

@@ -88,9 +88,11 @@ attachments:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ember.blockstore.plugins.module_utils._attachment import (
-    ITEM_OPTIONS, apply, connection_info, decide,
+    ITEM_OPTIONS,
+    apply,
+    connection_info,
+    decide,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner

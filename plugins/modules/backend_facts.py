@@ -113,12 +113,15 @@ pools:
 import glob
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import (
-    DEFAULT_EXTENT, Lvm, block_device_size, predict_vg_size, thin_pool_size,
+    DEFAULT_EXTENT,
+    Lvm,
+    block_device_size,
+    predict_vg_size,
+    thin_pool_size,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt, parse_conf
 

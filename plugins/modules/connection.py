@@ -71,10 +71,12 @@ connections:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
-    Iscsiadm, device_in_use, device_path, normalize_portal,
+    Iscsiadm,
+    device_in_use,
+    device_path,
+    normalize_portal,
 )
 
 

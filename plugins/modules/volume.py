@@ -110,11 +110,13 @@ volumes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
-    ITEM_OPTIONS, VolumeApplier, decide, exported_volumes,
+    ITEM_OPTIONS,
+    VolumeApplier,
+    decide,
+    exported_volumes,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt

@@ -1,5 +1,4 @@
-"""Integration fixtures: the lab VMs (booted once per test session from clean overlays) and helpers that run
-playbooks with the JSON callback and commands on the VMs over SSH.
+"""Integration fixtures: the lab VMs, booted once per test session from clean overlays.
 
 Set EMBER_LAB_REUSE=1 to use a lab that is already up (``make lab``) and EMBER_LAB_KEEP=1 to leave it running.
 """
@@ -10,117 +9,7 @@ import subprocess
 import time
 
 import pytest
-import yaml
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-INVENTORY = os.path.join(ROOT, "inventories", "lab")
-HOSTS_FILE = os.path.join(INVENTORY, "hosts.yml")
-CACHE = os.environ.get("EMBER_LAB_CACHE") or os.path.join(
-    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ember-blockstore")
-
-
-class Lab:
-    """The running lab: SSH ports from inventories/lab/hosts.yml."""
-
-    def __init__(self):
-        with open(HOSTS_FILE) as handle:
-            inv = yaml.safe_load(handle)
-        self.hosts = {}
-        for group in inv["all"]["children"].values():
-            for name, hvars in group["hosts"].items():
-                self.hosts[name] = hvars
-        self.key = inv["all"]["vars"]["ansible_ssh_private_key_file"]
-        self.timings = {}
-
-    def ssh(self, host, command, check=True, timeout=600):
-        args = ["ssh", "-i", self.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-p", str(self.hosts[host]["ansible_port"]),
-                "root@127.0.0.1", command]
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError("%s: %r failed (rc=%d): %s" % (host, command, proc.returncode, proc.stderr))
-        return proc
-
-    def state(self):
-        """What the tests compare before and after runs that must change nothing."""
-        out = {}
-        for host in ("stor1", "stor2"):
-            out[host] = {
-                "lvs": self.ssh(host, "lvs --noheadings -o vg_name,lv_name,lv_size,lv_tags --units b 2>/dev/null; "
-                                      "vgs --noheadings -o vg_name 2>/dev/null; true").stdout,
-                "targets": self.ssh(host, "tgtadm --lld iscsi --mode target --op show").stdout,
-                "conf": self.ssh(host, "ls /etc/tgt/conf.d/ 2>/dev/null; true").stdout,
-            }
-        out["client1"] = {"sessions": self.ssh("client1", "iscsiadm -m session 2>/dev/null; true").stdout,
-                          "nodes": self.ssh("client1", "iscsiadm -m node 2>/dev/null; true").stdout}
-        return out
-
-    def managed_lvs(self, host):
-        """{volume name: (vg, lv size bytes, pool_lv)} of ember-managed LVs on ``host``."""
-        out = self.ssh(host, "lvs --reportformat json --units b --nosuffix -o lv_name,vg_name,lv_size,lv_tags,pool_lv")
-        vols = {}
-        for row in json.loads(out.stdout)["report"][0]["lv"]:
-            tags = row["lv_tags"].split(",")
-            if "ember.blockstore" in tags:
-                name = [t for t in tags if t.startswith("ember.volume=")][0].split("=", 1)[1]
-                vols[name] = (row["vg_name"], int(row["lv_size"]), row["pool_lv"] or None)
-        return vols
-
-
-class PlaybookRun:
-    """Result of one ansible-playbook run parsed from the ansible.posix.json callback."""
-
-    def __init__(self, proc, seconds):
-        self.rc = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-        self.seconds = seconds
-        start = proc.stdout.find("{")
-        self.data = json.loads(proc.stdout[start:]) if start >= 0 else {"plays": [], "stats": {}}
-        self.stats = self.data.get("stats", {})
-
-    @property
-    def changed(self):
-        return sum(s.get("changed", 0) for s in self.stats.values())
-
-    def changed_by_host(self):
-        return {h: s.get("changed", 0) for h, s in self.stats.items()}
-
-    def task(self, name):
-        """{host: result} of the task named ``name`` (its last occurrence)."""
-        found = None
-        for play in self.data.get("plays", []):
-            for task in play.get("tasks", []):
-                if task["task"]["name"] == name:
-                    found = task["hosts"]
-        if found is None:
-            raise KeyError("task %r not in the run" % name)
-        return found
-
-    def messages(self):
-        text = []
-        for play in self.data.get("plays", []):
-            for task in play.get("tasks", []):
-                for res in task["hosts"].values():
-                    if res.get("msg"):
-                        text.append(str(res["msg"]))
-        return "\n".join(text)
-
-
-def run_playbook(lab, playbook="playbooks/site.yml", check=False, extra_vars=None, tmp_path=None):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_FORCE_COLOR="0")
-    args = ["ansible-playbook", "-i", INVENTORY, os.path.join(ROOT, playbook)]
-    if check:
-        args.append("--check")
-    if extra_vars is not None:
-        path = os.path.join(str(tmp_path), "extra-%d.yml" % time.monotonic_ns())
-        with open(path, "w") as handle:
-            yaml.safe_dump(extra_vars, handle)
-        args += ["-e", "@" + path]
-    start = time.monotonic()
-    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=1800)
-    return PlaybookRun(proc, time.monotonic() - start)
+from lab_helpers import CACHE, HOSTS_FILE, ROOT, Lab
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ import time
 
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 
-__all__ = ["parse_sessions", "parse_nodes", "device_path", "normalize_portal", "Iscsiadm", "NO_RECORDS", "mounted_devices", "device_in_use"]
+__all__ = ["parse_sessions", "parse_nodes", "device_path", "normalize_portal", "Iscsiadm", "NO_RECORDS",
+           "mounted_devices", "device_in_use"]
 
 NO_RECORDS = 21  # iscsiadm exit code: "no records found" / "no active sessions"
 

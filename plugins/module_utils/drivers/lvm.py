@@ -16,7 +16,11 @@ import os
 import time
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
-    BACKEND_TAG, MANAGED_TAG, TYPE_TAG, VOLUME_TAG, lv_name,
+    BACKEND_TAG,
+    MANAGED_TAG,
+    TYPE_TAG,
+    VOLUME_TAG,
+    lv_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 from ansible_collections.ember.blockstore.plugins.module_utils._size import parse_size, round_up

@@ -384,7 +384,8 @@ class TestCapabilitiesFilter:
 
     def test_every_spec_must_match(self):
         pool = state(pid="stor1@lvm-thin", thin=True)
-        specs = {"volume_backend_name": "lvm-thin", "thin_provisioning_support": "<is> True", "multiattach": "<is> False"}
+        specs = {"volume_backend_name": "lvm-thin", "thin_provisioning_support": "<is> True",
+                 "multiattach": "<is> False"}
         ok, reason = CapabilitiesFilter.passes(pool, spec(GiB, extra_specs=specs))
         assert not ok
         assert reason.startswith("CapabilitiesFilter: multiattach: pool reports True")
@@ -508,8 +509,9 @@ class TestPlacement:
         assert result["pools"][0]["free_bytes"] == -400 * GiB  # as Cinder's consume_from_volume
         assert result["pools"][0]["provisioned_bytes"] == 500 * GiB
         err = schedule_error(vols, pools)
-        assert err.errors == [("No valid backend for b: stor1@lvm-thin: CapacityFilter: needs 500 GiB, usable "
-                               "-400 GiB x max_over_subscription_ratio 20.00 = -7.81 TiB (free -400 GiB - reserved 0%)")]
+        assert err.errors == [("No valid backend for b: stor1@lvm-thin: CapacityFilter: needs 500 GiB, "
+                               "usable -400 GiB x max_over_subscription_ratio 20.00 = -7.81 TiB "
+                               "(free -400 GiB - reserved 0%)")]
 
     def test_created_size_is_rounded_to_the_chosen_pools_extent(self):
         pools = [pool_facts("stor1@lvm", extent=EXTENT), pool_facts("stor2@lvm", extent=32 * MiB, free=int(99.5 * GiB))]

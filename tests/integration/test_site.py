@@ -1,0 +1,223 @@
+"""The vertical slice on the lab: site.yml schedules, creates, exports and attaches volumes for real.
+
+Tests run in file order and build on each other (one lab per session): check mode on fresh hosts, the real run,
+two no-op runs, data through iSCSI across a tgt restart, ACL and CHAP refusals, removal from the inventory,
+deletion, and a volume too big for every pool. Each asserts the state on the hosts, not only Ansible's output.
+"""
+
+import copy
+import os
+
+import pytest
+import yaml
+from lab_helpers import ROOT, run_playbook
+
+pytestmark = pytest.mark.lab
+
+with open(os.path.join(ROOT, "inventories", "lab", "group_vars", "all.yml")) as _handle:
+    DECLARED = yaml.safe_load(_handle)["blockstore_volumes"]
+NAMES = {v["name"] for v in DECLARED}
+ATTACHED = sorted(v["name"] for v in DECLARED if v.get("attachments"))
+POOL_VG = {"lvm-thick": "ember-thick", "lvm-thin": "ember-thin"}
+SHARED = {}
+
+
+def volumes_with(changes):
+    """The lab's declared volumes with some entries replaced (by name) or dropped (value None)."""
+    out = []
+    for vol in copy.deepcopy(DECLARED):
+        if vol["name"] in changes:
+            if changes[vol["name"]] is not None:
+                out.append(changes[vol["name"]])
+        else:
+            out.append(vol)
+    return out
+
+
+def all_managed(lab):
+    return {host: lab.managed_lvs(host) for host in ("stor1", "stor2")}
+
+
+def plan_of(run):
+    return run.task("Plan every volume before any change (validate, keep existing volumes, schedule new ones)")[
+        "localhost"]["ansible_facts"]["blockstore_plan"]
+
+
+def test_check_mode_on_fresh_hosts_predicts_and_changes_nothing(lab):
+    before = lab.state()
+    run = run_playbook(lab, check=True)
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    lab.timings["check_run_fresh_seconds"] = round(run.seconds, 1)
+    predicted = set()
+    for result in run.task("Create and extend volumes").values():
+        predicted |= {v["name"] for v in result["volumes"] if v["action"] == "create"}
+    assert predicted == NAMES
+    assert run.changed > 0
+    assert lab.state() == before
+
+
+def test_real_run_creates_exactly_the_declared_volumes_where_planned(lab):
+    run = run_playbook(lab)
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    lab.timings["first_run_seconds"] = round(run.seconds, 1)
+    plan = plan_of(run)
+    SHARED["plan"] = plan
+    managed = all_managed(lab)
+    on_hosts = {name: host for host, vols in managed.items() for name in vols}
+    assert set(on_hosts) == NAMES
+    for entry in plan["volumes"]:
+        host, backend = entry["pool_id"].split("@")
+        vg, size, pool_lv = managed[host][entry["name"]]
+        assert on_hosts[entry["name"]] == host == entry["host"]
+        assert vg == POOL_VG[backend]
+        assert (pool_lv == "thinpool") == (backend == "lvm-thin")
+        assert size == entry["size_bytes"]
+    # Availability zones: az1 is stor1, az2 is stor2.
+    declared = {v["name"]: v for v in DECLARED}
+    for name, host in on_hosts.items():
+        zone = declared[name].get("availability_zone")
+        if zone:
+            assert host == {"az1": "stor1", "az2": "stor2"}[zone]
+    # Attached volumes are logged in on client1 with a device at the stable path.
+    sessions = lab.ssh("client1", "iscsiadm -m session").stdout
+    for name in ATTACHED:
+        assert "volume-%s " % name in sessions
+    devices = run.task("Log in to exported volumes and out of volumes being deleted")["client1"]
+    SHARED["devices"] = {c["volume"]: c["device"] for c in devices["connections"]}
+    assert sorted(SHARED["devices"]) == ATTACHED
+    for path in SHARED["devices"].values():
+        lab.ssh("client1", "test -b %s" % path)
+
+
+def test_second_run_changes_nothing(lab):
+    run = run_playbook(lab)
+    assert run.rc == 0, run.stdout[-3000:]
+    lab.timings["noop_run_seconds"] = round(run.seconds, 1)
+    assert run.changed_by_host() == {h: 0 for h in run.stats}, run.changed_by_host()
+
+
+def test_check_run_after_converge_changes_nothing(lab):
+    before = lab.state()
+    run = run_playbook(lab, check=True)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.changed == 0, run.changed_by_host()
+    assert lab.state() == before
+
+
+def test_data_survives_tgt_restart(lab):
+    sums = {}
+    for name in ATTACHED:
+        dev = SHARED["devices"][name]
+        out = lab.ssh("client1", "set -e; head -c 64M /dev/urandom > /tmp/%s.bin; sha256sum < /tmp/%s.bin; "
+                                 "dd if=/tmp/%s.bin of=%s bs=1M oflag=direct conv=fsync status=none; rm /tmp/%s.bin"
+                      % (name, name, name, dev, name)).stdout
+        sums[name] = out.split()[0]
+    for host in ("stor1", "stor2"):
+        lab.ssh(host, "systemctl restart tgt")
+    # Targets come back from the persistent files; sessions recover on their own (node.startup automatic).
+    for host in ("stor1", "stor2"):
+        conf = lab.ssh(host, "ls /etc/tgt/conf.d").stdout.split()
+        shown = lab.ssh(host, "tgtadm --lld iscsi --mode target --op show").stdout
+        for name in conf:
+            assert name.startswith("ember-volume-")
+            assert "iqn.2026-11.io.ember.blockstore:%s" % name[len("ember-"):-len(".conf")] in shown
+    for name in ATTACHED:
+        dev = SHARED["devices"][name]
+        out = lab.ssh("client1", "for i in $(seq 60); do dd if=%s of=/dev/null bs=4k count=1 iflag=direct "
+                                 "status=none 2>/dev/null && break; sleep 2; done; "
+                                 "dd if=%s bs=1M count=64 iflag=direct status=none | sha256sum" % (dev, dev)).stdout
+        assert out.split()[0] == sums[name], name
+
+
+def _login_from_stor2(lab, target, portal, initiator, user, secret):
+    """Try a login from stor2 (not a consumer) through a dedicated iface; returns rc. Cleans up."""
+    script = """
+set -u
+systemctl start iscsid
+iscsiadm -m iface -I probe -o new >/dev/null 2>&1 || true
+iscsiadm -m iface -I probe -o update -n iface.initiatorname -v {initiator} >/dev/null
+iscsiadm -m node -T {target} -p {portal} -I probe -o new >/dev/null
+iscsiadm -m node -T {target} -p {portal} -I probe -o update -n node.session.auth.authmethod -v CHAP \
+  -n node.session.auth.username -v {user} -n node.session.auth.password -v {secret} >/dev/null
+iscsiadm -m node -T {target} -p {portal} -I probe --login >/dev/null 2>&1
+rc=$?
+iscsiadm -m node -T {target} -p {portal} -I probe --logout >/dev/null 2>&1
+iscsiadm -m node -T {target} -p {portal} -I probe -o delete >/dev/null 2>&1
+iscsiadm -m iface -I probe -o delete >/dev/null 2>&1
+exit $rc
+""".format(target=target, portal=portal, initiator=initiator, user=user, secret=secret)
+    return lab.ssh("stor2", script, check=False).returncode
+
+
+def test_acl_and_chap_are_enforced(lab):
+    name = "db01-data"
+    entry = [e for e in SHARED["plan"]["volumes"] if e["name"] == name][0]
+    assert entry["host"] == "stor1"
+    conf = lab.ssh("stor1", "cat /etc/tgt/conf.d/ember-volume-%s.conf" % name).stdout
+    target = [line.split()[1].rstrip(">") for line in conf.splitlines() if line.startswith("<target ")][0]
+    user, secret = [line.split()[1:3] for line in conf.splitlines() if line.strip().startswith("incominguser")][0]
+    client_iqn = [line.split()[1] for line in conf.splitlines() if line.strip().startswith("initiator-name")][0]
+    stor2_iqn = lab.ssh("stor2", "sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi").stdout.strip()
+    assert stor2_iqn and stor2_iqn != client_iqn
+    portal = "198.18.0.11:3260"
+    # Control: the allowed initiator name with the right secret gets in (so the refusals below are real).
+    assert _login_from_stor2(lab, target, portal, client_iqn, user, secret) == 0
+    # An initiator that is not in the ACL cannot log in, even with the right secret.
+    assert _login_from_stor2(lab, target, portal, stor2_iqn, user, secret) != 0
+    # The allowed initiator with a wrong CHAP secret is refused.
+    assert _login_from_stor2(lab, target, portal, client_iqn, user, "Wrong" + secret[5:]) != 0
+    # The consumer's own session was not disturbed.
+    assert "volume-%s " % name in lab.ssh("client1", "iscsiadm -m session").stdout
+
+
+def test_volume_removed_from_inventory_is_kept_and_reported(lab, tmp_path):
+    before = all_managed(lab)
+    run = run_playbook(lab, extra_vars={"blockstore_volumes": volumes_with({"scratch01": None})}, tmp_path=tmp_path)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.changed == 0, run.changed_by_host()
+    assert all_managed(lab) == before
+    rows = run.task("Build the report")["localhost"]["ansible_facts"]["blockstore_report"]
+    assert {"volume": "scratch01", "status": "not in inventory"}.items() <= [
+        r for r in rows if r["volume"] == "scratch01"][0].items()
+
+
+def test_deleting_an_attached_volume_needs_force_and_changes_nothing_without(lab, tmp_path):
+    before = lab.state()
+    absent = {"name": "logs01", "state": "absent"}
+    run = run_playbook(lab, extra_vars={"blockstore_volumes": volumes_with({"logs01": absent})}, tmp_path=tmp_path)
+    assert run.rc != 0
+    assert "logs01" in run.messages() and "force" in run.messages()
+    assert lab.state() == before
+
+
+def test_state_absent_logs_out_unexports_and_deletes_wiped(lab, tmp_path):
+    absent = {"name": "logs01", "state": "absent", "force": True}
+    extra = {"blockstore_volumes": volumes_with({"logs01": absent})}
+    size = lab.managed_lvs("stor1")["logs01"][1]
+    run = run_playbook(lab, extra_vars=extra, tmp_path=tmp_path)
+    assert run.rc == 0, run.stdout[-3000:]
+    deleted = run.task("Delete volumes (wiped as the backend's volume_clear says)")["stor1"]["volumes"]
+    assert [(d["name"], d["action"], d["wipe"], d["wiped_bytes"]) for d in deleted] == [
+        ("logs01", "delete", "zero", size)]
+    assert "logs01" not in lab.managed_lvs("stor1")
+    assert "volume-logs01" not in lab.ssh("stor1", "tgtadm --lld iscsi --mode target --op show").stdout
+    assert "ember-volume-logs01.conf" not in lab.ssh("stor1", "ls /etc/tgt/conf.d").stdout
+    assert "volume-logs01" not in lab.ssh("client1", "iscsiadm -m session 2>/dev/null; iscsiadm -m node "
+                                                     "2>/dev/null; true").stdout
+    again = run_playbook(lab, extra_vars=extra, tmp_path=tmp_path)
+    assert again.rc == 0, again.stdout[-3000:]
+    assert again.changed == 0, again.changed_by_host()
+
+
+def test_volume_too_big_for_every_pool_fails_before_any_change(lab, tmp_path):
+    before = lab.state()
+    huge = {"name": "huge01", "size": "100GiB", "volume_type": "bulk"}
+    vols = volumes_with({"logs01": {"name": "logs01", "state": "absent"}}) + [huge]
+    run = run_playbook(lab, extra_vars={"blockstore_volumes": vols}, tmp_path=tmp_path)
+    assert run.rc != 0
+    text = run.messages()
+    assert "No valid backend for huge01:" in text
+    for pool in ("stor1@lvm-thick", "stor1@lvm-thin", "stor2@lvm-thick", "stor2@lvm-thin"):
+        assert pool in text
+    assert "CapacityFilter" in text and "CapabilitiesFilter" in text
+    assert lab.state() == before
