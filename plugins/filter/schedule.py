@@ -30,7 +30,7 @@ options:
       - The volumes the inventory asks for (C(blockstore_volumes)).
       - Each item has C(name) (required), C(size) (required when present), C(volume_type), C(availability_zone)
         (a zone or a list of zones), C(state) (V(present) or V(absent)), C(attachments) (a list of dicts with a
-        C(host) key), C(force), C(description) and C(metadata). Other keys are errors.
+        C(host) key), C(force) and C(description). Other keys (also C(metadata), not stored yet) are errors.
     type: list
     elements: dict
     required: true
@@ -81,7 +81,7 @@ _value:
           V(extend), V(none), V(delete) or V(absent)), C(size_bytes) (the size the volume will have, rounded up to
           the pool's extent; null for absent), C(requested_size_bytes), C(current_size_bytes) (null when new),
           C(volume_type), C(extra_specs), C(availability_zone), C(host), C(backend), C(pool_id), C(driver), C(vg),
-          C(thin_pool), C(attachments) (host names), C(force), C(description), C(metadata) and C(reason).
+          C(thin_pool), C(attachments) (host names), C(force), C(description) and C(reason).
       type: list
       elements: dict
     unmanaged:

@@ -56,8 +56,10 @@ __all__ = [
 VOLUMES_FIELD = "blockstore_volumes"
 TYPES_FIELD = "blockstore_volume_types"
 POOLS_FIELD = "pools"
+# ``metadata`` (Cinder's volume metadata) is not accepted until the volume module stores it on the host:
+# a key that would be silently dropped is an error instead.
 VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
-                         "description", "metadata"))
+                         "description"))
 TYPE_KEYS = frozenset(("extra_specs", "description"))
 ATTACHMENT_KEYS = frozenset(("host",))
 INFINITE_UNKNOWN = ("infinite", "unknown")
@@ -566,7 +568,6 @@ class VolumeRequest:
     attachments: list | None = None
     force: bool = False
     description: str | None = None
-    metadata: dict | None = None
 
     @property
     def field(self):
@@ -728,13 +729,6 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         description = item.get("description")
         if description is not None and not isinstance(description, str):
             errors.append(f"{field}.description: {description!r} is not a string")
-        metadata = item.get("metadata")
-        if metadata is not None:
-            if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                         for k, v in metadata.items()):
-                errors.append(f"{field}.metadata: {metadata!r} is not a dict of strings to strings")
-            else:
-                metadata = {str(k): str(v) for k, v in metadata.items()}
         if vtype is not None:  # without an explicit type, plan() checks the default or the existing volume's type
             problem = _multiattach_error(field, hosts, vtype, volume_types[vtype]["extra_specs"])
             if problem:
@@ -744,7 +738,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         requests.append(VolumeRequest(
             index=index, name=str(name), state=state, size=size, volume_type=None if vtype is None else str(vtype),
             availability_zones=zones, attachments=hosts, force=force,
-            description=None if description is None else str(description), metadata=metadata))
+            description=None if description is None else str(description)))
     if errors:
         raise ScheduleError(errors)
     return requests
@@ -844,7 +838,7 @@ def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
         "pool_id": pool.id if pool else None, "driver": pool.driver if pool else None,
         "vg": pool.vg if pool else None, "thin_pool": pool.thin_pool if pool else None,
         "attachments": list(req.attachments), "force": req.force, "description": req.description,
-        "metadata": None if req.metadata is None else dict(req.metadata), "reason": reason,
+        "reason": reason,
     }
 
 

@@ -100,7 +100,7 @@ def test_filter_and_lookup_in_a_playbook(tmp_path):
             size: 2
             vols:
               - {name: db01, size: 1GiB}
-              - {name: db02, size: "{{ size }}GiB", volume_type: bulk, metadata: {owner: "{{ 'ops' }}"}}
+              - {name: db02, size: "{{ size }}GiB", volume_type: bulk, description: "{{ 'ops' }}"}
           tasks:
             - ansible.builtin.set_fact:
                 by_filter: "{{ pools | ember.blockstore.schedule(vols, volume_types=types) }}"
@@ -124,5 +124,5 @@ def test_filter_and_lookup_in_a_playbook(tmp_path):
     assert out["query"] == [out["filter"]]
     assert [(v["name"], v["action"], v["pool_id"]) for v in out["filter"]["volumes"]] == [
         ("db01", "none", "stor2@lvm"), ("db02", "create", "stor2@lvm")]
-    assert out["filter"]["volumes"][1]["metadata"] == {"owner": "ops"}
+    assert out["filter"]["volumes"][1]["description"] == "ops"
     assert out["filter"]["volumes"][1]["size_bytes"] == 2 * GiB

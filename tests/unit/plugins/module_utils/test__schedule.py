@@ -798,7 +798,7 @@ def test_output_shape_and_json_types():
     pools = [pool_facts("stor1@lvm-thin", thin=True, volumes=[existing("db01", GiB, "fast")]),
              pool_facts("stor2@lvm", free="unknown", volumes=[existing("old", GiB), existing("stray", GiB)])]
     vols = [
-        {"name": "db01", "size": "2GiB", "volume_type": "fast", "description": "database", "metadata": {"app": "pg"}},
+        {"name": "db01", "size": "2GiB", "volume_type": "fast", "description": "database"},
         {"name": "db02", "size": 5 * GiB, "volume_type": "shared", "attachments": [{"host": "a"}, {"host": "b"}],
          "availability_zone": ["az1"]},
         {"name": "old", "state": "absent"},
@@ -809,14 +809,13 @@ def test_output_shape_and_json_types():
     assert set(result) == {"volumes", "unmanaged", "pools"}
     keys = {"name", "state", "action", "size_bytes", "requested_size_bytes", "current_size_bytes", "volume_type",
             "extra_specs", "availability_zone", "host", "backend", "pool_id", "driver", "vg", "thin_pool",
-            "attachments", "force", "description", "metadata", "reason"}
+            "attachments", "force", "description", "reason"}
     assert all(set(v) == keys for v in result["volumes"])
     assert [v["action"] for v in result["volumes"]] == ["extend", "create", "delete", "absent", "create"]
     db01 = result["volumes"][0]
-    assert (db01["description"], db01["metadata"], db01["driver"], db01["thin_pool"]) == (
-        "database", {"app": "pg"}, "lvm_thin", "thinpool")
+    assert (db01["description"], db01["driver"], db01["thin_pool"]) == ("database", "lvm_thin", "thinpool")
     assert result["volumes"][1]["attachments"] == ["a", "b"]
-    assert result["volumes"][4]["metadata"] is None
+    assert result["volumes"][4]["description"] is None
     assert [u["name"] for u in result["unmanaged"]] == ["stray"]
 
     def plain(obj):
@@ -841,7 +840,12 @@ class TestValidation:
     def test_unknown_key(self):
         assert self.errors([{"name": "a", "size": 1, "sise": 2, "zone": "x"}]) == [
             ("blockstore_volumes[0]: unknown key(s) sise, zone; allowed: attachments, availability_zone, description, "
-             "force, metadata, name, size, state, volume_type")]
+             "force, name, size, state, volume_type")]
+
+    def test_metadata_is_refused_until_it_is_stored(self):
+        # A key the hosts would not keep is an error, not silently dropped.
+        (error,) = self.errors([{"name": "a", "size": 1, "metadata": {"app": "pg"}}])
+        assert error.startswith("blockstore_volumes[0]: unknown key(s) metadata;")
 
     @pytest.mark.parametrize("name", [None, "", "DB01", "db_01", "-x", "x" * 64, 7])
     def test_bad_name(self, name):
@@ -880,7 +884,7 @@ class TestValidation:
             {"name": "a", "size": 1, "state": "gone"},
             {"name": "b", "size": 1, "force": "yes"},
             {"name": "c", "size": 1, "description": 5},
-            {"name": "d", "size": 1, "metadata": {"tier": 1}},
+            {"name": "d", "size": 1, "description": None},
             {"name": "e", "size": 1, "availability_zone": 5},
             {"name": "f", "size": 1, "availability_zone": ["az1", ""]},
         ])
@@ -889,7 +893,6 @@ class TestValidation:
             "blockstore_volumes[1].state: 'gone' is not one of present, absent",
             "blockstore_volumes[2].force: 'yes' is not a boolean",
             "blockstore_volumes[3].description: 5 is not a string",
-            "blockstore_volumes[4].metadata: {'tier': 1} is not a dict of strings to strings",
             "blockstore_volumes[5].availability_zone: 5 is not a zone name or a list of zone names",
             "blockstore_volumes[6].availability_zone: ['az1', ''] is not a zone name or a list of zone names",
         ]
