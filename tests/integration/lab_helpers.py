@@ -90,7 +90,8 @@ class PlaybookRun:
         found = None
         for play in self.data.get("plays", []):
             for task in play.get("tasks", []):
-                if task["task"]["name"] == name:
+                # Role tasks are named "<role> : <task name>" by the callback.
+                if task["task"]["name"] == name or task["task"]["name"].endswith(" : " + name):
                     found = task["hosts"]
         if found is None:
             raise KeyError("task %r not in the run" % name)
