@@ -1,0 +1,363 @@
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``_converge``: plan -> batch items of each phase, and the report.
+
+Plans are written in the shape ``_schedule.plan`` returns (one entry per inventory volume), for the lab: stor1
+(198.18.0.11) with pools ``stor1@lvm-thick`` / ``stor1@lvm-thin``, stor2 (198.18.0.12), consumer client1. The
+last test runs the real planner over ``backend_facts.pool_facts`` of the state captured after the converge run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils._converge import (
+    attachment_items,
+    connect_items,
+    disconnect_items,
+    format_table,
+    report_rows,
+    volume_items,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils._schedule import plan as schedule_plan
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
+from ansible_collections.ember.blockstore.plugins.modules.backend_facts import pool_facts
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+PREFIX = "iqn.2026-11.io.ember.blockstore:"
+CLIENT1 = "iqn.1993-08.org.debian:01:d53fc39a07f1"
+CLIENT2 = "iqn.1993-08.org.debian:01:9263f289471f"
+MiB, GiB = 2**20, 2**30
+
+POOLS = {  # backend -> (vg, thin_pool)
+    "lvm-thick": ("ember-thick", None),
+    "lvm-thin": ("ember-thin", "thinpool"),
+}
+
+
+def entry(name, action, host="stor1", backend="lvm-thin", state="present", size=None, attachments=(),
+          force=False, volume_type=None):
+    """A plan entry as ``_schedule._entry`` builds it (the keys _converge reads)."""
+    placed = host is not None
+    vg, thin_pool = POOLS[backend] if placed else (None, None)
+    return {"name": name, "state": state, "action": action, "size_bytes": size, "volume_type": volume_type,
+            "host": host if placed else None, "backend": backend if placed else None,
+            "pool_id": "%s@%s" % (host, backend) if placed else None, "vg": vg, "thin_pool": thin_pool,
+            "attachments": list(attachments), "force": force, "reason": "test"}
+
+
+def pool(host, backend, volumes=(), volume_clear="zero", volume_clear_size_bytes=0):
+    """The keys of a backend_facts pool that _converge reads."""
+    return {"id": "%s@%s" % (host, backend), "host": host, "backend": backend, "volume_clear": volume_clear,
+            "volume_clear_size_bytes": volume_clear_size_bytes, "volumes": list(volumes)}
+
+
+def vol(name, attached_to=(), target_iqn=None, size=GiB):
+    return {"name": name, "size_bytes": size, "attached_to": list(attached_to), "target_iqn": target_iqn}
+
+
+@pytest.fixture()
+def plan():
+    return {"volumes": [
+        entry("db01-data", "none", size=GiB, attachments=["client1"], volume_type="fast"),
+        entry("db02-data", "create", host="stor2", size=GiB, attachments=["client1"], volume_type="fast"),
+        entry("logs01", "extend", backend="lvm-thick", size=512 * MiB, attachments=["client1", "client2"],
+              volume_type="bulk"),
+        entry("web01", "create", backend="lvm-thick", size=256 * MiB, volume_type="bulk"),
+        entry("scratch01", "delete", backend="lvm-thick", state="absent", force=True, volume_type="bulk"),
+        entry("archive01", "delete", state="absent", volume_type="fast"),
+        entry("gone", "absent", host=None, state="absent"),
+    ], "unmanaged": [
+        {"name": "b", "pool_id": "stor1@lvm-thin", "host": "stor1", "backend": "lvm-thin", "size_bytes": GiB,
+         "volume_type": None, "reason": "not in inventory"},
+    ]}
+
+
+@pytest.fixture()
+def pools():
+    return [
+        pool("stor1", "lvm-thick", [vol("logs01", [CLIENT1], PREFIX + "volume-logs01", 256 * MiB),
+                                    vol("scratch01", [CLIENT1], PREFIX + "volume-scratch01", 512 * MiB)],
+             volume_clear="zero", volume_clear_size_bytes=MiB),
+        pool("stor1", "lvm-thin", [vol("db01-data", [CLIENT1], PREFIX + "volume-db01-data"),
+                                   vol("archive01", [], None, 2 * GiB)], volume_clear="none"),
+        pool("stor2", "lvm-thin", []),
+    ]
+
+
+# --- volume_items ------------------------------------------------------------------------------------------------
+
+def test_volume_items_present(plan, pools):
+    assert volume_items(plan, "stor1", pools) == [
+        {"name": "db01-data", "size": GiB, "state": "present", "vg": "ember-thin", "thin_pool": "thinpool",
+         "volume_type": "fast", "backend": "lvm-thin"},
+        {"name": "logs01", "size": 512 * MiB, "state": "present", "vg": "ember-thick", "thin_pool": None,
+         "volume_type": "bulk", "backend": "lvm-thick"},
+        {"name": "web01", "size": 256 * MiB, "state": "present", "vg": "ember-thick", "thin_pool": None,
+         "volume_type": "bulk", "backend": "lvm-thick"},
+    ]
+
+
+def test_volume_items_other_host(plan, pools):
+    assert [i["name"] for i in volume_items(plan, "stor2", pools)] == ["db02-data"]
+    assert volume_items(plan, "client1", pools) == []
+
+
+def test_volume_items_absent_carry_the_pool_wipe_settings(plan, pools):
+    assert volume_items(plan, "stor1", pools, phase="absent") == [
+        {"name": "scratch01", "state": "absent", "vg": "ember-thick", "thin_pool": None, "force": True,
+         "volume_clear": "zero", "volume_clear_size": MiB},
+        {"name": "archive01", "state": "absent", "vg": "ember-thin", "thin_pool": "thinpool", "force": False,
+         "volume_clear": "none", "volume_clear_size": 0},
+    ]
+    assert volume_items(plan, "stor2", pools, phase="absent") == []
+
+
+def test_volume_items_absent_without_pool_facts_defaults_to_zero(plan):
+    items = volume_items(plan, "stor1", None, phase="absent")
+    assert [(i["volume_clear"], i["volume_clear_size"]) for i in items] == [("zero", 0), ("zero", 0)]
+
+
+# --- attachment_items --------------------------------------------------------------------------------------------
+
+def test_attachment_items_present(plan):
+    initiators = {"client1": CLIENT1, "client2": CLIENT2}
+    assert attachment_items(plan, "stor1", initiators) == [
+        {"volume": "db01-data", "vg": "ember-thin", "state": "present", "initiators": [CLIENT1]},
+        {"volume": "logs01", "vg": "ember-thick", "state": "present", "initiators": sorted([CLIENT1, CLIENT2])},
+    ]
+    assert attachment_items(plan, "stor2", initiators) == [
+        {"volume": "db02-data", "vg": "ember-thin", "state": "present", "initiators": [CLIENT1]}]
+
+
+def test_attachment_items_same_iqn_twice_is_one_acl_entry(plan):
+    items = attachment_items(plan, "stor1", {"client1": CLIENT1, "client2": CLIENT1})
+    assert items[1]["initiators"] == [CLIENT1]
+
+
+@pytest.mark.parametrize("initiators", [{"client1": CLIENT1}, {"client1": CLIENT1, "client2": ""},
+                                        {"client1": CLIENT1, "client2": None}])
+def test_attachment_items_missing_initiator(plan, initiators):
+    with pytest.raises(ValueError) as info:
+        attachment_items(plan, "stor1", initiators)
+    assert str(info.value) == ("volume logs01: attachment host(s) client2 have no initiator IQN (is the "
+                               "iscsi_initiator role applied to them?)")
+
+
+def test_attachment_items_missing_initiators_are_all_named(plan):
+    plan["volumes"] = [e for e in plan["volumes"] if e["name"] == "logs01"]
+    with pytest.raises(ValueError, match=r"^volume logs01: attachment host\(s\) client1, client2 have no"):
+        attachment_items(plan, "stor1", {})
+
+
+def test_attachment_items_absent_only_exported_deletes(plan, pools):
+    # scratch01 is exported (target_iqn in the facts), archive01 is not.
+    assert attachment_items(plan, "stor1", {}, pools, phase="absent") == [
+        {"volume": "scratch01", "vg": "ember-thick", "state": "absent"}]
+    assert attachment_items(plan, "stor1", {}, None, phase="absent") == []
+
+
+# --- connect_items -----------------------------------------------------------------------------------------------
+
+def _info(volume, initiators, portal="198.18.0.11:3260"):
+    return {"driver_volume_type": "iscsi", "target_iqn": PREFIX + "volume-" + volume, "target_portal": portal,
+            "target_lun": 1, "auth_method": "CHAP", "auth_username": "ember_" + volume.replace("-", "_"),
+            "auth_password": "s3cretS3cret", "volume": volume, "initiators": initiators}
+
+
+def test_connect_items():
+    results = [
+        {"attachments": [{"connection_info": _info("logs01", [CLIENT1, CLIENT2])},
+                         {"connection_info": _info("db01-data", [CLIENT1])},
+                         {"connection_info": None}]},  # an unexport
+        {"attachments": [{"connection_info": _info("db02-data", [CLIENT2], "198.18.0.12:3260")}]},
+        {},  # a storage node whose attachment task was skipped
+        None,
+    ]
+    assert connect_items(results, CLIENT1) == [
+        {"target_iqn": PREFIX + "volume-db01-data", "target_portal": "198.18.0.11:3260", "target_lun": 1,
+         "auth_method": "CHAP", "auth_username": "ember_db01_data", "auth_password": "s3cretS3cret",
+         "volume": "db01-data", "state": "present"},
+        {"target_iqn": PREFIX + "volume-logs01", "target_portal": "198.18.0.11:3260", "target_lun": 1,
+         "auth_method": "CHAP", "auth_username": "ember_logs01", "auth_password": "s3cretS3cret",
+         "volume": "logs01", "state": "present"},
+    ]
+    assert [i["volume"] for i in connect_items(results, CLIENT2)] == ["db02-data", "logs01"]
+    assert connect_items(results, "iqn.2004-10.com.example:other") == []
+
+
+def test_connect_items_nothing():
+    assert connect_items(None, CLIENT1) == []
+    assert connect_items([{"attachments": None}], CLIENT1) == []
+
+
+# --- disconnect_items --------------------------------------------------------------------------------------------
+
+def test_disconnect_items(plan, pools):
+    portals = {"stor1": "198.18.0.11", "stor2": "198.18.0.12"}
+    assert disconnect_items(plan, pools, CLIENT1, portals) == [
+        {"target_iqn": PREFIX + "volume-scratch01", "target_portal": "198.18.0.11:3260", "volume": "scratch01",
+         "state": "absent"}]
+    assert disconnect_items(plan, pools, CLIENT2, portals) == []
+
+
+def test_disconnect_items_derives_the_iqn_and_keeps_a_port(plan, pools):
+    pools[0]["volumes"][1]["target_iqn"] = None
+    out = disconnect_items(plan, pools, CLIENT1, {"stor1": "198.18.0.11:3261"}, prefix="iqn.2010-10.org.test:")
+    assert out == [{"target_iqn": "iqn.2010-10.org.test:volume-scratch01", "target_portal": "198.18.0.11:3261",
+                    "volume": "scratch01", "state": "absent"}]
+
+
+def test_disconnect_items_volume_not_in_facts(plan):
+    assert disconnect_items(plan, [], CLIENT1, {"stor1": "198.18.0.11"}) == []
+
+
+# --- report_rows / format_table ----------------------------------------------------------------------------------
+
+def test_report_rows(plan):
+    volume_results = [
+        {"volumes": [{"name": "db01-data", "size_bytes": GiB, "status": "in-use"},
+                     {"name": "logs01", "size_bytes": 512 * MiB, "status": "in-use"},
+                     {"name": "web01", "size_bytes": 256 * MiB, "status": "available"}]},
+        {"volumes": [{"name": "db02-data", "size_bytes": GiB, "status": "available"}]},
+        {},  # skipped task
+    ]
+    connection_results = {"client1": {"connections": [
+        {"volume": "db01-data", "device": "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-x-lun-1"},
+        {"volume": "logs01", "device": "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-y-lun-1"},
+        {"volume": "scratch01", "device": None},  # logged out
+    ]}, "client2": {"connections": [
+        {"volume": "logs01", "device": "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-y-lun-1"}]}}
+    rows = report_rows(plan, volume_results, connection_results, {"client1": CLIENT1})
+    assert rows == [
+        {"volume": "db01-data", "size": "1 GiB", "size_bytes": GiB, "type": "fast", "pool": "stor1@lvm-thin",
+         "action": "none", "status": "in-use", "attached_to": "client1",
+         "device": "client1:/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-x-lun-1"},
+        {"volume": "db02-data", "size": "1 GiB", "size_bytes": GiB, "type": "fast", "pool": "stor2@lvm-thin",
+         "action": "create", "status": "in-use", "attached_to": "client1", "device": "-"},
+        {"volume": "logs01", "size": "512 MiB", "size_bytes": 512 * MiB, "type": "bulk", "pool": "stor1@lvm-thick",
+         "action": "extend", "status": "in-use", "attached_to": "client1, client2",
+         "device": "client1:/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-y-lun-1, "
+                   "client2:/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-y-lun-1"},
+        {"volume": "web01", "size": "256 MiB", "size_bytes": 256 * MiB, "type": "bulk", "pool": "stor1@lvm-thick",
+         "action": "create", "status": "available", "attached_to": "-", "device": "-"},
+        {"volume": "scratch01", "size": "-", "size_bytes": None, "type": "bulk", "pool": "stor1@lvm-thick",
+         "action": "delete", "status": "deleted", "attached_to": "-", "device": "-"},
+        {"volume": "archive01", "size": "-", "size_bytes": None, "type": "fast", "pool": "stor1@lvm-thin",
+         "action": "delete", "status": "deleted", "attached_to": "-", "device": "-"},
+        {"volume": "gone", "size": "-", "size_bytes": None, "type": "-", "pool": "-", "action": "absent",
+         "status": "absent", "attached_to": "-", "device": "-"},
+        {"volume": "b", "size": "1 GiB", "size_bytes": GiB, "type": "-", "pool": "stor1@lvm-thin",
+         "action": "none", "status": "not in inventory", "attached_to": "-", "device": "-"},
+    ]
+
+
+def test_report_rows_without_results_uses_the_plan(plan):
+    rows = {r["volume"]: r for r in report_rows(plan)}
+    assert rows["web01"]["status"] == "creating"  # check mode: nothing ran
+    assert rows["web01"]["size"] == "256 MiB"
+    assert rows["db01-data"]["status"] == "in-use"
+    assert rows["scratch01"]["status"] == "deleted"
+
+
+def test_report_rows_unmanaged_without_pool_or_size():
+    rows = report_rows({"volumes": [], "unmanaged": [{"name": "x", "host": "stor9"}, {"name": "y"}]})
+    assert [(r["volume"], r["size"], r["size_bytes"], r["pool"], r["status"]) for r in rows] == [
+        ("x", "-", None, "stor9", "not in inventory"), ("y", "-", None, "-", "not in inventory")]
+
+
+def test_format_table_alignment():
+    rows = [
+        {"volume": "db01-data", "size": "1 GiB", "type": "fast", "pool": "stor1@lvm-thin", "action": "none",
+         "status": "in-use", "attached_to": "client1", "device": "client1:/dev/sdb"},
+        {"volume": "a", "size": "512 MiB", "type": "-", "pool": "-", "action": "create", "status": "creating",
+         "attached_to": "-", "device": "-"},
+    ]
+    lines = format_table(rows)
+    assert lines == [
+        "volume     size     type  pool            action  status    attached to  device",
+        "---------  -------  ----  --------------  ------  --------  -----------  ----------------",
+        "db01-data  1 GiB    fast  stor1@lvm-thin  none    in-use    client1      client1:/dev/sdb",
+        "a          512 MiB  -     -               create  creating  -            -",
+    ]
+    # Every column starts at the same offset on every line (the rule's gaps mark the columns).
+    starts = [i + 2 for i, ch in enumerate(lines[1]) if lines[1][i:i + 2] == "  " and lines[1][i + 2:i + 3] == "-"]
+    for line in lines:
+        for start in starts:
+            assert line[start - 2:start] == "  "
+            assert line[start] != " "
+
+
+def test_format_table_header_only_and_custom_columns():
+    assert format_table([]) == [
+        "volume  size  type  pool  action  status  attached to  device",
+        "------  ----  ----  ----  ------  ------  -----------  ------",
+    ]
+    assert format_table([{"volume": "longer-name"}], columns=("volume", "size_bytes")) == [
+        "volume       size bytes",
+        "-----------  ----------",
+        "longer-name  -",
+    ]
+
+
+def test_format_table_of_report_rows(plan):
+    lines = format_table(report_rows(plan))
+    assert len(lines) == 2 + len(plan["volumes"]) + len(plan["unmanaged"])
+    assert all(len(line) <= len(lines[1]) for line in lines)  # the rule is as wide as the widest row
+    assert [line.split("  ")[0].strip() for line in lines[2:]] == [
+        "db01-data", "db02-data", "logs01", "web01", "scratch01", "archive01", "gone", "b"]
+
+
+# --- the plan from real facts ------------------------------------------------------------------------------------
+
+def _lab_pools():
+    state = LvmState(parse_vgs((FIXTURES / "lvm/vgs_converged.json").read_text()),
+                     parse_lvs((FIXTURES / "lvm/lvs_converged.json").read_text()))
+    conf = parse_conf((FIXTURES / "tgt/conf_db01.conf").read_text())
+    exports = {conf["backing_store"]: conf}
+    live = parse_show((FIXTURES / "tgt/show_two_targets.txt").read_text())
+    out = []
+    for backend in ({"name": "lvm-thick", "driver": "lvm", "vg": "ember-thick", "availability_zone": "az1"},
+                    {"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "availability_zone": "az1",
+                     "max_over_subscription_ratio": 4.0}):
+        raw = {key: spec.get("default") for key, spec in backend_options().items()}
+        raw.update(backend)
+        cfg = backend_config(raw)
+        cfg["volume_clear_size_bytes"] = 0
+        out.append(pool_facts("stor1", cfg, state, exports, live, False))
+    return out
+
+
+def test_items_from_a_real_plan():
+    pools = _lab_pools()
+    types = {"fast": {"extra_specs": {"volume_backend_name": "lvm-thin"}},
+             "bulk": {"extra_specs": {"volume_backend_name": "lvm-thick"}}}
+    volumes = [
+        {"name": "db01-data", "size": "1GiB", "volume_type": "fast", "attachments": [{"host": "client1"}]},
+        {"name": "logs01", "size": "512MiB", "volume_type": "bulk", "attachments": [{"host": "client1"}]},
+        {"name": "scratch01", "state": "absent"},
+        {"name": "archive01", "size": "2GiB", "volume_type": "fast"},
+    ]
+    result = schedule_plan(volumes, pools, types, consumers=["client1"])
+    assert [(e["name"], e["action"]) for e in result["volumes"]] == [
+        ("db01-data", "none"), ("logs01", "extend"), ("scratch01", "delete"), ("archive01", "none")]
+    assert volume_items(result, "stor1", pools) == [
+        {"name": "db01-data", "size": GiB, "state": "present", "vg": "ember-thin", "thin_pool": "thinpool",
+         "volume_type": "fast", "backend": "lvm-thin"},
+        {"name": "logs01", "size": 512 * MiB, "state": "present", "vg": "ember-thick", "thin_pool": None,
+         "volume_type": "bulk", "backend": "lvm-thick"},
+        {"name": "archive01", "size": 2 * GiB, "state": "present", "vg": "ember-thin", "thin_pool": "thinpool",
+         "volume_type": "fast", "backend": "lvm-thin"},
+    ]
+    assert volume_items(result, "stor1", pools, phase="absent") == [
+        {"name": "scratch01", "state": "absent", "vg": "ember-thick", "thin_pool": None, "force": False,
+         "volume_clear": "zero", "volume_clear_size": 0}]
+    assert attachment_items(result, "stor1", {"client1": CLIENT1}) == [
+        {"volume": "db01-data", "vg": "ember-thin", "state": "present", "initiators": [CLIENT1]},
+        {"volume": "logs01", "vg": "ember-thick", "state": "present", "initiators": [CLIENT1]}]
+    # scratch01 has no target file in the capture: nothing to unexport or log out of.
+    assert attachment_items(result, "stor1", {"client1": CLIENT1}, pools, phase="absent") == []
+    assert disconnect_items(result, pools, CLIENT1, {"stor1": "198.18.0.11"}) == []

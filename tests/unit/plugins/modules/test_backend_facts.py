@@ -1,0 +1,296 @@
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``backend_facts.pool_facts`` over LVM and tgt state captured on the lab's stor1, with stor1's backends from
+``inventories/lab/host_vars/stor1.yml``.
+
+Values asserted below are read from the fixtures: ember-thick vg_size 4290772992 / vg_free 3183476736 (stor1) and
+3485466624 (converged); thinpool lv_size 4072669184 with data_percent 0.51 / metadata_percent 11.52 (stor1) and
+0.00 / 11.33 (converged).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils._size import parse_size
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
+from ansible_collections.ember.blockstore.plugins.modules import backend_facts
+from ansible_collections.ember.blockstore.plugins.modules.backend_facts import pool_facts
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+PREFIX = "iqn.2026-11.io.ember.blockstore:"
+CLIENT1 = "iqn.1993-08.org.debian:01:d53fc39a07f1"
+MiB, GiB = 2**20, 2**30
+EXTENT = 4194304
+VG_SIZE = 4290772992  # both lab VGs
+POOL_SIZE = 4072669184  # thinpool lv_size
+
+
+def text(name):
+    return (FIXTURES / name).read_text()
+
+
+def lvm_state(which):
+    return LvmState(parse_vgs(text("lvm/vgs_%s.json" % which)), parse_lvs(text("lvm/lvs_%s.json" % which)))
+
+
+def cfg(**backend):
+    """A backend as the module normalises it: argspec defaults, backend_config, volume_clear_size_bytes."""
+    raw = {key: spec.get("default") for key, spec in backend_options().items()}
+    raw.update(backend)
+    out = backend_config(raw)
+    out["volume_clear_size_bytes"] = parse_size(out["volume_clear_size"], "volume_clear_size")
+    return out
+
+
+def thick(**kwargs):  # stor1's first backend
+    return cfg(**dict({"name": "lvm-thick", "driver": "lvm", "vg": "ember-thick", "pvs": ["/dev/vdb"],
+                       "availability_zone": "az1", "reserved_percentage": 5}, **kwargs))
+
+
+def thin(**kwargs):  # stor1's second backend
+    return cfg(**dict({"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "pvs": ["/dev/vdc"],
+                       "pool": "thinpool", "pool_size": "95%VG", "availability_zone": "az1",
+                       "reserved_percentage": 10, "max_over_subscription_ratio": 4.0}, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def stor1():
+    return lvm_state("stor1")
+
+
+@pytest.fixture(scope="module")
+def converged():
+    return lvm_state("converged")
+
+
+@pytest.fixture(scope="module")
+def db01_exports():
+    conf = parse_conf(text("tgt/conf_db01.conf"))
+    return {conf["backing_store"]: dict(conf, path="/etc/tgt/conf.d/ember-volume-db01-data.conf")}
+
+
+@pytest.fixture(scope="module")
+def live():
+    return parse_show(text("tgt/show_two_targets.txt"))
+
+
+# --- thick -------------------------------------------------------------------------------------------------------
+
+def test_thick_pool_stats(stor1):
+    pool = pool_facts("stor1", thick(), stor1, {}, {}, False)
+    assert pool["id"] == "stor1@lvm-thick"
+    assert (pool["host"], pool["backend"], pool["driver"], pool["vg"]) == ("stor1", "lvm-thick", "lvm",
+                                                                           "ember-thick")
+    assert pool["thin_pool"] is None
+    assert pool["exists"] is True and pool["predicted"] is False
+    assert pool["extent_size_bytes"] == EXTENT
+    assert pool["total_bytes"] == VG_SIZE
+    assert pool["free_bytes"] == 3183476736
+    # Used = everything in the VG: volume-a (1002438656) and its COW snapshot snap-a (104857600).
+    assert pool["allocated_bytes"] == VG_SIZE - 3183476736 == 1002438656 + 104857600
+    assert pool["provisioned_bytes"] == pool["allocated_bytes"]
+    assert pool["data_percent"] is None and pool["metadata_percent"] is None
+    assert pool["volume_clear"] == "zero" and pool["volume_clear_size_bytes"] == 0
+
+
+def test_thick_volumes_with_cow_snapshot(stor1):
+    pool = pool_facts("stor1", thick(), stor1, {}, {}, False)
+    assert pool["volumes"] == [{
+        "name": "a", "lv_name": "volume-a", "size_bytes": 1002438656, "volume_type": "bulk",
+        "status": "available", "attached_to": [], "sessions": [], "target_iqn": None, "snapshots": ["snap-a"],
+        "device": "/dev/ember-thick/volume-a",
+    }]
+
+
+def test_thick_capabilities():
+    pool = pool_facts("stor1", thick(capabilities={"disk_type": "hdd"}), lvm_state("stor1"), {}, {}, False)
+    assert pool["capabilities"] == {
+        "disk_type": "hdd", "volume_backend_name": "lvm-thick", "storage_protocol": "iSCSI", "driver": "lvm",
+        "thin_provisioning_support": False, "thick_provisioning_support": True, "availability_zone": "az1",
+        "reserved_percentage": 5, "max_over_subscription_ratio": 20.0, "multiattach": True,
+    }
+
+
+def test_capabilities_cannot_override_reported_keys(stor1):
+    pool = pool_facts("stor1", thick(capabilities={"storage_protocol": "FC", "driver": "x"}), stor1, {}, {}, False)
+    assert pool["capabilities"]["storage_protocol"] == "iSCSI"
+    assert pool["capabilities"]["driver"] == "lvm"
+
+
+def test_volume_backend_name_and_wipe_settings(stor1):
+    pool = pool_facts("stor1", thick(volume_backend_name="slow", volume_clear="none", volume_clear_size="1MiB"),
+                      stor1, {}, {}, False)
+    assert pool["capabilities"]["volume_backend_name"] == "slow"
+    assert (pool["volume_clear"], pool["volume_clear_size_bytes"]) == ("none", MiB)
+
+
+def test_thick_converged_volumes_sorted_by_name(converged):
+    pool = pool_facts("stor1", thick(), converged, {}, {}, False)
+    assert pool["total_bytes"] == VG_SIZE
+    assert pool["free_bytes"] == 3485466624
+    assert pool["allocated_bytes"] == 268435456 + 536870912
+    assert [(v["name"], v["size_bytes"], v["volume_type"]) for v in pool["volumes"]] == [
+        ("logs01", 268435456, "bulk"), ("scratch01", 536870912, "bulk")]
+
+
+# --- thin --------------------------------------------------------------------------------------------------------
+
+def test_thin_pool_stats(stor1):
+    pool = pool_facts("stor1", thin(), stor1, {}, {}, False)
+    assert pool["id"] == "stor1@lvm-thin"
+    assert pool["thin_pool"] == "thinpool"
+    assert pool["exists"] is True and pool["predicted"] is False
+    assert pool["total_bytes"] == POOL_SIZE  # the pool LV, not the VG
+    used = 20770613  # 0.51 % of 4072669184 = 20770612.84, rounded
+    assert (POOL_SIZE * 51 + 5000) // 10000 == used
+    assert pool["allocated_bytes"] == used
+    assert pool["free_bytes"] == POOL_SIZE - used
+    assert pool["data_percent"] == 0.51
+    assert pool["metadata_percent"] == 11.52
+    # Sum of the virtual sizes of every thin LV in the pool: volume-b and its thin snapshot snap-b (1 GiB each).
+    assert pool["provisioned_bytes"] == 2 * GiB
+
+
+def test_thin_volumes_with_thin_snapshot(stor1):
+    pool = pool_facts("stor1", thin(), stor1, {}, {}, False)
+    assert pool["volumes"] == [{
+        "name": "b", "lv_name": "volume-b", "size_bytes": GiB, "volume_type": None, "status": "available",
+        "attached_to": [], "sessions": [], "target_iqn": None, "snapshots": ["snap-b"],
+        "device": "/dev/ember-thin/volume-b",
+    }]
+
+
+def test_thin_capabilities(stor1):
+    caps = pool_facts("stor1", thin(), stor1, {}, {}, False)["capabilities"]
+    assert caps["thin_provisioning_support"] is True
+    assert caps["thick_provisioning_support"] is False
+    assert caps["driver"] == "lvm_thin"
+    assert caps["max_over_subscription_ratio"] == 4.0
+    assert caps["reserved_percentage"] == 10
+
+
+def test_auto_over_subscription_ratio(stor1):
+    caps = pool_facts("stor1", thin(max_over_subscription_ratio="auto"), stor1, {}, {}, False)["capabilities"]
+    assert caps["max_over_subscription_ratio"] == "auto"
+
+
+def test_thin_converged_with_export(converged, db01_exports, live):
+    pool = pool_facts("stor1", thin(), converged, db01_exports, live, False)
+    assert pool["total_bytes"] == pool["free_bytes"] == POOL_SIZE  # data_percent 0.00
+    assert pool["allocated_bytes"] == 0
+    assert pool["metadata_percent"] == 11.33
+    assert pool["provisioned_bytes"] == 2147483648 + 1073741824  # archive01 + db01-data
+    assert pool["volumes"] == [
+        {"name": "archive01", "lv_name": "volume-archive01", "size_bytes": 2147483648, "volume_type": "fast",
+         "status": "available", "attached_to": [], "sessions": [], "target_iqn": None, "snapshots": [],
+         "device": "/dev/ember-thin/volume-archive01"},
+        {"name": "db01-data", "lv_name": "volume-db01-data", "size_bytes": 1073741824, "volume_type": "fast",
+         "status": "in-use", "attached_to": [CLIENT1], "sessions": [CLIENT1],
+         "target_iqn": PREFIX + "volume-db01-data", "snapshots": [], "device": "/dev/ember-thin/volume-db01-data"},
+    ]
+
+
+def test_export_file_without_live_target_is_in_use_without_sessions(converged, db01_exports):
+    (_, db01) = pool_facts("stor1", thin(), converged, db01_exports, {}, False)["volumes"]
+    assert db01["status"] == "in-use"
+    assert db01["attached_to"] == [CLIENT1]
+    assert db01["sessions"] == []
+
+
+def test_other_pool_name_does_not_exist(stor1):
+    pool = pool_facts("stor1", thin(pool="otherpool"), stor1, {}, {}, False)
+    assert pool["exists"] is False
+    assert pool["total_bytes"] == pool["free_bytes"] == pool["provisioned_bytes"] == 0
+    assert pool["volumes"] == []
+
+
+def test_one_vg_two_backends_do_not_share_volumes(stor1):
+    # A thick backend on the thin VG sees no thick managed LVs but reports the VG's space.
+    pool = pool_facts("stor1", thick(vg="ember-thin"), stor1, {}, {}, False)
+    assert pool["exists"] is True
+    assert pool["volumes"] == []
+    assert (pool["total_bytes"], pool["free_bytes"]) == (VG_SIZE, 209715200)
+
+
+# --- missing VG / pool -------------------------------------------------------------------------------------------
+
+EMPTY = {"exists": False, "predicted": False, "total_bytes": 0, "free_bytes": 0, "allocated_bytes": 0,
+         "provisioned_bytes": 0, "data_percent": None, "metadata_percent": None, "volumes": []}
+
+
+@pytest.mark.parametrize("make", [thick, thin])
+def test_missing_vg_without_predict(stor1, make):
+    pool = pool_facts("stor2", make(vg="ember-new"), stor1, {}, {}, False)
+    assert {key: pool[key] for key in EMPTY} == EMPTY
+    assert pool["extent_size_bytes"] == EXTENT  # LVM's default
+    assert pool["id"] == "stor2@" + make()["name"]
+    assert pool["capabilities"]["storage_protocol"] == "iSCSI"
+
+
+def test_missing_thin_pool_without_predict(stor1):
+    pool = pool_facts("stor1", thin(vg="ember-thick"), stor1, {}, {}, False)
+    assert {key: pool[key] for key in EMPTY} == EMPTY
+
+
+def _disk(sizes):
+    def block_device_size(path):
+        return sizes.get(path)
+    return block_device_size
+
+
+def test_missing_vg_predicted_thick(stor1, monkeypatch):
+    # The lab's data disks are 4 GiB: the prediction is the VG vgcreate made on them.
+    monkeypatch.setattr(backend_facts, "block_device_size", _disk({"/dev/vdb": 4 * GiB}))
+    pool = pool_facts("stor2", thick(vg="ember-new"), stor1, {}, {}, True)
+    assert pool["exists"] is False
+    assert pool["predicted"] is True
+    assert pool["total_bytes"] == pool["free_bytes"] == VG_SIZE
+    assert pool["allocated_bytes"] == pool["provisioned_bytes"] == 0
+    assert pool["volumes"] == []
+
+
+def test_missing_vg_predicted_thin(stor1, monkeypatch):
+    # 95%VG of that VG is exactly the thin pool lvcreate made on stor1.
+    monkeypatch.setattr(backend_facts, "block_device_size", _disk({"/dev/vdc": 4 * GiB}))
+    pool = pool_facts("stor2", thin(vg="ember-new"), stor1, {}, {}, True)
+    assert pool["predicted"] is True
+    assert pool["total_bytes"] == pool["free_bytes"] == POOL_SIZE
+
+
+def test_missing_vg_predicted_over_several_pvs(stor1, monkeypatch):
+    monkeypatch.setattr(backend_facts, "block_device_size", _disk({"/dev/vdb": 4 * GiB, "/dev/vdc": 4 * GiB}))
+    pool = pool_facts("stor2", thick(vg="ember-new", pvs=["/dev/vdb", "/dev/vdc"]), stor1, {}, {}, True)
+    assert pool["total_bytes"] == 2 * VG_SIZE
+
+
+def test_missing_vg_predicted_with_absolute_pool_size(stor1, monkeypatch):
+    monkeypatch.setattr(backend_facts, "block_device_size", _disk({"/dev/vdc": 4 * GiB}))
+    pool = pool_facts("stor2", thin(vg="ember-new", pool_size="3GiB"), stor1, {}, {}, True)
+    assert pool["total_bytes"] == 3 * GiB
+
+
+def test_missing_pv_predicts_zero(stor1, monkeypatch):
+    monkeypatch.setattr(backend_facts, "block_device_size", _disk({}))
+    pool = pool_facts("stor2", thick(vg="ember-new"), stor1, {}, {}, True)
+    assert pool["predicted"] is True
+    assert pool["total_bytes"] == 0
+
+
+def test_missing_thin_pool_in_existing_vg_predicted_from_the_vg(stor1, monkeypatch):
+    # The VG exists: its real size is used, the PVs are not read.
+    monkeypatch.setattr(backend_facts, "block_device_size", _disk({}))
+    pool = pool_facts("stor1", thin(vg="ember-thick"), stor1, {}, {}, True)
+    assert pool["predicted"] is True
+    assert pool["total_bytes"] == POOL_SIZE  # 95% of ember-thick's 1023 extents
+
+
+def test_existing_pool_is_not_predicted(stor1, monkeypatch):
+    monkeypatch.setattr(backend_facts, "block_device_size", _disk({}))
+    pool = pool_facts("stor1", thin(), stor1, {}, {}, True)
+    assert pool["predicted"] is False
+    assert pool["exists"] is True
+    assert pool["total_bytes"] == POOL_SIZE
