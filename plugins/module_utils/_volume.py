@@ -97,8 +97,13 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False):
             if vg is None and lv is None and not predict_missing:
                 errors.append("%s.vg: volume group %r does not exist on this host" % (where, item["vg"]))
                 continue
-            if item.get("thin_pool") and vg is not None and lvm_state.lv(item["vg"], item["thin_pool"]) is None:
-                if not predict_missing:
+            if item.get("thin_pool") and vg is not None:
+                pool_lv = lvm_state.lv(item["vg"], item["thin_pool"])
+                if pool_lv is not None and pool_lv["segtype"] != "thin-pool":
+                    errors.append("%s.thin_pool: %s/%s is a %s LV, not a thin pool" % (
+                        where, item["vg"], item["thin_pool"], pool_lv["segtype"] or "plain"))
+                    continue
+                if pool_lv is None and not predict_missing:
                     errors.append("%s.thin_pool: thin pool %s/%s does not exist" % (where, item["vg"],
                                                                                    item["thin_pool"]))
                     continue

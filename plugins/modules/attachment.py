@@ -32,7 +32,8 @@ options:
       vg: {description: Volume group of the volume., type: str, required: true}
       initiators: {description: Initiator IQNs allowed to log in (the ACL)., type: list, elements: str,
                    default: []}
-      chap_username: {description: "CHAP user (word characters); default C(ember_<volume>).", type: str}
+      chap_username: {description: "CHAP user (word characters); default C(ember_<volume>_<8 hex of its sha256>).",
+                      type: str}
       chap_password: {description: CHAP secret (word characters); generated once when omitted., type: str}
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
   volume: {description: Single form; see I(attachments)., type: str}

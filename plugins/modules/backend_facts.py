@@ -103,9 +103,10 @@ pools:
         lv_name: {description: LV name., type: str}
         size_bytes: {description: Size in bytes., type: int}
         volume_type: {description: Volume type recorded at creation., type: str}
-        status: {description: C(available) or C(in-use) (exported)., type: str}
+        status: {description: C(available) or C(in-use) (a target file or a live target exports it)., type: str}
         attached_to: {description: Initiator IQNs in the export's ACL., type: list, elements: str}
         sessions: {description: Initiator IQNs logged in now., type: list, elements: str}
+        target_iqn: {description: IQN of the volume's export; null when not exported., type: str}
         snapshots: {description: Names of LVs whose origin is this volume., type: list, elements: str}
         device: {description: Device path on the storage node., type: str}
 """
@@ -173,15 +174,18 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict):
             used = vg["size_bytes"] - vg["free_bytes"]
             pool.update(total_bytes=vg["size_bytes"], free_bytes=vg["free_bytes"], allocated_bytes=used,
                         provisioned_bytes=used)
+        # A volume is exported (in-use) when it has a target file or a live target, as the volume module sees it.
+        live_by_backing = {(t["luns"].get(1) or {}).get("backing_store"): iqn for iqn, t in live.items()}
         for lv in sorted(members, key=lambda item: item["volume"]):
             export = exports.get(lv["path"]) or {}
-            target = live.get(export.get("iqn")) or {}
-            attached = sorted(export.get("initiators", []))
+            iqn = export.get("iqn") or live_by_backing.get(lv["path"])
+            target = live.get(iqn) or {}
+            attached = sorted(export.get("initiators") or [a for a in target.get("acl", []) if a != "ALL"])
             pool["volumes"].append({
                 "name": lv["volume"], "lv_name": lv["name"], "size_bytes": lv["size_bytes"],
-                "volume_type": lv["volume_type"], "status": "in-use" if export else "available",
+                "volume_type": lv["volume_type"], "status": "in-use" if iqn else "available",
                 "attached_to": attached, "sessions": sorted(target.get("sessions", [])),
-                "target_iqn": export.get("iqn"),
+                "target_iqn": iqn,
                 "snapshots": sorted(s["name"] for s in lvm_state.snapshots_of(cfg["vg"], lv["name"])),
                 "device": lv["path"],
             })
@@ -223,7 +227,10 @@ def main():
     except CommandError as exc:
         module.fail_json(msg=str(exc), **exc.context())
     exports = read_exports()
-    pools = [pool_facts(host, cfg, state, exports, live, module.check_mode) for cfg in configs]
+    try:
+        pools = [pool_facts(host, cfg, state, exports, live, module.check_mode) for cfg in configs]
+    except SizeError as exc:
+        module.fail_json(msg="backend_facts on %s: %s" % (host, exc))
     module.exit_json(changed=False, pools=pools)
 
 

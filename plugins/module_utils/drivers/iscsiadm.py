@@ -25,10 +25,12 @@ NO_RECORDS = 21  # iscsiadm exit code: "no records found" / "no active sessions"
 
 
 def normalize_portal(portal, default_port=3260):
-    """``198.18.0.11`` -> ``198.18.0.11:3260``; an explicit port is kept. IPv6 must be bracketed."""
+    """``198.18.0.11`` -> ``198.18.0.11:3260``; an explicit port is kept; ``fd00::11`` -> ``[fd00::11]:3260``."""
     portal = str(portal).strip()
     if portal.startswith("["):
         return portal if "]:" in portal else "%s:%d" % (portal, default_port)
+    if portal.count(":") > 1:  # a bare IPv6 address: iscsiadm shows it as [addr]:port
+        return "[%s]:%d" % (portal, default_port)
     if ":" in portal:
         return portal
     return "%s:%d" % (portal, default_port)

@@ -23,7 +23,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     lv_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
-from ansible_collections.ember.blockstore.plugins.module_utils._size import parse_size, round_up
+from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size, round_up
 
 __all__ = [
     "LVS_FIELDS", "VGS_FIELDS", "parse_lvs", "parse_vgs", "Lvm", "LvmState", "predict_vg_size", "thin_pool_size",
@@ -111,7 +111,12 @@ def thin_pool_size(spec, vg_size, extent=DEFAULT_EXTENT):
     ``lvcreate -l NN%VG`` does) or an absolute size (rounded up to extents)."""
     spec = str(spec).strip()
     if spec.upper().endswith("%VG"):
-        pct = float(spec[:-3])
+        try:
+            pct = float(spec[:-3])
+        except ValueError:
+            pct = -1.0
+        if not 0 < pct <= 100:
+            raise SizeError("pool_size: %r is not a percentage of the VG such as 95%%VG, or a size" % spec)
         return int(vg_size // extent * pct / 100) * extent
     return round_up(parse_size(spec, "pool_size"), extent)
 

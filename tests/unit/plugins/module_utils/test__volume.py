@@ -251,9 +251,6 @@ def test_missing_thin_pool_is_predicted_in_check_mode(stor1):
     assert (act["action"], act["size_bytes"], act["thin_pool"]) == ("create", GiB, "thinpool")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the thin_pool check only asks whether an LV of that name exists; "
-                                       "a thick LV given as thin_pool passes decide() and lvcreate --thin fails "
-                                       "at apply time, after earlier items were applied")
 def test_thin_pool_that_is_not_a_thin_pool_is_an_error(stor1):
     actions, errors = one(item(name="x", size="1GiB", vg="ember-thick", thin_pool="volume-a"), stor1)
     assert actions == []

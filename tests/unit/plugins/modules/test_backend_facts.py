@@ -201,6 +201,16 @@ def test_export_file_without_live_target_is_in_use_without_sessions(converged, d
     assert db01["sessions"] == []
 
 
+def test_live_target_without_file_is_in_use(converged, live):
+    """A target tgt serves without our file (e.g. the file was removed by hand) still makes the volume in-use,
+    as the volume module sees it, so the plan asks for force before deleting it."""
+    (_, db01) = pool_facts("stor1", thin(), converged, {}, live, False)["volumes"]
+    assert db01["status"] == "in-use"
+    assert db01["target_iqn"] == PREFIX + "volume-db01-data"
+    assert db01["attached_to"] == [CLIENT1]  # from the live ACL, without tgt's address ACL "ALL"
+    assert db01["sessions"] == [CLIENT1]
+
+
 def test_other_pool_name_does_not_exist(stor1):
     pool = pool_facts("stor1", thin(pool="otherpool"), stor1, {}, {}, False)
     assert pool["exists"] is False

@@ -222,8 +222,6 @@ def test_backend_facts_pool_keys():
         assert set(pool) == set(documented), pool["id"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: pool_facts returns pools[].volumes[].target_iqn (used by the "
-                                       "attachment_items/disconnect_items filters) but RETURN does not document it")
 def test_backend_facts_volume_keys():
     documented = contains("backend_facts", "pools", "volumes")
     for pool in _pools():

@@ -103,8 +103,6 @@ def test_normalize_portal_is_idempotent():
         assert normalize_portal(once) == once
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an unbracketed IPv6 address is returned unchanged, without "
-                                       "brackets or port, so it never matches iscsiadm's '[addr]:3260' portals")
 @pytest.mark.parametrize("portal", ["fd00::11", "::1"])
 def test_normalize_portal_bare_ipv6(portal):
     assert normalize_portal(portal) == "[%s]:3260" % portal
