@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, format_size, parse_size
 
 

@@ -4,13 +4,14 @@
 """Decision and action for the ``attachment`` module (the storage-node side of an attach).
 
 One tgt target per volume (IQN ``<prefix>volume-<name>``), the LV as LUN 1, an ACL of exactly the
-attachment's initiator IQNs and per-volume CHAP, persisted in ``/etc/tgt/conf.d/ember-volume-<name>.conf``
-(see :mod:`drivers.tgt`). The CHAP secret comes from the inventory or is generated once and then read back from
+attachment's initiator addresses and IQNs (see :mod:`drivers.tgt` for why both) and per-volume CHAP,
+persisted in ``/etc/tgt/conf.d/ember-volume-<name>.conf``. The CHAP secret comes from the inventory or is generated once and then read back from
 the root-only file, so it is stable across runs.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
@@ -36,6 +37,7 @@ ITEM_OPTIONS = dict(
     volume=dict(type="str", required=True),
     vg=dict(type="str", required=True),
     initiators=dict(type="list", elements="str", default=[]),
+    initiator_addresses=dict(type="list", elements="str", default=[]),
     chap_username=dict(type="str"),
     chap_password=dict(type="str", no_log=True),
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -50,6 +52,16 @@ def read_file(path):
             return handle.read()
     except FileNotFoundError:
         return None
+
+
+def _address(value, field):
+    """An initiator address as tgt's ``initiator-address`` takes it: an IP address or a network (CIDR)."""
+    try:
+        if "/" in str(value):
+            return str(ipaddress.ip_network(str(value), strict=False))
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        raise NameError_("%s: %r is not an IP address or network" % (field, value)) from None
 
 
 def _word(value, field):
@@ -69,6 +81,8 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
             name = validate_volume_name(item["volume"], where + ".volume")
             initiators = sorted({validate_iqn(i, "%s.initiators[%d]" % (where, n))
                                  for n, i in enumerate(item.get("initiators") or [])})
+            addresses = sorted({_address(a, "%s.initiator_addresses[%d]" % (where, n))
+                                for n, a in enumerate(item.get("initiator_addresses") or [])})
             if item.get("chap_username"):
                 _word(item["chap_username"], where + ".chap_username")
             if item.get("chap_password"):
@@ -86,7 +100,8 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         current = parse_conf(text) if text else None
         target = live.get(iqn)
         act = {"volume": name, "vg": item["vg"], "target_iqn": iqn, "conf_path": path, "state": item["state"],
-               "initiators": initiators, "action": "none", "sessions": sorted((target or {}).get("sessions", []))}
+               "initiators": initiators, "initiator_addresses": addresses, "action": "none",
+               "sessions": sorted((target or {}).get("sessions", []))}
         if item["state"] == "absent":
             if target is not None or text is not None:
                 act["action"] = "unexport"
@@ -95,6 +110,10 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         if not initiators:
             errors.append("%s.initiators: at least one initiator IQN is needed to export volume %s (the ACL)"
                           % (where, name))
+            continue
+        if not addresses:
+            errors.append("%s.initiator_addresses: at least one consumer address is needed to export volume %s; "
+                          "without one tgt admits every address" % (where, name))
             continue
         lv = lvm_state.volume(item["vg"], name)
         if (lv is None and not predict_missing) or (lv is not None and not lv["managed"]):
@@ -106,12 +125,19 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         generated = secret is None
         backing = "/dev/%s/%s" % (item["vg"], lv_name(name))
         act.update(backing_store=backing, chap_username=user, chap_password=secret, generated=generated)
-        desired = render_conf(iqn, backing, initiators, user, secret or PENDING_SECRET, volume=name)
+        desired = render_conf(iqn, backing, initiators, user, secret or PENDING_SECRET, volume=name,
+                              addresses=addresses)
         file_ok = text == desired
         live_ok = bool(target) and (target["luns"].get(1) or {}).get("backing_store") == backing \
-            and sorted(a for a in target["acl"] if a != "ALL") == initiators and target["accounts"] == [user]
+            and sorted(target["acl"]) == sorted(addresses + initiators) and target["accounts"] == [user]
         if not file_ok or not live_ok:
             act["action"] = "export" if target is None and text is None else "update"
+        # A live target whose LUN and CHAP account are right only needs its ACL changed: that is done live,
+        # without dropping the sessions of consumers that stay in the ACL.
+        act["acl_only"] = bool(target) and (target["luns"].get(1) or {}).get("backing_store") == backing \
+            and target["accounts"] == [user] and not generated
+        act["tid"] = (target or {}).get("tid")
+        act["live_acl"] = list((target or {}).get("acl", []))
         act["write_file"] = not file_ok
         act["desired"] = desired
         actions.append(act)
@@ -133,6 +159,10 @@ def apply(act, tgt, live, force=False):
         if act["write_file"]:
             os.makedirs(os.path.dirname(act["conf_path"]), exist_ok=True)
             write_private(act["conf_path"], act["desired"])
+        if act["acl_only"]:
+            act["desired_acl"] = act["initiator_addresses"] + act["initiators"]
+            tgt.set_acl(act["tid"], act["live_acl"], act["desired_acl"])
+            return
         if act["sessions"] and not force and act["target_iqn"] in live:
             raise RuntimeError("target %s must be reloaded but has logged-in initiators (%s); the file is written "
                                "and applies at the next tgt restart, or set force: true" %
@@ -158,4 +188,5 @@ def connection_info(act, portal):
         "auth_password": act["chap_password"] or PENDING_SECRET,
         "volume": act["volume"],
         "initiators": act["initiators"],
+        "initiator_addresses": act["initiator_addresses"],
     }

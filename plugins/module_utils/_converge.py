@@ -53,11 +53,12 @@ def volume_items(plan, host, pools, phase="present"):
     return items
 
 
-def attachment_items(plan, host, initiators, pools=None, phase="present"):
+def attachment_items(plan, host, initiators, pools=None, phase="present", addresses=None):
     """Items for the ``attachment`` module on ``host``.
 
-    ``initiators``: ``{consumer inventory host: initiator IQN}``. ``phase="present"``: one export per
-    attached volume with the ACL of its consumers' IQNs. ``phase="absent"``: exports of volumes being deleted.
+    ``initiators``: ``{consumer inventory host: initiator IQN}``; ``addresses``: ``{consumer: storage-network
+    address}``. ``phase="present"``: one export per attached volume with the ACL of its consumers' addresses and
+    IQNs. ``phase="absent"``: exports of volumes being deleted.
     """
     items = []
     for entry in plan["volumes"]:
@@ -68,8 +69,16 @@ def attachment_items(plan, host, initiators, pools=None, phase="present"):
             if missing:
                 raise ValueError("volume %s: attachment host(s) %s have no initiator IQN (is the "
                                  "iscsi_initiator role applied to them?)" % (entry["name"], ", ".join(missing)))
-            items.append({"volume": entry["name"], "vg": entry["vg"], "state": "present",
-                          "initiators": sorted({initiators[c] for c in entry["attachments"]})})
+            item = {"volume": entry["name"], "vg": entry["vg"], "state": "present",
+                    "initiators": sorted({initiators[c] for c in entry["attachments"]})}
+            if addresses is not None:
+                no_address = [c for c in entry["attachments"] if not addresses.get(c)]
+                if no_address:
+                    raise ValueError("volume %s: attachment host(s) %s have no blockstore_storage_ip (their address "
+                                     "on the storage network, bound in the target's ACL)"
+                                     % (entry["name"], ", ".join(no_address)))
+                item["initiator_addresses"] = sorted({addresses[c] for c in entry["attachments"]})
+            items.append(item)
         elif phase == "absent" and entry["action"] == "delete":
             _pool, vol = _existing(pools, entry["name"])
             if vol and vol.get("target_iqn"):

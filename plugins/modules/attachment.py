@@ -11,8 +11,10 @@ short_description: Export volumes over iSCSI (tgt) to named initiators with CHAP
 version_added: 0.1.0
 description:
   - The storage-node side of an attach, as Cinder's tgt target helper does it. Each volume gets its own target
-    C(<target_prefix>volume-<name>) with the LV as LUN 1, an ACL that admits only the listed initiator IQNs,
+    C(<target_prefix>volume-<name>) with the LV as LUN 1, an ACL of the listed initiator addresses and IQNs,
     and a per-volume CHAP account.
+  - tgt 1.0.85 (Debian 12) does not refuse a login by initiator name when an address binding admits it, and
+    C(tgt-admin) binds every address when the file lists none, so at least one consumer address is required.
   - The target is written to C(/etc/tgt/conf.d/ember-volume-<name>.conf) (mode 0600, it holds the secret) and
     applied with C(tgt-admin --update), so a tgt restart or a reboot keeps it.
   - The CHAP password comes from I(chap_password) or is generated once (16 letters and digits) and read back
@@ -32,6 +34,8 @@ options:
       vg: {description: Volume group of the volume., type: str, required: true}
       initiators: {description: Initiator IQNs allowed to log in (the ACL)., type: list, elements: str,
                    default: []}
+      initiator_addresses: {description: "Consumer addresses (IP or CIDR) allowed to log in (the ACL); required
+                            when I(state=present).", type: list, elements: str, default: []}
       chap_username: {description: "CHAP user (word characters); default C(ember_<volume>_<8 hex of its sha256>).",
                       type: str}
       chap_password: {description: CHAP secret (word characters); generated once when omitted., type: str}
@@ -39,6 +43,7 @@ options:
   volume: {description: Single form; see I(attachments)., type: str}
   vg: {description: Single form; see I(attachments)., type: str}
   initiators: {description: Single form; see I(attachments)., type: list, elements: str, default: []}
+  initiator_addresses: {description: Single form; see I(attachments)., type: list, elements: str, default: []}
   chap_username: {description: Single form; see I(attachments)., type: str}
   chap_password: {description: Single form; see I(attachments)., type: str}
   state: {description: Single form; see I(attachments)., type: str, choices: [present, absent], default: present}
@@ -64,6 +69,7 @@ EXAMPLES = r"""
     volume: db01-data
     vg: ember-thin
     initiators: [iqn.1993-08.org.debian:01:9263f289471f]
+    initiator_addresses: [198.18.0.21]
     portal: 198.18.0.11
   register: export
   no_log: true
@@ -80,11 +86,12 @@ attachments:
     target_iqn: {description: Target IQN., type: str}
     action: {description: "C(export), C(update), C(unexport) or C(none).", type: str}
     changed: {description: Whether this item changed., type: bool}
-    initiators: {description: Initiators in the ACL., type: list, elements: str}
+    initiators: {description: Initiator IQNs in the ACL., type: list, elements: str}
+    initiator_addresses: {description: Initiator addresses in the ACL., type: list, elements: str}
     sessions: {description: Initiators logged in before the run., type: list, elements: str}
     connection_info:
       description: "Login data: driver_volume_type, target_iqn, target_portal, target_lun, auth_method,
-        auth_username, auth_password, volume, initiators. Null when absent."
+        auth_username, auth_password, volume, initiators, initiator_addresses. Null when absent."
       type: dict
 """
 
@@ -103,7 +110,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
 
 def result_of(act, portal):
     return {"volume": act["volume"], "target_iqn": act["target_iqn"], "action": act["action"],
-            "changed": act["action"] != "none", "initiators": act["initiators"], "sessions": act["sessions"],
+            "changed": act["action"] != "none", "initiators": act["initiators"],
+            "initiator_addresses": act["initiator_addresses"], "sessions": act["sessions"],
             "connection_info": connection_info(act, portal)}
 
 

@@ -4,8 +4,11 @@
 """tgt target helper: one persistent config file per exported volume, applied with ``tgt-admin``.
 
 As Cinder's ``cinder/volume/targets/tgt.py`` does: the file ``/etc/tgt/conf.d/ember-volume-<name>.conf`` holds
-``<target IQN>`` with ``backing-store`` (LUN 1; LUN 0 is the controller), one ``initiator-name`` line per allowed
-initiator (the ACL) and ``incominguser`` (CHAP). Files are root-only (0600) because they hold the CHAP secret.
+``<target IQN>`` with ``backing-store`` (LUN 1; LUN 0 is the controller), the ACL and ``incominguser`` (CHAP).
+The ACL is one ``initiator-address`` line per consumer address and one ``initiator-name`` line per consumer IQN.
+The addresses matter: without an ``initiator-address`` line ``tgt-admin`` binds ``ALL``, and tgt 1.0.85 (Debian
+12) lets any initiator name log in through an address binding (measured in the lab), so the name lines alone
+would not keep other hosts out. Files are root-only (0600) because they hold the CHAP secret.
 Only what is in files survives a tgt restart, so the file is written first and then applied with
 ``tgt-admin --update IQN``; live state is read back from ``tgtadm --mode target --op show``.
 """
@@ -81,8 +84,10 @@ def parse_show(text):
 
 
 def parse_conf(text):
-    """Parse one of our target files: ``{iqn, backing_store, initiators: [], chap_username, chap_password}``."""
-    conf = {"iqn": None, "backing_store": None, "initiators": [], "chap_username": None, "chap_password": None}
+    """Parse one of our target files:
+    ``{iqn, backing_store, initiators: [], addresses: [], chap_username, chap_password}``."""
+    conf = {"iqn": None, "backing_store": None, "initiators": [], "addresses": [], "chap_username": None,
+            "chap_password": None}
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("#") or not line:
@@ -97,6 +102,8 @@ def parse_conf(text):
             conf["backing_store"] = value
         elif key == "initiator-name":
             conf["initiators"].append(value)
+        elif key == "initiator-address":
+            conf["addresses"].append(value)
         elif key == "incominguser":
             parts = value.split()
             if len(parts) == 2:
@@ -104,13 +111,15 @@ def parse_conf(text):
     return conf
 
 
-def render_conf(iqn, backing_store, initiators, chap_username, chap_password, volume=None):
-    """The file for one target; deterministic (sorted initiators) so an unchanged export rewrites nothing."""
+def render_conf(iqn, backing_store, initiators, chap_username, chap_password, volume=None, addresses=()):
+    """The file for one target; deterministic (sorted ACL entries) so an unchanged export rewrites nothing."""
     lines = [HEADER.rstrip("\n")]
     if volume:
         lines.append("# volume: %s" % volume)
     lines.append("<target %s>" % iqn)
     lines.append("    backing-store %s" % backing_store)
+    for address in sorted(set(addresses)):
+        lines.append("    initiator-address %s" % address)
     for initiator in sorted(set(initiators)):
         lines.append("    initiator-name %s" % initiator)
     lines.append("    incominguser %s %s" % (chap_username, chap_password))
@@ -157,6 +166,18 @@ class Tgt:
             self.delete(iqn, force=force)
         if os.path.exists(conf_path):
             os.unlink(conf_path)
+
+    def set_acl(self, tid, current, desired):
+        """Bring a live target's ACL from ``current`` to ``desired`` with ``tgtadm`` bind/unbind, which leaves
+        logged-in sessions alone (``tgt-admin --update`` would have to drop them). Names are IQN/EUI/NAA
+        entries (``-Q``); anything else is an address (``-I``)."""
+        def flag(entry):
+            return "-Q" if entry.startswith(("iqn.", "eui.", "naa.")) else "-I"
+        base = ["tgtadm", "--lld", "iscsi", "--mode", "target", "--tid", str(tid)]
+        for entry in sorted(set(desired) - set(current)):
+            self.runner.run(base + ["--op", "bind", flag(entry), entry])
+        for entry in sorted(set(current) - set(desired)):
+            self.runner.run(base + ["--op", "unbind", flag(entry), entry])
 
     def update(self, iqn, force=False):
         args = ["tgt-admin", "--update", iqn] + (["--force"] if force else [])
