@@ -130,15 +130,16 @@ def test_data_survives_tgt_restart(lab):
         assert out.split()[0] == sums[name], name
 
 
-def _login_from_stor2(lab, target, portal, initiator, user, secret):
-    """Try a login from stor2 (not a consumer) through a dedicated iface; returns rc. Cleans up."""
-    script = """
+def _probe_login(lab, host, target, portal, initiator, user, secret):
+    """Try a login from ``host`` through a separate iface that presents ``initiator``; returns iscsiadm's rc.
+    The probe session (if any) is logged out and every record it made is deleted."""
+    script = f"""
 set -u
 systemctl start iscsid
 iscsiadm -m iface -I probe -o new >/dev/null 2>&1 || true
 iscsiadm -m iface -I probe -o update -n iface.initiatorname -v {initiator} >/dev/null
 iscsiadm -m node -T {target} -p {portal} -I probe -o new >/dev/null
-iscsiadm -m node -T {target} -p {portal} -I probe -o update -n node.session.auth.authmethod -v CHAP \
+iscsiadm -m node -T {target} -p {portal} -I probe -o update -n node.session.auth.authmethod -v CHAP \\
   -n node.session.auth.username -v {user} -n node.session.auth.password -v {secret} >/dev/null
 iscsiadm -m node -T {target} -p {portal} -I probe --login >/dev/null 2>&1
 rc=$?
@@ -146,29 +147,33 @@ iscsiadm -m node -T {target} -p {portal} -I probe --logout >/dev/null 2>&1
 iscsiadm -m node -T {target} -p {portal} -I probe -o delete >/dev/null 2>&1
 iscsiadm -m iface -I probe -o delete >/dev/null 2>&1
 exit $rc
-""".format(target=target, portal=portal, initiator=initiator, user=user, secret=secret)
-    return lab.ssh("stor2", script, check=False).returncode
+"""
+    return lab.ssh(host, script, check=False).returncode
 
 
 def test_acl_and_chap_are_enforced(lab):
     name = "db01-data"
-    entry = [e for e in SHARED["plan"]["volumes"] if e["name"] == name][0]
+    entry = next(e for e in SHARED["plan"]["volumes"] if e["name"] == name)
     assert entry["host"] == "stor1"
-    conf = lab.ssh("stor1", "cat /etc/tgt/conf.d/ember-volume-%s.conf" % name).stdout
-    target = [line.split()[1].rstrip(">") for line in conf.splitlines() if line.startswith("<target ")][0]
-    user, secret = [line.split()[1:3] for line in conf.splitlines() if line.strip().startswith("incominguser")][0]
-    client_iqn = [line.split()[1] for line in conf.splitlines() if line.strip().startswith("initiator-name")][0]
+    conf = lab.ssh("stor1", f"cat /etc/tgt/conf.d/ember-volume-{name}.conf").stdout
+    lines = [line.split() for line in conf.splitlines() if line.strip() and not line.startswith("#")]
+    target = next(w[1].rstrip(">") for w in lines if w[0] == "<target")
+    user, secret = next(w[1:3] for w in lines if w[0] == "incominguser")
+    client_iqn = next(w[1] for w in lines if w[0] == "initiator-name")
+    assert [w[1] for w in lines if w[0] == "initiator-address"] == ["198.18.0.21"]  # client1's storage address
     stor2_iqn = lab.ssh("stor2", "sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi").stdout.strip()
     assert stor2_iqn and stor2_iqn != client_iqn
     portal = "198.18.0.11:3260"
-    # Control: the allowed initiator name with the right secret gets in (so the refusals below are real).
-    assert _login_from_stor2(lab, target, portal, client_iqn, user, secret) == 0
-    # An initiator that is not in the ACL cannot log in, even with the right secret.
-    assert _login_from_stor2(lab, target, portal, stor2_iqn, user, secret) != 0
-    # The allowed initiator with a wrong CHAP secret is refused.
-    assert _login_from_stor2(lab, target, portal, client_iqn, user, "Wrong" + secret[5:]) != 0
+    # Control: client1 with the right secret gets a second session (so the refusals below are real).
+    assert _probe_login(lab, "client1", target, portal, client_iqn, user, secret) == 0
+    # The consumer with a wrong CHAP secret is refused.
+    assert _probe_login(lab, "client1", target, portal, client_iqn, user, "Wrong" + secret[5:]) != 0
+    # A host that is not in the ACL cannot log in, even with the right secret, under its own name or the
+    # consumer's.
+    assert _probe_login(lab, "stor2", target, portal, stor2_iqn, user, secret) != 0
+    assert _probe_login(lab, "stor2", target, portal, client_iqn, user, secret) != 0
     # The consumer's own session was not disturbed.
-    assert "volume-%s " % name in lab.ssh("client1", "iscsiadm -m session").stdout
+    assert f"volume-{name} " in lab.ssh("client1", "iscsiadm -m session").stdout
 
 
 def test_volume_removed_from_inventory_is_kept_and_reported(lab, tmp_path):
