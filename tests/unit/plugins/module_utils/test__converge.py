@@ -30,6 +30,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
 CLIENT1 = "iqn.1993-08.org.debian:01:d53fc39a07f1"
 CLIENT2 = "iqn.1993-08.org.debian:01:9263f289471f"
+ADDRESSES = {"client1": "198.18.0.21", "client2": "198.18.0.22"}  # blockstore_storage_ip of the consumers
 MiB, GiB = 2**20, 2**30
 
 POOLS = {  # backend -> (vg, thin_pool)
@@ -158,6 +159,61 @@ def test_attachment_items_absent_only_exported_deletes(plan, pools):
     assert attachment_items(plan, "stor1", {}, pools, phase="absent") == [
         {"volume": "scratch01", "vg": "ember-thick", "state": "absent"}]
     assert attachment_items(plan, "stor1", {}, None, phase="absent") == []
+
+
+def test_attachment_items_absent_need_no_addresses(plan, pools):
+    assert attachment_items(plan, "stor1", {}, pools, phase="absent", addresses={}) == [
+        {"volume": "scratch01", "vg": "ember-thick", "state": "absent"}]
+
+
+def test_attachment_items_with_addresses(plan):
+    initiators = {"client1": CLIENT1, "client2": CLIENT2}
+    assert attachment_items(plan, "stor1", initiators, addresses=ADDRESSES) == [
+        {"volume": "db01-data", "vg": "ember-thin", "state": "present", "initiators": [CLIENT1],
+         "initiator_addresses": ["198.18.0.21"]},
+        {"volume": "logs01", "vg": "ember-thick", "state": "present", "initiators": sorted([CLIENT1, CLIENT2]),
+         "initiator_addresses": ["198.18.0.21", "198.18.0.22"]},
+    ]
+    assert attachment_items(plan, "stor2", initiators, addresses=ADDRESSES) == [
+        {"volume": "db02-data", "vg": "ember-thin", "state": "present", "initiators": [CLIENT1],
+         "initiator_addresses": ["198.18.0.21"]}]
+
+
+def test_attachment_items_addresses_are_sorted_and_deduplicated(plan):
+    items = attachment_items(plan, "stor1", {"client1": CLIENT1, "client2": CLIENT2},
+                             addresses={"client1": "198.18.0.30", "client2": "198.18.0.30"})
+    assert items[1]["initiator_addresses"] == ["198.18.0.30"]
+    items = attachment_items(plan, "stor1", {"client1": CLIENT1, "client2": CLIENT2},
+                             addresses={"client1": "198.18.0.30", "client2": "198.18.0.4"})
+    assert items[1]["initiator_addresses"] == ["198.18.0.30", "198.18.0.4"]
+
+
+def test_attachment_items_a_consumer_not_attached_here_needs_no_address(plan):
+    # stor2 exports db02-data to client1 only: client2 having no address does not matter there.
+    items = attachment_items(plan, "stor2", {"client1": CLIENT1, "client2": CLIENT2},
+                             addresses={"client1": "198.18.0.21", "client2": ""})
+    assert [i["initiator_addresses"] for i in items] == [["198.18.0.21"]]
+
+
+@pytest.mark.parametrize("addresses", [{"client1": "198.18.0.21"}, {"client1": "198.18.0.21", "client2": ""},
+                                       {"client1": "198.18.0.21", "client2": None}])
+def test_attachment_items_missing_address(plan, addresses):
+    with pytest.raises(ValueError) as info:
+        attachment_items(plan, "stor1", {"client1": CLIENT1, "client2": CLIENT2}, addresses=addresses)
+    assert str(info.value) == ("volume logs01: attachment host(s) client2 have no blockstore_storage_ip (their "
+                               "address on the storage network, bound in the target's ACL)")
+
+
+def test_attachment_items_missing_addresses_are_all_named(plan):
+    plan["volumes"] = [e for e in plan["volumes"] if e["name"] == "logs01"]
+    with pytest.raises(ValueError, match=r"^volume logs01: attachment host\(s\) client1, client2 have no "
+                                         r"blockstore_storage_ip"):
+        attachment_items(plan, "stor1", {"client1": CLIENT1, "client2": CLIENT2}, addresses={})
+
+
+def test_attachment_items_missing_initiator_is_reported_before_a_missing_address(plan):
+    with pytest.raises(ValueError, match=r"^volume logs01: attachment host\(s\) client2 have no initiator IQN"):
+        attachment_items(plan, "stor1", {"client1": CLIENT1}, addresses={"client1": "198.18.0.21"})
 
 
 # --- connect_items -----------------------------------------------------------------------------------------------
@@ -358,6 +414,13 @@ def test_items_from_a_real_plan():
     assert attachment_items(result, "stor1", {"client1": CLIENT1}) == [
         {"volume": "db01-data", "vg": "ember-thin", "state": "present", "initiators": [CLIENT1]},
         {"volume": "logs01", "vg": "ember-thick", "state": "present", "initiators": [CLIENT1]}]
+    assert attachment_items(result, "stor1", {"client1": CLIENT1}, addresses={"client1": "198.18.0.21"}) == [
+        {"volume": "db01-data", "vg": "ember-thin", "state": "present", "initiators": [CLIENT1],
+         "initiator_addresses": ["198.18.0.21"]},
+        {"volume": "logs01", "vg": "ember-thick", "state": "present", "initiators": [CLIENT1],
+         "initiator_addresses": ["198.18.0.21"]}]
+    with pytest.raises(ValueError, match="client1 have no blockstore_storage_ip"):
+        attachment_items(result, "stor1", {"client1": CLIENT1}, addresses={})
     # scratch01 has no target file in the capture: nothing to unexport or log out of.
     assert attachment_items(result, "stor1", {"client1": CLIENT1}, pools, phase="absent") == []
     assert disconnect_items(result, pools, CLIENT1, {"stor1": "198.18.0.11"}) == []

@@ -449,10 +449,10 @@ class TestCapacityWeigher:
 
     def test_best_agrees_with_weigh(self):
         rng = random.Random(7)
-        for _ in range(2000):
+        for _trial in range(2000):
             n = rng.randint(1, 8)
             values = [None if rng.random() < 0.15 else rng.choice([rng.randint(-5, 5), rng.randint(0, 3) * GiB])
-                      for _ in range(n)]
+                      for _value in range(n)]
             multiplier = rng.choice([1.0, -1.0, 2.5, -0.5, 0.0])
             weights = CapacityWeigher.weigh(values, multiplier)
             index, weight = CapacityWeigher.best(values, multiplier)
@@ -651,8 +651,8 @@ class TestDeterminism:
 
 class TestExistingVolumes:
     def test_sticky(self):
-        pools = [pool_facts("stor1@lvm", free=90 * GiB), pool_facts("stor2@lvm", free=10 * GiB,
-                                                                     volumes=[existing("db01", 10 * GiB, "bulk")])]
+        pools = [pool_facts("stor1@lvm", free=90 * GiB),
+                 pool_facts("stor2@lvm", free=10 * GiB, volumes=[existing("db01", 10 * GiB, "bulk")])]
         result = plan([{"name": "db01", "size": "10GiB", "volume_type": "bulk"}], pools, TYPES)
         vol = result["volumes"][0]
         assert vol["action"] == "none"
@@ -820,9 +820,9 @@ def test_output_shape_and_json_types():
 
     def plain(obj):
         if isinstance(obj, dict):
-            return type(obj) is dict and all(type(k) is str and plain(v) for k, v in obj.items())
+            return type(obj) in (dict,) and all(type(k) in (str,) and plain(v) for k, v in obj.items())
         if isinstance(obj, list):
-            return type(obj) is list and all(plain(v) for v in obj)
+            return type(obj) in (list,) and all(plain(v) for v in obj)
         return obj is None or type(obj) in (str, int, float, bool)
 
     assert plain(result)
@@ -834,7 +834,10 @@ def test_output_shape_and_json_types():
 # --------------------------------------------------------------------------------------------------------------
 
 class TestValidation:
-    def errors(self, volumes, volume_types=TYPES, **kwargs):
+    def errors(self, volumes, volume_types=..., **kwargs):
+        # Ellipsis, not None, stands for the shared TYPES: None is itself a value under test (no types defined).
+        if volume_types is ...:
+            volume_types = TYPES
         return schedule_error(volumes, [pool_facts()], volume_types, **kwargs).errors
 
     def test_unknown_key(self):

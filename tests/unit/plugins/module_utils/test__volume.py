@@ -95,7 +95,7 @@ def test_create_rounds_up_to_whole_extents(converged):
     (act,), errors = one(item(name="new", size="1G", vg="ember-thick"), converged)
     assert errors == []
     assert act["size_bytes"] == A_SIZE == 239 * EXTENT  # what lvcreate made of 1G for volume-a
-    (act,), _ = one(item(name="new", size=1, vg="ember-thick"), converged)
+    (act,), dummy = one(item(name="new", size=1, vg="ember-thick"), converged)
     assert act["size_bytes"] == EXTENT
 
 
@@ -132,7 +132,7 @@ def test_extend(stor1):
 
 
 def test_extend_by_one_byte_takes_a_whole_extent(stor1):
-    (act,), _ = one(item(name="a", size=A_SIZE + 1, vg="ember-thick"), stor1)
+    (act,), dummy = one(item(name="a", size=A_SIZE + 1, vg="ember-thick"), stor1)
     assert (act["action"], act["size_bytes"]) == ("extend", A_SIZE + EXTENT)
 
 
@@ -150,8 +150,8 @@ def test_shrink_is_an_error_naming_both_sizes(stor1):
 
 
 def test_shrink_error_uses_the_field_name(converged):
-    _, errors = one(item(name="archive01", size="1GiB", vg="ember-thin", thin_pool="thinpool"), converged,
-                    field="volume")
+    dummy, errors = one(item(name="archive01", size="1GiB", vg="ember-thin", thin_pool="thinpool"), converged,
+                        field="volume")
     assert errors == ["volume[0].size: 1GiB (1 GiB) is smaller than volume archive01's current size 2 GiB; "
                       "volumes are never shrunk"]
 
@@ -313,7 +313,7 @@ def test_delete_thin_with_thin_snapshot_needs_cascade(stor1):
 
 
 def test_in_use_is_checked_before_snapshots(stor1):
-    _, errors = one(item(name="a", state="absent", vg="ember-thick"), stor1, {"a": PREFIX + "volume-a"})
+    dummy, errors = one(item(name="a", state="absent", vg="ember-thick"), stor1, {"a": PREFIX + "volume-a"})
     assert errors == ["volumes[0]: volume a is in-use (exported as %svolume-a); detach it first or set force: "
                       "true" % PREFIX]
 
@@ -356,9 +356,9 @@ def test_bad_items_name_the_field(converged, bad, message):
 
 
 def test_every_bad_item_is_reported(converged):
-    _, errors = one([item(name="A", size="1GiB", vg="ember-thick"),
-                     item(name="ok", size="x", vg="ember-thick"),
-                     item(name="scratch01", size="1MiB", vg="ember-thick")], converged)
+    dummy, errors = one([item(name="A", size="1GiB", vg="ember-thick"),
+                         item(name="ok", size="x", vg="ember-thick"),
+                         item(name="scratch01", size="1MiB", vg="ember-thick")], converged)
     assert [e.split(":")[0] for e in errors] == ["volumes[0].name", "volumes[1].size", "volumes[2].size"]
 
 

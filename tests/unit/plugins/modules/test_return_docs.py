@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[4]
 MODULES_DIR = ROOT / "plugins" / "modules"
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
-CLIENT1 = "iqn.1993-08.org.debian:01:d53fc39a07f1"
+CLIENT1 = "iqn.1993-08.org.debian:01:d53fc39a07f1"  # client1 in the name-only captures
+CLIENT1_ACL = "iqn.1993-08.org.debian:01:293a1b1e057f"  # client1 in the *_acl captures
+CLIENT1_ADDR = "198.18.0.21"
 COMMON_RETURN = {"changed", "diff"}
 MODULES = sorted(p.stem for p in MODULES_DIR.glob("*.py") if not p.name.startswith("_"))
 
@@ -74,9 +76,9 @@ def listed_in_description(text, start):
     return sorted(part.strip() for part in tail.split(","))
 
 
-def lvm_state():
-    return LvmState(parse_vgs((FIXTURES / "lvm/vgs_converged.json").read_text()),
-                    parse_lvs((FIXTURES / "lvm/lvs_converged.json").read_text()))
+def lvm_state(which="converged"):
+    return LvmState(parse_vgs((FIXTURES / ("lvm/vgs_%s.json" % which)).read_text()),
+                    parse_lvs((FIXTURES / ("lvm/lvs_%s.json" % which)).read_text()))
 
 
 def with_defaults(options, **values):
@@ -166,24 +168,51 @@ def test_volume_result_of_a_deleted_volume():
 # --- attachment --------------------------------------------------------------------------------------------------
 
 def _attachment_actions():
-    conf_text = (FIXTURES / "tgt/conf_db01.conf").read_text()
+    """One action of each kind from the captures after the address-ACL change, plus the upgrade of an export
+    written by the name-only version (an ACL-only update)."""
+    conf_text = (FIXTURES / "tgt/conf_db01_acl.conf").read_text()
     files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": conf_text}
     items = [with_defaults(_attachment.ITEM_OPTIONS, **values) for values in (
-        {"volume": "db01-data", "vg": "ember-thin", "initiators": [CLIENT1]},
-        {"volume": "archive01", "vg": "ember-thin", "initiators": [CLIENT1]},
+        {"volume": "db01-data", "vg": "ember-thin", "initiators": [CLIENT1_ACL], "initiator_addresses": [CLIENT1_ADDR]},
+        {"volume": "archive01", "vg": "ember-thin", "initiators": [CLIENT1_ACL], "initiator_addresses": [CLIENT1_ADDR]},
         {"volume": "logs01", "vg": "ember-thick", "state": "absent"},
     )]
-    live = parse_show((FIXTURES / "tgt/show_two_targets.txt").read_text())
-    actions, errors = _attachment.decide(items, lvm_state(), live, PREFIX, read=files.get)
+    live = parse_show((FIXTURES / "tgt/show_two_targets_acl.txt").read_text())
+    actions, errors = _attachment.decide(items, lvm_state("converged_acl"), live, PREFIX, read=files.get)
     assert errors == []
     assert [a["action"] for a in actions] == ["none", "export", "unexport"]
-    return actions
+    old_files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": (FIXTURES / "tgt/conf_db01.conf").read_text()}
+    old_live = parse_show((FIXTURES / "tgt/show_two_targets.txt").read_text())
+    (upgrade,), errors = _attachment.decide(items[:1], lvm_state(), old_live, PREFIX, read=old_files.get)
+    assert errors == []
+    assert (upgrade["action"], upgrade["acl_only"]) == ("update", True)
+    return actions + [upgrade]
 
 
 def test_attachment_result_keys():
     documented = contains("attachment", "attachments")
+    assert {"initiators", "initiator_addresses"} <= set(documented)
     for act in _attachment_actions():
         assert set(module("attachment").result_of(act, "198.18.0.11")) == set(documented), act["action"]
+
+
+def test_attachment_result_values():
+    by_action = {a["action"]: module("attachment").result_of(a, "198.18.0.11") for a in _attachment_actions()}
+    assert by_action["none"]["initiator_addresses"] == [CLIENT1_ADDR]
+    assert by_action["none"]["initiators"] == [CLIENT1_ACL]
+    assert by_action["update"]["initiator_addresses"] == [CLIENT1_ADDR]
+    assert by_action["update"]["connection_info"]["initiator_addresses"] == [CLIENT1_ADDR]
+    assert by_action["unexport"]["initiator_addresses"] == []
+
+
+def test_attachment_options_are_documented_as_the_argspec_says():
+    doc = yaml.safe_load(module("attachment").DOCUMENTATION)["options"]
+    suboptions = doc["attachments"]["suboptions"]
+    assert set(suboptions) == set(_attachment.ITEM_OPTIONS)
+    for key, spec in _attachment.ITEM_OPTIONS.items():
+        for field in ("type", "elements", "default", "choices"):
+            assert suboptions[key].get(field) == spec.get(field), (key, field)
+            assert doc[key].get(field) == spec.get(field), (key, field)  # the single form
 
 
 def test_attachment_connection_info_keys_are_listed():

@@ -1,7 +1,11 @@
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""tgt helper: ``tgtadm --op show`` and target-file parsing against output captured on the lab, file rendering
-and the private atomic write."""
+"""tgt helper: ``tgtadm --op show`` and target-file parsing against output captured on the lab, file rendering,
+live ACL changes (``Tgt.set_acl``, against a runner that records commands) and the private atomic write.
+
+Two generations of captures: ``conf_db01.conf``/``show_two_targets.txt`` were written by the name-only ACL version
+(no ``initiator-address`` line, so ``tgt-admin`` bound ``ALL``); ``conf_db01_acl.conf``/``show_two_targets_acl.txt``
+by the version that also binds the consumer's storage address (client1 has another IQN in those)."""
 
 from __future__ import annotations
 
@@ -11,8 +15,10 @@ import string
 from pathlib import Path
 
 import pytest
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
     HEADER,
+    Tgt,
     generate_secret,
     parse_conf,
     parse_show,
@@ -24,6 +30,8 @@ FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "tgt"
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
 CLIENT1 = "iqn.1993-08.org.debian:01:d53fc39a07f1"  # client1's initiator in the db01/db02/logs01 captures
 CLIENT1_OLD = "iqn.1993-08.org.debian:01:9263f289471f"  # client1's initiator in show_connected.txt
+CLIENT1_ACL = "iqn.1993-08.org.debian:01:293a1b1e057f"  # client1's initiator in the *_acl captures
+CLIENT1_ADDR = "198.18.0.21"  # client1's storage-network address (initiator-address in conf_db01_acl.conf)
 
 
 def text(name):
@@ -77,6 +85,21 @@ def test_parse_show_two_targets_keeps_sections_apart():
     assert db01["state"] == logs01["state"] == "ready"
 
 
+def test_parse_show_two_targets_with_address_acl():
+    targets = parse_show(text("show_two_targets_acl.txt"))
+    assert list(targets) == [PREFIX + "volume-db01-data", PREFIX + "volume-logs01"]
+    db01, logs01 = targets[PREFIX + "volume-db01-data"], targets[PREFIX + "volume-logs01"]
+    assert (db01["tid"], logs01["tid"]) == (1, 2)
+    assert db01["luns"][1]["backing_store"] == "/dev/ember-thin/volume-db01-data"
+    assert logs01["luns"][1]["backing_store"] == "/dev/ember-thick/volume-logs01"
+    assert db01["accounts"] == ["ember_db01_data_c6f08c3f"]
+    assert logs01["accounts"] == ["ember_logs01_5591e8e0"]
+    assert db01["sessions"] == logs01["sessions"] == [CLIENT1_ACL]
+    # The address binding replaced tgt-admin's "ALL": the ACL is exactly the address and the IQN.
+    assert db01["acl"] == logs01["acl"] == [CLIENT1_ADDR, CLIENT1_ACL]
+    assert db01["state"] == logs01["state"] == "ready"
+
+
 @pytest.mark.parametrize("empty", ["", "\n\n"])
 def test_parse_show_no_targets(empty):
     assert parse_show(empty) == {}
@@ -107,20 +130,41 @@ def test_parse_show_target_without_sessions_or_accounts():
 # --- parse_conf / render_conf ------------------------------------------------------------------------------------
 
 def test_parse_conf_db01():
+    # Written by the name-only version: no initiator-address line.
     assert parse_conf(text("conf_db01.conf")) == {
         "iqn": PREFIX + "volume-db01-data",
         "backing_store": "/dev/ember-thin/volume-db01-data",
         "initiators": [CLIENT1],
+        "addresses": [],
         "chap_username": "ember_db01_data",
         "chap_password": "olg9DP2N9vXrCp3z",
     }
 
 
-def test_render_conf_reproduces_the_file_on_the_lab_byte_for_byte():
-    conf = parse_conf(text("conf_db01.conf"))
+def test_parse_conf_db01_acl():
+    assert parse_conf(text("conf_db01_acl.conf")) == {
+        "iqn": PREFIX + "volume-db01-data",
+        "backing_store": "/dev/ember-thin/volume-db01-data",
+        "initiators": [CLIENT1_ACL],
+        "addresses": [CLIENT1_ADDR],
+        "chap_username": "ember_db01_data_c6f08c3f",
+        "chap_password": "s0XYdjuJXEzac8QQ",
+    }
+
+
+@pytest.mark.parametrize("name", ["conf_db01.conf", "conf_db01_acl.conf"])
+def test_render_conf_reproduces_the_file_on_the_lab_byte_for_byte(name):
+    conf = parse_conf(text(name))
     rendered = render_conf(conf["iqn"], conf["backing_store"], conf["initiators"], conf["chap_username"],
-                           conf["chap_password"], volume="db01-data")
-    assert rendered == text("conf_db01.conf")
+                           conf["chap_password"], volume="db01-data", addresses=conf["addresses"])
+    assert rendered == text(name)
+
+
+def test_render_conf_without_addresses_writes_no_address_line():
+    # What the previous version wrote (tgt-admin then binds ALL); the attachment module no longer asks for it.
+    out = render_conf(PREFIX + "volume-x", "/dev/vg/volume-x", [CLIENT1], "u", "p")
+    assert "initiator-address" not in out
+    assert parse_conf(out)["addresses"] == []
 
 
 def test_render_conf_layout():
@@ -132,6 +176,22 @@ def test_render_conf_layout():
         "# volume: x",
         "<target %svolume-x>" % PREFIX,
         "    backing-store /dev/vg/volume-x",
+        "    initiator-name %s" % CLIENT1,
+        "    incominguser user_1 Secret123456",
+        "</target>",
+    ]
+
+
+def test_render_conf_layout_with_addresses():
+    out = render_conf(PREFIX + "volume-x", "/dev/vg/volume-x", [CLIENT1], "user_1", "Secret123456", volume="x",
+                      addresses=[CLIENT1_ADDR, "198.18.1.0/24"])
+    assert out.splitlines() == [
+        HEADER.rstrip("\n"),
+        "# volume: x",
+        "<target %svolume-x>" % PREFIX,
+        "    backing-store /dev/vg/volume-x",
+        "    initiator-address %s" % CLIENT1_ADDR,  # addresses before names
+        "    initiator-address 198.18.1.0/24",
         "    initiator-name %s" % CLIENT1,
         "    incominguser user_1 Secret123456",
         "</target>",
@@ -152,35 +212,147 @@ def test_render_conf_is_deterministic_sorted_and_deduplicated():
     assert names == sorted([CLIENT1, CLIENT1_OLD])
 
 
-@pytest.mark.parametrize("initiators", [
-    [CLIENT1],
-    [CLIENT1, CLIENT1_OLD],
-    ["iqn.2004-10.com.example:host1", "iqn.2004-10.com.example:host2", "eui.02004567a425678d"],
+def test_render_conf_addresses_are_sorted_and_deduplicated():
+    a = render_conf(PREFIX + "volume-x", "/dev/vg/volume-x", [CLIENT1], "u", "p",
+                    addresses=["198.18.0.22", CLIENT1_ADDR, "198.18.0.22"])
+    b = render_conf(PREFIX + "volume-x", "/dev/vg/volume-x", [CLIENT1], "u", "p",
+                    addresses=(CLIENT1_ADDR, "198.18.0.22"))
+    assert a == b
+    addresses = [line.split()[1] for line in a.splitlines() if line.strip().startswith("initiator-address")]
+    assert addresses == [CLIENT1_ADDR, "198.18.0.22"]
+
+
+@pytest.mark.parametrize(("initiators", "addresses"), [
+    ([CLIENT1], []),
+    ([CLIENT1], [CLIENT1_ADDR]),
+    ([CLIENT1, CLIENT1_OLD], ["198.18.0.22", CLIENT1_ADDR]),
+    (["iqn.2004-10.com.example:host1", "iqn.2004-10.com.example:host2", "eui.02004567a425678d"],
+     ["198.18.0.0/24", "2001:db8::15", "2001:db8:1::/64"]),
 ])
-def test_render_parse_round_trip(initiators):
+def test_render_parse_round_trip(initiators, addresses):
     iqn, backing = PREFIX + "volume-db01-data", "/dev/ember-thin/volume-db01-data"
-    out = render_conf(iqn, backing, initiators, "ember_db01_data", "olg9DP2N9vXrCp3z", volume="db01-data")
+    out = render_conf(iqn, backing, initiators, "ember_db01_data", "olg9DP2N9vXrCp3z", volume="db01-data",
+                      addresses=addresses)
     assert parse_conf(out) == {"iqn": iqn, "backing_store": backing, "initiators": sorted(initiators),
-                               "chap_username": "ember_db01_data", "chap_password": "olg9DP2N9vXrCp3z"}
+                               "addresses": sorted(addresses), "chap_username": "ember_db01_data",
+                               "chap_password": "olg9DP2N9vXrCp3z"}
 
 
 def test_parse_conf_ignores_comments_blank_lines_and_malformed_incominguser():
     out = "\n".join(["# a comment", "", "<target %svolume-x>" % PREFIX, "  # indented comment",
                      "    backing-store /dev/vg/volume-x", "    incominguser onlyuser", "</target>", ""])
     assert parse_conf(out) == {"iqn": PREFIX + "volume-x", "backing_store": "/dev/vg/volume-x", "initiators": [],
-                               "chap_username": None, "chap_password": None}
+                               "addresses": [], "chap_username": None, "chap_password": None}
 
 
 def test_parse_conf_empty():
-    assert parse_conf("") == {"iqn": None, "backing_store": None, "initiators": [], "chap_username": None,
-                              "chap_password": None}
+    assert parse_conf("") == {"iqn": None, "backing_store": None, "initiators": [], "addresses": [],
+                              "chap_username": None, "chap_password": None}
+
+
+# --- Tgt.set_acl -------------------------------------------------------------------------------------------------
+
+class RecordingRunner:
+    """Stands in for ``_runner.Runner``: records every ``run(args, **kwargs)`` and succeeds."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, args, **kwargs):
+        self.calls.append((list(args), kwargs))
+        return 0, "", ""
+
+
+def acl_command(tid, op, flag, entry):
+    return ["tgtadm", "--lld", "iscsi", "--mode", "target", "--tid", str(tid), "--op", op, flag, entry]
+
+
+def set_acl(tid, current, desired):
+    runner = RecordingRunner()
+    Tgt(runner).set_acl(tid, current, desired)
+    assert all(kwargs == {} for _args, kwargs in runner.calls)  # checked: a failed bind/unbind raises
+    return [args for args, _kwargs in runner.calls]
+
+
+def test_set_acl_upgrade_binds_the_address_and_unbinds_all():
+    # The live ACL the name-only version left (show_two_targets.txt) -> address + the same IQN.
+    live = parse_show(text("show_two_targets.txt"))[PREFIX + "volume-db01-data"]
+    assert live["acl"] == ["ALL", CLIENT1]
+    assert set_acl(live["tid"], live["acl"], [CLIENT1_ADDR, CLIENT1]) == [
+        acl_command(1, "bind", "-I", CLIENT1_ADDR),
+        acl_command(1, "unbind", "-I", "ALL"),
+    ]
+
+
+def test_set_acl_from_the_old_capture_to_the_new_file():
+    # Binds come before unbinds (the ACL is never left without the consumer), each group sorted.
+    live = parse_show(text("show_two_targets.txt"))[PREFIX + "volume-logs01"]
+    conf = parse_conf(text("conf_db01_acl.conf"))
+    assert set_acl(live["tid"], live["acl"], conf["addresses"] + conf["initiators"]) == [
+        acl_command(2, "bind", "-I", CLIENT1_ADDR),
+        acl_command(2, "bind", "-Q", CLIENT1_ACL),
+        acl_command(2, "unbind", "-I", "ALL"),
+        acl_command(2, "unbind", "-Q", CLIENT1),
+    ]
+
+
+def test_set_acl_unchanged_runs_nothing():
+    live = parse_show(text("show_two_targets_acl.txt"))[PREFIX + "volume-db01-data"]
+    assert set_acl(live["tid"], live["acl"], [CLIENT1_ACL, CLIENT1_ADDR, CLIENT1_ACL]) == []
+
+
+def test_set_acl_only_the_difference():
+    assert set_acl(1, [CLIENT1_ADDR, CLIENT1_ACL], [CLIENT1_ADDR, CLIENT1_ACL, "198.18.0.22", CLIENT1_OLD]) == [
+        acl_command(1, "bind", "-I", "198.18.0.22"),
+        acl_command(1, "bind", "-Q", CLIENT1_OLD),
+    ]
+    assert set_acl(1, [CLIENT1_ADDR, CLIENT1_ACL, "198.18.0.22", CLIENT1_OLD], [CLIENT1_ADDR, CLIENT1_ACL]) == [
+        acl_command(1, "unbind", "-I", "198.18.0.22"),
+        acl_command(1, "unbind", "-Q", CLIENT1_OLD),
+    ]
+
+
+def test_set_acl_duplicates_are_one_command():
+    assert set_acl(3, [], [CLIENT1_ADDR, CLIENT1_ADDR, CLIENT1_ACL, CLIENT1_ACL]) == [
+        acl_command(3, "bind", "-I", CLIENT1_ADDR),
+        acl_command(3, "bind", "-Q", CLIENT1_ACL),
+    ]
+
+
+@pytest.mark.parametrize(("entry", "flag"), [
+    (CLIENT1_ACL, "-Q"),
+    ("iqn.2004-10.com.example:host1", "-Q"),
+    ("eui.02004567a425678d", "-Q"),
+    ("naa.52004567ba64678d", "-Q"),
+    (CLIENT1_ADDR, "-I"),
+    ("198.18.0.0/24", "-I"),
+    ("2001:db8::15", "-I"),
+    ("2001:db8::/64", "-I"),
+    ("ALL", "-I"),
+])
+def test_set_acl_flag_per_entry(entry, flag):
+    assert set_acl(7, [], [entry]) == [acl_command(7, "bind", flag, entry)]
+    assert set_acl(7, [entry], []) == [acl_command(7, "unbind", flag, entry)]
+
+
+def test_set_acl_failure_propagates():
+    class Failing(RecordingRunner):
+        def run(self, args, **kwargs):
+            super().run(args, **kwargs)
+            raise CommandError(args, 22, "", "tgtadm: invalid request")
+
+    runner = Failing()
+    with pytest.raises(CommandError):
+        Tgt(runner).set_acl(1, ["ALL"], [CLIENT1_ADDR])
+    # Nothing runs after the failing command: the live ACL is left as it was plus what was bound before.
+    assert [args for args, dummy in runner.calls] == [acl_command(1, "bind", "-I", CLIENT1_ADDR)]
 
 
 # --- generate_secret ---------------------------------------------------------------------------------------------
 
 def test_generate_secret_default_length_and_alphabet():
     alphabet = set(string.ascii_letters + string.digits)
-    for _ in range(200):
+    for _attempt in range(200):
         secret = generate_secret()
         assert len(secret) == 16
         assert set(secret) <= alphabet
@@ -192,7 +364,7 @@ def test_generate_secret_length(length):
 
 
 def test_generate_secret_is_random():
-    assert len({generate_secret() for _ in range(50)}) == 50
+    assert len({generate_secret() for _attempt in range(50)}) == 50
 
 
 def test_generated_secret_survives_a_file_round_trip():
