@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 name: schedule
 short_description: Plan where each inventory volume lives, Cinder-scheduler style
 version_added: 0.1.0
-author: ember.blockstore contributors
+author: ember.blockstore contributors (@ember-blockstore)
 description:
   - Validates O(volumes) (the inventory's C(blockstore_volumes)) as a whole, keeps volumes that already exist where
     they are, and places new ones on the pools given as input, as Cinder's filter scheduler does.

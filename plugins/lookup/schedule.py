@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 name: schedule
 short_description: Plan where each inventory volume lives, Cinder-scheduler style
 version_added: 0.1.0
-author: ember.blockstore contributors
+author: ember.blockstore contributors (@ember-blockstore)
 description:
   - The same plan as the P(ember.blockstore.schedule#filter) filter, with every input given by name.
   - Validates O(volumes) as a whole, keeps existing volumes on their pool, places new ones with Cinder's

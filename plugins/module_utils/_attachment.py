@@ -135,7 +135,7 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         # A live target whose LUN and CHAP account are right only needs its ACL changed: that is done live,
         # without dropping the sessions of consumers that stay in the ACL.
         act["acl_only"] = bool(target) and (target["luns"].get(1) or {}).get("backing_store") == backing \
-            and target["accounts"] == [user] and not generated
+            and target["accounts"] == [user] and not generated and (current or {}).get("chap_password") == secret
         act["tid"] = (target or {}).get("tid")
         act["live_acl"] = list((target or {}).get("acl", []))
         act["write_file"] = not file_ok

@@ -868,7 +868,7 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         found = planner.existing.get(req.name, [])
         if len(found) > 1:
             errors.append(f"{req.field}.name: {req.name!r} exists on several pools "
-                          f"({', '.join(p.id for p, _ in found)}); a volume name must be unique")
+                          f"({', '.join(p.id for p, dummy in found)}); a volume name must be unique")
             continue
         if not found:
             if req.state == "present":

@@ -104,8 +104,8 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False):
                         where, item["vg"], item["thin_pool"], pool_lv["segtype"] or "plain"))
                     continue
                 if pool_lv is None and not predict_missing:
-                    errors.append("%s.thin_pool: thin pool %s/%s does not exist" % (where, item["vg"],
-                                                                                   item["thin_pool"]))
+                    errors.append("%s.thin_pool: thin pool %s/%s does not exist"
+                                  % (where, item["vg"], item["thin_pool"]))
                     continue
             extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
             want = round_up(size, extent)

@@ -23,7 +23,7 @@ description:
     reloaded unless I(force=true); log the consumer out first (M(ember.blockstore.connection)).
   - Returns C(connection_info) per volume for M(ember.blockstore.connection). It contains the CHAP password, so
     register the result with C(no_log) in playbooks that print results.
-author: ember.blockstore contributors
+author: ember.blockstore contributors (@ember-blockstore)
 options:
   attachments:
     description: Exports to manage in one run. Mutually exclusive with I(volume).

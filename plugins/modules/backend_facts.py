@@ -20,7 +20,7 @@ description:
   - In check mode, a volume group or thin pool that does not exist yet is predicted from the sizes of its
     physical volumes, so that a C(--check) run of a new host can plan; such pools have C(predicted=true).
   - Read-only; never reports C(changed).
-author: ember.blockstore contributors
+author: ember.blockstore contributors (@ember-blockstore)
 options:
   backends:
     description: The backends of this storage node (the host's C(blockstore_backends)).
@@ -28,7 +28,7 @@ options:
     elements: dict
     required: true
     suboptions:
-      name: {description: Backend name, unique on the host., type: str, required: true}
+      name: {description: "Backend name, unique on the host.", type: str, required: true}
       driver: {description: C(lvm) (thick LVs in a VG) or C(lvm_thin) (thin LVs in a thin pool)., type: str,
                choices: [lvm, lvm_thin], default: lvm}
       vg: {description: Volume group name., type: str, required: true}
@@ -81,7 +81,7 @@ pools:
     vg: {description: Volume group., type: str}
     thin_pool: {description: Thin pool LV or null., type: str}
     exists: {description: Whether the VG (and thin pool) exist., type: bool}
-    predicted: {description: True when sizes are predicted (check mode, pool not created yet)., type: bool}
+    predicted: {description: "True when sizes are predicted (check mode, pool not created yet).", type: bool}
     extent_size_bytes: {description: LVM extent size in bytes., type: int}
     total_bytes: {description: Capacity in bytes., type: int}
     free_bytes: {description: Free capacity in bytes., type: int}
@@ -180,7 +180,8 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict):
             export = exports.get(lv["path"]) or {}
             iqn = export.get("iqn") or live_by_backing.get(lv["path"])
             target = live.get(iqn) or {}
-            attached = sorted(export.get("initiators") or [a for a in target.get("acl", []) if a != "ALL"])
+            attached = sorted(export.get("initiators")
+                              or [a for a in target.get("acl", []) if a.startswith(("iqn.", "eui.", "naa."))])
             pool["volumes"].append({
                 "name": lv["volume"], "lv_name": lv["name"], "size_bytes": lv["size_bytes"],
                 "volume_type": lv["volume_type"], "status": "in-use" if iqn else "available",

@@ -17,7 +17,7 @@ description:
   - C(state=absent) logs out and deletes the node record. A device that is mounted or held (by LVM, dm, ...)
     is not logged out unless I(force=true).
   - An existing session is left as it is (not changed).
-author: ember.blockstore contributors
+author: ember.blockstore contributors (@ember-blockstore)
 options:
   connections:
     description: Targets to log in to or out of.

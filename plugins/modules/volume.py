@@ -22,7 +22,7 @@ description:
     hands them out again).
   - Batch form (I(volumes)) handles many volumes in one module run; the single form (I(name), I(size), ...)
     handles one. Every item is validated and decided before the first change; one bad item changes nothing.
-author: ember.blockstore contributors
+author: ember.blockstore contributors (@ember-blockstore)
 options:
   volumes:
     description: Volumes to manage in one run. Mutually exclusive with I(name).

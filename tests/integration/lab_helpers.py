@@ -35,7 +35,7 @@ class Lab:
         args = ["ssh", "-i", self.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-p", str(self.hosts[host]["ansible_port"]),
                 "root@127.0.0.1", command]
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError("%s: %r failed (rc=%d): %s" % (host, command, proc.returncode, proc.stderr))
         return proc
@@ -119,5 +119,5 @@ def run_playbook(lab, playbook="playbooks/site.yml", check=False, extra_vars=Non
             yaml.safe_dump(extra_vars, handle)
         args += ["-e", "@" + path]
     start = time.monotonic()
-    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=1800)
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=1800, check=False)
     return PlaybookRun(proc, time.monotonic() - start)

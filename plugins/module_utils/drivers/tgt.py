@@ -33,7 +33,7 @@ _SECRET_ALPHABET = string.ascii_letters + string.digits
 def generate_secret(length=16):
     """A CHAP secret of word characters (tgt's parser expects ``\\w``), 12-16 characters for wide initiator
     compatibility (RFC 3720 recommends at least 12)."""
-    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(length))
+    return "".join(secrets.choice(_SECRET_ALPHABET) for dummy in range(length))
 
 
 def parse_show(text):

@@ -371,17 +371,12 @@ def test_given_chap_password_wins_over_the_file(state, live, db01_conf):
     assert "    incominguser %s NewSecret_1234\n" % DB01_USER in act["desired"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: acl_only ignores a changed CHAP secret: with the live account name "
-                   "unchanged, apply() writes the new secret to the file and only runs set_acl, so tgtd keeps "
-                   "the old secret until a restart. acl_only must also require the file's secret == the desired one")
 def test_changed_chap_password_is_not_an_acl_only_update(state, live, db01_conf):
     (act,), dummy = decide_one(db01(chap_password="NewSecret_1234"), state, live, files({DB01_CONF: db01_conf}))
     assert act["action"] == "update"
     assert act["acl_only"] is False
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: acl_only ignores a changed CHAP secret (see above): the new password "
-                   "never reaches tgtd, no tgt-admin --update is run")
 def test_changed_chap_password_reloads_the_target(tmp_path, state, live, db01_conf):
     (act,), dummy = decide_one(db01(chap_password="NewSecret_1234"), state, live, files({DB01_CONF: db01_conf}))
     act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")

@@ -224,9 +224,6 @@ def test_thin_converged_with_address_acl_export():
     assert db01["sessions"] == [CLIENT1_ACL]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: backend_facts.pool_facts builds attached_to of a target without our "
-                   "file from the live ACL minus 'ALL' only, so the consumer's address (198.18.0.21) is reported "
-                   "as an initiator IQN (RETURN: 'Initiator IQNs in the export's ACL')")
 def test_live_target_without_file_attached_to_has_no_addresses():
     live = parse_show(text("tgt/show_two_targets_acl.txt"))
     (dummy, db01) = pool_facts("stor1", thin(), lvm_state("converged_acl"), {}, live, False)["volumes"]
