@@ -4,9 +4,9 @@
 """Decision and action for the ``attachment`` module (the storage-node side of an attach).
 
 One tgt target per volume (IQN ``<prefix>volume-<name>``), the LV as LUN 1, an ACL of exactly the
-attachment's initiator addresses and IQNs (see :mod:`drivers.tgt` for why both) and per-volume CHAP,
-persisted in ``/etc/tgt/conf.d/ember-volume-<name>.conf``. The CHAP secret comes from the inventory or is generated once and then read back from
-the root-only file, so it is stable across runs.
+attachment's consumer addresses (their IQNs recorded beside; see :mod:`drivers.tgt` why) and per-volume CHAP,
+persisted in ``/etc/tgt/conf.d/ember-volume-<name>.conf``. The CHAP secret comes from the inventory or is
+generated once and then read back from the root-only file, so it is stable across runs.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
                               addresses=addresses)
         file_ok = text == desired
         live_ok = bool(target) and (target["luns"].get(1) or {}).get("backing_store") == backing \
-            and sorted(target["acl"]) == sorted(addresses + initiators) and target["accounts"] == [user]
+            and sorted(target["acl"]) == addresses and target["accounts"] == [user]
         if not file_ok or not live_ok:
             act["action"] = "export" if target is None and text is None else "update"
         # A live target whose LUN and CHAP account are right only needs its ACL changed: that is done live,
@@ -160,7 +160,7 @@ def apply(act, tgt, live, force=False):
             os.makedirs(os.path.dirname(act["conf_path"]), exist_ok=True)
             write_private(act["conf_path"], act["desired"])
         if act["acl_only"]:
-            act["desired_acl"] = act["initiator_addresses"] + act["initiators"]
+            act["desired_acl"] = act["initiator_addresses"]
             tgt.set_acl(act["tid"], act["live_acl"], act["desired_acl"])
             return
         if act["sessions"] and not force and act["target_iqn"] in live:

@@ -11,10 +11,12 @@ short_description: Export volumes over iSCSI (tgt) to named initiators with CHAP
 version_added: 0.1.0
 description:
   - The storage-node side of an attach, as Cinder's tgt target helper does it. Each volume gets its own target
-    C(<target_prefix>volume-<name>) with the LV as LUN 1, an ACL of the listed initiator addresses and IQNs,
-    and a per-volume CHAP account.
-  - tgt 1.0.85 (Debian 12) does not refuse a login by initiator name when an address binding admits it, and
-    C(tgt-admin) binds every address when the file lists none, so at least one consumer address is required.
+    C(<target_prefix>volume-<name>) with the LV as LUN 1, an ACL of the consumers' storage addresses, and a
+    per-volume CHAP account. The consumers' initiator IQNs are recorded in the file (as comments) and reported.
+  - Why addresses and not names - measured on tgt 1.0.85 (Debian 12) - a login is admitted when its address
+    B(or) its initiator name is in the ACL, and C(tgt-admin) binds every address when a file lists none. Name
+    entries would admit anyone presenting the consumer's (public) IQN; so at least one address is required and
+    names are not bound.
   - The target is written to C(/etc/tgt/conf.d/ember-volume-<name>.conf) (mode 0600, it holds the secret) and
     applied with C(tgt-admin --update), so a tgt restart or a reboot keeps it.
   - The CHAP password comes from I(chap_password) or is generated once (16 letters and digits) and read back
@@ -32,10 +34,10 @@ options:
     suboptions:
       volume: {description: Volume name., type: str, required: true}
       vg: {description: Volume group of the volume., type: str, required: true}
-      initiators: {description: Initiator IQNs allowed to log in (the ACL)., type: list, elements: str,
-                   default: []}
-      initiator_addresses: {description: "Consumer addresses (IP or CIDR) allowed to log in (the ACL); required
-                            when I(state=present).", type: list, elements: str, default: []}
+      initiators: {description: "Initiator IQNs of the consumers (recorded with the export, reported as
+                   C(attached_to)); at least one when I(state=present).", type: list, elements: str, default: []}
+      initiator_addresses: {description: "Consumer addresses (IP or CIDR) allowed to log in: the ACL. At least
+                            one when I(state=present).", type: list, elements: str, default: []}
       chap_username: {description: "CHAP user (word characters); default C(ember_<volume>_<8 hex of its sha256>).",
                       type: str}
       chap_password: {description: CHAP secret (word characters); generated once when omitted., type: str}
@@ -86,7 +88,7 @@ attachments:
     target_iqn: {description: Target IQN., type: str}
     action: {description: "C(export), C(update), C(unexport) or C(none).", type: str}
     changed: {description: Whether this item changed., type: bool}
-    initiators: {description: Initiator IQNs in the ACL., type: list, elements: str}
+    initiators: {description: Initiator IQNs recorded with the export., type: list, elements: str}
     initiator_addresses: {description: Initiator addresses in the ACL., type: list, elements: str}
     sessions: {description: Initiators logged in before the run., type: list, elements: str}
     connection_info:

@@ -104,7 +104,8 @@ pools:
         size_bytes: {description: Size in bytes., type: int}
         volume_type: {description: Volume type recorded at creation., type: str}
         status: {description: C(available) or C(in-use) (a target file or a live target exports it)., type: str}
-        attached_to: {description: Initiator IQNs in the export's ACL., type: list, elements: str}
+        attached_to: {description: Initiator IQNs the volume is exported to (recorded in its target file)., type: list,
+                      elements: str}
         sessions: {description: Initiator IQNs logged in now., type: list, elements: str}
         target_iqn: {description: IQN of the volume's export; null when not exported., type: str}
         snapshots: {description: Names of LVs whose origin is this volume., type: list, elements: str}
@@ -180,6 +181,8 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict):
             export = exports.get(lv["path"]) or {}
             iqn = export.get("iqn") or live_by_backing.get(lv["path"])
             target = live.get(iqn) or {}
+            # Our files record the consumers' IQNs; a live target without a file (or bound by hand) may carry
+            # name entries in its ACL.
             attached = sorted(export.get("initiators")
                               or [a for a in target.get("acl", []) if a.startswith(("iqn.", "eui.", "naa."))])
             pool["volumes"].append({

@@ -5,10 +5,12 @@
 
 As Cinder's ``cinder/volume/targets/tgt.py`` does: the file ``/etc/tgt/conf.d/ember-volume-<name>.conf`` holds
 ``<target IQN>`` with ``backing-store`` (LUN 1; LUN 0 is the controller), the ACL and ``incominguser`` (CHAP).
-The ACL is one ``initiator-address`` line per consumer address and one ``initiator-name`` line per consumer IQN.
-The addresses matter: without an ``initiator-address`` line ``tgt-admin`` binds ``ALL``, and tgt 1.0.85 (Debian
-12) lets any initiator name log in through an address binding (measured in the lab), so the name lines alone
-would not keep other hosts out. Files are root-only (0600) because they hold the CHAP secret.
+The ACL is one ``initiator-address`` line per consumer address; the consumers' IQNs are recorded in
+``# initiator-name`` comment lines. Measured in the lab, tgt 1.0.85 (Debian 12) admits a login when the address
+*or* the name matches, and ``tgt-admin`` binds address ``ALL`` to a target whose file has no
+``initiator-address``: name lines would widen the ACL to anyone presenting the (public) IQN, and a file without
+addresses would admit everyone. Binding the consumer's storage address is the strict form tgt offers; CHAP
+authenticates on top. Files are root-only (0600) because they hold the CHAP secret.
 Only what is in files survives a tgt restart, so the file is written first and then applied with
 ``tgt-admin --update IQN``; live state is read back from ``tgtadm --mode target --op show``.
 """
@@ -90,6 +92,10 @@ def parse_conf(text):
             "chap_password": None}
     for raw in text.splitlines():
         line = raw.strip()
+        recorded = re.match(r"^#\s*initiator-name\s+(\S+)$", line)
+        if recorded:
+            conf["initiators"].append(recorded.group(1))
+            continue
         if line.startswith("#") or not line:
             continue
         match = re.match(r"^<target\s+(\S+)>$", line)
@@ -121,7 +127,8 @@ def render_conf(iqn, backing_store, initiators, chap_username, chap_password, vo
     for address in sorted(set(addresses)):
         lines.append("    initiator-address %s" % address)
     for initiator in sorted(set(initiators)):
-        lines.append("    initiator-name %s" % initiator)
+        # Recorded, not bound: tgt would admit this (public) name from any address.
+        lines.append("    # initiator-name %s" % initiator)
     lines.append("    incominguser %s %s" % (chap_username, chap_password))
     lines.append("</target>")
     return "\n".join(lines) + "\n"
