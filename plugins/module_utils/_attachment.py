@@ -167,6 +167,8 @@ def apply(act, tgt, live, force=False):
             raise RuntimeError("target %s must be reloaded but has logged-in initiators (%s); the file is written "
                                "and applies at the next tgt restart, or set force: true" %
                                (act["target_iqn"], ", ".join(act["sessions"])))
+        # tgt-admin keeps an existing account as it is: drop it so the file's secret is the one in force.
+        tgt.delete_account(act["chap_username"])
         tgt.update(act["target_iqn"], force=bool(act["sessions"]))
         after = tgt.show().get(act["target_iqn"])
         if not after or (after["luns"].get(1) or {}).get("backing_store") != act["backing_store"]:

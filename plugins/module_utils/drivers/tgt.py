@@ -168,11 +168,25 @@ class Tgt:
         return parse_show(out) if rc == 0 else {}
 
     def remove_export(self, iqn, conf_path, live, force=False):
-        """Delete the live target (when present) and then its file, so a restart cannot bring it back."""
+        """Delete the live target (when present), its CHAP account and then its file, so a restart cannot bring
+        it back and a later volume of the same name does not meet a stale account."""
+        user = None
+        if os.path.exists(conf_path):
+            with open(conf_path) as handle:
+                user = parse_conf(handle.read())["chap_username"]
         if iqn in live:
             self.delete(iqn, force=force)
+        if user:
+            self.delete_account(user)
         if os.path.exists(conf_path):
             os.unlink(conf_path)
+
+    def delete_account(self, user):
+        """Delete a CHAP account from tgtd. Accounts are global and outlive their target: ``tgt-admin`` does not
+        replace an existing account, so an old secret would stay in force (measured: login refused with rc 24
+        after a volume was deleted and created again). A missing account is not an error."""
+        self.runner.run(["tgtadm", "--lld", "iscsi", "--mode", "account", "--op", "delete", "--user", user],
+                        check=False)
 
     def set_acl(self, tid, current, desired):
         """Bring a live target's ACL from ``current`` to ``desired`` with ``tgtadm`` bind/unbind, which leaves
