@@ -6,7 +6,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils debootstrap vde2 e2fsprogs openssh-cl
 COLLECTION_LINK := .collections/ansible_collections/ember/blockstore
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help deps collection lab lab-down demo test test-unit test-integration lint clean
+.PHONY: help deps collection lab lab-down demo test test-unit test-integration lint sanity clean
 
 help:
 	@echo "make demo       build + boot the lab (3 VMs) and run playbooks/site.yml on it"
@@ -48,6 +48,15 @@ test-integration: deps
 
 lint: deps
 	$(PYTHON) -m ruff check plugins tests
+
+# ansible-test needs the collection in a git checkout under .../ansible_collections/ember/blockstore, and its pip
+# bootstrap download is unreachable offline: a stand-in script bootstraps pip from ensurepip (see docs/lab.md).
+SANITY_DIR := $(HOME)/.cache/ember-blockstore/sanity/ansible_collections/ember/blockstore
+sanity: deps
+	@mkdir -p $(HOME)/.ansible/test/cache && \
+	  echo 'import ensurepip; ensurepip.bootstrap(upgrade=True)' > $(HOME)/.ansible/test/cache/get_pip_24_2.py
+	rm -rf $(SANITY_DIR) && mkdir -p $(dir $(SANITY_DIR)) && git clone -q $(CURDIR) $(SANITY_DIR)
+	cd $(SANITY_DIR) && ansible-test sanity --venv --python 3.11
 
 clean: lab-down
 	rm -rf .collections tests/output .pytest_cache
