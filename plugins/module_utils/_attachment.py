@@ -156,6 +156,11 @@ def apply(act, tgt, live, force=False):
         if act["generated"]:
             act["chap_password"] = generate_secret()
             act["desired"] = act["desired"].replace(PENDING_SECRET, act["chap_password"])
+        # Refuse before writing: a written file would make the next run believe the target is already right.
+        if not act["acl_only"] and act["sessions"] and not force and act["target_iqn"] in live:
+            raise RuntimeError("target %s must be reloaded but has logged-in initiators (%s); log them out "
+                               "first or set force: true (their sessions drop)" %
+                               (act["target_iqn"], ", ".join(act["sessions"])))
         if act["write_file"]:
             os.makedirs(os.path.dirname(act["conf_path"]), exist_ok=True)
             write_private(act["conf_path"], act["desired"])
@@ -163,10 +168,6 @@ def apply(act, tgt, live, force=False):
             act["desired_acl"] = act["initiator_addresses"]
             tgt.set_acl(act["tid"], act["live_acl"], act["desired_acl"])
             return
-        if act["sessions"] and not force and act["target_iqn"] in live:
-            raise RuntimeError("target %s must be reloaded but has logged-in initiators (%s); the file is written "
-                               "and applies at the next tgt restart, or set force: true" %
-                               (act["target_iqn"], ", ".join(act["sessions"])))
         # tgt-admin keeps an existing account as it is: drop it so the file's secret is the one in force.
         tgt.delete_account(act["chap_username"])
         tgt.update(act["target_iqn"], force=bool(act["sessions"]))

@@ -2,17 +2,19 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """``_attachment.decide`` (the attachment module's pure decision) over state captured on the lab's stor1 after
 the converge run: LVM (``lvs_converged_acl.json``), live targets (``show_two_targets_acl.txt``: db01-data and
-logs01 exported to client1, ACL = client1's storage address and IQN) and db01-data's target file
-(``conf_db01_acl.conf``). Target files are injected through ``read``.
+logs01 exported to client1, ACL = client1's storage address only) and db01-data's target file
+(``conf_db01_acl.conf``: the address as ``initiator-address``, client1's IQN as a ``# initiator-name`` comment).
+Target files are injected through ``read``; the values they hold are read from the raw fixture text.
 
-The captures of the previous, name-only version (``conf_db01.conf`` without an ``initiator-address`` line,
-``show_two_targets.txt`` whose live ACL has tgt-admin's ``ALL``) are the upgrade case. ``apply`` is run against
-``Tgt`` over a runner that records the commands."""
+The captures of the previous, name-only version (``conf_db01.conf`` with a real ``initiator-name`` line and no
+``initiator-address`` line, ``show_two_targets.txt`` whose live ACL has tgt-admin's ``ALL`` and the IQN) are the
+upgrade case. ``apply`` is run against ``Tgt`` over a runner that records the commands."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -36,23 +38,32 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
-CLIENT1 = "iqn.1993-08.org.debian:01:293a1b1e057f"  # client1 in the *_acl captures
-CLIENT1_ADDR = "198.18.0.21"  # client1's storage-network address
+
+
+def text(name):
+    return (FIXTURES / name).read_text()
+
+
+def captured(name, pattern):
+    """The groups of the first line of fixture ``name`` that matches ``pattern`` (read without the parsers)."""
+    match = re.search(pattern, text(name), re.MULTILINE)
+    if match is None:
+        raise LookupError("%s: no line matches %r" % (name, pattern))
+    return match.groups()
+
+
+# client1 in the address-only captures: its IQN recorded in conf_db01_acl.conf, its storage address the ACL.
+(CLIENT1,) = captured("tgt/conf_db01_acl.conf", r"^    # initiator-name (\S+)$")
+(CLIENT1_ADDR,) = captured("tgt/conf_db01_acl.conf", r"^    initiator-address (\S+)$")
+DB01_USER, DB01_SECRET = captured("tgt/conf_db01_acl.conf", r"^    incominguser (\w+) (\w+)$")
 CLIENT2 = "iqn.1993-08.org.debian:01:9263f289471f"
 CLIENT2_ADDR = "198.18.0.22"
 DB01_IQN = PREFIX + "volume-db01-data"
 DB01_CONF = "/etc/tgt/conf.d/ember-volume-db01-data.conf"
 DB01_BACKING = "/dev/ember-thin/volume-db01-data"
-DB01_SECRET = "s0XYdjuJXEzac8QQ"  # incominguser in conf_db01_acl.conf
-DB01_USER = "ember_db01_data_c6f08c3f"  # chap_username("db01-data")
 # The name-only version's captures (conf_db01.conf, show_two_targets.txt, lvs_converged.json).
-OLD_CLIENT1 = "iqn.1993-08.org.debian:01:d53fc39a07f1"
-OLD_SECRET = "olg9DP2N9vXrCp3z"
-OLD_USER = "ember_db01_data"
-
-
-def text(name):
-    return (FIXTURES / name).read_text()
+(OLD_CLIENT1,) = captured("tgt/conf_db01.conf", r"^    initiator-name (\S+)$")
+OLD_USER, OLD_SECRET = captured("tgt/conf_db01.conf", r"^    incominguser (\w+) (\w+)$")
 
 
 def lvm_state(edit=None, which="converged_acl"):
@@ -109,15 +120,17 @@ def db01(**kwargs):
 
 
 class RecordingRunner:
-    """Stands in for ``_runner.Runner`` under ``Tgt``: records ``run(args, **kwargs)``; ``tgtadm --op show``
-    prints ``show``."""
+    """Stands in for ``_runner.Runner`` under ``Tgt``: records ``run(args, **kwargs)`` (the args in ``calls``,
+    the keyword arguments in ``kwargs``); ``tgtadm --op show`` prints ``show``."""
 
     def __init__(self, show=""):
         self.calls = []
+        self.kwargs = []
         self.show = show
 
     def run(self, args, **kwargs):
         self.calls.append(list(args))
+        self.kwargs.append(kwargs)
         if args[-2:] == ["--op", "show"]:
             return 0, self.show, ""
         return 0, "", ""
@@ -125,6 +138,10 @@ class RecordingRunner:
 
 def acl_command(tid, op, flag, entry):
     return ["tgtadm", "--lld", "iscsi", "--mode", "target", "--tid", str(tid), "--op", op, flag, entry]
+
+
+def account_delete(user):
+    return ["tgtadm", "--lld", "iscsi", "--mode", "account", "--op", "delete", "--user", user]
 
 
 SHOW = ["tgtadm", "--lld", "iscsi", "--mode", "target", "--op", "show"]
@@ -155,7 +172,7 @@ def test_unchanged_export_is_none(state, live, db01_conf):
     assert act["initiator_addresses"] == [CLIENT1_ADDR]
     assert act["sessions"] == [CLIENT1]  # client1 is logged in (I_T nexus)
     assert act["tid"] == 1
-    assert act["live_acl"] == [CLIENT1_ADDR, CLIENT1]
+    assert act["live_acl"] == [CLIENT1_ADDR]  # the address only: the IQN is not bound
     assert act["acl_only"] is True  # LUN 1, account and secret are right: an ACL change would be done live
 
 
@@ -184,6 +201,20 @@ def test_new_export(state):
     assert (conf["chap_username"], conf["chap_password"]) == (None, None)
 
 
+def test_new_export_deletes_a_stale_account_before_tgt_admin_update(tmp_path, state):
+    # An account of an earlier volume of the same name may have outlived its target (measured: rc 24 at login):
+    # it is deleted right before tgt-admin --update, so the new file's secret is the one in force.
+    (act,), dummy = decide_one(db01(), state, {})
+    act["conf_path"] = str(tmp_path / "conf.d" / "ember-volume-db01-data.conf")
+    runner = RecordingRunner(show=text("tgt/show_two_targets_acl.txt"))
+    apply(act, Tgt(runner), {})
+    assert runner.calls == [account_delete(DB01_USER), ["tgt-admin", "--update", DB01_IQN], SHOW]
+    assert runner.kwargs == [{"check": False}, {}, {}]
+    written = parse_conf(Path(act["conf_path"]).read_text())
+    assert (written["chap_username"], written["chap_password"]) == (DB01_USER, act["chap_password"])
+    assert written["chap_password"] != PENDING_SECRET
+
+
 def test_file_differs_is_update(state, live, db01_conf):
     # A hand-edited file (comment removed) while the live target is right: rewrite the file.
     edited = db01_conf.replace("# volume: db01-data\n", "")
@@ -210,20 +241,23 @@ def test_new_initiator_is_update_and_reuses_the_secret(state, live, db01_conf):
     assert conf["initiators"] == sorted([CLIENT1, CLIENT2])
     assert conf["addresses"] == [CLIENT1_ADDR, CLIENT2_ADDR]
     assert conf["chap_password"] == DB01_SECRET
-    assert (act["acl_only"], act["tid"], act["live_acl"]) == (True, 1, [CLIENT1_ADDR, CLIENT1])
+    assert (act["acl_only"], act["tid"], act["live_acl"]) == (True, 1, [CLIENT1_ADDR])
 
 
 def test_new_consumer_is_bound_live_keeping_the_sessions(tmp_path, state, live, db01_conf):
-    # client1 is logged in; adding client2 binds its address and IQN without tgt-admin --update (no force needed).
+    # client1 is logged in; adding client2 binds its address (not its IQN) without tgt-admin --update (no force
+    # needed); the IQN is recorded in the file.
     (act,), dummy = decide_one(db01(initiators=[CLIENT1, CLIENT2], initiator_addresses=[CLIENT1_ADDR, CLIENT2_ADDR]),
                                state, live, files({DB01_CONF: db01_conf}))
     assert act["sessions"] == [CLIENT1]
     act["conf_path"] = str(tmp_path / "conf.d" / "ember-volume-db01-data.conf")
     runner = RecordingRunner()
     apply(act, Tgt(runner), live, force=False)
-    assert runner.calls == [acl_command(1, "bind", "-I", CLIENT2_ADDR), acl_command(1, "bind", "-Q", CLIENT2)]
-    assert act["desired_acl"] == [CLIENT1_ADDR, CLIENT2_ADDR, CLIENT1, CLIENT2]
+    assert runner.calls == [acl_command(1, "bind", "-I", CLIENT2_ADDR)]
+    assert act["desired_acl"] == [CLIENT1_ADDR, CLIENT2_ADDR]
     assert Path(act["conf_path"]).read_text() == act["desired"]
+    assert "    # initiator-name %s\n" % CLIENT2 in act["desired"]
+    assert parse_conf(act["desired"])["initiators"] == sorted([CLIENT1, CLIENT2])
     assert stat.S_IMODE(os.stat(act["conf_path"]).st_mode) == 0o600
 
 
@@ -239,10 +273,13 @@ def test_live_target_missing_after_tgt_restart_is_update(state, db01_conf):
 
 
 def test_live_target_missing_is_reloaded_with_tgt_admin(state, db01_conf):
+    # The account (which outlives the target) is deleted first, so tgt-admin creates it with the file's secret.
     (act,), dummy = decide_one(db01(), state, {}, files({DB01_CONF: db01_conf}))
     runner = RecordingRunner(show=text("tgt/show_two_targets_acl.txt"))
     apply(act, Tgt(runner), {})
-    assert runner.calls == [["tgt-admin", "--update", DB01_IQN], SHOW]
+    assert runner.calls == [account_delete(DB01_USER), ["tgt-admin", "--update", DB01_IQN], SHOW]
+    assert runner.kwargs[0] == {"check": False}  # a missing account is not an error
+    assert runner.kwargs[1] == {}  # a failed tgt-admin --update raises
 
 
 def test_live_target_without_file_is_update(state, live):
@@ -269,7 +306,7 @@ def test_live_account_differs_is_update(state, old_live):
 
 
 def test_live_acl_differs_is_update(state, live, db01_conf):
-    live[DB01_IQN]["acl"] = [CLIENT1_ADDR, CLIENT1, CLIENT2]  # someone bound another initiator with tgtadm
+    live[DB01_IQN]["acl"] = live[DB01_IQN]["acl"] + [CLIENT2]  # someone bound another initiator with tgtadm
     (act,), dummy = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
     assert (act["action"], act["write_file"], act["acl_only"]) == ("update", False, True)
     runner = RecordingRunner()
@@ -278,25 +315,28 @@ def test_live_acl_differs_is_update(state, live, db01_conf):
 
 
 @pytest.mark.parametrize("acl", [
-    ["ALL", CLIENT1_ADDR, CLIENT1],  # tgt-admin's ALL is still bound next to the address
+    ["ALL", CLIENT1_ADDR],  # tgt-admin's ALL is still bound next to the address
+    ["ALL", CLIENT1_ADDR, CLIENT1],  # ... and the name, as the address-and-name version left it
+    [CLIENT1_ADDR, CLIENT1],  # a name entry admits any host presenting the IQN
     ["ALL", CLIENT1],  # the name-only ACL
     [CLIENT1],  # no address at all
-    [CLIENT1_ADDR],  # no name
-    ["198.18.0.0/24", CLIENT1],  # another address
+    ["198.18.0.0/24"],  # another address
+    [],  # nothing bound
 ])
-def test_live_acl_must_be_exactly_the_addresses_and_names(state, live, db01_conf, acl):
+def test_live_acl_must_be_exactly_the_addresses(state, live, db01_conf, acl):
     live[DB01_IQN]["acl"] = acl
     (act,), dummy = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
     assert (act["action"], act["write_file"], act["acl_only"]) == ("update", False, True)
     assert act["live_acl"] == acl
 
 
-def test_live_acl_with_all_is_unbound(state, live, db01_conf):
+def test_live_acl_with_all_and_the_name_is_unbound(state, live, db01_conf):
     live[DB01_IQN]["acl"] = ["ALL", CLIENT1_ADDR, CLIENT1]
     (act,), dummy = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
     runner = RecordingRunner()
     apply(act, Tgt(runner), live)
-    assert runner.calls == [acl_command(1, "unbind", "-I", "ALL")]
+    assert runner.calls == [acl_command(1, "unbind", "-I", "ALL"), acl_command(1, "unbind", "-Q", CLIENT1)]
+    assert act["desired_acl"] == [CLIENT1_ADDR]
 
 
 def test_live_backing_store_differs_is_update(state, live, db01_conf):
@@ -334,9 +374,10 @@ def test_upgrade_from_name_only_acl_is_an_acl_only_update(old_state, old_live, o
     assert (act["chap_username"], act["chap_password"], act["generated"]) == (OLD_USER, OLD_SECRET, False)
     assert (act["tid"], act["live_acl"]) == (1, ["ALL", OLD_CLIENT1])
     assert act["sessions"] == [OLD_CLIENT1]
-    # The new file is the old one plus the address line.
+    # The new file is the old one plus the address line, with the name line turned into a comment.
     assert act["desired"] == old_db01_conf.replace(
-        "    initiator-name", "    initiator-address %s\n    initiator-name" % CLIENT1_ADDR)
+        "    initiator-name %s\n" % OLD_CLIENT1,
+        "    initiator-address %s\n    # initiator-name %s\n" % (CLIENT1_ADDR, OLD_CLIENT1))
     conf = parse_conf(act["desired"])
     assert (conf["addresses"], conf["initiators"]) == ([CLIENT1_ADDR], [OLD_CLIENT1])
 
@@ -346,12 +387,17 @@ def test_upgrade_apply_binds_the_address_and_unbinds_all(tmp_path, old_state, ol
     act["conf_path"] = str(tmp_path / "conf.d" / "ember-volume-db01-data.conf")
     runner = RecordingRunner()
     apply(act, Tgt(runner), old_live, force=False)  # client1 is logged in: no force needed, no reload
-    assert runner.calls == [acl_command(1, "bind", "-I", CLIENT1_ADDR), acl_command(1, "unbind", "-I", "ALL")]
-    assert act["desired_acl"] == [CLIENT1_ADDR, OLD_CLIENT1]
+    # The address is bound first, then tgt-admin's ALL and the name entry are unbound; no account change.
+    assert runner.calls == [acl_command(1, "bind", "-I", CLIENT1_ADDR), acl_command(1, "unbind", "-I", "ALL"),
+                            acl_command(1, "unbind", "-Q", OLD_CLIENT1)]
+    assert act["desired_acl"] == [CLIENT1_ADDR]
     assert act["chap_password"] == OLD_SECRET
     written = Path(act["conf_path"]).read_text()
     assert written == act["desired"]
     assert parse_conf(written)["addresses"] == [CLIENT1_ADDR]
+    assert parse_conf(written)["initiators"] == [OLD_CLIENT1]
+    assert "    # initiator-name %s\n" % OLD_CLIENT1 in written
+    assert "\n    initiator-name" not in written
     assert stat.S_IMODE(os.stat(act["conf_path"]).st_mode) == 0o600
 
 
@@ -378,11 +424,60 @@ def test_changed_chap_password_is_not_an_acl_only_update(state, live, db01_conf)
 
 
 def test_changed_chap_password_reloads_the_target(tmp_path, state, live, db01_conf):
+    # The live account still has the old secret and tgt-admin would keep it: it is deleted right before the
+    # reload, which creates it again from the file.
     (act,), dummy = decide_one(db01(chap_password="NewSecret_1234"), state, live, files({DB01_CONF: db01_conf}))
     act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
     runner = RecordingRunner(show=text("tgt/show_two_targets_acl.txt"))
     apply(act, Tgt(runner), live, force=True)
-    assert ["tgt-admin", "--update", DB01_IQN, "--force"] in runner.calls
+    assert runner.calls == [account_delete(DB01_USER), ["tgt-admin", "--update", DB01_IQN, "--force"], SHOW]
+    assert runner.kwargs[0] == {"check": False}
+    assert parse_conf(Path(act["conf_path"]).read_text())["chap_password"] == "NewSecret_1234"
+
+
+def test_changed_chap_password_and_new_consumer_is_not_acl_only(state, live, db01_conf):
+    # The ACL change alone could be done live; the secret that differs from the file's must not be lost to it.
+    assert parse_conf(db01_conf)["chap_password"] != "NewSecret_1234"
+    (act,), dummy = decide_one(db01(chap_password="NewSecret_1234", initiators=[CLIENT1, CLIENT2],
+                                    initiator_addresses=[CLIENT1_ADDR, CLIENT2_ADDR]),
+                               state, live, files({DB01_CONF: db01_conf}))
+    assert (act["action"], act["write_file"], act["acl_only"]) == ("update", True, False)
+    assert (act["chap_username"], act["chap_password"], act["generated"]) == (DB01_USER, "NewSecret_1234", False)
+
+
+def test_given_chap_password_equal_to_the_file_with_new_consumer_is_acl_only(state, live, db01_conf):
+    (act,), dummy = decide_one(db01(chap_password=DB01_SECRET, initiators=[CLIENT1, CLIENT2],
+                                    initiator_addresses=[CLIENT1_ADDR, CLIENT2_ADDR]),
+                               state, live, files({DB01_CONF: db01_conf}))
+    assert (act["action"], act["write_file"], act["acl_only"]) == ("update", True, True)
+
+
+def test_changed_chap_password_with_sessions_is_refused_before_any_command(tmp_path, state, live, db01_conf):
+    (act,), dummy = decide_one(db01(chap_password="NewSecret_1234"), state, live, files({DB01_CONF: db01_conf}))
+    act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
+    runner = RecordingRunner(show=text("tgt/show_two_targets_acl.txt"))
+    with pytest.raises(RuntimeError, match="must be reloaded but has logged-in initiators"):
+        apply(act, Tgt(runner), live)
+    assert runner.calls == []  # the live account is not deleted when the reload is refused
+
+
+def test_changed_chap_password_refused_then_forced_reloads(tmp_path, state, live, db01_conf):
+    conf_path = tmp_path / "ember-volume-db01-data.conf"
+    conf_path.write_text(db01_conf)
+
+    def read(path):
+        return conf_path.read_text() if path == DB01_CONF else None
+
+    (act,), dummy = decide_one(db01(chap_password="NewSecret_1234"), state, live, read)
+    act["conf_path"] = str(conf_path)
+    with pytest.raises(RuntimeError, match="or set force: true"):
+        apply(act, Tgt(RecordingRunner()), live)
+    # As the message says: the same run with force: true reloads the target with the new secret.
+    (act,), dummy = decide_one(db01(chap_password="NewSecret_1234"), state, live, read)
+    act["conf_path"] = str(conf_path)
+    runner = RecordingRunner(show=text("tgt/show_two_targets_acl.txt"))
+    apply(act, Tgt(runner), live, force=True)
+    assert runner.calls == [account_delete(DB01_USER), ["tgt-admin", "--update", DB01_IQN, "--force"], SHOW]
 
 
 def test_given_chap_username_wins_over_the_file(state, live, db01_conf):
@@ -473,7 +568,7 @@ def test_thick_volume_backing_store(state, live):
     assert errors == []
     assert act["backing_store"] == "/dev/ember-thick/volume-logs01"
     assert act["action"] == "update"  # live (show_two_targets_acl) but no file given
-    assert (act["tid"], act["live_acl"]) == (2, [CLIENT1_ADDR, CLIENT1])
+    assert (act["tid"], act["live_acl"]) == (2, [CLIENT1_ADDR])
 
 
 # --- absent ------------------------------------------------------------------------------------------------------
@@ -486,6 +581,26 @@ def test_absent_unexports_a_live_target(state, live):
     assert act["sessions"] == [CLIENT1]
     assert act["initiators"] == []
     assert act["initiator_addresses"] == []
+
+
+def test_absent_apply_deletes_target_account_and_file(tmp_path, state, live, db01_conf):
+    (act,), dummy = decide_one(db01(state="absent"), state, live, files({DB01_CONF: db01_conf}))
+    assert (act["action"], act["sessions"]) == ("unexport", [CLIENT1])
+    conf_path = tmp_path / "ember-volume-db01-data.conf"
+    conf_path.write_text(db01_conf)
+    act["conf_path"] = str(conf_path)
+    show = text("tgt/show_two_targets_acl.txt")
+    after = show[show.index("Target 2: "):]  # what tgtadm shows once db01-data (target 1) is deleted
+    assert DB01_IQN not in parse_show(after)
+    runner = RecordingRunner(show=after)
+    with pytest.raises(RuntimeError, match="has logged-in initiators"):
+        apply(act, Tgt(runner), live)
+    assert runner.calls == []
+    assert conf_path.exists()
+    apply(act, Tgt(runner), live, force=True)
+    assert runner.calls == [["tgt-admin", "--delete", DB01_IQN, "--force"], SHOW, account_delete(DB01_USER)]
+    assert runner.kwargs[2] == {"check": False}
+    assert not conf_path.exists()
 
 
 def test_absent_unexports_a_file_only(state, db01_conf):

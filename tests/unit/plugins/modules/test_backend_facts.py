@@ -10,6 +10,7 @@ Values asserted below are read from the fixtures: ember-thick vg_size 4290772992
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,6 @@ from ansible_collections.ember.blockstore.plugins.modules.backend_facts import p
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
 CLIENT1 = "iqn.1993-08.org.debian:01:d53fc39a07f1"
-CLIENT1_ACL = "iqn.1993-08.org.debian:01:293a1b1e057f"  # client1 in the *_acl captures (address-bound ACL)
 CLIENT1_ADDR = "198.18.0.21"
 MiB, GiB = 2**20, 2**30
 EXTENT = 4194304
@@ -33,6 +33,10 @@ POOL_SIZE = 4072669184  # thinpool lv_size
 
 def text(name):
     return (FIXTURES / name).read_text()
+
+
+# client1 in the address-only captures: its IQN is recorded as a comment in conf_db01_acl.conf.
+CLIENT1_ACL = re.search(r"^    # initiator-name (\S+)$", text("tgt/conf_db01_acl.conf"), re.MULTILINE).group(1)
 
 
 def lvm_state(which):
@@ -220,14 +224,26 @@ def test_thin_converged_with_address_acl_export():
     (dummy, db01) = pool_facts("stor1", thin(), lvm_state("converged_acl"), exports, live, False)["volumes"]
     assert db01["status"] == "in-use"
     assert db01["target_iqn"] == PREFIX + "volume-db01-data"
-    assert db01["attached_to"] == [CLIENT1_ACL]  # the file's initiator-name lines, not its address
+    assert db01["attached_to"] == [CLIENT1_ACL]  # the file's "# initiator-name" comment lines, not its address
     assert db01["sessions"] == [CLIENT1_ACL]
 
 
 def test_live_target_without_file_attached_to_has_no_addresses():
+    # The live ACL holds only client1's address (no name is bound) and no file records an IQN: nothing to list.
     live = parse_show(text("tgt/show_two_targets_acl.txt"))
+    assert live[PREFIX + "volume-db01-data"]["acl"] == [CLIENT1_ADDR]
     (dummy, db01) = pool_facts("stor1", thin(), lvm_state("converged_acl"), {}, live, False)["volumes"]
     assert db01["status"] == "in-use"
+    assert db01["target_iqn"] == PREFIX + "volume-db01-data"
+    assert db01["attached_to"] == []
+    assert db01["sessions"] == [CLIENT1_ACL]
+
+
+def test_live_target_without_file_lists_bound_names_only():
+    # A target bound by hand (or by an earlier version) with a name entry next to the address and ALL.
+    live = parse_show(text("tgt/show_two_targets_acl.txt"))
+    live[PREFIX + "volume-db01-data"]["acl"] = ["ALL", CLIENT1_ADDR, CLIENT1_ACL]
+    (dummy, db01) = pool_facts("stor1", thin(), lvm_state("converged_acl"), {}, live, False)["volumes"]
     assert db01["attached_to"] == [CLIENT1_ACL]
 
 

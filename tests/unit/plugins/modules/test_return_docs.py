@@ -28,8 +28,11 @@ MODULES_DIR = ROOT / "plugins" / "modules"
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
 CLIENT1 = "iqn.1993-08.org.debian:01:d53fc39a07f1"  # client1 in the name-only captures
-CLIENT1_ACL = "iqn.1993-08.org.debian:01:293a1b1e057f"  # client1 in the *_acl captures
-CLIENT1_ADDR = "198.18.0.21"
+# client1 in the address-only captures: its IQN recorded as a comment, its storage address bound.
+CLIENT1_ACL = re.search(r"^    # initiator-name (\S+)$", (FIXTURES / "tgt/conf_db01_acl.conf").read_text(),
+                        re.MULTILINE).group(1)
+CLIENT1_ADDR = re.search(r"^    initiator-address (\S+)$", (FIXTURES / "tgt/conf_db01_acl.conf").read_text(),
+                         re.MULTILINE).group(1)
 COMMON_RETURN = {"changed", "diff"}
 MODULES = sorted(p.stem for p in MODULES_DIR.glob("*.py") if not p.name.startswith("_"))
 

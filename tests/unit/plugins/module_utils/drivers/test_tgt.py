@@ -1,15 +1,21 @@
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """tgt helper: ``tgtadm --op show`` and target-file parsing against output captured on the lab, file rendering,
-live ACL changes (``Tgt.set_acl``, against a runner that records commands) and the private atomic write.
+live ACL changes (``Tgt.set_acl``), CHAP account deletion and export removal (against runners that record
+commands) and the private atomic write.
 
 Two generations of captures: ``conf_db01.conf``/``show_two_targets.txt`` were written by the name-only ACL version
-(no ``initiator-address`` line, so ``tgt-admin`` bound ``ALL``); ``conf_db01_acl.conf``/``show_two_targets_acl.txt``
-by the version that also binds the consumer's storage address (client1 has another IQN in those)."""
+(a real ``initiator-name`` line and no ``initiator-address`` line, so ``tgt-admin`` bound ``ALL`` next to the
+IQN); ``conf_db01_acl.conf``/``show_two_targets_acl.txt`` by the address-only version (live ACL = client1's
+storage address, its IQN recorded as a ``# initiator-name`` comment; client1 has another IQN in those).
+
+The values the captures hold are read from the raw fixture text with regular expressions, independently of the
+parsers under test."""
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import string
 from pathlib import Path
@@ -28,14 +34,28 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "tgt"
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
-CLIENT1 = "iqn.1993-08.org.debian:01:d53fc39a07f1"  # client1's initiator in the db01/db02/logs01 captures
-CLIENT1_OLD = "iqn.1993-08.org.debian:01:9263f289471f"  # client1's initiator in show_connected.txt
-CLIENT1_ACL = "iqn.1993-08.org.debian:01:293a1b1e057f"  # client1's initiator in the *_acl captures
-CLIENT1_ADDR = "198.18.0.21"  # client1's storage-network address (initiator-address in conf_db01_acl.conf)
 
 
 def text(name):
     return (FIXTURES / name).read_text()
+
+
+def captured(name, pattern):
+    """The groups of the first line of fixture ``name`` that matches ``pattern`` (read without the parsers)."""
+    match = re.search(pattern, text(name), re.MULTILINE)
+    if match is None:
+        raise LookupError("%s: no line matches %r" % (name, pattern))
+    return match.groups()
+
+
+# client1's initiator in the name-only captures (conf_db01.conf's real initiator-name line, show_two_targets.txt).
+(CLIENT1,) = captured("conf_db01.conf", r"^    initiator-name (\S+)$")
+OLD_USER, OLD_SECRET = captured("conf_db01.conf", r"^    incominguser (\w+) (\w+)$")
+CLIENT1_OLD = "iqn.1993-08.org.debian:01:9263f289471f"  # client1's initiator in show_connected.txt
+# client1 in the address-only captures: its IQN is recorded as a comment, its storage address is the ACL.
+(CLIENT1_ACL,) = captured("conf_db01_acl.conf", r"^    # initiator-name (\S+)$")
+(CLIENT1_ADDR,) = captured("conf_db01_acl.conf", r"^    initiator-address (\S+)$")
+ACL_USER, ACL_SECRET = captured("conf_db01_acl.conf", r"^    incominguser (\w+) (\w+)$")
 
 
 # --- parse_show --------------------------------------------------------------------------------------------------
@@ -92,11 +112,11 @@ def test_parse_show_two_targets_with_address_acl():
     assert (db01["tid"], logs01["tid"]) == (1, 2)
     assert db01["luns"][1]["backing_store"] == "/dev/ember-thin/volume-db01-data"
     assert logs01["luns"][1]["backing_store"] == "/dev/ember-thick/volume-logs01"
-    assert db01["accounts"] == ["ember_db01_data_c6f08c3f"]
+    assert db01["accounts"] == [ACL_USER]
     assert logs01["accounts"] == ["ember_logs01_5591e8e0"]
     assert db01["sessions"] == logs01["sessions"] == [CLIENT1_ACL]
-    # The address binding replaced tgt-admin's "ALL": the ACL is exactly the address and the IQN.
-    assert db01["acl"] == logs01["acl"] == [CLIENT1_ADDR, CLIENT1_ACL]
+    # The address binding replaced tgt-admin's "ALL" and no name is bound: the ACL is exactly the address.
+    assert db01["acl"] == logs01["acl"] == [CLIENT1_ADDR]
     assert db01["state"] == logs01["state"] == "ready"
 
 
@@ -129,35 +149,95 @@ def test_parse_show_target_without_sessions_or_accounts():
 
 # --- parse_conf / render_conf ------------------------------------------------------------------------------------
 
+def test_captured_values_agree_across_the_fixtures():
+    # The live captures were taken with the files above in force: same consumer, account and address.
+    acl_show, old_show = text("show_two_targets_acl.txt"), text("show_two_targets.txt")
+    assert set(re.findall(r"^ +Initiator: (\S+) ", acl_show, re.MULTILINE)) == {CLIENT1_ACL}
+    assert set(re.findall(r"^ +IP Address: (\S+)$", acl_show, re.MULTILINE)) == {CLIENT1_ADDR}
+    assert re.search(r"^    Account information:\n        %s$" % ACL_USER, acl_show, re.MULTILINE)
+    assert set(re.findall(r"^ +Initiator: (\S+) ", old_show, re.MULTILINE)) == {CLIENT1}
+    assert re.search(r"^    Account information:\n        %s$" % OLD_USER, old_show, re.MULTILINE)
+    assert CLIENT1_ACL != CLIENT1 != CLIENT1_OLD
+    assert ACL_SECRET != OLD_SECRET
+
+
 def test_parse_conf_db01():
-    # Written by the name-only version: no initiator-address line.
+    # Written by the name-only version: a real initiator-name line and no initiator-address line.
     assert parse_conf(text("conf_db01.conf")) == {
         "iqn": PREFIX + "volume-db01-data",
         "backing_store": "/dev/ember-thin/volume-db01-data",
         "initiators": [CLIENT1],
         "addresses": [],
-        "chap_username": "ember_db01_data",
-        "chap_password": "olg9DP2N9vXrCp3z",
+        "chap_username": OLD_USER,
+        "chap_password": OLD_SECRET,
     }
 
 
 def test_parse_conf_db01_acl():
+    # Written by the address-only version: the IQN is read from its "# initiator-name" comment line.
     assert parse_conf(text("conf_db01_acl.conf")) == {
         "iqn": PREFIX + "volume-db01-data",
         "backing_store": "/dev/ember-thin/volume-db01-data",
         "initiators": [CLIENT1_ACL],
         "addresses": [CLIENT1_ADDR],
-        "chap_username": "ember_db01_data_c6f08c3f",
-        "chap_password": "s0XYdjuJXEzac8QQ",
+        "chap_username": ACL_USER,
+        "chap_password": ACL_SECRET,
     }
 
 
-@pytest.mark.parametrize("name", ["conf_db01.conf", "conf_db01_acl.conf"])
-def test_render_conf_reproduces_the_file_on_the_lab_byte_for_byte(name):
-    conf = parse_conf(text(name))
+def test_parse_conf_comment_form():
+    out = "\n".join([
+        HEADER.rstrip("\n"),
+        "# volume: x",
+        "<target %svolume-x>" % PREFIX,
+        "    backing-store /dev/vg/volume-x",
+        "    initiator-address %s" % CLIENT1_ADDR,
+        "    initiator-address 198.18.0.22",
+        "    # initiator-name %s" % CLIENT1_ACL,
+        "    #initiator-name %s" % CLIENT1_OLD,  # no space after '#'
+        "    # initiator-address 198.18.0.99",  # a commented-out address is not an address
+        "    # a comment that names no initiator",
+        "    incominguser user_1 Secret123456",
+        "</target>",
+        "",
+    ])
+    assert parse_conf(out) == {"iqn": PREFIX + "volume-x", "backing_store": "/dev/vg/volume-x",
+                               "initiators": [CLIENT1_ACL, CLIENT1_OLD], "addresses": [CLIENT1_ADDR, "198.18.0.22"],
+                               "chap_username": "user_1", "chap_password": "Secret123456"}
+
+
+def test_parse_conf_old_form():
+    # Files of the earlier versions bound the IQN with a real initiator-name line; it still counts.
+    out = "\n".join(["<target %svolume-x>" % PREFIX, "    backing-store /dev/vg/volume-x",
+                     "    initiator-address %s" % CLIENT1_ADDR, "    initiator-name %s" % CLIENT1,
+                     "    incominguser user_1 Secret123456", "</target>", ""])
+    conf = parse_conf(out)
+    assert (conf["initiators"], conf["addresses"]) == ([CLIENT1], [CLIENT1_ADDR])
+
+
+def test_parse_conf_old_and_comment_forms_together():
+    out = "\n".join(["<target %svolume-x>" % PREFIX, "    initiator-name %s" % CLIENT1,
+                     "    # initiator-name %s" % CLIENT1_ACL, "</target>", ""])
+    assert parse_conf(out)["initiators"] == [CLIENT1, CLIENT1_ACL]
+
+
+def test_render_conf_reproduces_the_file_on_the_lab_byte_for_byte():
+    conf = parse_conf(text("conf_db01_acl.conf"))
     rendered = render_conf(conf["iqn"], conf["backing_store"], conf["initiators"], conf["chap_username"],
                            conf["chap_password"], volume="db01-data", addresses=conf["addresses"])
-    assert rendered == text(name)
+    assert rendered == text("conf_db01_acl.conf")
+    assert parse_conf(rendered) == conf
+
+
+def test_render_conf_of_an_old_file_records_the_name_as_a_comment():
+    # Re-rendering what the name-only version wrote: the same file with its initiator-name line commented out.
+    old = text("conf_db01.conf")
+    assert "    initiator-name %s\n" % CLIENT1 in old
+    conf = parse_conf(old)
+    rendered = render_conf(conf["iqn"], conf["backing_store"], conf["initiators"], conf["chap_username"],
+                           conf["chap_password"], volume="db01-data", addresses=conf["addresses"])
+    assert rendered == old.replace("    initiator-name %s\n" % CLIENT1, "    # initiator-name %s\n" % CLIENT1)
+    assert parse_conf(rendered) == conf
 
 
 def test_render_conf_without_addresses_writes_no_address_line():
@@ -176,7 +256,7 @@ def test_render_conf_layout():
         "# volume: x",
         "<target %svolume-x>" % PREFIX,
         "    backing-store /dev/vg/volume-x",
-        "    initiator-name %s" % CLIENT1,
+        "    # initiator-name %s" % CLIENT1,  # recorded, not bound
         "    incominguser user_1 Secret123456",
         "</target>",
     ]
@@ -192,7 +272,7 @@ def test_render_conf_layout_with_addresses():
         "    backing-store /dev/vg/volume-x",
         "    initiator-address %s" % CLIENT1_ADDR,  # addresses before names
         "    initiator-address 198.18.1.0/24",
-        "    initiator-name %s" % CLIENT1,
+        "    # initiator-name %s" % CLIENT1,  # names are recorded after the addresses
         "    incominguser user_1 Secret123456",
         "</target>",
     ]
@@ -208,8 +288,10 @@ def test_render_conf_is_deterministic_sorted_and_deduplicated():
     a = render_conf(PREFIX + "volume-x", "/dev/vg/volume-x", [CLIENT1_OLD, CLIENT1, CLIENT1_OLD], "u", "p")
     b = render_conf(PREFIX + "volume-x", "/dev/vg/volume-x", [CLIENT1, CLIENT1_OLD], "u", "p")
     assert a == b
-    names = [line.split()[1] for line in a.splitlines() if line.strip().startswith("initiator-name")]
+    names = [line.split()[2] for line in a.splitlines() if line.strip().startswith("# initiator-name ")]
     assert names == sorted([CLIENT1, CLIENT1_OLD])
+    # No name is bound: tgt would admit it from any address.
+    assert not [line for line in a.splitlines() if line.strip().startswith("initiator-name")]
 
 
 def test_render_conf_addresses_are_sorted_and_deduplicated():
@@ -274,23 +356,24 @@ def set_acl(tid, current, desired):
     return [args for args, _kwargs in runner.calls]
 
 
-def test_set_acl_upgrade_binds_the_address_and_unbinds_all():
-    # The live ACL the name-only version left (show_two_targets.txt) -> address + the same IQN.
+def test_set_acl_upgrade_binds_the_address_and_unbinds_all_and_the_name():
+    # The live ACL the name-only version left (show_two_targets.txt) -> the address only.
     live = parse_show(text("show_two_targets.txt"))[PREFIX + "volume-db01-data"]
     assert live["acl"] == ["ALL", CLIENT1]
-    assert set_acl(live["tid"], live["acl"], [CLIENT1_ADDR, CLIENT1]) == [
+    assert set_acl(live["tid"], live["acl"], [CLIENT1_ADDR]) == [
         acl_command(1, "bind", "-I", CLIENT1_ADDR),
         acl_command(1, "unbind", "-I", "ALL"),
+        acl_command(1, "unbind", "-Q", CLIENT1),
     ]
 
 
 def test_set_acl_from_the_old_capture_to_the_new_file():
-    # Binds come before unbinds (the ACL is never left without the consumer), each group sorted.
+    # Binds come before unbinds (the ACL is never left without the consumer), each group sorted. The new file's
+    # recorded IQN is not bound.
     live = parse_show(text("show_two_targets.txt"))[PREFIX + "volume-logs01"]
     conf = parse_conf(text("conf_db01_acl.conf"))
-    assert set_acl(live["tid"], live["acl"], conf["addresses"] + conf["initiators"]) == [
+    assert set_acl(live["tid"], live["acl"], conf["addresses"]) == [
         acl_command(2, "bind", "-I", CLIENT1_ADDR),
-        acl_command(2, "bind", "-Q", CLIENT1_ACL),
         acl_command(2, "unbind", "-I", "ALL"),
         acl_command(2, "unbind", "-Q", CLIENT1),
     ]
@@ -298,7 +381,8 @@ def test_set_acl_from_the_old_capture_to_the_new_file():
 
 def test_set_acl_unchanged_runs_nothing():
     live = parse_show(text("show_two_targets_acl.txt"))[PREFIX + "volume-db01-data"]
-    assert set_acl(live["tid"], live["acl"], [CLIENT1_ACL, CLIENT1_ADDR, CLIENT1_ACL]) == []
+    conf = parse_conf(text("conf_db01_acl.conf"))
+    assert set_acl(live["tid"], live["acl"], conf["addresses"] + conf["addresses"]) == []
 
 
 def test_set_acl_only_the_difference():
@@ -346,6 +430,133 @@ def test_set_acl_failure_propagates():
         Tgt(runner).set_acl(1, ["ALL"], [CLIENT1_ADDR])
     # Nothing runs after the failing command: the live ACL is left as it was plus what was bound before.
     assert [args for args, dummy in runner.calls] == [acl_command(1, "bind", "-I", CLIENT1_ADDR)]
+
+
+# --- Tgt.delete_account / Tgt.remove_export ---------------------------------------------------------------------
+
+SHOW = ["tgtadm", "--lld", "iscsi", "--mode", "target", "--op", "show"]
+
+
+def account_delete(user):
+    return ["tgtadm", "--lld", "iscsi", "--mode", "account", "--op", "delete", "--user", user]
+
+
+class TgtdRunner:
+    """Stands in for ``_runner.Runner`` under ``Tgt``: records ``(args, kwargs, whether watch exists)`` for every
+    ``run``; ``tgtadm --op show`` prints ``show`` without the targets ``tgt-admin --delete`` removed, split from the
+    capture at its ``Target N:`` lines."""
+
+    def __init__(self, show, watch):
+        self.calls = []
+        self.watch = watch
+        self.sections = re.split(r"(?m)^(?=Target \d+: )", show)
+        self.deleted = set()
+
+    def run(self, args, **kwargs):
+        self.calls.append((list(args), kwargs, os.path.exists(self.watch)))
+        if args == SHOW:
+            out = "".join(section for section in self.sections
+                          if re.sub(r"^Target \d+: (\S+)\n.*", r"\1", section, flags=re.DOTALL) not in self.deleted)
+            return 0, out, ""
+        if args[:2] == ["tgt-admin", "--delete"]:
+            self.deleted.add(args[2])
+        return 0, "", ""
+
+    def commands(self):
+        return [args for args, dummy, dummy_exists in self.calls]
+
+
+def test_delete_account_command_is_not_checked():
+    # A missing account is not an error: tgtadm's failure must not raise (check=False).
+    runner = RecordingRunner()
+    Tgt(runner).delete_account(ACL_USER)
+    assert runner.calls == [(account_delete(ACL_USER), {"check": False})]
+
+
+def test_delete_account_of_a_missing_account_does_not_raise():
+    class Refusing(RecordingRunner):
+        def run(self, args, **kwargs):
+            super().run(args, **kwargs)
+            if kwargs.get("check", True):
+                raise CommandError(args, 22, "", "tgtadm: can't find the account")
+            return 22, "", "tgtadm: can't find the account"
+
+    runner = Refusing()
+    Tgt(runner).delete_account("nobody")
+    assert [args for args, dummy in runner.calls] == [account_delete("nobody")]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_remove_export_deletes_target_then_account_then_file(tmp_path, force):
+    conf_path = tmp_path / "ember-volume-db01-data.conf"
+    conf_path.write_text(text("conf_db01_acl.conf"))
+    iqn = PREFIX + "volume-db01-data"
+    show = text("show_two_targets_acl.txt")
+    runner = TgtdRunner(show, conf_path)
+    Tgt(runner).remove_export(iqn, str(conf_path), parse_show(show), force=force)
+    delete = ["tgt-admin", "--delete", iqn] + (["--force"] if force else [])
+    assert runner.commands() == [delete, SHOW, account_delete(ACL_USER)]
+    # The file is still there while the target and the account go (a failure leaves it to retry from), and
+    # only then unlinked.
+    assert [exists for dummy, dummy_kwargs, exists in runner.calls] == [True, True, True]
+    assert not conf_path.exists()
+    assert runner.calls[0][1] == {"check": False}  # tgt-admin --delete is verified with show instead
+    assert runner.calls[2][1] == {"check": False}
+    assert iqn not in Tgt(runner).show()
+    assert PREFIX + "volume-logs01" in Tgt(runner).show()
+
+
+def test_remove_export_of_an_old_file_deletes_its_account(tmp_path):
+    # A file of the name-only version: its account (without the hash suffix) is the one to delete.
+    conf_path = tmp_path / "ember-volume-db01-data.conf"
+    conf_path.write_text(text("conf_db01.conf"))
+    show = text("show_two_targets.txt")
+    runner = TgtdRunner(show, conf_path)
+    Tgt(runner).remove_export(PREFIX + "volume-db01-data", str(conf_path), parse_show(show))
+    assert runner.commands() == [["tgt-admin", "--delete", PREFIX + "volume-db01-data"], SHOW,
+                                 account_delete(OLD_USER)]
+    assert not conf_path.exists()
+
+
+def test_remove_export_of_a_file_only_deletes_the_account_and_the_file(tmp_path):
+    # tgtd does not serve the target (e.g. restarted before the LV was active): no tgt-admin --delete.
+    conf_path = tmp_path / "ember-volume-db01-data.conf"
+    conf_path.write_text(text("conf_db01_acl.conf"))
+    runner = TgtdRunner("", conf_path)
+    Tgt(runner).remove_export(PREFIX + "volume-db01-data", str(conf_path), {})
+    assert runner.calls == [(account_delete(ACL_USER), {"check": False}, True)]
+    assert not conf_path.exists()
+
+
+def test_remove_export_of_a_live_only_target_deletes_the_target(tmp_path):
+    # No file: the CHAP user is not known from it; the target goes and nothing is unlinked.
+    conf_path = tmp_path / "ember-volume-db01-data.conf"
+    show = text("show_two_targets_acl.txt")
+    runner = TgtdRunner(show, conf_path)
+    Tgt(runner).remove_export(PREFIX + "volume-db01-data", str(conf_path), parse_show(show))
+    assert runner.commands() == [["tgt-admin", "--delete", PREFIX + "volume-db01-data"], SHOW]
+    assert not conf_path.exists()
+
+
+def test_remove_export_keeps_the_file_when_the_target_stays(tmp_path, monkeypatch):
+    # tgt-admin --delete that does not delete (sessions, no force): the error propagates, the file and the
+    # account stay, so a restart still serves the target as before and a re-run can retry.
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    conf_path = tmp_path / "ember-volume-db01-data.conf"
+    conf_path.write_text(text("conf_db01_acl.conf"))
+    show = text("show_two_targets_acl.txt")
+
+    class Stuck(TgtdRunner):
+        def run(self, args, **kwargs):
+            rc, out, err = super().run(args, **kwargs)
+            self.deleted.clear()
+            return rc, out, err
+
+    runner = Stuck(show, conf_path)
+    with pytest.raises(CommandError, match="still present after tgt-admin --delete"):
+        Tgt(runner).remove_export(PREFIX + "volume-db01-data", str(conf_path), parse_show(show))
+    assert account_delete(ACL_USER) not in runner.commands()
+    assert conf_path.read_text() == text("conf_db01_acl.conf")
 
 
 # --- generate_secret ---------------------------------------------------------------------------------------------
