@@ -156,11 +156,15 @@ def test_acl_and_chap_are_enforced(lab):
     entry = next(e for e in SHARED["plan"]["volumes"] if e["name"] == name)
     assert entry["host"] == "stor1"
     conf = lab.ssh("stor1", f"cat /etc/tgt/conf.d/ember-volume-{name}.conf").stdout
-    lines = [line.split() for line in conf.splitlines() if line.strip() and not line.startswith("#")]
+    lines = [line.split() for line in conf.splitlines() if line.strip()]
     target = next(w[1].rstrip(">") for w in lines if w[0] == "<target")
     user, secret = next(w[1:3] for w in lines if w[0] == "incominguser")
-    client_iqn = next(w[1] for w in lines if w[0] == "initiator-name")
-    assert [w[1] for w in lines if w[0] == "initiator-address"] == ["198.18.0.21"]  # client1's storage address
+    # The ACL binds client1's storage address; its IQN is recorded, not bound (tgt matches address OR name).
+    assert [w[1] for w in lines if w[0] == "initiator-address"] == ["198.18.0.21"]
+    assert not [w for w in lines if w[0] == "initiator-name"]
+    client_iqn = next(w[2] for w in lines if w[:2] == ["#", "initiator-name"])
+    iqn_file = "/etc/iscsi/initiatorname.iscsi"
+    assert client_iqn == lab.ssh("client1", f"sed -n 's/^InitiatorName=//p' {iqn_file}").stdout.strip()
     stor2_iqn = lab.ssh("stor2", "sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi").stdout.strip()
     assert stor2_iqn and stor2_iqn != client_iqn
     portal = "198.18.0.11:3260"
