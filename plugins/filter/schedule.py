@@ -41,17 +41,8 @@ options:
       - Extra specs use Cinder's operators, for example V(<is> True) for the capability
         C(thin_provisioning_support).
     type: dict
-  weight_multiplier:
-    description: Cinder's C(capacity_weight_multiplier); positive spreads volumes, negative stacks them.
-    type: float
-    default: 1.0
-  default_volume_type:
-    description: Volume type of new volumes that do not name one.
-    type: str
-  consumers:
-    description: When given, the only host names attachments may use.
-    type: list
-    elements: str
+extends_documentation_fragment:
+  - ember.blockstore.schedule
 """
 
 EXAMPLES = r"""

@@ -30,17 +30,8 @@ options:
       - Volume types (C(blockstore_volume_types)), a dict of type name to a dict with C(extra_specs) and
         C(description).
     type: dict
-  weight_multiplier:
-    description: Cinder's C(capacity_weight_multiplier); positive spreads volumes, negative stacks them.
-    type: float
-    default: 1.0
-  default_volume_type:
-    description: Volume type of new volumes that do not name one.
-    type: str
-  consumers:
-    description: When given, the only host names attachments may use.
-    type: list
-    elements: str
+extends_documentation_fragment:
+  - ember.blockstore.schedule
 """
 
 EXAMPLES = r"""

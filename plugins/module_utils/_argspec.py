@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 
-__all__ = ["backend_options", "DRIVERS", "backend_config"]
+__all__ = ["backend_options", "DRIVERS", "backend_config", "single_form", "batch_items"]
 
 DRIVERS = ("lvm", "lvm_thin")
 
@@ -51,3 +51,17 @@ def backend_config(backend):
         raise ValueError("backends[%s].reserved_percentage: %r is not within 0..100"
                          % (cfg["name"], cfg["reserved_percentage"]))
     return cfg
+
+
+def single_form(item_options):
+    """The options of one batch item as top-level options of a module's single form; none of them required
+    there (the module's ``required_by`` says which go together)."""
+    return {key: dict(spec, required=False) for key, spec in item_options.items()}
+
+
+def batch_items(params, list_key, item_options, single_field):
+    """``(items, field)``: the batch list when given, else the single form's options as a one-item list.
+    ``field`` names the items in error messages (``volumes[0].size`` or ``volume[0].size``)."""
+    if params[list_key] is not None:
+        return params[list_key], list_key
+    return [{key: params[key] for key in item_options}], single_field

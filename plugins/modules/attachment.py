@@ -98,6 +98,7 @@ attachments:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import batch_items, single_form
 from ansible_collections.ember.blockstore.plugins.module_utils._attachment import (
     ITEM_OPTIONS,
     apply,
@@ -118,19 +119,15 @@ def result_of(act, portal):
 
 
 def main():
-    single = {key: dict(value, required=False) for key, value in ITEM_OPTIONS.items()}
     module = AnsibleModule(
         argument_spec=dict(attachments=dict(type="list", elements="dict", options=ITEM_OPTIONS),
                            portal=dict(type="str", required=True),
                            target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX),
-                           force=dict(type="bool", default=False), **single),
+                           force=dict(type="bool", default=False), **single_form(ITEM_OPTIONS)),
         supports_check_mode=True, mutually_exclusive=[("attachments", "volume")],
         required_one_of=[("attachments", "volume")], required_by={"volume": "vg"})
     params = module.params
-    if params["attachments"] is not None:
-        items, field = params["attachments"], "attachments"
-    else:
-        items, field = [{key: params[key] for key in ITEM_OPTIONS}], "attachment"
+    items, field = batch_items(params, "attachments", ITEM_OPTIONS, "attachment")
     runner = Runner(module)
     tgt = Tgt(runner)
     try:

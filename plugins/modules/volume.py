@@ -110,6 +110,7 @@ volumes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import batch_items, single_form
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
@@ -126,9 +127,8 @@ RESULT_KEYS = ("name", "lv_name", "vg", "thin_pool", "backend", "volume_type", "
 
 
 def argument_spec():
-    single = {key: dict(value, required=False) for key, value in ITEM_OPTIONS.items()}
     return dict(volumes=dict(type="list", elements="dict", options=ITEM_OPTIONS),
-                target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX), **single)
+                target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX), **single_form(ITEM_OPTIONS))
 
 
 def result_of(act):
@@ -142,10 +142,7 @@ def main():
                            mutually_exclusive=[("volumes", "name")], required_one_of=[("volumes", "name")],
                            required_by={"name": "vg"})
     params = module.params
-    if params["volumes"] is not None:
-        items, field = params["volumes"], "volumes"
-    else:
-        items, field = [{key: params[key] for key in ITEM_OPTIONS}], "volume"
+    items, field = batch_items(params, "volumes", ITEM_OPTIONS, "volume")
 
     runner = Runner(module)
     lvm, tgt = Lvm(runner), Tgt(runner)

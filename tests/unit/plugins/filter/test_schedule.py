@@ -14,6 +14,7 @@ import textwrap
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.ember.blockstore.plugins.doc_fragments.schedule import ModuleDocFragment as ScheduleDocFragment
 from ansible_collections.ember.blockstore.plugins.filter import schedule as filter_plugin
 from ansible_collections.ember.blockstore.plugins.filter.schedule import FilterModule, schedule
 from ansible_collections.ember.blockstore.plugins.lookup import schedule as lookup_plugin
@@ -74,6 +75,9 @@ def test_documentation(plugin):
     yaml.safe_load(plugin.EXAMPLES)
     ret = yaml.safe_load(plugin.RETURN)
     options = set(doc["options"])
+    for fragment in doc.get("extends_documentation_fragment", []):
+        assert fragment == "ember.blockstore.schedule"
+        options |= set(yaml.safe_load(ScheduleDocFragment.DOCUMENTATION)["options"])
     if plugin is filter_plugin:
         assert doc["positional"] == "_input, volumes"
         params = list(inspect.signature(schedule).parameters)
