@@ -128,14 +128,13 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         desired = render_conf(iqn, backing, initiators, user, secret or PENDING_SECRET, volume=name,
                               addresses=addresses)
         file_ok = text == desired
-        live_ok = bool(target) and (target["luns"].get(1) or {}).get("backing_store") == backing \
-            and sorted(target["acl"]) == addresses and target["accounts"] == [user]
-        if not file_ok or not live_ok:
+        lun_and_account_ok = bool(target) and (target["luns"].get(1) or {}).get("backing_store") == backing \
+            and target["accounts"] == [user]
+        if not file_ok or not (lun_and_account_ok and sorted(target["acl"]) == addresses):
             act["action"] = "export" if target is None and text is None else "update"
-        # A live target whose LUN and CHAP account are right only needs its ACL changed: that is done live,
-        # without dropping the sessions of consumers that stay in the ACL.
-        act["acl_only"] = bool(target) and (target["luns"].get(1) or {}).get("backing_store") == backing \
-            and target["accounts"] == [user] and not generated and (current or {}).get("chap_password") == secret
+        # A live target whose LUN and CHAP account (and secret) are right only needs its ACL changed: that is
+        # done live, without dropping the sessions of consumers that stay in the ACL.
+        act["acl_only"] = lun_and_account_ok and not generated and (current or {}).get("chap_password") == secret
         act["tid"] = (target or {}).get("tid")
         act["live_acl"] = list((target or {}).get("acl", []))
         act["write_file"] = not file_ok
