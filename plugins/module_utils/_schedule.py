@@ -842,13 +842,16 @@ def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
     }
 
 
-def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None):
+def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
+         pinned=None):
     """Plan the inventory's volumes over the reported pools; raise :class:`ScheduleError` if anything is wrong.
 
     ``volumes`` is ``blockstore_volumes``, ``pools`` the ``backend_facts`` pool dicts, ``volume_types``
     ``blockstore_volume_types``. ``weight_multiplier`` is Cinder's ``capacity_weight_multiplier`` (positive
     spreads to the pool with the most virtual free capacity, negative stacks). ``default_volume_type`` applies
     to new volumes without a type. ``consumers``, when given, lists the hosts attachments may name.
+    ``pinned`` maps a volume name to a pool id: a new volume with a pin is placed on that pool only (the
+    placement ledger recorded it there before a run that did not finish), after the same filters.
 
     Returns ``{"volumes": [...], "unmanaged": [...], "pools": [...]}`` (plain JSON types): one entry per request
     in order with its ``action`` (create, extend, none, delete, absent) and pool; volumes found on pools but not
@@ -923,6 +926,8 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         entries[pos] = _entry(req, "extend", pool, vtype, specs, size, current,
                               f"existing; extend by {format_size(size - current)}")
 
+    pinned = pinned or {}
+    by_id = {pool.id: pool for pool in states}
     for pos, req in new:
         vtype = req.volume_type if req.volume_type is not None else default_volume_type
         spec = planner.spec(req, vtype, req.size)
@@ -930,7 +935,24 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         if problem:
             errors.append(problem)
             continue
-        pool, reason = planner.place(spec)
+        if req.name in pinned:
+            pool = by_id.get(pinned[req.name])
+            why = "did not report" if pool is None else None
+            if pool is not None:
+                for flt in FILTERS:
+                    ok, why = flt.passes(pool, spec)
+                    if not ok:
+                        break
+                else:
+                    why = None
+            if why:
+                errors.append(f"No valid backend for {req.name}: the placement ledger records it on "
+                              f"{pinned[req.name]} (a create that did not finish): {why}")
+                continue
+            pool.consume(round_up(spec.size, pool.extent))
+            reason = f"finishing a create recorded on {pool.id} in the placement ledger"
+        else:
+            pool, reason = planner.place(spec)
         if pool is not None:
             entries[pos] = _entry(req, "create", pool, vtype, spec.extra_specs, round_up(req.size, pool.extent),
                                   None, reason)
