@@ -10,5 +10,7 @@ LAB_MIRROR="${EMBER_LAB_MIRROR:-http://deb.debian.org/debian}"
 LAB_VMS="stor1:storage:az1:198.18.0.11:2 stor2:storage:az2:198.18.0.12:2 client1:consumer::198.18.0.21:0"
 LAB_DISK_SIZE="${EMBER_LAB_DISK_SIZE:-4G}"
 LAB_MEM="${EMBER_LAB_MEM:-1024}"
+# QEMU cache mode of every lab disk: writeback honours the guest's flushes (crash tests depend on it).
+LAB_DISK_CACHE="${EMBER_LAB_DISK_CACHE:-writeback}"
 log() { printf '[lab %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -49,19 +49,25 @@ for spec in $LAB_VMS; do
   IFS=: read -r name role az ip disks <<<"$spec"
   port[$name]=$(free_port)
   qemu-img create -q -f qcow2 -b "$LAB_IMAGE_DIR/base.raw" -F raw "$LAB_RUN/$name.qcow2"
-  drives=(-drive "file=$LAB_RUN/$name.qcow2,if=virtio,cache=unsafe")
+  # cache=writeback: the guest's flushes reach the host file, so a VM killed with -9 keeps what LVM, tgt and
+  # the placement ledger made durable (cache=unsafe dropped them; see docs/lab.md for the measured cost).
+  drives=(-drive "file=$LAB_RUN/$name.qcow2,if=virtio,cache=$LAB_DISK_CACHE")
   for i in $(seq 1 "$disks"); do
     qemu-img create -q -f qcow2 "$LAB_RUN/$name-data$i.qcow2" "$LAB_DISK_SIZE"
-    drives+=(-drive "file=$LAB_RUN/$name-data$i.qcow2,if=virtio,cache=unsafe")
+    drives+=(-drive "file=$LAB_RUN/$name-data$i.qcow2,if=virtio,cache=$LAB_DISK_CACHE")
   done
   mac="52:54:00:18:00:$(printf '%02x' "${ip##*.}")"
-  qemu-system-x86_64 "${accel_args[@]}" -m "$LAB_MEM" -smp 2 -name "ember-$name" \
-    -display none -daemonize -pidfile "$LAB_RUN/$name.pid" -serial "file:$LAB_RUN/$name.console" \
-    -kernel "$LAB_IMAGE_DIR/vmlinuz" -initrd "$LAB_IMAGE_DIR/initrd.img" \
-    -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 ember.hostname=$name ember.storage_ip=$ip/24" \
-    "${drives[@]}" \
-    -netdev "user,id=mgmt,hostfwd=tcp:127.0.0.1:${port[$name]}-:22" -device virtio-net-pci,netdev=mgmt \
-    -netdev "vde,id=stor,sock=$LAB_RUN/vde.ctl" -device "virtio-net-pci,netdev=stor,mac=$mac"
+  args=(qemu-system-x86_64 "${accel_args[@]}" -m "$LAB_MEM" -smp 2 -name "ember-$name"
+    -display none -daemonize -pidfile "$LAB_RUN/$name.pid" -serial "file:$LAB_RUN/$name.console"
+    -kernel "$LAB_IMAGE_DIR/vmlinuz" -initrd "$LAB_IMAGE_DIR/initrd.img"
+    -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 ember.hostname=$name ember.storage_ip=$ip/24"
+    "${drives[@]}"
+    -netdev "user,id=mgmt,hostfwd=tcp:127.0.0.1:${port[$name]}-:22" -device virtio-net-pci,netdev=mgmt
+    -netdev "vde,id=stor,sock=$LAB_RUN/vde.ctl" -device "virtio-net-pci,netdev=stor,mac=$mac")
+  # lab/vm.sh boots a killed VM again with the same command line and disks.
+  printf '%q ' "${args[@]}" >"$LAB_RUN/$name.cmd"
+  echo "${port[$name]}" >"$LAB_RUN/$name.port"
+  "${args[@]}"
   log "started $name ($role${az:+, $az}, storage $ip, ssh 127.0.0.1:${port[$name]})"
 done
 

@@ -35,11 +35,31 @@ class Runner:
 
     ``run(args, check=True)`` returns ``(rc, out, err)`` and raises :class:`CommandError` when ``check`` is true
     and rc != 0. ``ok_rcs`` lists extra exit codes that are not errors (iscsiadm's 21 = "no records").
+
+    ``lock=True`` (modules that change a host) takes the host lock (:func:`_ledger.host_lock`) before the first
+    command and holds it until the module process exits, so the state a module reads is the state it changes and
+    two runs never interleave on one host. ``lock_timeout`` comes from the module's option of that name when it
+    has one (default 1800 s); a timeout fails the module naming the holder.
     """
 
-    def __init__(self, module):
+    def __init__(self, module, lock=False):
         self.module = module
         self.commands = []
+        self._lock = None
+        if lock:
+            self._take_lock()
+
+    def _take_lock(self):
+        from ansible_collections.ember.blockstore.plugins.module_utils._ledger import LockTimeout, host_lock
+
+        timeout = (self.module.params or {}).get("lock_timeout") or 1800
+        name = getattr(self.module, "_name", None) or "ember.blockstore module"
+        self._lock = host_lock("%s" % name, timeout)
+        try:
+            self._lock.__enter__()
+        except LockTimeout as exc:
+            self._lock = None
+            self.module.fail_json(msg=str(exc))
 
     def run(self, args, check=True, ok_rcs=(0,), data=None):
         args = [str(a) for a in args]

@@ -843,7 +843,7 @@ def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
 
 
 def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
-         pinned=None):
+         pinned=None, exclude=None):
     """Plan the inventory's volumes over the reported pools; raise :class:`ScheduleError` if anything is wrong.
 
     ``volumes`` is ``blockstore_volumes``, ``pools`` the ``backend_facts`` pool dicts, ``volume_types``
@@ -852,6 +852,8 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
     to new volumes without a type. ``consumers``, when given, lists the hosts attachments may name.
     ``pinned`` maps a volume name to a pool id: a new volume with a pin is placed on that pool only (the
     placement ledger recorded it there before a run that did not finish), after the same filters.
+    ``exclude`` maps a volume name to ``{"host", "pool_id", "reason"}``: the volume lives on a storage host that
+    did not report; it is validated but neither placed nor changed (action ``unknown``).
 
     Returns ``{"volumes": [...], "unmanaged": [...], "pools": [...]}`` (plain JSON types): one entry per request
     in order with its ``action`` (create, extend, none, delete, absent) and pool; volumes found on pools but not
@@ -866,8 +868,17 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
     entries = [None] * len(requests)
     new = []
 
+    exclude = exclude or {}
     # Existing volumes first: sticky, extend growth consumed before any placement, deletes checked.
     for pos, req in enumerate(requests):
+        if req.name in exclude:
+            where = exclude[req.name]
+            vtype = req.volume_type
+            entry = _entry(req, "unknown", None, vtype, types.get(vtype, {}).get("extra_specs", {}) if vtype else {},
+                           None, None, where.get("reason") or "host did not report")
+            entry.update(host=where.get("host"), pool_id=where.get("pool_id"))
+            entries[pos] = entry
+            continue
         found = planner.existing.get(req.name, [])
         if len(found) > 1:
             errors.append(f"{req.field}.name: {req.name!r} exists on several pools "

@@ -128,7 +128,7 @@ def main():
         required_one_of=[("attachments", "volume")], required_by={"volume": "vg"})
     params = module.params
     items, field = batch_items(params, "attachments", ITEM_OPTIONS, "attachment")
-    runner = Runner(module)
+    runner = Runner(module, lock=True)
     tgt = Tgt(runner)
     try:
         state = Lvm(runner).state()

@@ -53,6 +53,10 @@ options:
     description: Name of this host as the inventory knows it (pool ids are C(<host>@<backend>)).
     type: str
     required: true
+  ledger_path:
+    description: Path of this node's copy of the placement ledger (see M(ember.blockstore.ledger)).
+    type: path
+    default: /var/lib/ember-blockstore/ledger.json
 notes:
   - Supports check mode.
 seealso:
@@ -110,9 +114,37 @@ pools:
         target_iqn: {description: IQN of the volume's export; null when not exported., type: str}
         snapshots: {description: Names of LVs whose origin is this volume., type: list, elements: str}
         device: {description: Device path on the storage node., type: str}
+problems:
+  description:
+    - Damaged LVM state found on this node, one item per problem. A node with problems is not scheduled on and
+      its volumes are not touched; the plan names each problem.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    backend: {description: Backend name., type: str}
+    vg: {description: Volume group., type: str}
+    device: {description: The device concerned (a PV), or null., type: str}
+    message: {description: What is wrong, as LVM said it., type: str}
+    repair: {description: The command or step that repairs it (run by the operator)., type: str}
+ledger:
+  description: This node's copy of the placement ledger (C(generation), C(volumes), C(written_by), C(written_at));
+    generation 0 and no volumes when the node has none.
+  returned: always
+  type: dict
+ledger_error:
+  description: Why the ledger could not be read, or null.
+  returned: always
+  type: str
+tgt:
+  description: State of the tgt daemon, C(running) (tgtadm answers), C(configured) (the include line and the
+    ember.blockstore systemd drop-in are present) and C(ready) (both).
+  returned: always
+  type: dict
 """
 
 import glob
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
@@ -121,11 +153,26 @@ from ansible_collections.ember.blockstore.plugins.module_utils._size import Size
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import (
     DEFAULT_EXTENT,
     Lvm,
+    backend_problems,
     block_device_size,
     predict_vg_size,
     thin_pool_size,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils._ledger import LEDGER_PATH, LedgerError, read_ledger
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt, parse_conf
+
+TGT_DROPIN_GLOB = "/etc/systemd/system/tgt.service.d/ember-*.conf"
+TGT_INCLUDE = "include /etc/tgt/conf.d/*.conf"
+
+
+def tgt_configured(targets_conf="/etc/tgt/targets.conf", dropin_glob=TGT_DROPIN_GLOB):
+    """Whether the tgt_target role's configuration is in place (include line and systemd drop-in)."""
+    try:
+        with open(targets_conf) as handle:
+            included = any(line.strip() == TGT_INCLUDE for line in handle)
+    except OSError:
+        included = False
+    return included and bool(glob.glob(dropin_glob)) and os.path.isdir("/etc/tgt/conf.d")
 
 
 def read_exports(conf_dir="/etc/tgt/conf.d"):
@@ -206,6 +253,7 @@ def main():
         argument_spec=dict(
             backends=dict(type="list", elements="dict", required=True, options=backend_options()),
             host=dict(type="str", required=True),
+            ledger_path=dict(type="path", default=LEDGER_PATH),
         ),
         supports_check_mode=True,
     )
@@ -224,18 +272,33 @@ def main():
         seen.add(cfg["name"])
         configs.append(cfg)
 
-    runner = Runner(module)
     try:
-        state = Lvm(runner).state()
-        live = Tgt(runner).show_if_running()
+        ledger, ledger_error = read_ledger(module.params["ledger_path"]), None
+    except LedgerError as exc:
+        ledger, ledger_error = None, str(exc)
+    runner = Runner(module)
+    lvm, tgt = Lvm(runner), Tgt(runner)
+    try:
+        state, messages = lvm.state(tolerant=True)
+        pv_rows = lvm.pvs()
+        running = tgt.running()
+        live = tgt.show_if_running() if running else {}
     except CommandError as exc:
         module.fail_json(msg=str(exc), **exc.context())
-    exports = read_exports()
-    try:
-        pools = [pool_facts(host, cfg, state, exports, live, module.check_mode) for cfg in configs]
-    except SizeError as exc:
-        module.fail_json(msg="backend_facts on %s: %s" % (host, exc))
-    module.exit_json(changed=False, pools=pools)
+    problems = []
+    for cfg in configs:
+        problems.extend(backend_problems(cfg, state, pv_rows, messages))
+    configured = tgt_configured()
+    pools = []
+    # Pools of a damaged VG are not reported: nothing may be scheduled on them or touched there.
+    if not problems:
+        exports = read_exports()
+        try:
+            pools = [pool_facts(host, cfg, state, exports, live, module.check_mode) for cfg in configs]
+        except SizeError as exc:
+            module.fail_json(msg="backend_facts on %s: %s" % (host, exc))
+    module.exit_json(changed=False, pools=pools, problems=problems, ledger=ledger, ledger_error=ledger_error,
+                     tgt={"running": running, "configured": configured, "ready": running and configured})
 
 
 if __name__ == "__main__":

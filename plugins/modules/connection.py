@@ -98,7 +98,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    runner = Runner(module)
+    runner = Runner(module, lock=True)
     iscsi = Iscsiadm(runner)
     errors = []
     for index, item in enumerate(module.params["connections"]):

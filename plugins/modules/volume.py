@@ -144,7 +144,7 @@ def main():
     params = module.params
     items, field = batch_items(params, "volumes", ITEM_OPTIONS, "volume")
 
-    runner = Runner(module)
+    runner = Runner(module, lock=True)
     lvm, tgt = Lvm(runner), Tgt(runner)
     try:
         state = lvm.state()

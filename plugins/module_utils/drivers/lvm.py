@@ -27,11 +27,20 @@ from ansible_collections.ember.blockstore.plugins.module_utils._size import Size
 
 __all__ = [
     "LVS_FIELDS", "VGS_FIELDS", "parse_lvs", "parse_vgs", "Lvm", "LvmState", "predict_vg_size", "thin_pool_size",
-    "DEFAULT_EXTENT", "PE_START", "block_device_size",
+    "DEFAULT_EXTENT", "PE_START", "block_device_size", "PVS_FIELDS", "parse_pvs", "backend_problems",
 ]
 
 LVS_FIELDS = "lv_name,vg_name,lv_size,lv_attr,lv_tags,pool_lv,origin,data_percent,metadata_percent,lv_path,segtype"
-VGS_FIELDS = "vg_name,vg_size,vg_free,vg_extent_size,vg_tags,pv_count"
+VGS_FIELDS = "vg_name,vg_size,vg_free,vg_extent_size,vg_tags,pv_count,vg_missing_pv_count,vg_attr"
+PVS_FIELDS = "pv_name,vg_name,pv_size,pv_missing"
+# Thin pool usage above which new volumes are not placed there and the operator is told to extend it
+# (dm-thin stops or errors writes when a pool runs out of data or metadata space).
+THIN_DATA_LIMIT = 98.0
+THIN_METADATA_LIMIT = 90.0
+# What LVM prints (stderr) when a PV's metadata area cannot be read or does not match its checksum.
+_DAMAGE_MARKERS = ("checksum error", "invalid metadata", "bad metadata", "failed to read metadata",
+                   "repair vg metadata", "metadata on", "couldn't find device", "missing pv",
+                   "inconsistent metadata", "failed to find", "cannot process volume group")
 DEFAULT_EXTENT = 4 * 1024 * 1024
 PE_START = 1024 * 1024
 
@@ -97,8 +106,97 @@ def parse_vgs(text):
             "extent_size_bytes": int(row.get("vg_extent_size") or DEFAULT_EXTENT),
             "tags": [t for t in row.get("vg_tags", "").split(",") if t],
             "pv_count": int(row.get("pv_count") or 0),
+            "missing_pv_count": int(row.get("vg_missing_pv_count") or 0),
+            "attr": row.get("vg_attr", ""),
         }
     return vgs
+
+
+def parse_pvs(text):
+    """Parse ``pvs --reportformat json --units b --nosuffix -o PVS_FIELDS`` into a list of
+    ``{"name", "vg", "size_bytes", "missing"}`` (``vg`` is ``"[unknown]"`` when LVM cannot read its VG)."""
+    rows = []
+    for row in _report(text, "pv"):
+        size = (row.get("pv_size") or "0").strip()
+        rows.append({"name": row.get("pv_name", ""), "vg": row.get("vg_name") or "",
+                     "size_bytes": int(size) if size.isdigit() else 0,
+                     "missing": bool((row.get("pv_missing") or "").strip())})
+    return rows
+
+
+def _same_device(one, other):
+    if not one or not other:
+        return False
+    return one == other or os.path.realpath(one) == os.path.realpath(other)
+
+
+def backend_problems(cfg, state, pv_rows, messages):
+    """Damaged LVM state of one backend (pure; unit tested with outputs captured on the lab).
+
+    ``cfg``: the backend config; ``state``: :class:`LvmState`; ``pv_rows``: :func:`parse_pvs` output;
+    ``messages``: LVM's warning and error lines (stderr of ``vgs``/``lvs``/``pvs``). Returns a list of
+    ``{"backend", "vg", "device", "message", "repair"}``: a PV of the backend whose VG LVM cannot read
+    (``[unknown]``), metadata checksum or parse errors naming the backend's PVs or VG, missing PVs, a PV that
+    belongs to another VG, and a thin pool over its data or metadata limit.
+    """
+    vg_name = cfg["vg"]
+    problems = []
+
+    def add(device, message, repair):
+        problems.append({"backend": cfg["name"], "vg": vg_name, "device": device, "message": message,
+                         "repair": repair})
+
+    pvs = list(cfg.get("pvs") or [])
+    vg = state.vgs.get(vg_name)
+    members = [row for row in pv_rows if row["vg"] == vg_name]
+    watched = set(pvs) | {row["name"] for row in members}
+    for pv in pvs:
+        row = next((r for r in pv_rows if _same_device(r["name"], pv)), None)
+        if row is None:
+            continue
+        if row["vg"] == "[unknown]":
+            add(pv, "LVM cannot read the volume group on this PV ([unknown] VG)",
+                "vgck --updatemetadata %s (after a backup of the disk: dd if=%s bs=1M count=1 of=FILE); "
+                "if that fails, vgcfgrestore %s from /etc/lvm/backup" % (vg_name, pv, vg_name))
+        elif row["vg"] and row["vg"] != vg_name:
+            add(pv, "the PV belongs to volume group %s, not %s" % (row["vg"], vg_name),
+                "fix blockstore_backends (pvs of backend %s) or move the disk" % cfg["name"])
+    seen = set()
+    for line in messages:
+        text = line.strip()
+        low = text.lower()
+        if not text or not any(marker in low for marker in _DAMAGE_MARKERS):
+            continue
+        device = next((d for d in sorted(watched) if d and d in text), None)
+        if device is None and vg_name not in text:
+            continue
+        key = (device, text)
+        if key in seen or any(p["device"] == device and p["message"] == text for p in problems):
+            continue
+        seen.add(key)
+        if "couldn't find device" in low or "missing pv" in low:
+            repair = ("attach the missing disk again; only if it is lost for good: vgreduce --removemissing %s "
+                      "(volumes on it are lost)" % vg_name)
+        else:
+            repair = "vgck --updatemetadata %s (after a backup of the PV's first MiB)" % vg_name
+        add(device, text, repair)
+    if vg and vg.get("missing_pv_count"):
+        if not any("missing" in p["message"].lower() or "couldn't find" in p["message"].lower() for p in problems):
+            add(None, "volume group %s is missing %d PV(s)" % (vg_name, vg["missing_pv_count"]),
+                "attach the missing disk again; only if it is lost for good: vgreduce --removemissing %s" % vg_name)
+    thin_pool = cfg.get("thin_pool")
+    pool_lv = state.lv(vg_name, thin_pool) if (vg and thin_pool) else None
+    if pool_lv:
+        data, meta = pool_lv.get("data_percent"), pool_lv.get("metadata_percent")
+        if data is not None and data >= THIN_DATA_LIMIT:
+            add(None, "thin pool %s/%s data is %.1f%% full (limit %.0f%%)" % (vg_name, thin_pool, data,
+                                                                             THIN_DATA_LIMIT),
+                "lvextend -L +SIZE %s/%s (after adding a PV with vgextend if the VG is full)" % (vg_name, thin_pool))
+        if meta is not None and meta >= THIN_METADATA_LIMIT:
+            add(None, "thin pool %s/%s metadata is %.1f%% full (limit %.0f%%)" % (vg_name, thin_pool, meta,
+                                                                                 THIN_METADATA_LIMIT),
+                "lvextend --poolmetadatasize +SIZE %s/%s" % (vg_name, thin_pool))
+    return problems
 
 
 def predict_vg_size(pv_sizes, extent=DEFAULT_EXTENT):
@@ -160,12 +258,38 @@ class Lvm:
     def __init__(self, runner):
         self.runner = runner
 
-    def state(self):
-        """Read all VGs and LVs with one ``vgs`` and one ``lvs`` call."""
-        common = ["--reportformat", "json", "--units", "b", "--nosuffix"]
-        _rc, vgs_out, _err = self.runner.run(["vgs"] + common + ["-o", VGS_FIELDS])
-        _rc, lvs_out, _err = self.runner.run(["lvs"] + common + ["-o", LVS_FIELDS])
-        return LvmState(parse_vgs(vgs_out), parse_lvs(lvs_out))
+    COMMON = ["--reportformat", "json", "--units", "b", "--nosuffix"]
+
+    def state(self, tolerant=False):
+        """Read all VGs and LVs with one ``vgs`` and one ``lvs`` call.
+
+        ``tolerant=True`` (for facts): a damaged VG makes LVM exit non-zero while still reporting the rest, so
+        exit codes are not errors; returns ``(state, messages)`` with LVM's stderr lines for
+        :func:`backend_problems`. Output that is not JSON still raises :class:`CommandError`."""
+        results = []
+        for cmd, fields in (("vgs", VGS_FIELDS), ("lvs", LVS_FIELDS)):
+            args = [cmd] + self.COMMON + ["-o", fields]
+            rc, out, err = self.runner.run(args, check=not tolerant)
+            try:
+                json.loads(out) if out.strip() else None
+            except ValueError:
+                raise CommandError(args, rc, out, err) from None
+            results.append((out, err))
+        state = LvmState(parse_vgs(results[0][0]), parse_lvs(results[1][0]))
+        if not tolerant:
+            return state
+        messages = [line for _out, err in results for line in (err or "").splitlines() if line.strip()]
+        return state, messages
+
+    def pvs(self):
+        """Every PV with its VG (``[unknown]`` when unreadable) and whether it is missing; LVM's stderr lines
+        are not needed here (``state(tolerant=True)`` has them)."""
+        args = ["pvs"] + self.COMMON + ["-o", PVS_FIELDS]
+        rc, out, err = self.runner.run(args, check=False)
+        try:
+            return parse_pvs(out)
+        except ValueError:
+            raise CommandError(args, rc, out, err) from None
 
     @staticmethod
     def tags(volume, volume_type=None, backend=None):

@@ -161,6 +161,11 @@ class Tgt:
         _rc, out, _err = self.runner.run(["tgtadm", "--lld", "iscsi", "--mode", "target", "--op", "show"])
         return parse_show(out)
 
+    def running(self):
+        """Whether tgtd answers (``tgtadm --op show --mode sys``)."""
+        rc, _out, _err = self.runner.run(["tgtadm", "--op", "show", "--mode", "sys"], check=False)
+        return rc == 0
+
     def show_if_running(self):
         """Live targets, or ``{}`` when tgtd is not running (nothing can be exported then)."""
         rc, out, _err = self.runner.run(["tgtadm", "--lld", "iscsi", "--mode", "target", "--op", "show"],

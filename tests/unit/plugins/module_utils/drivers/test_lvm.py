@@ -151,9 +151,11 @@ def test_parse_lvs_tag_without_managed_tag_is_not_managed():
 def test_parse_vgs_stor1():
     assert parse_vgs(text("vgs_stor1.json")) == {
         "ember-thick": {"name": "ember-thick", "size_bytes": 4290772992, "free_bytes": 3183476736,
-                        "extent_size_bytes": EXTENT, "tags": [], "pv_count": 1},
+                        "extent_size_bytes": EXTENT, "tags": [], "pv_count": 1,
+                        "missing_pv_count": 0, "attr": ""},
         "ember-thin": {"name": "ember-thin", "size_bytes": 4290772992, "free_bytes": 209715200,
-                       "extent_size_bytes": EXTENT, "tags": [], "pv_count": 1},
+                       "extent_size_bytes": EXTENT, "tags": [], "pv_count": 1,
+                        "missing_pv_count": 0, "attr": ""},
     }
 
 
@@ -176,7 +178,8 @@ def test_parse_vgs_defaults_when_fields_are_empty():
     out = json.dumps({"report": [{"vg": [{"vg_name": "vg0", "vg_size": "8388608", "vg_free": "8388608",
                                           "vg_extent_size": "", "vg_tags": "a,b", "pv_count": ""}]}]})
     assert parse_vgs(out) == {"vg0": {"name": "vg0", "size_bytes": 8388608, "free_bytes": 8388608,
-                                      "extent_size_bytes": DEFAULT_EXTENT, "tags": ["a", "b"], "pv_count": 0}}
+                                      "extent_size_bytes": DEFAULT_EXTENT, "tags": ["a", "b"], "pv_count": 0,
+                                      "missing_pv_count": 0, "attr": ""}}
 
 
 def test_parse_vgs_empty():

@@ -1,0 +1,163 @@
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: plan
+short_description: The converge plan of a run, safe against storage hosts that do not answer
+version_added: 0.2.0
+author: ember.blockstore contributors (@ember-blockstore)
+description:
+  - Classifies each storage host from what it reported (its C(backend_facts) result, a preparation failure),
+    merges the placement ledgers the hosts hold, then schedules the inventory's volumes with the
+    P(ember.blockstore.schedule#filter) filter over the pools of the hosts that reported.
+  - A host that did not report, or whose volume group is damaged, is unknown, never empty. Without
+    O(allow_partial) the plan fails before any change, naming each such host, why, and the volumes the ledger
+    places there. With O(allow_partial) the volumes the ledger places on those hosts get the action C(unknown)
+    and are neither created elsewhere nor changed.
+  - A create that a previous run recorded in the ledger but did not finish is finished on the same pool.
+    A volume the ledger records as existing on a host that answered without it is refused, not re-created empty.
+positional: _input, storage_hosts, volumes
+options:
+  _input:
+    description:
+      - Per storage host, the registered C(backend_facts) result (which may be unreachable or failed).
+    type: dict
+    required: true
+  prepare_errors:
+    description: Per storage host, the message of a failed preparation role (empty when none failed).
+    type: dict
+  storage_hosts:
+    description: Inventory names of every storage host (C(blockstore_storage) group).
+    type: list
+    elements: str
+    required: true
+  volumes:
+    description: The inventory's C(blockstore_volumes).
+    type: list
+    elements: dict
+    required: true
+  allow_partial:
+    description: Converge the hosts that reported and leave the volumes of the others alone.
+    type: bool
+    default: false
+  forget:
+    description: Volume names to drop from the ledger (their data is known to be gone).
+    type: list
+    elements: str
+  forget_hosts:
+    description: Storage hosts removed for good; their ledger entries are dropped.
+    type: list
+    elements: str
+extends_documentation_fragment:
+  - ember.blockstore.schedule
+"""
+
+EXAMPLES = r"""
+- name: Plan
+  ansible.builtin.set_fact:
+    blockstore_plan: >-
+      {{ reports | ember.blockstore.plan(groups['blockstore_storage'], blockstore_volumes,
+                                         volume_types=blockstore_volume_types) }}
+  vars:
+    reports: "{{ dict(groups['blockstore_storage'] | zip(groups['blockstore_storage'] | map('extract', hostvars)
+                 | map(attribute='facts_result', default={}))) }}"
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - The scheduler's plan (C(volumes), C(unmanaged), C(pools)) plus C(hosts) (each storage host's C(status),
+      V(ok), V(unreachable), V(failed) or V(damaged), and C(reason)), C(hosts_ok) and C(ledger) (C(generation)
+      read, each node's copy in C(nodes), the placements to record before any change in C(intent), and
+      C(conflicts)).
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError, plan as schedule
+from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
+    PlanRefused,
+    final_ledger,
+    host_reports,
+    intent_ledger,
+    ledger_write_args,
+    reconcile,
+)
+
+
+def _messages(exc):
+    errors = exc.args[0] if exc.args and isinstance(exc.args[0], list) else [str(exc)]
+    return "\n".join(str(e) for e in errors)
+
+
+def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, volume_types=None, weight_multiplier=1.0,
+                    default_volume_type=None, consumers=None, allow_partial=False, forget=None, forget_hosts=None):
+    """See DOCUMENTATION."""
+    results = {host: {"gather": (gathers or {}).get(host) or {},
+                      "prepare_error": (prepare_errors or {}).get(host) or None} for host in storage_hosts or []}
+    reports = host_reports(list(storage_hosts or []), results)
+    requested = {}
+    for item in volumes or []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            requested[item["name"]] = item.get("state", "present")
+    try:
+        context = reconcile(reports, requested, allow_partial=bool(allow_partial), forget=forget or (),
+                            forget_hosts=forget_hosts or ())
+    except PlanRefused as exc:
+        raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + _messages(exc)) from exc
+    exclude = {name: entry for name, entry in context["unknown"].items() if name in requested}
+    try:
+        result = schedule(volumes, context["pools"], volume_types=volume_types, weight_multiplier=weight_multiplier,
+                          default_volume_type=default_volume_type, consumers=consumers,
+                          pinned=context["pinned"], exclude=exclude)
+    except ScheduleError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+    ledger = context["ledger"]
+    # Volumes the ledger places on a missing host that the inventory does not list are reported, not touched.
+    for name, entry in sorted(context["unknown"].items()):
+        if name not in requested:
+            result["unmanaged"].append({"name": name, "pool_id": entry["pool_id"], "host": entry["host"],
+                                        "backend": entry["pool_id"].split("@", 1)[-1], "size_bytes": None,
+                                        "volume_type": None, "reason": "unknown (%s)" % entry["reason"]})
+    result["hosts"] = {host: {"status": r["status"], "reason": r["reason"]} for host, r in reports.items()}
+    result["hosts_ok"] = sorted(h for h, r in reports.items() if r["status"] == "ok")
+    result["ledger"] = {"generation": ledger["generation"], "nodes": ledger["nodes"],
+                        "conflicts": ledger["conflicts"],
+                        "intent": intent_ledger(context, result["volumes"])}
+    return result
+
+
+def ledger_intent_args(plan, host):
+    """``ledger`` module arguments for ``host`` before any change, or None when its copy is current."""
+    ledger = plan["ledger"]
+    return ledger_write_args(host, ledger["intent"], ledger["nodes"], ledger["generation"])
+
+
+def ledger_final_args(plan, host, volume_results, delete_results, intent_results):
+    """``ledger`` module arguments for ``host`` after the run, or None when its copy is current.
+
+    ``volume_results``/``delete_results``/``intent_results``: ``{storage host: registered result}`` of the volume
+    create phase, the delete phase and the intent write."""
+    ledger = plan["ledger"]
+    final = final_ledger(ledger["intent"], volume_results, delete_results)
+    nodes = {}
+    for name, node in ledger["nodes"].items():
+        written = (intent_results or {}).get(name) or {}
+        if written.get("written") and not written.get("failed"):
+            nodes[name] = {"generation": written["generation"], "volumes": written["volumes"]}
+        else:
+            nodes[name] = node
+    for name in plan.get("hosts_ok", []):
+        nodes.setdefault(name, {"generation": 0, "volumes": {}})
+    now = max([n["generation"] for n in nodes.values()] or [0])
+    return ledger_write_args(host, final, nodes, now)
+
+
+class FilterModule:
+    """ember.blockstore plan filters."""
+
+    def filters(self):
+        return {"plan": blockstore_plan, "ledger_intent_args": ledger_intent_args,
+                "ledger_final_args": ledger_final_args}
