@@ -21,7 +21,7 @@ def _wrap(func):
 
 
 class FilterModule:
-    """volume_items, attachment_items, connect_items, disconnect_items, report_rows, report_table."""
+    """volume_items, attachment_items, connect_items, disconnect_items, report_table."""
 
     def filters(self):
         return {
@@ -29,6 +29,5 @@ class FilterModule:
             "attachment_items": _wrap(_converge.attachment_items),
             "connect_items": _wrap(_converge.connect_items),
             "disconnect_items": _wrap(_converge.disconnect_items),
-            "report_rows": _wrap(_converge.report_rows),
             "report_table": _wrap(_converge.format_table),
         }

@@ -77,6 +77,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError, plan as schedule
+from ansible_collections.ember.blockstore.plugins.plugin_utils.report import build_report, summary_lines
 from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     PlanRefused,
     final_ledger,
@@ -106,14 +107,14 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, volume
         context = reconcile(reports, requested, allow_partial=bool(allow_partial), forget=forget or (),
                             forget_hosts=forget_hosts or ())
     except PlanRefused as exc:
-        raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + _messages(exc)) from exc
+        raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + _messages(exc)) from None
     exclude = {name: entry for name, entry in context["unknown"].items() if name in requested}
     try:
         result = schedule(volumes, context["pools"], volume_types=volume_types, weight_multiplier=weight_multiplier,
                           default_volume_type=default_volume_type, consumers=consumers,
                           pinned=context["pinned"], exclude=exclude)
     except ScheduleError as exc:
-        raise AnsibleFilterError(str(exc)) from exc
+        raise AnsibleFilterError(str(exc)) from None
     ledger = context["ledger"]
     # Volumes the ledger places on a missing host that the inventory does not list are reported, not touched.
     for name, entry in sorted(context["unknown"].items()):
@@ -155,9 +156,19 @@ def ledger_final_args(plan, host, volume_results, delete_results, intent_results
     return ledger_write_args(host, final, nodes, now)
 
 
+def report(plan, **results):
+    """See :func:`..plugin_utils.report.build_report`."""
+    return build_report(plan, **results)
+
+
+def report_summary(report_dict):
+    """See :func:`..plugin_utils.report.summary_lines`."""
+    return summary_lines(report_dict)
+
+
 class FilterModule:
     """ember.blockstore plan filters."""
 
     def filters(self):
         return {"plan": blockstore_plan, "ledger_intent_args": ledger_intent_args,
-                "ledger_final_args": ledger_final_args}
+                "ledger_final_args": ledger_final_args, "report": report, "report_summary": report_summary}

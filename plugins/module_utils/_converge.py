@@ -4,17 +4,17 @@
 """Turn a plan (from :mod:`_schedule`) into the batch items of each converge phase, and build the report.
 
 Pure functions over plain data, used through the ``ember.blockstore`` filters ``volume_items``,
-``attachment_items``, ``disconnect_items`` and ``report_rows`` in the ``blockstore`` role. Each phase runs its
+``attachment_items``, ``disconnect_items`` and ``report_table`` in the ``blockstore`` role (the report itself
+is built in ``plugin_utils/report.py``). Each phase runs its
 module once per host with the whole list.
 """
 
 from __future__ import annotations
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, target_iqn
-from ansible_collections.ember.blockstore.plugins.module_utils._size import format_size
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 
-__all__ = ["volume_items", "attachment_items", "connect_items", "disconnect_items", "report_rows", "format_table"]
+__all__ = ["volume_items", "attachment_items", "connect_items", "disconnect_items", "format_table"]
 
 
 def _pool_index(pools):
@@ -117,49 +117,7 @@ def disconnect_items(plan, pools, initiator, portals, prefix=DEFAULT_TARGET_PREF
     return items
 
 
-def report_rows(plan, volume_results=None, connection_results=None, initiators=None):
-    """One row per volume of the plan plus the managed volumes not in the inventory.
-
-    ``volume_results``: list of ``volume`` module results (any hosts); ``connection_results``:
-    ``{consumer host: connection module result}``; ``initiators``: ``{consumer host: IQN}``.
-    """
-    by_name = {}
-    for result in volume_results or []:
-        for item in (result or {}).get("volumes", []) or []:
-            by_name[item["name"]] = item
-    devices = {}
-    for consumer, result in (connection_results or {}).items():
-        for item in (result or {}).get("connections", []) or []:
-            if item.get("volume") and item.get("device"):
-                devices.setdefault(item["volume"], []).append("%s:%s" % (consumer, item["device"]))
-    rows = []
-    for entry in plan["volumes"]:
-        done = by_name.get(entry["name"], {})
-        size = done.get("size_bytes") or entry.get("size_bytes")
-        if entry["action"] == "delete":
-            status = "deleted"
-        elif entry["action"] == "absent":
-            status = "absent"
-        else:
-            status = done.get("status") or ("creating" if entry["action"] == "create" else "available")
-            if entry.get("attachments"):
-                status = "in-use"
-        rows.append({
-            "volume": entry["name"], "size": format_size(size) if size and entry["state"] == "present" else "-",
-            "size_bytes": size if entry["state"] == "present" else None, "type": entry.get("volume_type") or "-",
-            "pool": entry.get("pool_id") or "-", "action": entry["action"], "status": status,
-            "attached_to": ", ".join(entry.get("attachments") or []) or "-",
-            "device": ", ".join(devices.get(entry["name"], [])) or "-",
-        })
-    for vol in plan.get("unmanaged", []):
-        rows.append({"volume": vol["name"], "size": format_size(vol.get("size_bytes")),
-                     "size_bytes": vol.get("size_bytes"), "type": vol.get("volume_type") or "-",
-                     "pool": vol.get("pool_id") or vol.get("host") or "-", "action": "none",
-                     "status": "not in inventory", "attached_to": "-", "device": "-"})
-    return rows
-
-
-def format_table(rows, columns=("volume", "size", "type", "pool", "action", "status", "attached_to", "device")):
+def format_table(rows, columns=("volume", "size", "type", "pool", "zone", "action", "status", "attached_to", "device")):
     """Rows as aligned text lines (a header, a rule, one line per row)."""
     header = [c.replace("_", " ") for c in columns]
     cells = [[str(row.get(c, "-")) for c in columns] for row in rows]

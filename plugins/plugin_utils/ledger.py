@@ -54,7 +54,7 @@ def host_reports(storage_hosts, results):
             report.update(status="failed", reason="backend_facts failed: %s" % (gather.get("msg") or "?"))
         elif not gather or gather.get("skipped") or "pools" not in gather:
             report.update(status="unreachable",
-                          reason="did not report (unreachable or failed before gathering its pools)")
+                          reason="no facts (unreachable, or failed before gathering its pools)")
         elif entry.get("prepare_error"):
             report.update(status="failed", reason="preparation failed: %s" % entry["prepare_error"],
                           ledger=gather.get("ledger"), ledger_error=gather.get("ledger_error"))

@@ -18,7 +18,6 @@ from ansible_collections.ember.blockstore.plugins.module_utils._converge import 
     connect_items,
     disconnect_items,
     format_table,
-    report_rows,
     volume_items,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._schedule import plan as schedule_plan
@@ -271,59 +270,7 @@ def test_disconnect_items_volume_not_in_facts(plan):
     assert disconnect_items(plan, [], CLIENT1, {"stor1": "198.18.0.11"}) == []
 
 
-# --- report_rows / format_table ----------------------------------------------------------------------------------
-
-def test_report_rows(plan):
-    volume_results = [
-        {"volumes": [{"name": "db01-data", "size_bytes": GiB, "status": "in-use"},
-                     {"name": "logs01", "size_bytes": 512 * MiB, "status": "in-use"},
-                     {"name": "web01", "size_bytes": 256 * MiB, "status": "available"}]},
-        {"volumes": [{"name": "db02-data", "size_bytes": GiB, "status": "available"}]},
-        {},  # skipped task
-    ]
-    connection_results = {"client1": {"connections": [
-        {"volume": "db01-data", "device": "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-x-lun-1"},
-        {"volume": "logs01", "device": "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-y-lun-1"},
-        {"volume": "scratch01", "device": None},  # logged out
-    ]}, "client2": {"connections": [
-        {"volume": "logs01", "device": "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-y-lun-1"}]}}
-    rows = report_rows(plan, volume_results, connection_results, {"client1": CLIENT1})
-    assert rows == [
-        {"volume": "db01-data", "size": "1 GiB", "size_bytes": GiB, "type": "fast", "pool": "stor1@lvm-thin",
-         "action": "none", "status": "in-use", "attached_to": "client1",
-         "device": "client1:/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-x-lun-1"},
-        {"volume": "db02-data", "size": "1 GiB", "size_bytes": GiB, "type": "fast", "pool": "stor2@lvm-thin",
-         "action": "create", "status": "in-use", "attached_to": "client1", "device": "-"},
-        {"volume": "logs01", "size": "512 MiB", "size_bytes": 512 * MiB, "type": "bulk", "pool": "stor1@lvm-thick",
-         "action": "extend", "status": "in-use", "attached_to": "client1, client2",
-         "device": "client1:/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-y-lun-1, "
-                   "client2:/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-y-lun-1"},
-        {"volume": "web01", "size": "256 MiB", "size_bytes": 256 * MiB, "type": "bulk", "pool": "stor1@lvm-thick",
-         "action": "create", "status": "available", "attached_to": "-", "device": "-"},
-        {"volume": "scratch01", "size": "-", "size_bytes": None, "type": "bulk", "pool": "stor1@lvm-thick",
-         "action": "delete", "status": "deleted", "attached_to": "-", "device": "-"},
-        {"volume": "archive01", "size": "-", "size_bytes": None, "type": "fast", "pool": "stor1@lvm-thin",
-         "action": "delete", "status": "deleted", "attached_to": "-", "device": "-"},
-        {"volume": "gone", "size": "-", "size_bytes": None, "type": "-", "pool": "-", "action": "absent",
-         "status": "absent", "attached_to": "-", "device": "-"},
-        {"volume": "b", "size": "1 GiB", "size_bytes": GiB, "type": "-", "pool": "stor1@lvm-thin",
-         "action": "none", "status": "not in inventory", "attached_to": "-", "device": "-"},
-    ]
-
-
-def test_report_rows_without_results_uses_the_plan(plan):
-    rows = {r["volume"]: r for r in report_rows(plan)}
-    assert rows["web01"]["status"] == "creating"  # check mode: nothing ran
-    assert rows["web01"]["size"] == "256 MiB"
-    assert rows["db01-data"]["status"] == "in-use"
-    assert rows["scratch01"]["status"] == "deleted"
-
-
-def test_report_rows_unmanaged_without_pool_or_size():
-    rows = report_rows({"volumes": [], "unmanaged": [{"name": "x", "host": "stor9"}, {"name": "y"}]})
-    assert [(r["volume"], r["size"], r["size_bytes"], r["pool"], r["status"]) for r in rows] == [
-        ("x", "-", None, "stor9", "not in inventory"), ("y", "-", None, "-", "not in inventory")]
-
+# --- format_table ----------------------------------------------------------------------------------
 
 def test_format_table_alignment():
     rows = [
@@ -334,10 +281,10 @@ def test_format_table_alignment():
     ]
     lines = format_table(rows)
     assert lines == [
-        "volume     size     type  pool            action  status    attached to  device",
-        "---------  -------  ----  --------------  ------  --------  -----------  ----------------",
-        "db01-data  1 GiB    fast  stor1@lvm-thin  none    in-use    client1      client1:/dev/sdb",
-        "a          512 MiB  -     -               create  creating  -            -",
+        "volume     size     type  pool            zone  action  status    attached to  device",
+        "---------  -------  ----  --------------  ----  ------  --------  -----------  ----------------",
+        "db01-data  1 GiB    fast  stor1@lvm-thin  -     none    in-use    client1      client1:/dev/sdb",
+        "a          512 MiB  -     -               -     create  creating  -            -",
     ]
     # Every column starts at the same offset on every line (the rule's gaps mark the columns).
     starts = [i + 2 for i, ch in enumerate(lines[1]) if lines[1][i:i + 2] == "  " and lines[1][i + 2:i + 3] == "-"]
@@ -349,22 +296,14 @@ def test_format_table_alignment():
 
 def test_format_table_header_only_and_custom_columns():
     assert format_table([]) == [
-        "volume  size  type  pool  action  status  attached to  device",
-        "------  ----  ----  ----  ------  ------  -----------  ------",
+        "volume  size  type  pool  zone  action  status  attached to  device",
+        "------  ----  ----  ----  ----  ------  ------  -----------  ------",
     ]
     assert format_table([{"volume": "longer-name"}], columns=("volume", "size_bytes")) == [
         "volume       size bytes",
         "-----------  ----------",
         "longer-name  -",
     ]
-
-
-def test_format_table_of_report_rows(plan):
-    lines = format_table(report_rows(plan))
-    assert len(lines) == 2 + len(plan["volumes"]) + len(plan["unmanaged"])
-    assert all(len(line) <= len(lines[1]) for line in lines)  # the rule is as wide as the widest row
-    assert [line.split("  ")[0].strip() for line in lines[2:]] == [
-        "db01-data", "db02-data", "logs01", "web01", "scratch01", "archive01", "gone", "b"]
 
 
 # --- the plan from real facts ------------------------------------------------------------------------------------

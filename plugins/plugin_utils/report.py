@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The report of a converge run, computed from what the modules returned, never from the plan alone.
+
+Statuses are Cinder's (``available``, ``in-use``, ``creating``, ``deleting``, ``error``) plus ``unknown`` for a
+volume on a storage host that did not answer, ``deleted`` and ``absent`` for volumes declared absent, and
+``not in inventory`` for managed volumes the inventory does not list. A status other than the expected one
+carries its reason (``error: login on client1 failed: ...``).
+"""
+
+from __future__ import annotations
+
+from ansible_collections.ember.blockstore.plugins.module_utils._size import format_size
+
+__all__ = ["build_report", "summary_lines"]
+
+_MAX_DETAIL = 300
+
+
+def _short(text):
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= _MAX_DETAIL else text[:_MAX_DETAIL - 3] + "..."
+
+
+def _items(result, key, name_key):
+    return {item.get(name_key): item for item in (result or {}).get(key) or [] if isinstance(item, dict)}
+
+
+def _why_missing(result, host, phase):
+    """Why ``host`` returned no item for a volume in ``phase``; (status, reason)."""
+    result = result or {}
+    if result.get("unreachable"):
+        return "unknown", "%s stopped answering during the %s phase" % (host, phase)
+    if result.get("failed"):
+        return "error", "not attempted: the %s phase failed on %s: %s" % (phase, host, _short(result.get("msg")))
+    return "error", "no %s result from %s (the host failed before this phase)" % (phase, host)
+
+
+def _result_status(item, result, host, phase):
+    if item is None:
+        return _why_missing(result, host, phase)
+    if item.get("failed"):
+        return "error", "%s on %s failed: %s" % (phase, host, _short((result or {}).get("msg")))
+    return None, None
+
+
+def build_report(plan, volume_results=None, attachment_results=None, delete_results=None,
+                 unexport_results=None, connection_results=None, check_mode=False):
+    """Rows and a summary of the run.
+
+    Each ``*_results`` argument maps an inventory host to the result its module task registered (skipped,
+    failed or unreachable results included). In check mode nothing ran, so the statuses are the predicted ones
+    (``creating``, ``deleting``). Returns ``{"rows": [...], "counts": {status: n}, "hosts_failed": {host:
+    reason}, "errors": [str]}``.
+    """
+    volume_results = volume_results or {}
+    attachment_results = attachment_results or {}
+    delete_results = delete_results or {}
+    unexport_results = unexport_results or {}
+    connection_results = connection_results or {}
+    hosts = plan.get("hosts") or {}
+    rows, errors = [], []
+    for entry in plan["volumes"]:
+        name, host, action = entry["name"], entry.get("host"), entry["action"]
+        present = entry["state"] == "present"
+        size = entry.get("size_bytes") if present else None
+        status, detail, devices = None, None, []
+        if action == "unknown":
+            status, detail = "unknown", entry.get("reason")
+        elif action == "absent":
+            status = "absent"
+        elif check_mode:
+            status = {"create": "creating", "delete": "deleting"}.get(action) or (
+                "in-use" if entry.get("attachments") else "available")
+        elif action == "delete":
+            item = _items(delete_results.get(host), "volumes", "name").get(name)
+            status, detail = _result_status(item, delete_results.get(host), host, "delete")
+            if status == "unknown":
+                status = "deleting"
+            elif status is None:
+                status = "deleted"
+        else:
+            result = volume_results.get(host)
+            item = _items(result, "volumes", "name").get(name)
+            status, detail = _result_status(item, result, host, "volume")
+            if status is None:
+                size = item.get("size_bytes") or size
+                status = "available"
+                if entry.get("attachments"):
+                    status, detail, devices = _attached_status(entry, attachment_results.get(host),
+                                                               connection_results)
+            elif status == "unknown" and action == "create":
+                status = "creating"
+        if status in ("error", "unknown", "creating", "deleting") and not check_mode and detail:
+            errors.append("%s: %s (%s)" % (name, status, detail))
+        rows.append({
+            "volume": name, "size": format_size(size) if size else "-", "size_bytes": size,
+            "type": entry.get("volume_type") or "-", "pool": entry.get("pool_id") or "-",
+            "zone": entry.get("availability_zone") or "-", "action": action,
+            "status": status if not detail else "%s (%s)" % (status, _short(detail)),
+            "state": status, "attached_to": ", ".join(entry.get("attachments") or []) or "-",
+            "device": ", ".join(devices) or "-",
+        })
+    for vol in plan.get("unmanaged", []):
+        size = vol.get("size_bytes")
+        reason = vol.get("reason") or "not in inventory"
+        rows.append({"volume": vol["name"], "size": format_size(size) if size else "-", "size_bytes": size,
+                     "type": vol.get("volume_type") or "-", "pool": vol.get("pool_id") or vol.get("host") or "-",
+                     "zone": "-", "action": "none", "status": reason,
+                     "state": "unknown" if reason.startswith("unknown") else "not in inventory",
+                     "attached_to": "-", "device": "-"})
+    counts = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    failed = {host: info.get("reason") for host, info in sorted(hosts.items()) if info.get("status") != "ok"}
+    return {"rows": rows, "counts": counts, "hosts_failed": failed, "errors": errors}
+
+
+def _attached_status(entry, attachment_result, connection_results):
+    """(status, detail, devices) of a volume that exists and is declared attached."""
+    name = entry["name"]
+    item = _items(attachment_result, "attachments", "volume").get(name)
+    status, detail = _result_status(item, attachment_result, entry.get("host"), "export")
+    if status is not None:
+        return status, detail, []
+    devices, problems = [], []
+    for consumer in entry.get("attachments") or []:
+        result = connection_results.get(consumer)
+        conn = _items(result, "connections", "volume").get(name)
+        if conn is not None and not conn.get("failed") and conn.get("device"):
+            devices.append("%s:%s" % (consumer, conn["device"]))
+        elif conn is not None and conn.get("failed"):
+            problems.append("login on %s failed: %s" % (consumer, _short((result or {}).get("msg"))))
+        elif (result or {}).get("unreachable"):
+            problems.append("%s did not answer: login not confirmed" % consumer)
+        elif (result or {}).get("failed"):
+            problems.append("login on %s not attempted: %s" % (consumer, _short((result or {}).get("msg"))))
+        else:
+            problems.append("no login result from %s" % consumer)
+    if problems:
+        return "error", "exported, but " + "; ".join(problems), devices
+    return "in-use", None, devices
+
+
+def summary_lines(report):
+    """The run's last lines: volumes per status, and the hosts that did not report."""
+    counts = report["counts"]
+    order = ["available", "in-use", "creating", "deleting", "deleted", "absent", "error", "unknown",
+             "not in inventory"]
+    parts = ["%d %s" % (counts[s], s) for s in order if counts.get(s)]
+    parts += ["%d %s" % (n, s) for s, n in sorted(counts.items()) if s not in order]
+    lines = ["volumes: " + (", ".join(parts) or "none")]
+    if report["hosts_failed"]:
+        lines.append("storage hosts that did not report (their volumes were left alone): " + "; ".join(
+            "%s (%s)" % (host, _short(why)) for host, why in report["hosts_failed"].items()))
+    else:
+        lines.append("storage hosts: all reported")
+    lines.extend(report["errors"][:50])
+    if len(report["errors"]) > 50:
+        lines.append("... and %d more" % (len(report["errors"]) - 50))
+    return lines
