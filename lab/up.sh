@@ -49,12 +49,14 @@ for spec in $LAB_VMS; do
   IFS=: read -r name role az ip disks <<<"$spec"
   port[$name]=$(free_port)
   qemu-img create -q -f qcow2 -b "$LAB_IMAGE_DIR/base.raw" -F raw "$LAB_RUN/$name.qcow2"
-  # cache=writeback: the guest's flushes reach the host file, so a VM killed with -9 keeps what LVM, tgt and
-  # the placement ledger made durable (cache=unsafe dropped them; see docs/lab.md for the measured cost).
+  # cache=writeback: the guest's flushes reach the host file, so a VM killed with -9 keeps what tgt and the
+  # placement ledger made durable with fsync (cache=unsafe dropped them; see docs/lab.md for the measured cost).
   drives=(-drive "file=$LAB_RUN/$name.qcow2,if=virtio,cache=$LAB_DISK_CACHE")
+  # Data disks are sparse raw files: LVM writes its metadata with O_DIRECT and no flush, so the qcow2 metadata
+  # that QEMU keeps in memory would be lost with a killed VM; raw files have none (measured, docs/lab.md).
   for i in $(seq 1 "$disks"); do
-    qemu-img create -q -f qcow2 "$LAB_RUN/$name-data$i.qcow2" "$LAB_DISK_SIZE"
-    drives+=(-drive "file=$LAB_RUN/$name-data$i.qcow2,if=virtio,cache=$LAB_DISK_CACHE")
+    truncate -s "$LAB_DISK_SIZE" "$LAB_RUN/$name-data$i.raw"
+    drives+=(-drive "file=$LAB_RUN/$name-data$i.raw,format=raw,if=virtio,cache=$LAB_DISK_CACHE")
   done
   mac="52:54:00:18:00:$(printf '%02x' "${ip##*.}")"
   args=(qemu-system-x86_64 "${accel_args[@]}" -m "$LAB_MEM" -smp 2 -name "ember-$name"

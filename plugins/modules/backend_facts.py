@@ -287,7 +287,14 @@ def main():
         module.fail_json(msg=str(exc), **exc.context())
     problems = []
     for cfg in configs:
-        problems.extend(backend_problems(cfg, state, pv_rows, messages))
+        backup = None
+        if cfg["vg"] not in state.vgs:
+            try:
+                with open(os.path.join("/etc/lvm/backup", cfg["vg"])) as handle:
+                    backup = handle.read()
+            except OSError:
+                backup = None
+        problems.extend(backend_problems(cfg, state, pv_rows, messages, backup))
     configured = tgt_configured()
     pools = []
     # Pools of a damaged VG are not reported: nothing may be scheduled on them or touched there.

@@ -35,6 +35,17 @@ def _clip(names, limit=MAX_LISTED):
     return "%s and %d more" % (", ".join(names[:limit]), len(names) - limit)
 
 
+def _ssh_reason(msg):
+    """The useful part of Ansible's unreachable message (the ssh error), without its boilerplate."""
+    text = " ".join(str(msg or "no answer").split())
+    for noise in ("Task failed: ",):
+        text = text.replace(noise, "")
+    marker = "Make sure this host can be reached over ssh: "
+    if marker in text:
+        text = text.split(marker, 1)[1]
+    return text
+
+
 def host_reports(storage_hosts, results):
     """Classify each storage host from what the play registered for it.
 
@@ -49,7 +60,7 @@ def host_reports(storage_hosts, results):
         report = {"status": "ok", "reason": None, "pools": [], "ledger": None, "ledger_error": None,
                   "problems": []}
         if gather.get("unreachable"):
-            report.update(status="unreachable", reason="unreachable: %s" % (gather.get("msg") or "no answer"))
+            report.update(status="unreachable", reason="unreachable: %s" % _ssh_reason(gather.get("msg")))
         elif gather.get("failed"):
             report.update(status="failed", reason="backend_facts failed: %s" % (gather.get("msg") or "?"))
         elif not gather or gather.get("skipped") or "pools" not in gather:
@@ -156,7 +167,7 @@ def reconcile(reports, requested, allow_partial=False, forget=(), forget_hosts=(
     pinned, unknown = {}, {}
     for name, entry in sorted(recorded.items()):
         if entry["host"] in missing:
-            unknown[name] = dict(entry, reason="%s: %s" % (entry["host"], missing[entry["host"]]))
+            unknown[name] = dict(entry, reason="%s %s" % (entry["host"], reports[entry["host"]]["status"]))
             continue
         if name in existing:
             continue  # the LV tags are the truth for a host that answered

@@ -92,7 +92,8 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
                                                                connection_results)
             elif status == "unknown" and action == "create":
                 status = "creating"
-        if status in ("error", "unknown", "creating", "deleting") and not check_mode and detail:
+        if status in ("error", "unknown", "creating", "deleting") and not check_mode and detail \
+                and action != "unknown":
             errors.append("%s: %s (%s)" % (name, status, detail))
         rows.append({
             "volume": name, "size": format_size(size) if size else "-", "size_bytes": size,

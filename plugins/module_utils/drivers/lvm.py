@@ -28,6 +28,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._size import Size
 __all__ = [
     "LVS_FIELDS", "VGS_FIELDS", "parse_lvs", "parse_vgs", "Lvm", "LvmState", "predict_vg_size", "thin_pool_size",
     "DEFAULT_EXTENT", "PE_START", "block_device_size", "PVS_FIELDS", "parse_pvs", "backend_problems",
+    "parse_vg_backup", "split_report",
 ]
 
 LVS_FIELDS = "lv_name,vg_name,lv_size,lv_attr,lv_tags,pool_lv,origin,data_percent,metadata_percent,lv_path,segtype"
@@ -50,7 +51,20 @@ def _float(text):
     return float(text) if text else None
 
 
+def split_report(text):
+    """``(json_text, stray_lines)``: LVM prints some messages ("Retrying metadata scan.") on stdout, inside its
+    JSON report, when a VG's metadata is damaged; those lines are taken out (measured on the lab)."""
+    keep, stray = [], []
+    for line in (text or "").splitlines():
+        if line.strip()[:1] in ("{", "}", "[", "]", '"', ""):
+            keep.append(line)
+        else:
+            stray.append(line.strip())
+    return "\n".join(keep), stray
+
+
 def _report(text, key):
+    text = split_report(text)[0]
     data = json.loads(text) if text and text.strip() else {"report": []}
     rows = []
     for section in data.get("report", []):
@@ -130,11 +144,32 @@ def _same_device(one, other):
     return one == other or os.path.realpath(one) == os.path.realpath(other)
 
 
-def backend_problems(cfg, state, pv_rows, messages):
+def parse_vg_backup(text):
+    """``[(pv uuid, device hint)]`` of the physical volumes in an LVM metadata backup (``/etc/lvm/backup/VG``)."""
+    pvs, current = [], None
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line.startswith("id = ") and current is None:
+            continue
+        if line.endswith("{") and line[:-1].strip().startswith("pv") and line[2:-1].strip().isdigit():
+            current = {"id": None, "device": None}
+        elif current is not None and line.startswith("id = "):
+            current["id"] = line.split("=", 1)[1].strip().strip('"')
+        elif current is not None and line.startswith("device = "):
+            current["device"] = line.split("=", 1)[1].split("#")[0].strip().strip('"')
+        elif current is not None and line == "}":
+            pvs.append((current["id"], current["device"]))
+            current = None
+    return pvs
+
+
+def backend_problems(cfg, state, pv_rows, messages, vg_backup=None):
     """Damaged LVM state of one backend (pure; unit tested with outputs captured on the lab).
 
     ``cfg``: the backend config; ``state``: :class:`LvmState`; ``pv_rows``: :func:`parse_pvs` output;
-    ``messages``: LVM's warning and error lines (stderr of ``vgs``/``lvs``/``pvs``). Returns a list of
+    ``messages``: LVM's warning and error lines (stderr of ``vgs``/``lvs``/``pvs``); ``vg_backup``: the text of
+    ``/etc/lvm/backup/<vg>`` when it exists (a VG that LVM backed up but no longer finds lost its metadata: the
+    repair restores it from that backup, never creates an empty one). Returns a list of
     ``{"backend", "vg", "device", "message", "repair"}``: a PV of the backend whose VG LVM cannot read
     (``[unknown]``), metadata checksum or parse errors naming the backend's PVs or VG, missing PVs, a PV that
     belongs to another VG, and a thin pool over its data or metadata limit.
@@ -156,12 +191,12 @@ def backend_problems(cfg, state, pv_rows, messages):
             continue
         if row["vg"] == "[unknown]":
             add(pv, "LVM cannot read the volume group on this PV ([unknown] VG)",
-                "vgck --updatemetadata %s (after a backup of the disk: dd if=%s bs=1M count=1 of=FILE); "
-                "if that fails, vgcfgrestore %s from /etc/lvm/backup" % (vg_name, pv, vg_name))
+                "vgck --updatemetadata %s; if that fails, vgcfgrestore %s (from /etc/lvm/backup/%s, after a copy "
+                "of the PV's first MiB)" % (vg_name, vg_name, vg_name))
         elif row["vg"] and row["vg"] != vg_name:
             add(pv, "the PV belongs to volume group %s, not %s" % (row["vg"], vg_name),
                 "fix blockstore_backends (pvs of backend %s) or move the disk" % cfg["name"])
-    seen = set()
+    by_device = {}
     for line in messages:
         text = line.strip()
         low = text.lower()
@@ -170,20 +205,35 @@ def backend_problems(cfg, state, pv_rows, messages):
         device = next((d for d in sorted(watched) if d and d in text), None)
         if device is None and vg_name not in text:
             continue
-        key = (device, text)
-        if key in seen or any(p["device"] == device and p["message"] == text for p in problems):
-            continue
-        seen.add(key)
-        if "couldn't find device" in low or "missing pv" in low:
+        by_device.setdefault(device, []).append(text)
+    for device, lines in sorted(by_device.items(), key=lambda item: str(item[0])):
+        # One problem per device: LVM's most telling line (a checksum error, then a missing device).
+        best = next((t for t in lines if "checksum error" in t.lower()), None) or \
+            next((t for t in lines if "couldn't find device" in t.lower()), None) or lines[0]
+        best = best.replace("WARNING: ", "")
+        known = next((p for p in problems if p["device"] == device), None)
+        if "couldn't find device" in best.lower() or "missing pv" in best.lower():
             repair = ("attach the missing disk again; only if it is lost for good: vgreduce --removemissing %s "
                       "(volumes on it are lost)" % vg_name)
         else:
-            repair = "vgck --updatemetadata %s (after a backup of the PV's first MiB)" % vg_name
-        add(device, text, repair)
+            repair = ("vgck --updatemetadata %s; if that fails, vgcfgrestore %s (from /etc/lvm/backup/%s, after a "
+                      "copy of the PV's first MiB)" % (vg_name, vg_name, vg_name))
+        if known:
+            known["message"] = "%s: %s" % (known["message"], best)
+            known["repair"] = repair
+        else:
+            add(device, best, repair)
     if vg and vg.get("missing_pv_count"):
         if not any("missing" in p["message"].lower() or "couldn't find" in p["message"].lower() for p in problems):
             add(None, "volume group %s is missing %d PV(s)" % (vg_name, vg["missing_pv_count"]),
                 "attach the missing disk again; only if it is lost for good: vgreduce --removemissing %s" % vg_name)
+    if vg is None and vg_backup and not problems:
+        steps = ["pvcreate --uuid %s --restorefile /etc/lvm/backup/%s %s" % (uuid, vg_name, device or "<device>")
+                 for uuid, device in parse_vg_backup(vg_backup)]
+        add(", ".join(pvs) or None,
+            "volume group %s is gone from its PVs, but /etc/lvm/backup/%s records it (its LVM metadata was lost, "
+            "the volumes' data may still be there); it is not re-created empty" % (vg_name, vg_name),
+            "; ".join(steps + ["vgcfgrestore %s" % vg_name, "vgchange -ay %s" % vg_name]))
     thin_pool = cfg.get("thin_pool")
     pool_lv = state.lv(vg_name, thin_pool) if (vg and thin_pool) else None
     if pool_lv:
@@ -270,15 +320,16 @@ class Lvm:
         for cmd, fields in (("vgs", VGS_FIELDS), ("lvs", LVS_FIELDS)):
             args = [cmd] + self.COMMON + ["-o", fields]
             rc, out, err = self.runner.run(args, check=not tolerant)
+            body, stray = split_report(out)
             try:
-                json.loads(out) if out.strip() else None
+                json.loads(body) if body.strip() else None
             except ValueError:
                 raise CommandError(args, rc, out, err) from None
-            results.append((out, err))
+            results.append((out, stray + (err or "").splitlines()))
         state = LvmState(parse_vgs(results[0][0]), parse_lvs(results[1][0]))
         if not tolerant:
             return state
-        messages = [line for _out, err in results for line in (err or "").splitlines() if line.strip()]
+        messages = [line for _out, lines in results for line in lines if line.strip()]
         return state, messages
 
     def pvs(self):
