@@ -29,3 +29,21 @@ def lab():
     print("\nlab timings: %s" % json.dumps(the_lab.timings, sort_keys=True))
     if os.environ.get("EMBER_LAB_KEEP") != "1":
         subprocess.run([os.path.join(ROOT, "lab", "down.sh")], check=False)
+
+
+# Scenarios build on one lab in this order: the slice on fresh hosts first, then the fault scenarios that crash
+# and damage nodes, then the rest.
+ORDER = ("test_site.py", "test_faults.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    here = os.path.dirname(os.path.abspath(__file__))
+
+    def key(item):
+        path = str(item.fspath)
+        if not path.startswith(here + os.sep):
+            return -1
+        name = os.path.basename(path)
+        return ORDER.index(name) if name in ORDER else len(ORDER)
+
+    items.sort(key=key)

@@ -107,17 +107,61 @@ class PlaybookRun:
         return "\n".join(text)
 
 
-def run_playbook(lab, playbook="playbooks/site.yml", check=False, extra_vars=None, tmp_path=None):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_FORCE_COLOR="0")
+def _playbook_args(playbook, check, extra_vars, tmp_path, verbosity=0):
     args = ["ansible-playbook", "-i", INVENTORY, os.path.join(ROOT, playbook)]
     if check:
         args.append("--check")
+    if verbosity:
+        args.append("-" + "v" * verbosity)
     if extra_vars is not None:
         path = os.path.join(str(tmp_path), "extra-%d.yml" % time.monotonic_ns())
         with open(path, "w") as handle:
             yaml.safe_dump(extra_vars, handle)
         args += ["-e", "@" + path]
+    return args
+
+
+def run_playbook(lab, playbook="playbooks/site.yml", check=False, extra_vars=None, tmp_path=None):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_FORCE_COLOR="0")
+    args = _playbook_args(playbook, check, extra_vars, tmp_path)
     start = time.monotonic()
     proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=1800, check=False)
     return PlaybookRun(proc, time.monotonic() - start)
+
+
+class StreamedRun:
+    """An ansible-playbook run in the background with the default (streaming) callback, its output in a file:
+    for tests that act while a run is under way (crash a node in a given phase, start a second run)."""
+
+    def __init__(self, tmp_path, extra_vars=None, verbosity=0, playbook="playbooks/site.yml"):
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+                   ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+        self.path = os.path.join(str(tmp_path), "run-%d.log" % time.monotonic_ns())
+        self._out = open(self.path, "w")
+        self.start = time.monotonic()
+        self.proc = subprocess.Popen(_playbook_args(playbook, False, extra_vars, tmp_path, verbosity), cwd=ROOT,
+                                     env=env, stdout=self._out, stderr=subprocess.STDOUT, text=True)
+
+    @property
+    def output(self):
+        with open(self.path) as handle:
+            return handle.read()
+
+    def wait_for(self, text, timeout=900):
+        """Block until ``text`` appears in the output; fails when the run ends or the time is up first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError("run ended (rc=%s) before %r appeared:\n%s"
+                                     % (self.proc.returncode, text, self.output[-3000:]))
+            time.sleep(0.5)
+        raise AssertionError("%r did not appear in %d s" % (text, timeout))
+
+    def wait(self, timeout=1800):
+        rc = self.proc.wait(timeout=timeout)
+        self._out.close()
+        self.seconds = time.monotonic() - self.start
+        return rc

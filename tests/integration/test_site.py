@@ -39,7 +39,7 @@ def all_managed(lab):
 
 
 def plan_of(run):
-    return run.task("Plan every volume before any change (validate, keep existing volumes, schedule new ones)")[
+    return run.task("Plan every volume before any change (hosts that reported, placement ledger, scheduler)")[
         "localhost"]["ansible_facts"]["blockstore_plan"]
 
 
@@ -83,7 +83,9 @@ def test_real_run_creates_exactly_the_declared_volumes_where_planned(lab):
     for name in ATTACHED:
         assert "volume-%s " % name in sessions
     # Connection results are no_log (CHAP secrets); the report carries the devices.
-    rows = run.task("Build the report")["localhost"]["ansible_facts"]["blockstore_report"]
+    rows = run.task("Build the report")["localhost"]["ansible_facts"]["blockstore_report"]["rows"]
+    assert {r["volume"]: r["state"] for r in rows} == {
+        v["name"]: "in-use" if v.get("attachments") else "available" for v in DECLARED}
     SHARED["devices"] = {r["volume"]: r["device"].split(":", 1)[1] for r in rows if r["device"] != "-"}
     assert sorted(SHARED["devices"]) == ATTACHED
     for path in SHARED["devices"].values():
@@ -186,7 +188,7 @@ def test_volume_removed_from_inventory_is_kept_and_reported(lab, tmp_path):
     assert run.rc == 0, run.stdout[-3000:]
     assert run.changed == 0, run.changed_by_host()
     assert all_managed(lab) == before
-    rows = run.task("Build the report")["localhost"]["ansible_facts"]["blockstore_report"]
+    rows = run.task("Build the report")["localhost"]["ansible_facts"]["blockstore_report"]["rows"]
     assert {"volume": "scratch01", "status": "not in inventory"}.items() <= [
         r for r in rows if r["volume"] == "scratch01"][0].items()
 
