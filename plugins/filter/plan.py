@@ -114,7 +114,11 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, volume
                           default_volume_type=default_volume_type, consumers=consumers,
                           pinned=context["pinned"], exclude=exclude)
     except ScheduleError as exc:
-        raise AnsibleFilterError(str(exc)) from None
+        note = ""
+        if context["missing"]:
+            note = ("\n(not considered: the pools of storage host(s) that did not report: %s)"
+                    % "; ".join("%s: %s" % item for item in sorted(context["missing"].items())))
+        raise AnsibleFilterError(str(exc) + note) from None
     ledger = context["ledger"]
     # Volumes the ledger places on a missing host that the inventory does not list are reported, not touched.
     for name, entry in sorted(context["unknown"].items()):

@@ -32,8 +32,8 @@ def _existing(pools, name):
 def volume_items(plan, host, pools, phase="present"):
     """Items for the ``volume`` module on ``host``.
 
-    ``phase="present"``: every present volume placed on ``host`` (create, extend or no-op; listing the no-ops
-    lets the module confirm them in the same run). ``phase="absent"``: volumes to delete.
+    ``phase="present"``: the volumes to create or extend on ``host`` (the facts just read confirm the others,
+    so a host with nothing to change gets no module run). ``phase="absent"``: volumes to delete.
     """
     index = _pool_index(pools)
     items = []
@@ -41,7 +41,7 @@ def volume_items(plan, host, pools, phase="present"):
         if entry.get("host") != host:
             continue
         pool = index.get(entry["pool_id"], {})
-        if phase == "present" and entry["state"] == "present":
+        if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend"):
             items.append({"name": entry["name"], "size": entry["size_bytes"], "state": "present",
                           "vg": entry["vg"], "thin_pool": entry.get("thin_pool"),
                           "volume_type": entry.get("volume_type"), "backend": entry.get("backend")})
@@ -53,12 +53,27 @@ def volume_items(plan, host, pools, phase="present"):
     return items
 
 
-def attachment_items(plan, host, initiators, pools=None, phase="present", addresses=None):
+def _export_current(vol, item, consumers, sessions):
+    """Whether the export of ``vol`` (facts) already is what ``item`` asks and every consumer is logged in."""
+    if not vol or not vol.get("target_iqn") or not vol.get("export_ok"):
+        return False
+    if sorted(vol.get("attached_to") or []) != item["initiators"]:
+        return False
+    if "initiator_addresses" in item and sorted(vol.get("initiator_addresses") or []) != item["initiator_addresses"]:
+        return False
+    return all(vol["target_iqn"] in (sessions.get(c) or ()) for c in consumers)
+
+
+def attachment_items(plan, host, initiators, pools=None, phase="present", addresses=None, sessions=None):
     """Items for the ``attachment`` module on ``host``.
 
     ``initiators``: ``{consumer inventory host: initiator IQN}``; ``addresses``: ``{consumer: storage-network
     address}``. ``phase="present"``: one export per attached volume with the ACL of its consumers' addresses and
     IQNs. ``phase="absent"``: exports of volumes being deleted.
+
+    ``sessions`` (``{consumer: [target IQNs it is logged in to]}``, from ``initiator_info``) together with
+    ``pools`` (the host's facts) leaves out exports that are already right with every consumer logged in, so a
+    host with nothing to change gets no module run; without them every attached volume is listed.
     """
     items = []
     for entry in plan["volumes"]:
@@ -78,6 +93,10 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
                                      "on the storage network, bound in the target's ACL)"
                                      % (entry["name"], ", ".join(no_address)))
                 item["initiator_addresses"] = sorted({addresses[c] for c in entry["attachments"]})
+            if sessions is not None and entry["action"] != "create":
+                _pool, vol = _existing(pools, entry["name"])
+                if _export_current(vol, item, entry["attachments"], sessions):
+                    continue
             items.append(item)
         elif phase == "absent" and entry["action"] == "delete":
             _pool, vol = _existing(pools, entry["name"])
@@ -86,14 +105,16 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
     return items
 
 
-def connect_items(export_results, initiator):
+def connect_items(export_results, initiator, sessions=None):
     """``connection_info`` of every export (from the attachment results of all storage nodes) whose ACL
-    holds ``initiator``: what a consumer logs in to."""
+    holds ``initiator``: what a consumer logs in to. ``sessions``: target IQNs the consumer is already logged
+    in to (left out)."""
     items = []
+    logged_in = set(sessions or ())
     for result in export_results or []:
         for att in (result or {}).get("attachments", []) or []:
             info = att.get("connection_info")
-            if info and initiator in info.get("initiators", []):
+            if info and initiator in info.get("initiators", []) and info["target_iqn"] not in logged_in:
                 items.append({"target_iqn": info["target_iqn"], "target_portal": info["target_portal"],
                               "target_lun": info["target_lun"], "auth_method": info["auth_method"],
                               "auth_username": info["auth_username"], "auth_password": info["auth_password"],

@@ -112,6 +112,9 @@ pools:
                       elements: str}
         sessions: {description: Initiator IQNs logged in now., type: list, elements: str}
         target_iqn: {description: IQN of the volume's export; null when not exported., type: str}
+        initiator_addresses: {description: Addresses in the target file's ACL., type: list, elements: str}
+        export_ok: {description: "Whether the live target matches its file (LUN 1 on this LV, the file's CHAP
+                    account, the file's ACL).", type: bool}
         snapshots: {description: Names of LVs whose origin is this volume., type: list, elements: str}
         device: {description: Device path on the storage node., type: str}
 problems:
@@ -232,11 +235,17 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict):
             # name entries in its ACL.
             attached = sorted(export.get("initiators")
                               or [a for a in target.get("acl", []) if a.startswith(("iqn.", "eui.", "naa."))])
+            # The export is as its file says: LUN 1 on this LV, the file's CHAP account bound, the file's ACL.
+            export_ok = bool(export) and bool(target) \
+                and (target["luns"].get(1) or {}).get("backing_store") == lv["path"] \
+                and target["accounts"] == ([export["chap_username"]] if export.get("chap_username") else []) \
+                and sorted(target.get("acl", [])) == sorted(export.get("addresses") or [])
             pool["volumes"].append({
                 "name": lv["volume"], "lv_name": lv["name"], "size_bytes": lv["size_bytes"],
                 "volume_type": lv["volume_type"], "status": "in-use" if iqn else "available",
                 "attached_to": attached, "sessions": sorted(target.get("sessions", [])),
-                "target_iqn": iqn,
+                "target_iqn": iqn, "initiator_addresses": sorted(export.get("addresses") or []),
+                "export_ok": export_ok,
                 "snapshots": sorted(s["name"] for s in lvm_state.snapshots_of(cfg["vg"], lv["name"])),
                 "device": lv["path"],
             })

@@ -66,7 +66,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 generation:
-  description: The ledger's generation on this node after the run.
+  description: The ledger's generation on this node after the run (unchanged in check mode).
   type: int
   returned: always
   sample: 8
@@ -76,7 +76,7 @@ previous_generation:
   returned: always
   sample: 7
 written:
-  description: Whether the file was (or, in check mode, would be) written.
+  description: Whether the file was written (always false in check mode, where C(changed) says it would be).
   type: bool
   returned: always
 volumes:
@@ -142,8 +142,14 @@ def main():
             new = {"format": LEDGER_FORMAT, "generation": params["generation"], "volumes": desired["volumes"],
                    "written_by": params["written_by"],
                    "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            if not module.check_mode:
-                write_ledger(new, params["path"])
+            if module.check_mode:
+                # Nothing is written: the node keeps its generation, and a later task of the same check run
+                # compares against that (not against the generation this run would have written).
+                module.exit_json(changed=True, written=False, previous_generation=current["generation"],
+                                 generation=current["generation"], volumes=current["volumes"],
+                                 diff={"before": {"generation": current["generation"], "volumes": current["volumes"]},
+                                       "after": {"generation": new["generation"], "volumes": new["volumes"]}})
+            write_ledger(new, params["path"])
             module.exit_json(changed=True, written=True, previous_generation=current["generation"],
                              generation=new["generation"], volumes=new["volumes"],
                              diff={"before": {"generation": current["generation"], "volumes": current["volumes"]},

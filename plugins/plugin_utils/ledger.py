@@ -159,7 +159,7 @@ def reconcile(reports, requested, allow_partial=False, forget=(), forget_hosts=(
                              (": " + _clip(names)) if names else ""))
         errors.append("nothing was changed: bring the host(s) back, or set blockstore_allow_partial: true to "
                       "converge the hosts that answered and leave the volumes of the others alone")
-    elif missing and ledger["generation"] == 0 and not forget_hosts:
+    elif missing and ledger["generation"] == 0:
         errors.append("storage host(s) %s did not report and no placement ledger exists yet, so the volumes "
                       "living there are not known; run once with every storage node answering before using "
                       "blockstore_allow_partial" % ", ".join(missing))
@@ -173,7 +173,7 @@ def reconcile(reports, requested, allow_partial=False, forget=(), forget_hosts=(
             continue  # the LV tags are the truth for a host that answered
         if entry["status"] == "creating" and requested.get(name) == "present":
             pinned[name] = entry["pool_id"]
-        elif entry["status"] == "available" and name in requested:
+        elif entry["status"] == "available" and requested.get(name) == "present":
             errors.append("volume %s: the placement ledger records it on %s, but %s answered without it (deleted "
                           "outside ember.blockstore, or its volume group lost it); it is not re-created empty. "
                           "If its data is gone for good, add it to blockstore_ledger_forget and run again"
@@ -207,7 +207,10 @@ def intent_ledger(context, plan_volumes):
             volumes[name] = dict(entry)
     for name, places in context["existing"].items():
         if len(places) == 1:
-            volumes[name] = {"host": places[0]["host"], "pool_id": places[0]["pool_id"], "status": "available"}
+            # An interrupted delete keeps its mark (the volume may be partly wiped) until a run finishes it.
+            recorded = context["recorded"].get(name) or {}
+            status = "deleting" if recorded.get("status") == "deleting" else "available"
+            volumes[name] = {"host": places[0]["host"], "pool_id": places[0]["pool_id"], "status": status}
     for entry in plan_volumes:
         if entry["action"] == "create":
             volumes[entry["name"]] = {"host": entry["host"], "pool_id": entry["pool_id"], "status": "creating"}

@@ -46,12 +46,15 @@ def _result_status(item, result, host, phase):
 
 
 def build_report(plan, volume_results=None, attachment_results=None, delete_results=None,
-                 unexport_results=None, connection_results=None, check_mode=False):
+                 unexport_results=None, connection_results=None, consumer_facts=None, pools=None,
+                 check_mode=False):
     """Rows and a summary of the run.
 
     Each ``*_results`` argument maps an inventory host to the result its module task registered (skipped,
     failed or unreachable results included). In check mode nothing ran, so the statuses are the predicted ones
-    (``creating``, ``deleting``). Returns ``{"rows": [...], "counts": {status: n}, "hosts_failed": {host:
+    (``creating``, ``deleting``). A run only sends a module the items that need a change; the others are
+    confirmed by the facts gathered at the start: ``pools`` (``backend_facts`` pools of all storage hosts) and
+    ``consumer_facts`` (``{consumer: initiator_info result}``). Returns ``{"rows": [...], "counts": {status: n}, "hosts_failed": {host:
     reason}, "errors": [str]}``.
     """
     volume_results = volume_results or {}
@@ -59,6 +62,11 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
     delete_results = delete_results or {}
     unexport_results = unexport_results or {}
     connection_results = connection_results or {}
+    consumer_facts = consumer_facts or {}
+    facts = {}
+    for pool in pools or []:
+        for vol in pool.get("volumes") or []:
+            facts[vol["name"]] = vol
     hosts = plan.get("hosts") or {}
     rows, errors = [], []
     for entry in plan["volumes"]:
@@ -83,13 +91,17 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
         else:
             result = volume_results.get(host)
             item = _items(result, "volumes", "name").get(name)
-            status, detail = _result_status(item, result, host, "volume")
+            if item is None and action == "none" and not (result or {}).get("unreachable"):
+                status, detail = None, None  # nothing to change: the facts confirmed it
+            else:
+                status, detail = _result_status(item, result, host, "volume")
             if status is None:
-                size = item.get("size_bytes") or size
+                size = (item or {}).get("size_bytes") or size
                 status = "available"
                 if entry.get("attachments"):
                     status, detail, devices = _attached_status(entry, attachment_results.get(host),
-                                                               connection_results)
+                                                               connection_results, consumer_facts,
+                                                               facts.get(name))
             elif status == "unknown" and action == "create":
                 status = "creating"
         if status in ("error", "unknown", "creating", "deleting") and not check_mode and detail \
@@ -115,21 +127,44 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     failed = {host: info.get("reason") for host, info in sorted(hosts.items()) if info.get("status") != "ok"}
+    # Hosts that stopped answering during the run (after the plan) are named too.
+    for phase, results in (("volume", volume_results), ("export", attachment_results),
+                           ("delete", delete_results), ("unexport", unexport_results),
+                           ("login", connection_results)):
+        for host, result in sorted(results.items()):
+            if (result or {}).get("unreachable") and host not in failed:
+                failed[host] = "stopped answering during the %s phase" % phase
     return {"rows": rows, "counts": counts, "hosts_failed": failed, "errors": errors}
 
 
-def _attached_status(entry, attachment_result, connection_results):
+def _session_device(consumer_fact, target_iqn):
+    for session in (consumer_fact or {}).get("sessions") or []:
+        if target_iqn and session.get("target_iqn") == target_iqn:
+            return session.get("device") or "(session, no device)"
+    return None
+
+
+def _attached_status(entry, attachment_result, connection_results, consumer_facts=None, fact=None):
     """(status, detail, devices) of a volume that exists and is declared attached."""
     name = entry["name"]
+    consumer_facts = consumer_facts or {}
     item = _items(attachment_result, "attachments", "volume").get(name)
-    status, detail = _result_status(item, attachment_result, entry.get("host"), "export")
+    target_iqn = (item or {}).get("target_iqn") or (fact or {}).get("target_iqn")
+    if item is None and fact and fact.get("export_ok") and not (attachment_result or {}).get("unreachable") \
+            and not (attachment_result or {}).get("failed"):
+        status, detail = None, None  # the export was already right: no item was sent
+    else:
+        status, detail = _result_status(item, attachment_result, entry.get("host"), "export")
     if status is not None:
         return status, detail, []
     devices, problems = [], []
     for consumer in entry.get("attachments") or []:
         result = connection_results.get(consumer)
         conn = _items(result, "connections", "volume").get(name)
-        if conn is not None and not conn.get("failed") and conn.get("device"):
+        known = _session_device(consumer_facts.get(consumer), target_iqn)
+        if conn is None and known and not (result or {}).get("unreachable"):
+            devices.append("%s:%s" % (consumer, known))
+        elif conn is not None and not conn.get("failed") and conn.get("device"):
             devices.append("%s:%s" % (consumer, conn["device"]))
         elif conn is not None and conn.get("failed"):
             problems.append("login on %s failed: %s" % (consumer, _short((result or {}).get("msg"))))
@@ -153,7 +188,7 @@ def summary_lines(report):
     parts += ["%d %s" % (n, s) for s, n in sorted(counts.items()) if s not in order]
     lines = ["volumes: " + (", ".join(parts) or "none")]
     if report["hosts_failed"]:
-        lines.append("storage hosts that did not report (their volumes were left alone): " + "; ".join(
+        lines.append("hosts that did not report or stopped answering (their volumes were left alone): " + "; ".join(
             "%s (%s)" % (host, _short(why)) for host, why in report["hosts_failed"].items()))
     else:
         lines.append("storage hosts: all reported")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
@@ -138,6 +139,12 @@ def parse_pvs(text):
     return rows
 
 
+def _names(text, word):
+    """Whether ``text`` names ``word`` as a whole (``/dev/loop1`` is not in ``/dev/loop10``, VG ``data`` is not
+    in ``metadata``)."""
+    return re.search(r"(?<![\w./-])%s(?![\w-])" % re.escape(word), text) is not None
+
+
 def _same_device(one, other):
     if not one or not other:
         return False
@@ -202,8 +209,8 @@ def backend_problems(cfg, state, pv_rows, messages, vg_backup=None):
         low = text.lower()
         if not text or not any(marker in low for marker in _DAMAGE_MARKERS):
             continue
-        device = next((d for d in sorted(watched) if d and d in text), None)
-        if device is None and vg_name not in text:
+        device = next((d for d in sorted(watched) if d and _names(text, d)), None)
+        if device is None and not _names(text, vg_name):
             continue
         by_device.setdefault(device, []).append(text)
     for device, lines in sorted(by_device.items(), key=lambda item: str(item[0])):
@@ -322,7 +329,7 @@ class Lvm:
             rc, out, err = self.runner.run(args, check=not tolerant)
             body, stray = split_report(out)
             try:
-                json.loads(body) if body.strip() else None
+                json.loads(body)  # LVM always prints a report, even an empty one: no JSON is a failure
             except ValueError:
                 raise CommandError(args, rc, out, err) from None
             results.append((out, stray + (err or "").splitlines()))
@@ -338,6 +345,7 @@ class Lvm:
         args = ["pvs"] + self.COMMON + ["-o", PVS_FIELDS]
         rc, out, err = self.runner.run(args, check=False)
         try:
+            json.loads(split_report(out)[0])
             return parse_pvs(out)
         except ValueError:
             raise CommandError(args, rc, out, err) from None

@@ -280,10 +280,6 @@ def test_allow_partial_without_any_ledger_refuses():
     assert "stor2" in str(excinfo.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with allow_partial, a new volume whose only zone is on the missing "
-                                       "host fails with the scheduler's 'No valid backend ... "
-                                       "AvailabilityZoneFilter' and no word that stor2 did not report (the "
-                                       "misleading message of issue 6)")
 def test_allow_partial_new_volume_only_placeable_on_the_missing_host_names_it():
     with pytest.raises(AnsibleFilterError) as excinfo:
         run_plan(gathers(stor2=UNREACHABLE), vols=volumes({"name": "web02", "size": "256MiB",
@@ -462,11 +458,6 @@ def test_a_second_run_that_planned_before_the_first_wrote_is_refused(nodes, caps
     assert Path(nodes["stor1"]).read_bytes() == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: in check mode the ledger module reports written=True with the new "
-                                       "generation without writing, ledger_final_args takes that as the node's "
-                                       "generation, and the final ledger task (roles/blockstore/tasks/remove.yml, "
-                                       "not skipped in check mode) then fails with 'stale plan': site.yml --check "
-                                       "fails whenever the plan creates or deletes a volume")
 def test_check_mode_run_against_the_module(nodes, capsys):
     plan = run_plan(gathers())
     intents = {h: module(capsys, nodes[h], ledger_intent_args(plan, h), check_mode=True) for h in HOSTS}

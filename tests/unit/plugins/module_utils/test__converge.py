@@ -91,9 +91,8 @@ def pools():
 # --- volume_items ------------------------------------------------------------------------------------------------
 
 def test_volume_items_present(plan, pools):
+    # db01-data (action none) is confirmed by the facts: no item, so a host with nothing to change gets no run.
     assert volume_items(plan, "stor1", pools) == [
-        {"name": "db01-data", "size": GiB, "state": "present", "vg": "ember-thin", "thin_pool": "thinpool",
-         "volume_type": "fast", "backend": "lvm-thin"},
         {"name": "logs01", "size": 512 * MiB, "state": "present", "vg": "ember-thick", "thin_pool": None,
          "volume_type": "bulk", "backend": "lvm-thick"},
         {"name": "web01", "size": 256 * MiB, "state": "present", "vg": "ember-thick", "thin_pool": None,
@@ -340,12 +339,8 @@ def test_items_from_a_real_plan():
     assert [(e["name"], e["action"]) for e in result["volumes"]] == [
         ("db01-data", "none"), ("logs01", "extend"), ("scratch01", "delete"), ("archive01", "none")]
     assert volume_items(result, "stor1", pools) == [
-        {"name": "db01-data", "size": GiB, "state": "present", "vg": "ember-thin", "thin_pool": "thinpool",
-         "volume_type": "fast", "backend": "lvm-thin"},
         {"name": "logs01", "size": 512 * MiB, "state": "present", "vg": "ember-thick", "thin_pool": None,
          "volume_type": "bulk", "backend": "lvm-thick"},
-        {"name": "archive01", "size": 2 * GiB, "state": "present", "vg": "ember-thin", "thin_pool": "thinpool",
-         "volume_type": "fast", "backend": "lvm-thin"},
     ]
     assert volume_items(result, "stor1", pools, phase="absent") == [
         {"name": "scratch01", "state": "absent", "vg": "ember-thick", "thin_pool": None, "force": False,
@@ -363,3 +358,49 @@ def test_items_from_a_real_plan():
     # scratch01 has no target file in the capture: nothing to unexport or log out of.
     assert attachment_items(result, "stor1", {"client1": CLIENT1}, pools, phase="absent") == []
     assert disconnect_items(result, pools, CLIENT1, {"stor1": "198.18.0.11"}) == []
+
+
+# --- the fast path: only what needs a change becomes an item --------------------------------------------------------
+
+def _current(name, iqn, initiators, addresses, export_ok=True):
+    return dict(vol(name, initiators, iqn), initiator_addresses=list(addresses), export_ok=export_ok)
+
+
+def test_attachment_items_leave_out_exports_that_are_right_with_sessions():
+    plan = {"volumes": [entry("db01-data", "none", size=GiB, attachments=["client1"]),
+                        entry("db02-data", "create", size=GiB, attachments=["client1"]),
+                        entry("logs01", "none", backend="lvm-thick", size=GiB, attachments=["client1"])]}
+    db01, logs01 = PREFIX + "volume-db01-data", PREFIX + "volume-logs01"
+    pools = [pool("stor1", "lvm-thin", [_current("db01-data", db01, [CLIENT1], ["198.18.0.21"])]),
+             pool("stor1", "lvm-thick", [_current("logs01", logs01, [CLIENT1], ["198.18.0.21"])])]
+    initiators = {"client1": CLIENT1}
+    # client1 is logged in to db01 but not to logs01; db02 is new: db01 is left out, the others are items.
+    items = attachment_items(plan, "stor1", initiators, pools, addresses=ADDRESSES,
+                             sessions={"client1": [db01]})
+    assert [i["volume"] for i in items] == ["db02-data", "logs01"]
+    # Every session present: only the new volume.
+    items = attachment_items(plan, "stor1", initiators, pools, addresses=ADDRESSES,
+                             sessions={"client1": [db01, logs01]})
+    assert [i["volume"] for i in items] == ["db02-data"]
+    # A second consumer added to db01's ACL, or a live target that differs from its file: db01 is an item again.
+    plan["volumes"][0]["attachments"] = ["client1", "client2"]
+    items = attachment_items(plan, "stor1", {"client1": CLIENT1, "client2": CLIENT2}, pools, addresses=ADDRESSES,
+                             sessions={"client1": [db01, logs01], "client2": [db01]})
+    assert [i["volume"] for i in items] == ["db01-data", "db02-data"]
+    plan["volumes"][0]["attachments"] = ["client1"]
+    pools[0]["volumes"][0]["export_ok"] = False
+    items = attachment_items(plan, "stor1", initiators, pools, addresses=ADDRESSES,
+                             sessions={"client1": [db01, logs01]})
+    assert [i["volume"] for i in items] == ["db01-data", "db02-data"]
+    # Without sessions (as 0.1.0 called it) every attached volume is an item.
+    assert len(attachment_items(plan, "stor1", initiators, pools, addresses=ADDRESSES)) == 3
+
+
+def test_connect_items_leave_out_targets_with_a_session():
+    info = {"target_iqn": PREFIX + "volume-a", "target_portal": "198.18.0.11:3260", "target_lun": 1,
+            "auth_method": "CHAP", "auth_username": "u", "auth_password": "p", "volume": "a",
+            "initiators": [CLIENT1]}
+    results = [{"attachments": [{"connection_info": info},
+                                {"connection_info": dict(info, target_iqn=PREFIX + "volume-b", volume="b")}]}]
+    assert [i["volume"] for i in connect_items(results, CLIENT1)] == ["a", "b"]
+    assert [i["volume"] for i in connect_items(results, CLIENT1, [PREFIX + "volume-a"])] == ["b"]

@@ -458,8 +458,9 @@ def test_module_check_mode_reports_the_change_without_writing(tmp_path, capsys, 
     wanted = {"vol1": dict(VOL1, status="deleting")}
     code, result = run(capsys, args(path, wanted, 8, 7), check_mode=True)
     assert code == 0
-    assert result["changed"] is True and result["written"] is True
-    assert result["generation"] == 8 and result["previous_generation"] == 7
+    # Nothing written: the node keeps generation 7, which later tasks of the check run compare against.
+    assert result["changed"] is True and result["written"] is False
+    assert result["generation"] == 7 and result["previous_generation"] == 7
     assert result["diff"]["before"]["volumes"] == {"vol1": VOL1}
     assert result["diff"]["after"]["volumes"] == wanted
     assert path.read_bytes() == before

@@ -107,7 +107,8 @@ def test_thick_volumes_with_cow_snapshot(stor1):
     pool = pool_facts("stor1", thick(), stor1, {}, {}, False)
     assert pool["volumes"] == [{
         "name": "a", "lv_name": "volume-a", "size_bytes": 1002438656, "volume_type": "bulk",
-        "status": "available", "attached_to": [], "sessions": [], "target_iqn": None, "snapshots": ["snap-a"],
+        "status": "available", "attached_to": [], "sessions": [], "target_iqn": None, "initiator_addresses": [],
+        "export_ok": False, "snapshots": ["snap-a"],
         "device": "/dev/ember-thick/volume-a",
     }]
 
@@ -165,7 +166,8 @@ def test_thin_volumes_with_thin_snapshot(stor1):
     pool = pool_facts("stor1", thin(), stor1, {}, {}, False)
     assert pool["volumes"] == [{
         "name": "b", "lv_name": "volume-b", "size_bytes": GiB, "volume_type": None, "status": "available",
-        "attached_to": [], "sessions": [], "target_iqn": None, "snapshots": ["snap-b"],
+        "attached_to": [], "sessions": [], "target_iqn": None, "initiator_addresses": [],
+        "export_ok": False, "snapshots": ["snap-b"],
         "device": "/dev/ember-thin/volume-b",
     }]
 
@@ -192,11 +194,14 @@ def test_thin_converged_with_export(converged, db01_exports, live):
     assert pool["provisioned_bytes"] == 2147483648 + 1073741824  # archive01 + db01-data
     assert pool["volumes"] == [
         {"name": "archive01", "lv_name": "volume-archive01", "size_bytes": 2147483648, "volume_type": "fast",
-         "status": "available", "attached_to": [], "sessions": [], "target_iqn": None, "snapshots": [],
+         "status": "available", "attached_to": [], "sessions": [], "target_iqn": None,
+         "initiator_addresses": [], "export_ok": False, "snapshots": [],
          "device": "/dev/ember-thin/volume-archive01"},
         {"name": "db01-data", "lv_name": "volume-db01-data", "size_bytes": 1073741824, "volume_type": "fast",
          "status": "in-use", "attached_to": [CLIENT1], "sessions": [CLIENT1],
-         "target_iqn": PREFIX + "volume-db01-data", "snapshots": [], "device": "/dev/ember-thin/volume-db01-data"},
+         "target_iqn": PREFIX + "volume-db01-data", "initiator_addresses": [],
+         # 0.1.0's name-only file: the live ACL binds the IQN, the file no address, so the export needs an update.
+         "export_ok": False, "snapshots": [], "device": "/dev/ember-thin/volume-db01-data"},
     ]
 
 
@@ -226,6 +231,23 @@ def test_thin_converged_with_address_acl_export():
     assert db01["target_iqn"] == PREFIX + "volume-db01-data"
     assert db01["attached_to"] == [CLIENT1_ACL]  # the file's "# initiator-name" comment lines, not its address
     assert db01["sessions"] == [CLIENT1_ACL]
+    # The live target is what the file says: LUN 1 on the LV, the file's CHAP user, the file's address ACL.
+    assert db01["initiator_addresses"] == [CLIENT1_ADDR] == live[PREFIX + "volume-db01-data"]["acl"]
+    assert live[PREFIX + "volume-db01-data"]["accounts"] == [conf["chap_username"]]
+    assert db01["export_ok"] is True
+
+
+def test_export_with_a_changed_live_acl_is_not_ok():
+    conf = parse_conf(text("tgt/conf_db01_acl.conf"))
+    exports = {conf["backing_store"]: dict(conf, path="/etc/tgt/conf.d/ember-volume-db01-data.conf")}
+    live = parse_show(text("tgt/show_two_targets_acl.txt"))
+    live[PREFIX + "volume-db01-data"]["acl"] = ["ALL"]  # someone bound ALL by hand
+    (dummy, db01) = pool_facts("stor1", thin(), lvm_state("converged_acl"), exports, live, False)["volumes"]
+    assert db01["export_ok"] is False
+    live[PREFIX + "volume-db01-data"]["acl"] = [CLIENT1_ADDR]
+    live[PREFIX + "volume-db01-data"]["accounts"] = []  # CHAP account unbound
+    (dummy, db01) = pool_facts("stor1", thin(), lvm_state("converged_acl"), exports, live, False)["volumes"]
+    assert db01["export_ok"] is False
 
 
 def test_live_target_without_file_attached_to_has_no_addresses():

@@ -93,7 +93,7 @@ def with_defaults(options, **values):
 # --- every module ------------------------------------------------------------------------------------------------
 
 def test_every_module_is_checked():
-    assert MODULES == ["attachment", "backend_facts", "connection", "ledger", "volume"], \
+    assert MODULES == ["attachment", "backend_facts", "connection", "initiator_info", "ledger", "volume"], \
         "a module was added or removed: add its RETURN check to this file"
 
 

@@ -320,8 +320,6 @@ def test_allow_partial_without_any_ledger_refuses():
     assert "stor2" in text and "ledger" in text
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: reconcile skips the 'no placement ledger yet' refusal whenever "
-                                       "forget_hosts is non-empty, even when the missing host is not in it")
 def test_allow_partial_without_any_ledger_refuses_whatever_other_host_is_forgotten():
     # All ledger copies are gone (generation 0), stor2 does not answer, and the inventory still forgets stor3,
     # a node removed long ago: stor2's volumes are not known, so they could be re-created on stor1.
@@ -376,9 +374,6 @@ def test_available_entry_missing_and_not_in_inventory_is_dropped_quietly():
     assert "archive01" not in intent_ledger(ctx, [])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: reconcile refuses a volume the inventory declares absent when the "
-                                       "ledger records it available and its host answered without it; the "
-                                       "declared state is already reached (the message even says 'not re-created')")
 def test_available_entry_missing_and_declared_absent_is_accepted():
     pools = [pool("stor1", "lvm-thick", "logs01"), pool("stor1", "lvm-thin", "db01-data")]
     ctx = reconcile(reports(stor1=gather(pools, LAB)), dict(REQUESTED, archive01="absent"))
@@ -481,9 +476,6 @@ def test_intent_pinned_create_stays_creating_on_its_pool():
     assert intent_ledger(ctx, [plan_entry("new1", "create")])["new1"] == place("stor1", status="creating")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: intent_ledger records every existing LV as 'available', so a volume "
-                                       "whose delete was interrupted mid-wipe loses its 'deleting' mark as soon as "
-                                       "it is out of the inventory; declared present later, it is handed out")
 def test_intent_keeps_the_deleting_mark_of_a_partly_wiped_volume_out_of_the_inventory():
     ledger = book(8, **dict(LAB["volumes"], logs01=place("stor1", "lvm-thick", status="deleting")))
     requested = {k: v for k, v in REQUESTED.items() if k != "logs01"}

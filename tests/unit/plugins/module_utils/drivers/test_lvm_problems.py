@@ -243,17 +243,12 @@ def test_pv_named_through_a_symlink(tmp_path):
     assert len(problems) == 1 and problems[0]["device"] == str(link)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: backend_problems matches devices by substring, so a line about "
-                                       "/dev/loop10 is reported as damage of the backend whose PV is /dev/loop1")
 def test_a_device_whose_name_extends_the_pvs_is_another_device():
     pv_rows = parse_pvs(pvs_json(("/dev/loop1", "ember-thick", DISK, ""), ("/dev/loop10", "other", DISK, "")))
     assert backend_problems(thick(pvs=["/dev/loop1"]), HEALTHY, pv_rows,
                             ["  WARNING: Checksum error at offset 4608 on /dev/loop10"]) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: backend_problems matches the VG name by substring, so a backend on "
-                                       "a VG named 'data' takes every 'metadata' warning about any device as its "
-                                       "own damage")
 def test_a_vg_whose_name_is_part_of_a_word_is_not_matched():
     backend = thick(vg="data", pvs=["/dev/vdb"])
     healthy = LvmState({"data": dict(HEALTHY.vgs["ember-thick"], name="data")}, [])
@@ -463,7 +458,6 @@ NOT_JSON = "BUG: split_report takes every line that does not look like JSON out 
            "raising CommandError as Lvm.state's docstring says; the VG then looks absent to the prepare phase"
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_JSON)
 def test_tolerant_state_still_fails_on_output_that_is_not_json():
     outputs = damaged_outputs()
     outputs["lvs"] = (5, "  Volume group \"ember-thick\" not found\n  Cannot process volume group\n", "boom")
@@ -480,7 +474,6 @@ def test_pvs_ignores_the_exit_code_and_parses():
     assert runner.calls[0][1] is False
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_JSON)
 def test_pvs_not_json_is_a_command_error():
     with pytest.raises(CommandError) as excinfo:
         Lvm(FakeRunner({"pvs": (5, "garbage {", "err")})).pvs()

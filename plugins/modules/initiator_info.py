@@ -1,0 +1,128 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: initiator_info
+short_description: Report a consumer's iSCSI initiator, its sessions and node records
+version_added: 0.2.0
+author: ember.blockstore contributors (@ember-blockstore)
+description:
+  - The consumer side of the gather phase, in one module run. Reads the initiator name from
+    C(/etc/iscsi/initiatorname.iscsi), whether iscsid runs, the open-iscsi sessions and node records, and the stable
+    device path of LUN 1 of each session.
+  - The C(blockstore) role runs the C(iscsi_initiator) role only when this shows something missing, and logs in
+    only to the volumes that have no session yet, so a consumer with nothing to change costs this one module run.
+  - Read-only; never reports C(changed).
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  initiator_name_file:
+    description: Where open-iscsi keeps the initiator name.
+    type: path
+    default: /etc/iscsi/initiatorname.iscsi
+"""
+
+EXAMPLES = r"""
+- name: Read the consumer's iSCSI state
+  ember.blockstore.initiator_info:
+  register: consumer
+"""
+
+RETURN = r"""
+installed:
+  description: Whether open-iscsi (iscsiadm) is installed.
+  type: bool
+  returned: always
+initiator_iqn:
+  description: The initiator name in the file, or an empty string when there is none.
+  type: str
+  returned: always
+  sample: iqn.1993-08.org.debian:01:d53fc39a07f1
+iscsid_running:
+  description: Whether the iscsid daemon runs (its pid file names a live process).
+  type: bool
+  returned: always
+sessions:
+  description: Logged-in sessions.
+  type: list
+  elements: dict
+  returned: always
+  contains:
+    target_iqn: {description: Target IQN., type: str}
+    portal: {description: "C(ip:port) as iscsiadm shows it.", type: str}
+    device: {description: "Stable path of LUN 1 when it exists, else null.", type: str}
+nodes:
+  description: Node records (targets the consumer logs in to at boot).
+  type: list
+  elements: dict
+  returned: always
+  contains:
+    target_iqn: {description: Target IQN., type: str}
+    portal: {description: "C(ip:port).", type: str}
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import Iscsiadm, device_path
+
+PID_FILES = ("/run/iscsid.pid", "/var/run/iscsid.pid")
+
+
+def read_initiator_name(path):
+    """The ``InitiatorName=`` value of ``path``, or ``""``."""
+    try:
+        with open(path) as handle:
+            text = handle.read()
+    except OSError:
+        return ""
+    match = re.search(r"(?m)^InitiatorName=(\S+)\s*$", text)
+    return match.group(1) if match else ""
+
+
+def iscsid_running(pid_files=PID_FILES):
+    for path in pid_files:
+        try:
+            with open(path) as handle:
+                pid = int(handle.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if os.path.exists("/proc/%d" % pid):
+            return True
+    return False
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(initiator_name_file=dict(type="path",
+                                                                       default="/etc/iscsi/initiatorname.iscsi")),
+                           supports_check_mode=True)
+    if not module.get_bin_path("iscsiadm"):
+        module.exit_json(changed=False, installed=False, initiator_iqn="", iscsid_running=False, sessions=[],
+                         nodes=[])
+    iscsi = Iscsiadm(Runner(module))
+    try:
+        sessions = iscsi.sessions()
+        nodes = iscsi.nodes()
+    except CommandError as exc:
+        module.fail_json(msg=str(exc), **exc.context())
+    out = []
+    for session in sessions:
+        path = device_path(session["portal"], session["target_iqn"], 1)
+        out.append({"target_iqn": session["target_iqn"], "portal": session["portal"],
+                    "device": path if os.path.exists(path) else None})
+    module.exit_json(changed=False, installed=True, initiator_iqn=read_initiator_name(module.params["initiator_name_file"]),
+                     iscsid_running=iscsid_running(), sessions=out,
+                     nodes=[{"target_iqn": n["target_iqn"], "portal": n["portal"]} for n in nodes])
+
+
+if __name__ == "__main__":
+    main()
