@@ -76,8 +76,8 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError, plan as schedule
-from ansible_collections.ember.blockstore.plugins.plugin_utils.report import build_report, summary_lines
+from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError
+from ansible_collections.ember.blockstore.plugins.module_utils._schedule import plan as schedule
 from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     PlanRefused,
     final_ledger,
@@ -86,6 +86,7 @@ from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     ledger_write_args,
     reconcile,
 )
+from ansible_collections.ember.blockstore.plugins.plugin_utils.report import build_report, summary_lines
 
 
 def _messages(exc):

@@ -151,6 +151,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils._ledger import LEDGER_PATH, LedgerError, read_ledger
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import (
@@ -161,7 +162,6 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm impor
     predict_vg_size,
     thin_pool_size,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._ledger import LEDGER_PATH, LedgerError, read_ledger
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt, parse_conf
 
 TGT_DROPIN_GLOB = "/etc/systemd/system/tgt.service.d/ember-*.conf"

@@ -119,8 +119,8 @@ def main():
         path = device_path(session["portal"], session["target_iqn"], 1)
         out.append({"target_iqn": session["target_iqn"], "portal": session["portal"],
                     "device": path if os.path.exists(path) else None})
-    module.exit_json(changed=False, installed=True, initiator_iqn=read_initiator_name(module.params["initiator_name_file"]),
-                     iscsid_running=iscsid_running(), sessions=out,
+    name = read_initiator_name(module.params["initiator_name_file"])
+    module.exit_json(changed=False, installed=True, initiator_iqn=name, iscsid_running=iscsid_running(), sessions=out,
                      nodes=[{"target_iqn": n["target_iqn"], "portal": n["portal"]} for n in nodes])
 
 

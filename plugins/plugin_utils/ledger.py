@@ -181,7 +181,7 @@ def reconcile(reports, requested, allow_partial=False, forget=(), forget_hosts=(
         elif entry["status"] == "deleting" and requested.get(name) == "present":
             # Not on the host any more: the interrupted delete finished; the inventory wants a new one.
             continue
-    for name, places in sorted(existing.items()):
+    for name in sorted(existing):
         entry = recorded.get(name)
         if entry and entry["status"] == "deleting" and requested.get(name) == "present":
             errors.append("volume %s: a run that was deleting it on %s stopped before the end, so its data may be "

@@ -54,8 +54,8 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
     failed or unreachable results included). In check mode nothing ran, so the statuses are the predicted ones
     (``creating``, ``deleting``). A run only sends a module the items that need a change; the others are
     confirmed by the facts gathered at the start: ``pools`` (``backend_facts`` pools of all storage hosts) and
-    ``consumer_facts`` (``{consumer: initiator_info result}``). Returns ``{"rows": [...], "counts": {status: n}, "hosts_failed": {host:
-    reason}, "errors": [str]}``.
+    ``consumer_facts`` (``{consumer: initiator_info result}``). Returns ``{"rows": [...], "counts":
+    {status: n}, "hosts_failed": {host: reason}, "errors": [str]}``.
     """
     volume_results = volume_results or {}
     attachment_results = attachment_results or {}
