@@ -97,6 +97,25 @@ class PlaybookRun:
             raise KeyError("task %r not in the run" % name)
         return found
 
+    # Actions that run on the controller (no SSH round trip to the host).
+    LOCAL_ACTIONS = frozenset(("ansible.builtin.set_fact", "set_fact", "ansible.builtin.debug", "debug",
+                               "ansible.builtin.assert", "assert", "ansible.builtin.fail", "fail",
+                               "ansible.builtin.meta", "meta", "ansible.builtin.include_role", "include_role",
+                               "ansible.builtin.include_tasks", "include_tasks",
+                               "ansible.builtin.validate_argument_spec", "validate_argument_spec"))
+
+    def module_runs(self):
+        """{host: number of tasks that ran a module on the host (not skipped, not controller-side)}."""
+        runs = {}
+        for play in self.data.get("plays", []):
+            for task in play.get("tasks", []):
+                for host, res in task["hosts"].items():
+                    runs.setdefault(host, 0)
+                    if res.get("skipped") or res.get("action") in self.LOCAL_ACTIONS:
+                        continue
+                    runs[host] += 1
+        return runs
+
     def messages(self):
         text = []
         for play in self.data.get("plays", []):
