@@ -21,13 +21,13 @@ import os
 import re
 import secrets
 import string
-import tempfile
 import time
 
+from ansible_collections.ember.blockstore.plugins.module_utils._files import write_private
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 
 __all__ = ["parse_show", "parse_conf", "render_conf", "generate_secret", "Tgt", "HEADER", "is_managed_conf",
-           "ForeignTarget", "SECRET_LENGTH", "read_file", "check_target", "PENDING_SECRET"]
+           "ForeignTarget", "SECRET_LENGTH", "write_private", "read_file", "check_target", "PENDING_SECRET"]
 
 # The project's marker: every target file it writes starts with this line (and names its target).
 HEADER = "# Managed by ember.blockstore; changes are overwritten.\n"
@@ -179,23 +179,6 @@ def render_conf(iqn, backing_store, initiators, chap_username, chap_password, vo
     return "\n".join(lines) + "\n"
 
 
-def write_private(path, content):
-    """Write ``content`` to ``path`` atomically (temp file + fsync + rename), mode 0600."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ember-", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class Tgt:
     """Commands against the tgt daemon on one host."""
 
@@ -277,7 +260,13 @@ class Tgt:
             if attempt + 1 < attempts:
                 time.sleep(1 + attempt)
         raise CommandError(args, 1, "", "target %s is still present after tgt-admin --delete (tgt-admin skips a "
-                                        "target with connected initiators unless --force)" % iqn)
+                                        "target with connected initiators unless --force)" % iqn,
+                           secrets=_secrets_of(self.runner))
+
+
+def _secrets_of(runner):
+    secrets_ = getattr(runner, "secrets", None)
+    return secrets_() if callable(secrets_) else ()
 
 
 def check_target(target, user, backing_store, addresses):
