@@ -15,7 +15,7 @@ import hashlib
 import re
 
 __all__ = [
-    "NameError_", "MANAGED_TAG", "VOLUME_TAG", "TYPE_TAG", "BACKEND_TAG", "SNAPSHOT_TAG", "LV_PREFIX",
+    "NameError_", "MANAGED_TAG", "VOLUME_TAG", "TYPE_TAG", "BACKEND_TAG", "SNAPSHOT_TAG", "LV_PREFIX", "TGT_CONF_DIR",
     "DEFAULT_TARGET_PREFIX", "MAX_IQN_BYTES", "MAX_TARGET_PREFIX_BYTES", "CHAP_MAX_LENGTH", "CHAP_MIN_SECRET",
     "validate_volume_name", "lv_name", "volume_name_from_lv", "target_iqn", "chap_username", "validate_iqn",
     "validate_type_name", "tgt_conf_path", "validate_target_prefix", "validate_vg_name", "validate_lv_name",
