@@ -26,7 +26,7 @@ _UNITS = {
     "t": 10**12, "tb": 10**12, "p": 10**15, "pb": 10**15,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50,
 }
-_SIZE_RE = re.compile(r"^\s*(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[A-Za-z]*)\s*$")
+_SIZE_RE = re.compile(r"^ *(?P<num>[0-9]+(?:\.[0-9]+)?) *(?P<unit>[A-Za-z]*) *$")
 
 
 class SizeError(ValueError):
@@ -56,7 +56,7 @@ def parse_size(value, field="size"):
     if not isinstance(value, str) or len(value) > _MAX_SIZE_TEXT:
         raise SizeError("%s: %s is not a size; use bytes or a number with a unit such as 10GiB or 1G (at most %d "
                         "characters)" % (field, _show(value), _MAX_SIZE_TEXT))
-    match = _SIZE_RE.match(value)
+    match = _SIZE_RE.fullmatch(value)
     if not match or not value.isascii():
         raise SizeError("%s: %r is not a size; use bytes or a number with a unit such as 10GiB or 1G" % (field, value))
     unit = match.group("unit").lower()
