@@ -130,18 +130,18 @@ class Iscsiadm:
     def _node(self, target_iqn, portal):
         return ["iscsiadm", "-m", "node", "-T", target_iqn, "-p", portal]
 
-    def record_path(self, target_iqn, portal, iface="default", node_dirs=NODE_DIRS):
+    def record_path(self, target_iqn, portal, iface="default", node_dirs=None):
         """The record file of ``target_iqn`` at ``portal`` (``ip:port`` or ``[ipv6]:port``), or None when there
-        is not exactly one."""
+        is not exactly one. ``node_dirs`` defaults to :data:`NODE_DIRS`."""
         host, _sep, port = normalize_portal(portal).rpartition(":")
         host = host[1:-1] if host.startswith("[") else host
         found = []
-        for root in node_dirs:
+        for root in node_dirs or NODE_DIRS:
             pattern = os.path.join(root, glob.escape(target_iqn), "%s,%s,*" % (glob.escape(host), port), iface)
             found.extend(path for path in glob.glob(pattern) if os.path.isfile(path))
         return found[0] if len(found) == 1 else None
 
-    def set_secret(self, target_iqn, portal, password, node_dirs=NODE_DIRS):
+    def set_secret(self, target_iqn, portal, password, node_dirs=None):
         """Put the CHAP secret into the node record without a command line. Returns ``"record"``, or ``"argv"``
         when the record file was not found and ``iscsiadm -o update -v`` had to carry it."""
         node = self._node(target_iqn, portal)
@@ -161,7 +161,7 @@ class Iscsiadm:
                                if hasattr(self.runner, "secrets") else ())
         return via
 
-    def login(self, target_iqn, portal, username, password, auth_method="CHAP", node_dirs=NODE_DIRS):
+    def login(self, target_iqn, portal, username, password, auth_method="CHAP", node_dirs=None):
         """Create the node record, set it up and log in; returns how the secret reached the record (see
         :meth:`set_secret`), or None without CHAP."""
         node = self._node(target_iqn, portal)
