@@ -82,8 +82,12 @@ def backend_config(backend, field=None):
     them, device paths, sizes, labels without control characters). Raises ValueError naming the field
     (``field``, default ``backends[<name>]``)."""
     cfg = dict(backend)
-    where = field or "backends[%s]" % (cfg.get("name") if isinstance(cfg.get("name"), str)
-                                       and len(cfg.get("name")) <= 63 else "?")
+    if field is None:
+        try:
+            field = "backends[%s]" % validate_backend_name(cfg.get("name"))
+        except NameError_:
+            field = "backends[?]"
+    where = field
     try:
         validate_backend_name(cfg.get("name"), where + ".name")
         validate_vg_name(cfg.get("vg"), where + ".vg")

@@ -59,6 +59,7 @@ class FakeTgtd:
         self.calls = []
         self.kwargs = []
         self.module = None
+        self.history = []  # the live targets after every command: what tgtd would admit at each moment
 
     # -- the Runner interface --
     def run(self, args, check=True, ok_rcs=(0,), data=None):
@@ -66,10 +67,13 @@ class FakeTgtd:
         self.calls.append(args)
         self.kwargs.append({k: v for k, v in (("check", check),) if v is not True})
         if args[:1] == ["tgtadm"]:
-            return self._tgtadm(args)
-        if args[:1] == ["tgt-admin"]:
-            return self._tgt_admin(args)
-        raise AssertionError("unexpected command %r" % args)
+            out = self._tgtadm(args)
+        elif args[:1] == ["tgt-admin"]:
+            out = self._tgt_admin(args)
+        else:
+            raise AssertionError("unexpected command %r" % args)
+        self.history.append(copy.deepcopy(self.targets))
+        return out
 
     def _opt(self, args, name):
         return args[args.index(name) + 1] if name in args else None
