@@ -7,12 +7,15 @@ field, before anything is written):
 - ``addresses | ember.blockstore.tgt_portals(port)``: the portals tgtd listens on, canonical ``addr:port``;
 - ``shown | ember.blockstore.tgt_portal_changes(desired)``: what to add and delete to get there live;
 - ``text | ember.blockstore.systemd_escape``: ``%`` doubled for a unit file;
-- ``iqn | ember.blockstore.iscsi_name(field)``: an iSCSI name (RFC 3720, at most 223 bytes).
+- ``iqn | ember.blockstore.iscsi_name(field)``: an iSCSI name (RFC 3720, at most 223 bytes);
+- ``backends | ember.blockstore.valid_backends``: a storage node's ``blockstore_backends``, every field checked as
+  ``backend_facts`` checks it, before ``community.general.lvg`` receives a volume group or device name.
 """
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import validate_backends
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import NameError_, validate_iqn
 from ansible_collections.ember.blockstore.plugins.module_utils._portals import (
     portal_changes,
@@ -41,7 +44,7 @@ def iscsi_name(value, field="iscsi name"):
 
 
 class FilterModule:
-    """tgt_portals, tgt_portal_changes, systemd_escape, iscsi_name."""
+    """tgt_portals, tgt_portal_changes, systemd_escape, iscsi_name, valid_backends."""
 
     def filters(self):
         return {
@@ -49,4 +52,5 @@ class FilterModule:
             "tgt_portal_changes": _wrap(tgt_portal_changes),
             "systemd_escape": systemd_escape,
             "iscsi_name": _wrap(iscsi_name),
+            "valid_backends": _wrap(validate_backends),
         }

@@ -19,7 +19,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size
 
-__all__ = ["backend_options", "DRIVERS", "backend_config", "single_form", "batch_items"]
+__all__ = ["backend_options", "DRIVERS", "backend_config", "single_form", "batch_items", "validate_backends"]
 
 DRIVERS = ("lvm", "lvm_thin")
 
@@ -120,6 +120,33 @@ def backend_config(backend, field=None):
     if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
         raise ValueError("%s.reserved_percentage: %r is not within 0..100" % (where, cfg["reserved_percentage"]))
     return cfg
+
+
+def validate_backends(backends, field="blockstore_backends"):
+    """Validate a storage node's ``blockstore_backends`` as the roles receive it (before ``community.general.lvg``
+    sees a volume group or device name): defaults applied, unknown keys and bad choices refused, then
+    :func:`backend_config` on each. Returns the list unchanged; raises ValueError naming the field."""
+    if not isinstance(backends, list):
+        raise ValueError("%s: expected a list of backends" % field)
+    options = backend_options()
+    for index, backend in enumerate(backends):
+        where = "%s[%d]" % (field, index)
+        if not isinstance(backend, dict):
+            raise ValueError("%s: expected a dict" % where)
+        unknown = sorted(str(k) for k in set(backend) - set(options))
+        if unknown:
+            raise ValueError("%s: unknown keys %s" % (where, ", ".join(unknown)))
+        cfg = {key: backend.get(key, spec.get("default")) for key, spec in options.items()}
+        for key, spec in options.items():
+            if spec.get("required") and cfg[key] is None:
+                raise ValueError("%s.%s: required" % (where, key))
+            if "choices" in spec and cfg[key] not in spec["choices"]:
+                raise ValueError("%s.%s: %s is not one of %s" % (where, key, show_value(cfg[key]),
+                                                                   ", ".join(spec["choices"])))
+        if not isinstance(cfg["pvs"], list):
+            raise ValueError("%s.pvs: expected a list of device paths" % where)
+        backend_config(cfg, field=where)
+    return backends
 
 
 def single_form(item_options):

@@ -444,3 +444,33 @@ def test_every_backend_field_is_validated(key, value, fragment):
     with pytest.raises(ValueError) as excinfo:
         thick(**{key: value})
     assert str(excinfo.value).startswith(fragment)
+
+
+def test_validate_backends_for_the_roles():
+    from ansible_collections.ember.blockstore.plugins.module_utils._argspec import validate_backends
+
+    good = [{"name": "lvm-thick", "vg": "ember-thick", "pvs": ["/dev/vdb"]},
+            {"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "pvs": ["/dev/vdc"], "pool": "thinpool"}]
+    assert validate_backends(good) is good
+    for bad, fragment in [
+        ([{"name": "x", "vg": "-ff", "pvs": ["/dev/vdb"]}], "blockstore_backends[0].vg: "),
+        ([{"name": "x", "vg": "vg", "pvs": ["/dev/vdb", "--force"]}], "blockstore_backends[0].pvs[1]: "),
+        ([{"name": "x", "vg": "vg", "driver": "zfs"}], "blockstore_backends[0].driver: "),
+        ([{"name": "x", "vg": "vg", "colour": "red"}], "blockstore_backends[0]: unknown keys colour"),
+        ([{"vg": "vg"}], "blockstore_backends[0].name: required"),
+        ("lvm", "blockstore_backends: expected a list"),
+    ]:
+        with pytest.raises(ValueError) as excinfo:
+            validate_backends(bad)
+        assert str(excinfo.value).startswith(fragment), str(excinfo.value)
+
+
+def test_the_shipped_inventories_pass_the_role_check():
+    from pathlib import Path
+
+    import yaml
+    from ansible_collections.ember.blockstore.plugins.module_utils._argspec import validate_backends
+
+    root = Path(__file__).resolve().parents[4]
+    for path in sorted(root.glob("inventories/*/host_vars/*.yml")):
+        validate_backends(yaml.safe_load(path.read_text()).get("blockstore_backends", []))
