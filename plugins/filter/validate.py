@@ -6,6 +6,8 @@ field, before anything is written):
 
 - ``addresses | ember.blockstore.tgt_portals(port)``: the portals tgtd listens on, canonical ``addr:port``;
 - ``shown | ember.blockstore.tgt_portal_changes(desired)``: what to add and delete to get there live;
+- ``shown | ember.blockstore.tgt_portals_differ(addresses, storage_ip, port)``: whether the tgt_target role must
+  run again (gather phase);
 - ``text | ember.blockstore.systemd_escape``: ``%`` doubled for a unit file;
 - ``iqn | ember.blockstore.iscsi_name(field)``: an iSCSI name (RFC 3720, at most 223 bytes);
 - ``backends | ember.blockstore.valid_backends``: a storage node's ``blockstore_backends``, every field checked as
@@ -19,6 +21,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._argspec import v
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import NameError_, validate_iqn
 from ansible_collections.ember.blockstore.plugins.module_utils._portals import (
     portal_changes,
+    portals_differ,
     systemd_escape,
     tgt_portals,
 )
@@ -44,12 +47,13 @@ def iscsi_name(value, field="iscsi name"):
 
 
 class FilterModule:
-    """tgt_portals, tgt_portal_changes, systemd_escape, iscsi_name, valid_backends."""
+    """tgt_portals, tgt_portal_changes, tgt_portals_differ, systemd_escape, iscsi_name, valid_backends."""
 
     def filters(self):
         return {
             "tgt_portals": _wrap(tgt_portals),
             "tgt_portal_changes": _wrap(tgt_portal_changes),
+            "tgt_portals_differ": portals_differ,
             "systemd_escape": systemd_escape,
             "iscsi_name": _wrap(iscsi_name),
             "valid_backends": _wrap(validate_backends),

@@ -62,7 +62,7 @@ _LV_RESERVED = ("_cdata", "_cmeta", "_corig", "_iorig", "_mimage", "_mlog", "_pm
                 "_tdata", "_tmeta", "_vdata", "_vorigin", "_wcorig")
 _WORD_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_DEVICE_RE = re.compile(r"^/dev/[A-Za-z0-9_.+:@=-][A-Za-z0-9_.+:@=/-]*$")
+_DEVICE_RE = re.compile(r"^/[A-Za-z0-9_.+:@=-][A-Za-z0-9_.+:@=/-]*$")
 
 
 class NameError_(ValueError):  # noqa: N801 - avoid shadowing the builtin NameError
@@ -165,10 +165,11 @@ def validate_backend_name(value, field="backend"):
 
 
 def validate_device_path(value, field="pvs"):
-    """Return a block device path under /dev (no ``..``, no option-like or shell characters), else raise."""
+    """Return an absolute block device path (normally under /dev; no ``..`` or ``.`` component, no blank, control
+    or shell character; starting with ``/`` it cannot be read as an option), else raise."""
     if not isinstance(value, str) or not _DEVICE_RE.fullmatch(value) or len(value) > 255 \
             or "/../" in value + "/" or "/./" in value + "/":
-        raise NameError_("%s: %s is not a device path such as /dev/vdb" % (field, show_value(value)))
+        raise NameError_("%s: %s is not an absolute device path such as /dev/vdb" % (field, show_value(value)))
     return value
 
 

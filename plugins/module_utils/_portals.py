@@ -11,7 +11,7 @@ import re
 from ansible_collections.ember.blockstore.plugins.module_utils._address import DEFAULT_PORT, listen_portal
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import NameError_
 
-__all__ = ["tgt_portals", "parse_portal_show", "portal_changes", "render_dropin", "systemd_escape"]
+__all__ = ["tgt_portals", "parse_portal_show", "portal_changes", "render_dropin", "systemd_escape", "portals_differ"]
 
 _SHOWN_RE = re.compile(r"^Portal:\s+(\S+),\d+\s*$")
 
@@ -53,13 +53,28 @@ def parse_portal_show(text):
 
 
 def portal_changes(desired, shown_text):
-    """``{"add": [...], "delete": [...]}`` to go from the portals tgtd shows to ``desired`` (from
-    :func:`tgt_portals`). tgtd shows addresses without their IPv6 zone id (inet_ntop), so a zone is ignored when
-    comparing; deletes use the shown form (tgtd matches them by that string)."""
-    current = parse_portal_show(shown_text)
+    """``{"add": [...], "delete": [...]}`` to go from the portals tgtd shows (its output, or the list
+    ``backend_facts`` reports) to ``desired`` (from :func:`tgt_portals`). tgtd shows addresses without their IPv6
+    zone id (inet_ntop), so a zone is ignored when comparing; deletes use the shown form (tgtd matches them by that
+    string)."""
+    current = list(shown_text) if isinstance(shown_text, (list, tuple)) else parse_portal_show(shown_text)
     bare = {_without_zone(p): p for p in desired}
     return {"add": sorted(p for b, p in bare.items() if b not in current),
             "delete": sorted(p for p in current if p not in bare)}
+
+
+def portals_differ(shown, addresses, storage_ip, port=DEFAULT_PORT):
+    """Whether tgtd (``shown``: the portals ``backend_facts`` reports, None when it did not report them) listens
+    elsewhere than on ``addresses`` (or ``[storage_ip]`` when empty). A list that does not validate counts as
+    different, so that the tgt_target role runs and names the bad value."""
+    if shown is None:
+        return False
+    try:
+        desired = tgt_portals(list(addresses or []) or [a for a in [storage_ip] if a], port)
+    except NameError_:
+        return True
+    changes = portal_changes(desired, shown)
+    return bool(changes["add"] or changes["delete"])
 
 
 def systemd_escape(value):

@@ -161,7 +161,8 @@ ledger_error:
   type: str
 tgt:
   description: State of the tgt daemon, C(running) (tgtadm answers), C(configured) (the include line and the
-    ember.blockstore systemd drop-in are present) and C(ready) (both).
+    ember.blockstore systemd drop-in are present), C(ready) (both) and C(portals) (the addresses it listens on,
+    as C(addr:port); empty when it is not running).
   returned: always
   type: dict
 """
@@ -283,7 +284,7 @@ def lv_clashes(host, vg, lvm_state):
 
 def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARGET_PREFIX, files=None):
     """Facts of one backend's pool from one LVM snapshot (pure; unit tested with captured outputs). ``files``:
-    ``{path: text}`` of the ember target files (for the clashes; None = none)."""
+    ``{path: text}`` of the ember target files (for the target clashes; None = not known, none reported)."""
     vg = lvm_state.vgs.get(cfg["vg"])
     thin = cfg["driver"] == "lvm_thin"
     extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
@@ -295,7 +296,9 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARG
         "capabilities": dict(cfg.get("capabilities") or {}),
         "volume_clear": cfg["volume_clear"], "volume_clear_size_bytes": cfg["volume_clear_size_bytes"],
         "volumes": [],
-        "clashes": lv_clashes(host, cfg["vg"], lvm_state) + target_clashes(host, live, files or {}, prefix),
+        # Target clashes need the target files; a caller that does not give them (None) gets LV clashes only.
+        "clashes": lv_clashes(host, cfg["vg"], lvm_state) + (
+            target_clashes(host, live, files, prefix) if files is not None else []),
     }
     pool["capabilities"].update({
         "volume_backend_name": cfg["volume_backend_name"], "storage_protocol": "iSCSI", "driver": cfg["driver"],
@@ -391,6 +394,7 @@ def main():
         pv_rows = lvm.pvs()
         running = tgt.running()
         live = tgt.show_if_running() if running else {}
+        portals = tgt.portals() if running else []
     except CommandError as exc:
         module.fail_json(msg=str(exc), **exc.context())
     problems = []
@@ -415,7 +419,8 @@ def main():
         except SizeError as exc:
             module.fail_json(msg="backend_facts on %s: %s" % (host, exc))
     module.exit_json(changed=False, pools=pools, problems=problems, ledger=ledger, ledger_error=ledger_error,
-                     tgt={"running": running, "configured": configured, "ready": running and configured})
+                     tgt={"running": running, "configured": configured, "ready": running and configured,
+                          "portals": portals})
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ pytestmark = pytest.mark.lab
 
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
 STORAGE_IP = {"stor1": "198.18.0.11", "stor2": "198.18.0.12"}
-PLAN_TASK = "Plan every volume before any change (validate, keep existing volumes, schedule new ones)"
 
 with open(os.path.join(ROOT, "inventories", "lab", "group_vars", "all.yml")) as _handle:
     DECLARED = yaml.safe_load(_handle)["blockstore_volumes"]
@@ -130,7 +129,7 @@ def test_unmanaged_lv_and_target_survive_and_the_plan_refuses_the_clash(lab, con
         # backend_facts reports them (the inventory without the clashing names plans fine).
         run = run_playbook(lab, check=True, extra_vars={"blockstore_volumes": DECLARED}, tmp_path=tmp_path)
         assert run.rc == 0, run.stdout[-3000:]
-        pools = run.task("Gather pool facts (capacity, capabilities, existing volumes and exports)")
+        pools = run.task("Gather pools, placement ledger and host state")
         stor2 = {c["lv_name"] for p in pools["stor2"]["pools"] for c in p["clashes"] if c["kind"] == "lv"}
         stor1 = {c["target_iqn"] for p in pools["stor1"]["pools"] for c in p["clashes"] if c["kind"] == "target"}
         assert {"volume-" + CLASH_LV, "volume-" + CLASH_HALF} <= stor2

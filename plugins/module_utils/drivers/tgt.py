@@ -194,6 +194,11 @@ class Tgt:
         rc, _out, _err = self.runner.run(["tgtadm", "--op", "show", "--mode", "sys"], check=False)
         return rc == 0
 
+    def portals(self):
+        """The portals tgtd listens on (``tgtadm --lld iscsi --op show --mode portal``), e.g. ``0.0.0.0:3260``."""
+        _rc, out, _err = self.runner.run(["tgtadm", "--lld", "iscsi", "--op", "show", "--mode", "portal"])
+        return [match.group(1) for match in re.finditer(r"^Portal:\s+(\S+),\d+\s*$", out, re.MULTILINE)]
+
     def show_if_running(self):
         """Live targets, or ``{}`` when tgtd is not running (nothing can be exported then)."""
         rc, out, _err = self.runner.run(["tgtadm", "--lld", "iscsi", "--mode", "target", "--op", "show"],

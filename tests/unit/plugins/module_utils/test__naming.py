@@ -194,7 +194,7 @@ def test_valid_device_paths(path):
     assert validate_device_path(path) == path
 
 
-@pytest.mark.parametrize("path", HOSTILE + ["vdb", "/dev/", "/dev/../etc/passwd", "/dev/./vdb", "/etc/passwd",
+@pytest.mark.parametrize("path", HOSTILE + ["vdb", "/", "/dev/../etc/passwd", "/dev/./vdb", "dev/vdb", "/dev/a b",
                                             "/dev/" + "x" * 300])
 def test_invalid_device_paths(path):
     with pytest.raises(NameError_, match=r"^backends\[0\]\.pvs\[1\]: "):

@@ -115,3 +115,19 @@ def test_the_role_template_renders_what_render_dropin_says(tmp_path, addresses):
                           check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert out.read_text() == render_dropin(tgt_portals(addresses, 3260))
+
+
+@pytest.mark.parametrize(("shown", "addresses", "storage_ip", "differ"), [
+    (None, [], "198.18.0.11", False),  # facts without portals: nothing to say
+    (["198.18.0.11:3260"], [], "198.18.0.11", False),
+    (["0.0.0.0:3260", "[::]:3260"], [], "198.18.0.11", True),  # the package default, or 0.1.0's drop-in
+    ([], [], "198.18.0.11", True),
+    (["198.18.0.11:3260"], ["198.18.0.11", "127.0.0.1"], "198.18.0.11", True),
+    (["127.0.0.1:3260", "198.18.0.11:3260"], ["198.18.0.11", "127.0.0.1"], "", False),
+    (["198.18.0.11:3260"], [], "", True),  # no address at all: the role runs and says so
+    (["198.18.0.11:3260"], ["bad;value"], "198.18.0.11", True),
+])
+def test_portals_differ_decides_whether_the_role_runs_again(shown, addresses, storage_ip, differ):
+    from ansible_collections.ember.blockstore.plugins.module_utils._portals import portals_differ
+
+    assert portals_differ(shown, addresses, storage_ip, 3260) is differ

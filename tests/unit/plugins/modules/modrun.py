@@ -8,12 +8,15 @@ they print is returned with every command the module ran. ``answer(args)`` may b
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.ember.blockstore.plugins.module_utils import _ledger
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -28,6 +31,8 @@ def lab_answer(args):
         return 0, fixture("lvm/vgs_converged_acl.json"), ""
     if args[0] == "lvs":
         return 0, fixture("lvm/lvs_converged_acl.json"), ""
+    if args[0] == "pvs":
+        return 0, '{"report": [{"pv": []}]}', ""
     if args[0] == "tgtadm" and args[-2:] == ["--op", "show"] and "target" in args:
         return 0, fixture("tgt/show_two_targets_acl.txt"), ""
     if args[0] == "tgtadm" and "sys" in args:
@@ -39,7 +44,7 @@ def lab_answer(args):
 
 def is_read_only(args):
     """Whether a command only reads state (what a module may run before it refuses a bad input)."""
-    if args[0] in ("vgs", "lvs"):
+    if args[0] in ("vgs", "lvs", "pvs"):
         return True
     if args[0] == "tgtadm":
         return "show" in args
@@ -77,6 +82,9 @@ def run_module(monkeypatch, capsys, module, args, answer=lab_answer, check_mode=
         return answer(cmd)
 
     warnings = []
+    # The host lock of modules that change a host goes to a temporary directory, not this machine's /run.
+    lock = str(Path(tempfile.mkdtemp(prefix="ember-lock-")) / "lock")
+    monkeypatch.setattr(_ledger, "host_lock", functools.partial(_ledger.host_lock, path=lock))
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, warning, **kwargs: warnings.append(
         basic.remove_values(warning, self.no_log_values)))

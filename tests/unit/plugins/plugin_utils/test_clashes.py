@@ -73,3 +73,21 @@ def test_the_schedule_filter_refuses_a_clash_before_planning():
         schedule(POOLS, [{"name": "web01", "size": "256MiB"}])
     plan = schedule(POOLS, [{"name": "fine", "size": "256MiB"}])
     assert [v["action"] for v in plan["volumes"]] == ["create"]
+
+
+def test_the_plan_filter_refuses_a_clash_before_any_change():
+    from ansible_collections.ember.blockstore.plugins.filter.plan import blockstore_plan
+
+    def gather(pools):
+        return {"changed": False, "pools": pools, "problems": [], "ledger": None, "ledger_error": None,
+                "tgt": {"running": True, "configured": True, "ready": True}}
+    gathers = {"stor1": gather(POOLS[:2]), "stor2": gather(POOLS[2:])}
+    with pytest.raises(AnsibleFilterError) as excinfo:
+        blockstore_plan(gathers, ["stor1", "stor2"], [{"name": "web01", "size": "256MiB"},
+                                                      {"name": "db01-data", "size": "1GiB"}])
+    text = str(excinfo.value)
+    assert text.startswith("The plan is refused, nothing was changed:\n")
+    assert "volume web01 (blockstore_volumes[0]) clashes on stor2: VG ember-thick has LV volume-web01" in text
+    assert "volume db01-data (blockstore_volumes[1]) clashes on stor1: target %svolume-db01-data" % PREFIX in text
+    plan = blockstore_plan(gathers, ["stor1", "stor2"], [{"name": "fine", "size": "256MiB"}])
+    assert [v["action"] for v in plan["volumes"]] == ["create"]
