@@ -41,7 +41,7 @@ options:
       volume: {description: Volume name (for results)., type: str}
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
   wait_timeout:
-    description: Seconds to wait for the device after login.
+    description: Seconds to wait for the device after login (0-3600).
     type: int
     default: 60
   force:
@@ -143,6 +143,8 @@ def main():
     runner = Runner(module, lock=True)
     iscsi = Iscsiadm(runner)
     errors = validate(module.params["connections"])
+    if not 0 <= module.params["wait_timeout"] <= 3600:
+        errors.append("wait_timeout: %r is not a number of seconds from 0 to 3600" % module.params["wait_timeout"])
     if errors:
         module.fail_json(msg="; ".join(errors), connections=[])
     try:

@@ -156,3 +156,11 @@ def test_a_size_of_thousands_of_digits_fails_cleanly(monkeypatch, capsys, size, 
     assert run.failed
     assert run.msg.startswith("volumes[0].size: ") and fragment in run.msg
     assert "Traceback" not in str(run.result)
+
+
+@pytest.mark.parametrize("timeout", [-1, 3601, 10**12])
+def test_wait_timeout_is_bounded(monkeypatch, capsys, timeout):
+    args = dict(VALID[connection], wait_timeout=timeout)
+    run = run_module(monkeypatch, capsys, connection, args)
+    assert run.failed and "wait_timeout: " in run.msg
+    assert run.calls == []
