@@ -78,6 +78,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError
 from ansible_collections.ember.blockstore.plugins.module_utils._schedule import plan as schedule
+from ansible_collections.ember.blockstore.plugins.plugin_utils.clashes import name_clashes
 from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     PlanRefused,
     final_ledger,
@@ -109,6 +110,10 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, volume
                             forget_hosts=forget_hosts or ())
     except PlanRefused as exc:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + _messages(exc)) from None
+    # Names something that is not the project's holds on a reporting node (backend_facts' clashes) are refused.
+    clashes = name_clashes(volumes, context["pools"])
+    if clashes:
+        raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(clashes)) from None
     exclude = {name: entry for name, entry in context["unknown"].items() if name in requested}
     try:
         result = schedule(volumes, context["pools"], volume_types=volume_types, weight_multiplier=weight_multiplier,

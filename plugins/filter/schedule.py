@@ -14,6 +14,9 @@ description:
   - Filters run in Cinder's default order, AvailabilityZoneFilter, CapacityFilter, CapabilitiesFilter, then the
     CapacityWeigher picks the pool with the most virtual free capacity (or the least, with a negative
     O(weight_multiplier)); ties go to the lowest pool id. Each placement consumes capacity before the next request.
+  - Fails, before anything is changed, when a volume's name clashes with an LV or tgt target on a storage node
+    that is not ember.blockstore's (reported by C(backend_facts) as C(clashes)), naming host, VG and LV (or the
+    target IQN).
   - Fails, before anything is changed, when the input is invalid, a volume would shrink, an in-use volume would be
     deleted without O(volumes[].force), or a volume fits nowhere (C(No valid backend for <name>:) with the reason
     each pool was rejected).
@@ -87,10 +90,15 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError, plan
+from ansible_collections.ember.blockstore.plugins.plugin_utils.clashes import name_clashes
 
 
 def schedule(pools, volumes, volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None):
-    """Return the plan of ``volumes`` over ``pools``; see :func:`..module_utils._schedule.plan`."""
+    """Return the plan of ``volumes`` over ``pools``; see :func:`..module_utils._schedule.plan`. Volumes whose
+    names something unmanaged holds on a storage node (``backend_facts`` clashes) are refused first."""
+    clashes = name_clashes(volumes, pools)
+    if clashes:
+        raise AnsibleFilterError("\n".join(clashes))
     try:
         return plan(volumes, pools, volume_types=volume_types, weight_multiplier=weight_multiplier,
                     default_volume_type=default_volume_type, consumers=consumers)

@@ -6,8 +6,20 @@
 from __future__ import annotations
 
 import copy
+import math
 
-__all__ = ["backend_options", "DRIVERS", "backend_config", "single_form", "batch_items"]
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    NameError_,
+    show_value,
+    validate_backend_name,
+    validate_device_path,
+    validate_lv_name,
+    validate_text,
+    validate_vg_name,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size
+
+__all__ = ["backend_options", "DRIVERS", "backend_config", "single_form", "batch_items", "validate_backends"]
 
 DRIVERS = ("lvm", "lvm_thin")
 
@@ -31,26 +43,110 @@ def backend_options():
     ))
 
 
-def backend_config(backend):
-    """Normalise one validated backend dict: ``thin_pool`` is the pool name for ``lvm_thin``, else None;
-    ``volume_backend_name`` defaults to ``name``; ``max_over_subscription_ratio`` is a float or ``"auto"``.
-    Raises ValueError naming the field for a bad ratio or percentage."""
+MAX_CAPABILITIES = 64
+
+
+def _check_pool_size(value, field):
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if text is None or len(text) > 40:
+        raise ValueError("%s: %s is not a percentage of the VG such as 95%%VG, or a size" % (field, show_value(value)))
+    if text.upper().endswith("%VG"):
+        try:
+            pct = float(text[:-3])
+        except ValueError:
+            pct = -1.0
+        if not 0 < pct <= 100:
+            raise ValueError("%s: %r is not a percentage of the VG such as 95%%VG, or a size" % (field, value))
+    else:
+        parse_size(text, field)
+
+
+def _check_capabilities(caps, field):
+    if not isinstance(caps, dict) or len(caps) > MAX_CAPABILITIES:
+        raise ValueError("%s: expected a dict of at most %d capabilities" % (field, MAX_CAPABILITIES))
+    for key, value in caps.items():
+        validate_text(key, "%s key" % field, 255, "capability name")
+        values = value if isinstance(value, list) else [value]
+        for one in values:
+            if isinstance(one, str):
+                if one:
+                    validate_text(one, "%s.%s" % (field, key), 1024, "capability value")
+            elif not isinstance(one, (bool, int, float)) or (isinstance(one, float) and not math.isfinite(one)):
+                raise ValueError("%s.%s: %s is not a string, number or boolean" % (field, key, show_value(one)))
+
+
+def backend_config(backend, field=None):
+    """Validate and normalise one backend dict (after AnsibleModule's type checks): ``thin_pool`` is the pool
+    name for ``lvm_thin``, else None; ``volume_backend_name`` defaults to ``name``; ``max_over_subscription_ratio``
+    is a finite float > 0 or ``"auto"``. Every field is bounded and validated (names as LVM and the pool ids take
+    them, device paths, sizes, labels without control characters). Raises ValueError naming the field
+    (``field``, default ``backends[<name>]``)."""
     cfg = dict(backend)
+    if field is None:
+        try:
+            field = "backends[%s]" % validate_backend_name(cfg.get("name"))
+        except NameError_:
+            field = "backends[?]"
+    where = field
+    try:
+        validate_backend_name(cfg.get("name"), where + ".name")
+        validate_vg_name(cfg.get("vg"), where + ".vg")
+        validate_lv_name(cfg.get("pool"), where + ".pool")
+        for n, pv in enumerate(cfg.get("pvs") or []):
+            validate_device_path(pv, "%s.pvs[%d]" % (where, n))
+        validate_text(cfg.get("availability_zone"), where + ".availability_zone", 255, "zone name")
+        if cfg.get("volume_backend_name") is not None:
+            validate_text(cfg["volume_backend_name"], where + ".volume_backend_name", 255, "name")
+        _check_capabilities(cfg.get("capabilities") or {}, where + ".capabilities")
+        _check_pool_size(cfg.get("pool_size"), where + ".pool_size")
+    except (NameError_, SizeError) as exc:
+        raise ValueError(str(exc)) from None
     cfg["thin_pool"] = cfg["pool"] if cfg["driver"] == "lvm_thin" else None
     cfg["volume_backend_name"] = cfg.get("volume_backend_name") or cfg["name"]
     mosr = cfg.get("max_over_subscription_ratio")
-    if str(mosr).lower() == "auto":
+    if isinstance(mosr, str) and mosr.strip().lower() == "auto":
         cfg["max_over_subscription_ratio"] = "auto"
     else:
         try:
+            if isinstance(mosr, bool) or (isinstance(mosr, str) and len(mosr) > 32):
+                raise ValueError
             cfg["max_over_subscription_ratio"] = float(mosr)
+            if not math.isfinite(cfg["max_over_subscription_ratio"]) or cfg["max_over_subscription_ratio"] <= 0:
+                raise ValueError
         except (TypeError, ValueError):
-            raise ValueError("backends[%s].max_over_subscription_ratio: %r is not a number or 'auto'"
-                             % (cfg["name"], mosr)) from None
-    if not 0 <= int(cfg.get("reserved_percentage") or 0) <= 100:
-        raise ValueError("backends[%s].reserved_percentage: %r is not within 0..100"
-                         % (cfg["name"], cfg["reserved_percentage"]))
+            raise ValueError("%s.max_over_subscription_ratio: %s is not a number greater than 0 or 'auto'"
+                             % (where, show_value(mosr))) from None
+    pct = cfg.get("reserved_percentage") or 0
+    if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
+        raise ValueError("%s.reserved_percentage: %r is not within 0..100" % (where, cfg["reserved_percentage"]))
     return cfg
+
+
+def validate_backends(backends, field="blockstore_backends"):
+    """Validate a storage node's ``blockstore_backends`` as the roles receive it (before ``community.general.lvg``
+    sees a volume group or device name): defaults applied, unknown keys and bad choices refused, then
+    :func:`backend_config` on each. Returns the list unchanged; raises ValueError naming the field."""
+    if not isinstance(backends, list):
+        raise ValueError("%s: expected a list of backends" % field)
+    options = backend_options()
+    for index, backend in enumerate(backends):
+        where = "%s[%d]" % (field, index)
+        if not isinstance(backend, dict):
+            raise ValueError("%s: expected a dict" % where)
+        unknown = sorted(str(k) for k in set(backend) - set(options))
+        if unknown:
+            raise ValueError("%s: unknown keys %s" % (where, ", ".join(unknown)))
+        cfg = {key: backend.get(key, spec.get("default")) for key, spec in options.items()}
+        for key, spec in options.items():
+            if spec.get("required") and cfg[key] is None:
+                raise ValueError("%s.%s: required" % (where, key))
+            if "choices" in spec and cfg[key] not in spec["choices"]:
+                raise ValueError("%s.%s: %s is not one of %s" % (where, key, show_value(cfg[key]),
+                                                                   ", ".join(spec["choices"])))
+        if not isinstance(cfg["pvs"], list):
+            raise ValueError("%s.pvs: expected a list of device paths" % where)
+        backend_config(cfg, field=where)
+    return backends
 
 
 def single_form(item_options):

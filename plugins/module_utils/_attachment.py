@@ -7,31 +7,52 @@ One tgt target per volume (IQN ``<prefix>volume-<name>``), the LV as LUN 1, an A
 attachment's consumer addresses (their IQNs recorded beside; see :mod:`drivers.tgt` why) and per-volume CHAP,
 persisted in ``/etc/tgt/conf.d/ember-volume-<name>.conf``. The CHAP secret comes from the inventory or is
 generated once and then read back from the root-only file, so it is stable across runs.
+
+Safety rules (docs/security.md):
+
+- every value that reaches the target file (and so tgt-admin's shell) is validated first; one bad item fails
+  the whole batch before any change;
+- only targets whose file carries the project's marker are changed or removed; a live target or a file with
+  the volume's IQN but without the marker is a clash and is left alone;
+- a change is never weaker than the state before it: a live ACL is narrowed before it is widened, a target
+  whose CHAP account must be replaced is deleted before its account, and after every change the live target is
+  read back and checked (LUN 1, exactly the CHAP account, exactly the ACL); a target found without its CHAP
+  account gets an empty ACL (tgtd then admits nobody) and the run fails.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
+from ansible_collections.ember.blockstore.plugins.module_utils._address import DEFAULT_MIN_PREFIX, acl_entry
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     NameError_,
     chap_username,
     lv_name,
     target_iqn,
     tgt_conf_path,
+    validate_chap_secret,
+    validate_chap_username,
     validate_iqn,
+    validate_target_prefix,
+    validate_vg_name,
     validate_volume_name,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
+    HEADER,
+    PENDING_SECRET,
+    check_target,
     generate_secret,
+    is_managed_conf,
     parse_conf,
+    read_file,
     render_conf,
     write_private,
 )
 
-__all__ = ["ITEM_OPTIONS", "decide", "apply", "read_file", "connection_info"]
+__all__ = ["ITEM_OPTIONS", "decide", "apply", "read_file", "connection_info", "secrets_of"]
 
 ITEM_OPTIONS = dict(
     volume=dict(type="str", required=True),
@@ -43,50 +64,41 @@ ITEM_OPTIONS = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
 )
 
-PENDING_SECRET = "(generated when applied)"
+def _owner_problem(where, name, iqn, path, text, target):
+    """A clash message when the target file or the live target of ``iqn`` is not the project's, else None."""
+    if text is not None and not is_managed_conf(text, iqn):
+        return ("%s.volume: %s exists but is not an ember.blockstore target file for %s (no '%s' header); it "
+                "clashes with volume %s and is left alone" % (where, path, iqn, HEADER.strip(), name))
+    if text is None and target is not None:
+        return ("%s.volume: live target %s (tid %s) is not managed by ember.blockstore (no %s); it clashes with "
+                "volume %s and is never changed or removed" % (where, iqn, target.get("tid"), path, name))
+    return None
 
 
-def read_file(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-def _address(value, field):
-    """An initiator address as tgt's ``initiator-address`` takes it: an IP address or a network (CIDR)."""
-    try:
-        if "/" in str(value):
-            return str(ipaddress.ip_network(str(value), strict=False))
-        return str(ipaddress.ip_address(str(value)))
-    except ValueError:
-        raise NameError_("%s: %r is not an IP address or network" % (field, value)) from None
-
-
-def _word(value, field):
-    if not value or not all(c.isalnum() or c == "_" for c in value):
-        raise NameError_("%s: must be letters, digits or '_' (tgt's config parser expects word characters)" % field)
-    return value
-
-
-def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", predict_missing=False):
+def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", predict_missing=False,
+           allow_networks=False, min_prefix=DEFAULT_MIN_PREFIX):
     """Return ``(actions, errors)``; pure apart from ``read`` (the target files). With ``predict_missing``
-    (check mode) a volume that does not exist yet is assumed to be created by an earlier task."""
+    (check mode) a volume that does not exist yet is assumed to be created by an earlier task. ACL entries are
+    host addresses; networks only with ``allow_networks`` and never wider than ``min_prefix`` (IPv4, IPv6)."""
     actions, errors = [], []
+    try:
+        validate_target_prefix(prefix)
+    except NameError_ as exc:
+        return [], [str(exc)]
     seen = set()
     for index, item in enumerate(items):
         where = "%s[%d]" % (field, index)
         try:
             name = validate_volume_name(item["volume"], where + ".volume")
+            validate_vg_name(item["vg"], where + ".vg")
             initiators = sorted({validate_iqn(i, "%s.initiators[%d]" % (where, n))
                                  for n, i in enumerate(item.get("initiators") or [])})
-            addresses = sorted({_address(a, "%s.initiator_addresses[%d]" % (where, n))
+            addresses = sorted({acl_entry(a, "%s.initiator_addresses[%d]" % (where, n), allow_networks, min_prefix)
                                 for n, a in enumerate(item.get("initiator_addresses") or [])})
-            if item.get("chap_username"):
-                _word(item["chap_username"], where + ".chap_username")
-            if item.get("chap_password"):
-                _word(item["chap_password"], where + ".chap_password")
+            if item.get("chap_username") is not None:
+                validate_chap_username(item["chap_username"], where + ".chap_username")
+            if item.get("chap_password") is not None:
+                validate_chap_secret(item["chap_password"], where + ".chap_password")
         except NameError_ as exc:
             errors.append(str(exc))
             continue
@@ -97,8 +109,12 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         iqn = target_iqn(name, prefix)
         path = tgt_conf_path(name)
         text = read(path)
-        current = parse_conf(text) if text else None
         target = live.get(iqn)
+        clash = _owner_problem(where, name, iqn, path, text, target)
+        if clash:
+            errors.append(clash)
+            continue
+        current = parse_conf(text) if text else None
         act = {"volume": name, "vg": item["vg"], "target_iqn": iqn, "conf_path": path, "state": item["state"],
                "initiators": initiators, "initiator_addresses": addresses, "action": "none",
                "sessions": sorted((target or {}).get("sessions", []))}
@@ -122,9 +138,22 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
             continue
         user = item.get("chap_username") or (current or {}).get("chap_username") or chap_username(name)
         secret = item.get("chap_password") or (current or {}).get("chap_password")
+        try:
+            validate_chap_username(user, "%s: the CHAP user in %s" % (where, path))
+            if secret is not None:
+                validate_chap_secret(secret, "%s: the CHAP secret in %s" % (where, path))
+        except NameError_ as exc:
+            errors.append("%s; set chap_username/chap_password or remove the incominguser line" % exc)
+            continue
+        shared = sorted(other for other, t in live.items() if other != iqn and user in t.get("accounts", []))
+        if shared:
+            errors.append("%s.chap_username: %s is also bound to target(s) %s; tgt accounts are global, so each "
+                          "export needs its own CHAP user" % (where, user, ", ".join(shared)))
+            continue
         generated = secret is None
         backing = "/dev/%s/%s" % (item["vg"], lv_name(name))
-        act.update(backing_store=backing, chap_username=user, chap_password=secret, generated=generated)
+        act.update(backing_store=backing, chap_username=user, chap_password=secret, generated=generated,
+                   old_chap_username=(current or {}).get("chap_username"))
         desired = render_conf(iqn, backing, initiators, user, secret or PENDING_SECRET, volume=name,
                               addresses=addresses)
         file_ok = text == desired
@@ -143,37 +172,84 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
     return actions, errors
 
 
+def secrets_of(actions):
+    """Every CHAP secret the actions hold (supplied, read from files or generated), for masking."""
+    return {a["chap_password"] for a in actions if a.get("chap_password") and a["chap_password"] != PENDING_SECRET}
+
+
+def _fail_closed(act, tgt, after, problems, what):
+    """The live target is not as its file says after ``what``. Narrow what it admits, then raise: without its
+    CHAP account the target gets an empty ACL (tgtd admits nobody then); otherwise ACL entries that are not in
+    the file are unbound."""
+    iqn = act["target_iqn"]
+    if after is not None:
+        chap_ok = after["accounts"] == [act["chap_username"]]
+        keep = [a for a in after["acl"] if a in act["initiator_addresses"]] if chap_ok else []
+        if sorted(after["acl"]) != sorted(keep):
+            tgt.set_acl(after["tid"], after["acl"], keep)
+            problems = problems + ["its ACL was narrowed to %s so that it admits no one it should not"
+                                   % (keep or "nothing (an empty ACL admits nobody)")]
+    raise RuntimeError("target %s after %s: %s" % (iqn, what, "; ".join(problems)))
+
+
+def _verify(act, tgt, what):
+    after = tgt.show().get(act["target_iqn"])
+    problems = check_target(after, act["chap_username"], act["backing_store"], act["initiator_addresses"])
+    if problems:
+        _fail_closed(act, tgt, after, problems, what)
+
+
 def apply(act, tgt, live, force=False):
-    """Run the decided change for one item. Raises drivers' CommandError or RuntimeError with a readable text."""
+    """Run the decided change for one item. Raises drivers' CommandError or RuntimeError with a readable text.
+
+    Order (never weaker than before): the file is written first (only what is in files survives a restart); an
+    ACL-only change unbinds before it binds; any other change deletes the live target (refused by tgt-admin while
+    initiators are connected, unless ``force``), then the CHAP account, and lets ``tgt-admin --update`` create
+    both again from the file (the account before the ACL). Every path ends by reading the target back."""
     if act["action"] == "unexport":
         if act["sessions"] and not force:
             raise RuntimeError("target %s has logged-in initiators (%s); log them out first or set force: true"
                                % (act["target_iqn"], ", ".join(act["sessions"])))
         tgt.remove_export(act["target_iqn"], act["conf_path"], live, force=force)
         return
-    if act["action"] in ("export", "update"):
-        if act["generated"]:
-            act["chap_password"] = generate_secret()
-            act["desired"] = act["desired"].replace(PENDING_SECRET, act["chap_password"])
-        # Refuse before writing: a written file would make the next run believe the target is already right.
-        if not act["acl_only"] and act["sessions"] and not force and act["target_iqn"] in live:
-            raise RuntimeError("target %s must be reloaded but has logged-in initiators (%s); log them out "
-                               "first or set force: true (their sessions drop)" %
-                               (act["target_iqn"], ", ".join(act["sessions"])))
-        if act["write_file"]:
-            os.makedirs(os.path.dirname(act["conf_path"]), exist_ok=True)
-            write_private(act["conf_path"], act["desired"])
-        if act["acl_only"]:
-            act["desired_acl"] = act["initiator_addresses"]
-            tgt.set_acl(act["tid"], act["live_acl"], act["desired_acl"])
-            return
-        # tgt-admin keeps an existing account as it is: drop it so the file's secret is the one in force.
-        tgt.delete_account(act["chap_username"])
-        tgt.update(act["target_iqn"], force=bool(act["sessions"]))
-        after = tgt.show().get(act["target_iqn"])
-        if not after or (after["luns"].get(1) or {}).get("backing_store") != act["backing_store"]:
-            raise RuntimeError("target %s has no LUN 1 on %s after tgt-admin --update"
-                               % (act["target_iqn"], act["backing_store"]))
+    if act["action"] not in ("export", "update"):
+        return
+    iqn = act["target_iqn"]
+    if act["generated"]:
+        act["chap_password"] = generate_secret()
+        act["desired"] = act["desired"].replace(PENDING_SECRET, act["chap_password"])
+    # Refuse before writing: a written file would make the next run believe the target is already right.
+    if not act["acl_only"] and act["sessions"] and not force and iqn in live:
+        raise RuntimeError("target %s must be reloaded but has logged-in initiators (%s); log them out "
+                           "first or set force: true (their sessions drop)" % (iqn, ", ".join(act["sessions"])))
+    if act["write_file"]:
+        os.makedirs(os.path.dirname(act["conf_path"]), exist_ok=True)
+        write_private(act["conf_path"], act["desired"])
+    if act["acl_only"]:
+        act["desired_acl"] = act["initiator_addresses"]
+        tgt.set_acl(act["tid"], act["live_acl"], act["desired_acl"])
+        _verify(act, tgt, "the live ACL change")
+        return
+    if iqn in live:
+        try:
+            remaining = tgt.delete(iqn, force=bool(act["sessions"]) and force)
+        except CommandError as exc:
+            # tgt-admin skipped it (an initiator logged in since the decision): the target keeps its old
+            # configuration. Say whether that still has its CHAP account.
+            before = tgt.show().get(iqn)
+            bound = before is not None and act["chap_username"] in before["accounts"]
+            raise RuntimeError("target %s was not reloaded: %s; it keeps its previous configuration, with CHAP "
+                               "account %s %s" % (iqn, exc.err or exc, act["chap_username"],
+                                                  "bound" if bound else "NOT bound")) from None
+    else:
+        remaining = live
+    # tgt-admin keeps an existing account as it is: drop it so the file's secret is the one in force. Accounts are
+    # global; decide() refused a user that another target binds.
+    for user in sorted({act["chap_username"], act.get("old_chap_username") or act["chap_username"]}):
+        if not any(user in t.get("accounts", []) for other, t in remaining.items() if other != iqn):
+            tgt.delete_account(user)
+    tgt.update(iqn, force=bool(act["sessions"]) and force)
+    _verify(act, tgt, "tgt-admin --update")
 
 
 def connection_info(act, portal):

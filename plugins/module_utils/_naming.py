@@ -15,28 +15,83 @@ import hashlib
 import re
 
 __all__ = [
-    "NameError_", "MANAGED_TAG", "VOLUME_TAG", "TYPE_TAG", "BACKEND_TAG", "LV_PREFIX", "DEFAULT_TARGET_PREFIX",
+    "NameError_", "MANAGED_TAG", "VOLUME_TAG", "TYPE_TAG", "BACKEND_TAG", "SNAPSHOT_TAG", "LV_PREFIX", "TGT_CONF_DIR",
+    "DEFAULT_TARGET_PREFIX", "MAX_IQN_BYTES", "MAX_TARGET_PREFIX_BYTES", "CHAP_MAX_LENGTH", "CHAP_MIN_SECRET",
     "validate_volume_name", "lv_name", "volume_name_from_lv", "target_iqn", "chap_username", "validate_iqn",
-    "validate_type_name", "tgt_conf_path",
+    "validate_type_name", "tgt_conf_path", "validate_target_prefix", "validate_vg_name", "validate_lv_name",
+    "validate_backend_name", "validate_text", "validate_chap_username", "validate_chap_secret", "show_value",
+    "is_managed_lv", "is_managed_snapshot", "validate_device_path",
 ]
 
 MANAGED_TAG = "ember.blockstore"
 VOLUME_TAG = "ember.volume="
 TYPE_TAG = "ember.type="
 BACKEND_TAG = "ember.backend="
+# A snapshot is the project's when it carries MANAGED_TAG, VOLUME_TAG + <its volume> and SNAPSHOT_TAG + <name>.
+SNAPSHOT_TAG = "ember.snapshot="
 LV_PREFIX = "volume-"
 DEFAULT_TARGET_PREFIX = "iqn.2026-11.io.ember.blockstore:"
 TGT_CONF_DIR = "/etc/tgt/conf.d"
+
+# RFC 3720 section 3.2.6.1: an iSCSI name is at most 223 bytes.
+MAX_IQN_BYTES = 223
+# The longest volume name (63) as ``volume-<name>`` must still fit behind the prefix.
+MAX_TARGET_PREFIX_BYTES = MAX_IQN_BYTES - len(LV_PREFIX) - 63
+# CHAP user and secret: tgt copies the secret into ``char pass[ISCSI_NAME_LEN]`` (256, usr/iscsi/chap.c,
+# usr/iscsi/iscsid.h) and open-iscsi keeps both in ``AUTH_STR_MAX_LEN`` (256) buffers (usr/auth.h,
+# usr/config.h) and reads node-record values into ``VALUE_MAXVAL`` (256, usr/idbm.h): 255 characters each.
+CHAP_MAX_LENGTH = 255
+# RFC 3720 section 8.2.1 asks initiators and targets to refuse secrets shorter than 12 bytes.
+CHAP_MIN_SECRET = 12
+# LVM's NAME_LEN is 128 (lib/metadata/metadata-exported.h): names of VGs and LVs are at most 127 characters.
+_LVM_NAME_MAX = 127
 
 _VOLUME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,61}[a-z0-9])?$")
 _TYPE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,62}$")
 # RFC 3720 iqn. form (the eui./naa. forms are accepted too); lowercase is what initiators normalise to.
 _IQN_RE = re.compile(r"^(iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[a-z0-9.:_-]+)?"
                      r"|eui\.[0-9a-f]{16}|naa\.[0-9a-f]{16,32})$")
+# RFC 3720 section 3.2.6.3.1 (iqn. type designator, yyyy-mm date, reversed domain name of the naming authority),
+# then ":" and an optional start of the unique part; ``volume-<name>`` is appended to it.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_TARGET_PREFIX_RE = re.compile(r"^iqn\.[0-9]{4}-(?:0[1-9]|1[0-2])\.%s(?:\.%s)*:[a-z0-9.:-]*$" % (_LABEL, _LABEL))
+# LVM names (lvm2 lib/misc/lvm-string.c validate_name): letters, digits and ``+_.-``, not starting with ``-``.
+_LVM_NAME_RE = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
+# Suffixes LVM reserves for the hidden LVs of thin pools, caches, mirrors and RAID (lvm2 apply_lvname_restrictions)
+_LV_RESERVED = ("_cdata", "_cmeta", "_corig", "_iorig", "_mimage", "_mlog", "_pmspare", "_rimage", "_rmeta",
+                "_tdata", "_tmeta", "_vdata", "_vorigin", "_wcorig")
+_WORD_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_DEVICE_RE = re.compile(r"^/[A-Za-z0-9_.+:@=-][A-Za-z0-9_.+:@=/-]*$")
 
 
 class NameError_(ValueError):  # noqa: N801 - avoid shadowing the builtin NameError
     """An inventory name that cannot be used on the hosts."""
+
+
+def show_value(value, limit=60):
+    """``repr`` of a value for an error message, shortened when it is long (a 5,000-character value is named by
+    its start and its length)."""
+    text = repr(value)
+    if len(text) > limit:
+        return "%s... (%d characters)" % (text[:limit], len(value) if hasattr(value, "__len__") else len(text))
+    return text
+
+
+def validate_text(value, field, max_length=255, what="value"):
+    """Return ``value`` if it is a non-empty ASCII string of at most ``max_length`` characters without control
+    characters (newline, NUL, ...), else raise :class:`NameError_` naming ``field``. For free-form labels that
+    reach no command line (availability zones, host names)."""
+    if not isinstance(value, str) or not value:
+        raise NameError_("%s: %s is not a non-empty string" % (field, show_value(value)))
+    if len(value) > max_length:
+        raise NameError_("%s: %s is longer than %d characters" % (field, show_value(value), max_length))
+    if not value.isascii():
+        raise NameError_("%s: %s is not ASCII" % (field, show_value(value)))
+    if _CONTROL_RE.search(value):
+        raise NameError_("%s: %s contains a control character (newline, NUL, ...); a %s is one line of text"
+                         % (field, show_value(value), what))
+    return value
 
 
 def validate_volume_name(name, field="name"):
@@ -57,10 +112,100 @@ def validate_type_name(name, field="volume_type"):
 
 
 def validate_iqn(iqn, field="initiator"):
-    """Return ``iqn`` if it looks like an iSCSI qualified name (iqn./eui./naa.), else raise."""
-    if not isinstance(iqn, str) or not _IQN_RE.fullmatch(iqn):
-        raise NameError_("%s: %r is not an iSCSI name; expected e.g. iqn.2004-10.com.example:host1" % (field, iqn))
+    """Return ``iqn`` if it looks like an iSCSI qualified name (iqn./eui./naa.) of at most 223 bytes, else raise."""
+    if not isinstance(iqn, str) or not _IQN_RE.fullmatch(iqn) or len(iqn) > MAX_IQN_BYTES:
+        raise NameError_("%s: %s is not an iSCSI name; expected e.g. iqn.2004-10.com.example:host1 (at most %d "
+                         "bytes)" % (field, show_value(iqn), MAX_IQN_BYTES))
     return iqn
+
+
+def validate_target_prefix(prefix, field="target_prefix"):
+    """Return ``prefix`` if ``<prefix>volume-<name>`` is an iqn.-form iSCSI name (RFC 3720 section 3.2.6) of at most
+    223 bytes for every volume name: ``iqn.yyyy-mm.<reversed domain>:`` and optionally the start of the unique
+    part (lowercase letters, digits, ``.``, ``-``, ``:``), at most 153 bytes. The ``eui.``/``naa.`` forms are
+    fixed-length hexadecimal names: nothing can be appended to them, so they are no prefix."""
+    if not isinstance(prefix, str) or not _TARGET_PREFIX_RE.fullmatch(prefix) \
+            or len(prefix) > MAX_TARGET_PREFIX_BYTES:
+        raise NameError_("%s: %s is not an IQN prefix; use iqn.yyyy-mm.<reversed domain name>: (RFC 3720 3.2.6; "
+                         "lowercase letters, digits, '.', '-', ':'; at most %d bytes so that every "
+                         "<prefix>volume-<name> fits in %d), e.g. %s"
+                         % (field, show_value(prefix), MAX_TARGET_PREFIX_BYTES, MAX_IQN_BYTES,
+                            DEFAULT_TARGET_PREFIX))
+    return prefix
+
+
+def _lvm_name(value, field, what):
+    if not isinstance(value, str) or not _LVM_NAME_RE.fullmatch(value) or value in (".", "..") \
+            or len(value) > _LVM_NAME_MAX:
+        raise NameError_("%s: %s is not a valid %s name; use 1-%d letters, digits, '+', '_', '.' or '-', not "
+                         "starting with '-'" % (field, show_value(value), what, _LVM_NAME_MAX))
+    return value
+
+
+def validate_vg_name(value, field="vg"):
+    """Return a volume group name that LVM accepts (and that no command reads as an option), else raise."""
+    return _lvm_name(value, field, "volume group")
+
+
+def validate_lv_name(value, field="thin_pool"):
+    """Return a logical volume name that LVM accepts (no reserved prefix or suffix), else raise."""
+    _lvm_name(value, field, "logical volume")
+    if value.startswith(("snapshot", "pvmove")) or any(part in value for part in _LV_RESERVED):
+        raise NameError_("%s: %s is a name LVM reserves (prefixes snapshot/pvmove, suffixes such as _tdata, "
+                         "_tmeta)" % (field, show_value(value)))
+    return value
+
+
+def validate_backend_name(value, field="backend"):
+    """Return a backend name that fits an LVM tag and a pool id ``<host>@<backend>``, else raise."""
+    if not isinstance(value, str) or not _TYPE_RE.fullmatch(value):
+        raise NameError_("%s: %s is not a valid backend name; use 1-63 letters, digits, '_', '.', '+' or '-', "
+                         "starting with a letter, digit or '_'" % (field, show_value(value)))
+    return value
+
+
+def validate_device_path(value, field="pvs"):
+    """Return an absolute block device path (normally under /dev; no ``..`` or ``.`` component, no blank, control
+    or shell character; starting with ``/`` it cannot be read as an option), else raise."""
+    if not isinstance(value, str) or not _DEVICE_RE.fullmatch(value) or len(value) > 255 \
+            or "/../" in value + "/" or "/./" in value + "/":
+        raise NameError_("%s: %s is not an absolute device path such as /dev/vdb" % (field, show_value(value)))
+    return value
+
+
+def validate_chap_username(value, field="chap_username"):
+    """A CHAP user: word characters (tgt's config parser and ``tgt-admin`` split on spaces), 1-255 characters."""
+    if not isinstance(value, str) or not _WORD_RE.fullmatch(value) or len(value) > CHAP_MAX_LENGTH:
+        raise NameError_("%s: must be 1-%d letters, digits or '_' (tgt's config parser expects word characters)"
+                         % (field, CHAP_MAX_LENGTH))
+    return value
+
+
+def validate_chap_secret(value, field="chap_password"):
+    """A CHAP secret: 12-255 word characters. The value is never shown in the message."""
+    if not isinstance(value, str) or not _WORD_RE.fullmatch(value) or len(value) > CHAP_MAX_LENGTH:
+        raise NameError_("%s: must be letters, digits or '_' (tgt's config parser expects word characters), at "
+                         "most %d" % (field, CHAP_MAX_LENGTH))
+    if len(value) < CHAP_MIN_SECRET:
+        raise NameError_("%s: is %d characters; a CHAP secret needs at least %d (RFC 3720 8.2.1), better 22 or "
+                         "more random ones (128 bits)" % (field, len(value), CHAP_MIN_SECRET))
+    return value
+
+
+def is_managed_lv(lv):
+    """Whether an LV (``drivers.lvm.parse_lvs`` row) is a volume of this project: it carries both tags,
+    ``ember.blockstore`` and ``ember.volume=<name>``, and is named ``volume-<name>`` for that same name."""
+    tags = lv.get("tags") or []
+    name = volume_name_from_lv(lv.get("name") or "")
+    return bool(name) and MANAGED_TAG in tags and VOLUME_TAG + name in tags
+
+
+def is_managed_snapshot(lv, volume):
+    """Whether an LV is a snapshot this project made of ``volume``: ``ember.blockstore``,
+    ``ember.volume=<volume>`` and an ``ember.snapshot=<name>`` tag. ``cascade`` deletes only these."""
+    tags = lv.get("tags") or []
+    return MANAGED_TAG in tags and VOLUME_TAG + volume in tags and any(
+        t.startswith(SNAPSHOT_TAG) and len(t) > len(SNAPSHOT_TAG) for t in tags)
 
 
 def lv_name(volume):

@@ -9,21 +9,34 @@ environment is pinned to ``LC_ALL=C LANGUAGE=C`` as community.general's ``_lvm``
 
 from __future__ import annotations
 
-__all__ = ["CommandError", "Runner"]
+__all__ = ["CommandError", "Runner", "mask"]
+
+MASK = "********"
 
 _ENV = {"LC_ALL": "C", "LANGUAGE": "C", "LANG": "C"}
 
 
-class CommandError(Exception):
-    """A command exited non-zero. Carries the argument list, rc, stdout and stderr for ``fail_json``."""
+def mask(text, secrets):
+    """``text`` with every secret (longest first) replaced by ``********``; non-strings are returned as they are."""
+    if not isinstance(text, str) or not secrets:
+        return text
+    for secret in sorted((s for s in secrets if isinstance(s, str) and s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
-    def __init__(self, args, rc, out, err, msg=None):
-        self.args_list = list(args)
+
+class CommandError(Exception):
+    """A command exited non-zero. Carries the argument list, rc, stdout and stderr for ``fail_json``, with every
+    value of ``secrets`` masked (tgt-admin prints the tgtadm line it ran, password included, when one fails)."""
+
+    def __init__(self, args, rc, out, err, msg=None, secrets=()):
+        secrets = set(secrets or ())
+        self.args_list = [mask(str(a), secrets) for a in args]
         self.rc = rc
-        self.out = out
-        self.err = err
-        text = msg or "%s failed (rc=%s): %s" % (" ".join(self.args_list), rc, (err or out or "").strip())
-        super().__init__(text)
+        self.out = mask(out, secrets)
+        self.err = mask(err, secrets)
+        text = msg or "%s failed (rc=%s): %s" % (" ".join(self.args_list), rc, (self.err or self.out or "").strip())
+        super().__init__(mask(text, secrets))
 
     def context(self):
         """Keyword arguments for ``module.fail_json``."""
@@ -40,6 +53,8 @@ class Runner:
     command and holds it until the module process exits, so the state a module reads is the state it changes and
     two runs never interleave on one host. ``lock_timeout`` comes from the module's option of that name when it
     has one (default 1800 s); a timeout fails the module naming the holder.
+
+    The module's ``no_log_values`` (the secrets it knows) are masked in every :class:`CommandError`.
     """
 
     def __init__(self, module, lock=False):
@@ -66,5 +81,8 @@ class Runner:
         self.commands.append(args)
         rc, out, err = self.module.run_command(args, check_rc=False, environ_update=_ENV, data=data)
         if check and rc not in ok_rcs:
-            raise CommandError(args, rc, out, err)
+            raise CommandError(args, rc, out, err, secrets=self.secrets())
         return rc, out, err
+
+    def secrets(self):
+        return set(getattr(self.module, "no_log_values", None) or ())

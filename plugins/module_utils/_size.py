@@ -13,7 +13,12 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["SizeError", "parse_size", "format_size", "round_up"]
+__all__ = ["SizeError", "parse_size", "format_size", "round_up", "MAX_SIZE_BYTES"]
+
+# The largest size accepted anywhere: 8 EiB - 1, LVM's own limit for an LV (and a signed 64-bit byte count).
+MAX_SIZE_BYTES = 2**63 - 1
+# A size written out in full bytes has at most 19 digits; with a unit and a fraction, 40 characters is plenty.
+_MAX_SIZE_TEXT = 40
 
 _UNITS = {
     "": 1, "b": 1,
@@ -21,7 +26,7 @@ _UNITS = {
     "t": 10**12, "tb": 10**12, "p": 10**15, "pb": 10**15,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50,
 }
-_SIZE_RE = re.compile(r"^\s*(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[A-Za-z]*)\s*$")
+_SIZE_RE = re.compile(r"^ *(?P<num>[0-9]+(?:\.[0-9]+)?) *(?P<unit>[A-Za-z]*) *$")
 
 
 class SizeError(ValueError):
@@ -33,20 +38,26 @@ def parse_size(value, field="size"):
 
     ``value`` may be an ``int`` (bytes) or a string such as ``10GiB``, ``512 MiB``, ``1G`` (10**9), ``1.5TiB``.
     Fractional results are rounded up to the next byte. Raises :class:`SizeError` naming ``field`` for
-    negative, empty, boolean, unknown-unit or otherwise malformed input.
+    negative, empty, boolean, unknown-unit, over-long (more than 40 characters) or otherwise malformed input and
+    for sizes above :data:`MAX_SIZE_BYTES`.
     """
     if isinstance(value, bool) or value is None:
         raise SizeError("%s: %r is not a size; use bytes or a number with a unit such as 10GiB or 1G" % (field, value))
     if isinstance(value, int):
         if value < 0:
-            raise SizeError("%s: %r is negative" % (field, value))
-        return value
+            raise SizeError("%s: %s is negative" % (field, _show(value)))
+        return _bounded(value, field, value)
     if isinstance(value, float):
         if value < 0 or math.isnan(value) or math.isinf(value):
             raise SizeError("%s: %r is not a valid size" % (field, value))
+        if value > MAX_SIZE_BYTES:
+            raise SizeError("%s: %r is larger than %d bytes (8 EiB)" % (field, value, MAX_SIZE_BYTES))
         return int(math.ceil(value))
-    match = _SIZE_RE.match(str(value))
-    if not match:
+    if not isinstance(value, str) or len(value) > _MAX_SIZE_TEXT:
+        raise SizeError("%s: %s is not a size; use bytes or a number with a unit such as 10GiB or 1G (at most %d "
+                        "characters)" % (field, _show(value), _MAX_SIZE_TEXT))
+    match = _SIZE_RE.fullmatch(value)
+    if not match or not value.isascii():
         raise SizeError("%s: %r is not a size; use bytes or a number with a unit such as 10GiB or 1G" % (field, value))
     unit = match.group("unit").lower()
     if unit not in _UNITS:
@@ -57,8 +68,23 @@ def parse_size(value, field="size"):
     if "." in num:
         whole, frac = num.split(".")
         scaled = int(whole) * _UNITS[unit] + (int(frac) * _UNITS[unit] + 10 ** len(frac) - 1) // 10 ** len(frac)
-        return scaled
-    return int(num) * _UNITS[unit]
+        return _bounded(scaled, field, value)
+    return _bounded(int(num) * _UNITS[unit], field, value)
+
+
+def _show(value, limit=60):
+    if isinstance(value, int) and value.bit_length() > 64:
+        return "an integer of %d bits" % value.bit_length()  # repr() of a huge int may raise
+    text = repr(value)
+    if len(text) > limit:
+        return "%s... (%d characters)" % (text[:limit], len(text))
+    return text
+
+
+def _bounded(num_bytes, field, value):
+    if num_bytes > MAX_SIZE_BYTES:
+        raise SizeError("%s: %s is larger than %d bytes (8 EiB)" % (field, _show(value), MAX_SIZE_BYTES))
+    return num_bytes
 
 
 def format_size(num_bytes):

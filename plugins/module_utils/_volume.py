@@ -10,14 +10,18 @@ the commands. Check mode stops after :func:`decide`, so ``--check`` predicts exa
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    MANAGED_TAG,
+    VOLUME_TAG,
     NameError_,
+    is_managed_snapshot,
     lv_name,
     target_iqn,
     tgt_conf_path,
+    validate_backend_name,
+    validate_lv_name,
     validate_type_name,
+    validate_vg_name,
     validate_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._size import (
@@ -27,6 +31,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._size import (
     round_up,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import is_managed_conf, read_file
 
 __all__ = ["ITEM_OPTIONS", "decide", "VolumeApplier", "exported_volumes"]
 
@@ -45,12 +50,14 @@ ITEM_OPTIONS = dict(
 )
 
 
-def decide(items, lvm_state, exported, field="volumes", predict_missing=False):
+def decide(items, lvm_state, exported, field="volumes", predict_missing=False, foreign=None):
     """Return ``(actions, errors)``.
 
     ``items``: validated option dicts (``ITEM_OPTIONS``). ``lvm_state``: :class:`drivers.lvm.LvmState`.
-    ``exported``: ``{volume name: target iqn}`` of volumes that have an export (file or live target).
-    ``predict_missing``: in check mode a VG or thin pool that the roles would create is not an error.
+    ``exported``: ``{volume name: target iqn}`` of volumes that have an export of ours (a marked file, maybe a
+    live target). ``foreign``: ``{volume name: target iqn}`` of targets with the volume's IQN that are not ours
+    (a volume exported by one of them is not deleted). ``predict_missing``: in check mode a VG or thin pool that
+    the roles would create is not an error.
     Each action: the item plus ``action`` (create|extend|none|delete|absent), ``size_bytes`` (after),
     ``previous_size_bytes``, ``lv_name``, ``device``, ``exported`` (iqn or None), ``snapshots``.
     """
@@ -60,6 +67,11 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False):
         where = "%s[%d]" % (field, index)
         try:
             name = validate_volume_name(item["name"], where + ".name")
+            validate_vg_name(item["vg"], where + ".vg")
+            if item.get("thin_pool") is not None:
+                validate_lv_name(item["thin_pool"], where + ".thin_pool")
+            if item.get("backend") is not None:
+                validate_backend_name(item["backend"], where + ".backend")
             if item.get("volume_type"):
                 validate_type_name(item["volume_type"], where + ".volume_type")
             size = None
@@ -80,11 +92,15 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False):
                    device="/dev/%s/%s" % (item["vg"], lv_name(name)), exported=exported.get(name),
                    snapshots=[], status="available" if lv else "absent")
         if lv and not lv["managed"]:
-            errors.append("%s: LV %s/%s exists but is not managed by ember.blockstore (no '%s' tag); "
-                          "refusing to touch it" % (where, item["vg"], lv["name"], "ember.blockstore"))
+            errors.append("%s: LV %s/%s exists but is not managed by ember.blockstore (it needs both tags '%s' "
+                          "and '%s%s'); refusing to touch it" % (where, item["vg"], lv["name"], MANAGED_TAG,
+                                                                 VOLUME_TAG, name))
             continue
+        foreign_snapshots = []
         if lv:
-            act["snapshots"] = sorted(s["name"] for s in lvm_state.snapshots_of(item["vg"], lv["name"]))
+            snaps = lvm_state.snapshots_of(item["vg"], lv["name"])
+            act["snapshots"] = sorted(s["name"] for s in snaps)
+            foreign_snapshots = sorted(s["name"] for s in snaps if not is_managed_snapshot(s, name))
             if act["exported"]:
                 act["status"] = "in-use"
         if item["state"] == "present":
@@ -129,6 +145,10 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False):
                     act["size_bytes"] = lv["size_bytes"]
         else:
             if lv is not None:
+                if name in (foreign or {}):
+                    errors.append("%s: target %s has volume %s's IQN but is not managed by ember.blockstore; it is "
+                                  "never removed, so the volume is not deleted" % (where, foreign[name], name))
+                    continue
                 if act["exported"] and not item.get("force"):
                     errors.append("%s: volume %s is in-use (exported as %s); detach it first or set force: true"
                                   % (where, name, act["exported"]))
@@ -136,6 +156,12 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False):
                 if act["snapshots"] and not item.get("cascade"):
                     errors.append("%s: volume %s has snapshots (%s); delete them first or set cascade: true"
                                   % (where, name, ", ".join(act["snapshots"])))
+                    continue
+                if foreign_snapshots:
+                    errors.append("%s: volume %s has snapshots that are not ember.blockstore's (%s: no '%s', '%s%s' "
+                                  "and '%s<name>' tags); cascade deletes only the project's snapshots, so remove "
+                                  "these by hand first" % (where, name, ", ".join(foreign_snapshots), MANAGED_TAG,
+                                                           VOLUME_TAG, name, "ember.snapshot="))
                     continue
                 act.update(action="delete", size_bytes=None, status="deleted")
             else:
@@ -180,11 +206,16 @@ class VolumeApplier:
         self.lvm.remove(act["vg"], act["lv_name"])
 
 
-def exported_volumes(names, live, prefix, conf_exists=os.path.exists):
-    """``{name: iqn}`` for the volumes among ``names`` that have a target file or a live target."""
-    out = {}
+def exported_volumes(names, live, prefix, read=read_file):
+    """``({name: iqn}, {name: iqn})``: the volumes among ``names`` exported by a target of ours (its file carries
+    the project's marker), and those whose IQN belongs to a target that is not ours (a live target without our
+    file, or a file at our path without the marker)."""
+    ours, foreign = {}, {}
     for name in names:
         iqn = target_iqn(name, prefix)
-        if iqn in live or conf_exists(tgt_conf_path(name)):
-            out[name] = iqn
-    return out
+        text = read(tgt_conf_path(name))
+        if text is not None and is_managed_conf(text, iqn):
+            ours[name] = iqn
+        elif text is not None or iqn in live:
+            foreign[name] = iqn
+    return ours, foreign

@@ -19,12 +19,20 @@ description:
     names are not bound.
   - The target is written to C(/etc/tgt/conf.d/ember-volume-<name>.conf) (mode 0600, it holds the secret) and
     applied with C(tgt-admin --update), so a tgt restart or a reboot keeps it.
-  - The CHAP password comes from I(chap_password) or is generated once (16 letters and digits) and read back
-    from the file on later runs.
+  - The CHAP password comes from I(chap_password) (at least 12 word characters) or is generated once (32 random
+    letters and digits, 190 bits) and read back from the file on later runs.
+  - Only targets whose file carries the project's marker (the C(# Managed by ember.blockstore) header naming the
+    target) are changed or removed. A live target, or a file at the volume's path, with the volume's IQN but
+    without the marker is a clash; the module fails before any change and leaves it alone.
+  - Changes are made in an order that never admits more than before (the live ACL is narrowed before it is
+    widened; a target whose CHAP account must change is deleted before its account) and the live target is read
+    back after every change. If it lacks its CHAP account, its ACL is emptied (tgtd then admits nobody) and the
+    module fails.
   - C(state=absent) removes the live target and its file. A target with logged-in initiators is not removed or
     reloaded unless I(force=true); log the consumer out first (M(ember.blockstore.connection)).
-  - Returns C(connection_info) per volume for M(ember.blockstore.connection). It contains the CHAP password, so
-    register the result with C(no_log) in playbooks that print results.
+  - Returns C(connection_info) per volume for M(ember.blockstore.connection). It contains the CHAP password (the
+    only place a secret is returned; every message and failure masks it), so register the result with
+    C(no_log) in playbooks that print results.
 author: ember.blockstore contributors (@ember-blockstore)
 options:
   attachments:
@@ -36,11 +44,14 @@ options:
       vg: {description: Volume group of the volume., type: str, required: true}
       initiators: {description: "Initiator IQNs of the consumers (recorded with the export, reported as
                    C(attached_to)); at least one when I(state=present).", type: list, elements: str, default: []}
-      initiator_addresses: {description: "Consumer addresses (IP or CIDR) allowed to log in: the ACL. At least
-                            one when I(state=present).", type: list, elements: str, default: []}
-      chap_username: {description: "CHAP user (word characters); default C(ember_<volume>_<8 hex of its sha256>).",
+      initiator_addresses: {description: "Consumer host addresses allowed to log in: the ACL (an IPv6 zone id only
+                            of interface-name characters). A network only with I(allow_networks). At least one when
+                            I(state=present).", type: list, elements: str, default: []}
+      chap_username: {description: "CHAP user (1-255 word characters); default
+                      C(ember_<volume>_<8 hex of its sha256>). Each export needs its own (tgt accounts are
+                      global).", type: str}
+      chap_password: {description: "CHAP secret (12-255 word characters); generated once when omitted.",
                       type: str}
-      chap_password: {description: CHAP secret (word characters); generated once when omitted., type: str}
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
   volume: {description: Single form; see I(attachments)., type: str}
   vg: {description: Single form; see I(attachments)., type: str}
@@ -50,13 +61,27 @@ options:
   chap_password: {description: Single form; see I(attachments)., type: str}
   state: {description: Single form; see I(attachments)., type: str, choices: [present, absent], default: present}
   portal:
-    description: "Address (C(ip) or C(ip:port)) consumers reach this node's targets on, the storage network."
+    description: "Address (C(ip), C(ip:port) or C([ipv6]:port)) consumers reach this node's targets on, the
+      storage network."
     type: str
     required: true
   target_prefix:
-    description: IQN prefix of the targets.
+    description: "IQN prefix of the targets: C(iqn.yyyy-mm.<reversed domain>:) (RFC 3720), at most 153 bytes so
+      that every C(<prefix>volume-<name>) fits in 223."
     type: str
     default: "iqn.2026-11.io.ember.blockstore:"
+  allow_networks:
+    description: Allow networks (CIDR) in I(initiator_addresses). Without it every entry is a host address.
+    type: bool
+    default: false
+  acl_min_prefix_ipv4:
+    description: With I(allow_networks), the widest IPv4 network an ACL may bind (prefix length, 8-32).
+    type: int
+    default: 24
+  acl_min_prefix_ipv6:
+    description: With I(allow_networks), the widest IPv6 network an ACL may bind (prefix length, 16-128).
+    type: int
+    default: 64
   force:
     description: Reload or remove targets even when initiators are logged in (their sessions drop).
     type: bool
@@ -97,15 +122,21 @@ attachments:
       type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, remove_values
+from ansible_collections.ember.blockstore.plugins.module_utils._address import check_min_prefix, portal
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import batch_items, single_form
 from ansible_collections.ember.blockstore.plugins.module_utils._attachment import (
     ITEM_OPTIONS,
     apply,
     connection_info,
     decide,
+    secrets_of,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    DEFAULT_TARGET_PREFIX,
+    NameError_,
+    validate_target_prefix,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
@@ -123,11 +154,22 @@ def main():
         argument_spec=dict(attachments=dict(type="list", elements="dict", options=ITEM_OPTIONS),
                            portal=dict(type="str", required=True),
                            target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX),
+                           allow_networks=dict(type="bool", default=False),
+                           acl_min_prefix_ipv4=dict(type="int", default=24),
+                           acl_min_prefix_ipv6=dict(type="int", default=64),
                            force=dict(type="bool", default=False), **single_form(ITEM_OPTIONS)),
         supports_check_mode=True, mutually_exclusive=[("attachments", "volume")],
         required_one_of=[("attachments", "volume")], required_by={"volume": "vg"})
     params = module.params
     items, field = batch_items(params, "attachments", ITEM_OPTIONS, "attachment")
+    # Options that reach the target files or the consumers' command lines are validated before any command.
+    try:
+        target_portal = portal(params["portal"], "portal")
+        validate_target_prefix(params["target_prefix"])
+        min_prefix = check_min_prefix((params["acl_min_prefix_ipv4"], params["acl_min_prefix_ipv6"]),
+                                      "acl_min_prefix")
+    except NameError_ as exc:
+        module.fail_json(msg=str(exc), errors=[str(exc)], attachments=[])
     runner = Runner(module, lock=True)
     tgt = Tgt(runner)
     try:
@@ -136,7 +178,10 @@ def main():
     except CommandError as exc:
         module.fail_json(msg=str(exc), **exc.context())
     actions, errors = decide(items, state, live, params["target_prefix"], field=field,
-                             predict_missing=module.check_mode)
+                             predict_missing=module.check_mode, allow_networks=params["allow_networks"],
+                             min_prefix=min_prefix)
+    # Every secret known (given, read from a target file) is masked in any message from here on.
+    module.no_log_values.update(secrets_of(actions))
     if not errors and not module.check_mode and any(a["state"] == "present" for a in actions):
         rc, _out, _err = runner.run(["tgtadm", "--lld", "iscsi", "--mode", "sys", "--op", "show"], check=False)
         if rc != 0:
@@ -148,18 +193,26 @@ def main():
         if not module.check_mode:
             try:
                 apply(act, tgt, live, force=params["force"])
-            except (CommandError, RuntimeError) as exc:
-                results.append(dict(result_of(act, params["portal"]), changed=False, failed=True))
+            except (CommandError, RuntimeError, ValueError) as exc:
+                module.no_log_values.update(secrets_of([act]))
+                results.append(dict(result_of(act, target_portal), changed=False, failed=True))
                 extra = exc.context() if isinstance(exc, CommandError) else {}
                 module.fail_json(msg="attachment of %s: %s" % (act["volume"], exc), attachments=results, **extra)
-        results.append(result_of(act, params["portal"]))
+            module.no_log_values.update(secrets_of([act]))  # a generated secret
+        results.append(result_of(act, target_portal))
     diff = {"before": {}, "after": {}}
     for act in actions:
         if act["action"] != "none":
             diff["before"][act["volume"]] = "exported" if act["action"] != "export" else "absent"
             diff["after"][act["volume"]] = "absent" if act["action"] == "unexport" else \
                 "exported to %s" % ", ".join(act["initiators"])
-    module.exit_json(changed=any(r["changed"] for r in results), attachments=results, diff=diff)
+    # connection_info.auth_password is the one place a secret is returned on purpose (the consumer logs in with
+    # it; the role registers this result with no_log). Everything else stays masked, the invocation included.
+    returned = secrets_of(actions)
+    invocation = {"module_args": remove_values(params, module.no_log_values)}
+    module.no_log_values.difference_update(returned)
+    module.exit_json(changed=any(r["changed"] for r in results), attachments=results, diff=diff,
+                     invocation=invocation)
 
 
 if __name__ == "__main__":

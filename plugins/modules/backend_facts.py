@@ -16,7 +16,16 @@ description:
   - Pool statistics follow Cinder's LVM driver. Thick (C(lvm)) pools report the volume group's size and free
     space; thin (C(lvm_thin)) pools report the thin pool's data size, its free data space and, as
     C(provisioned_bytes), the sum of the virtual sizes of its thin volumes.
-  - Only LVs tagged C(ember.blockstore) are reported as volumes; other LVs only count as used space.
+  - Only LVs tagged both C(ember.blockstore) and C(ember.volume=<name>) (and named C(volume-<name>)) are reported
+    as volumes; other LVs only count as used space.
+  - Names in the project's namespace that something else holds are reported as C(clashes), so that the plan
+    refuses an inventory volume of that name before any change (M(ember.blockstore.volume) and
+    M(ember.blockstore.attachment) would refuse it on this host only, later). These are LVs named
+    C(volume-<name>) in the backend's volume group without both tags, live tgt targets named
+    C(<target_prefix>volume-<name>) without the project's target file, and files at
+    C(/etc/tgt/conf.d/ember-volume-<name>.conf) without the project's marker.
+  - Every option is validated (backend, volume group, thin pool and device names, sizes, labels) and bounded;
+    a bad value fails the module with a message naming the field, before any command.
   - In check mode, a volume group or thin pool that does not exist yet is predicted from the sizes of its
     physical volumes, so that a C(--check) run of a new host can plan; such pools have C(predicted=true).
   - Read-only; never reports C(changed).
@@ -57,6 +66,10 @@ options:
     description: Path of this node's copy of the placement ledger (see M(ember.blockstore.ledger)).
     type: path
     default: /var/lib/ember-blockstore/ledger.json
+  target_prefix:
+    description: IQN prefix of the targets (to find targets that clash with the project's names).
+    type: str
+    default: "iqn.2026-11.io.ember.blockstore:"
 notes:
   - Supports check mode.
 seealso:
@@ -117,6 +130,13 @@ pools:
                     account, the file's ACL).", type: bool}
         snapshots: {description: Names of LVs whose origin is this volume., type: list, elements: str}
         device: {description: Device path on the storage node., type: str}
+    clashes:
+      description: "Names in the project's namespace held by something that is not the project's: C(kind) (C(lv) or
+        C(target)), C(host), C(volume) (the volume name it clashes with), and C(vg), C(lv_name), C(tags) for an LV
+        or C(target_iqn), C(path), C(reason) for a target. Target clashes are host-wide and repeated in every pool
+        of the host."
+      type: list
+      elements: dict
 problems:
   description:
     - Damaged LVM state found on this node, one item per problem. A node with problems is not scheduled on and
@@ -141,7 +161,8 @@ ledger_error:
   type: str
 tgt:
   description: State of the tgt daemon, C(running) (tgtadm answers), C(configured) (the include line and the
-    ember.blockstore systemd drop-in are present) and C(ready) (both).
+    ember.blockstore systemd drop-in are present), C(ready) (both) and C(portals) (the addresses it listens on,
+    as C(addr:port); empty when it is not running).
   returned: always
   type: dict
 """
@@ -152,6 +173,17 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
 from ansible_collections.ember.blockstore.plugins.module_utils._ledger import LEDGER_PATH, LedgerError, read_ledger
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    DEFAULT_TARGET_PREFIX,
+    LV_PREFIX,
+    TGT_CONF_DIR,
+    NameError_,
+    target_iqn,
+    tgt_conf_path,
+    validate_target_prefix,
+    validate_text,
+    validate_volume_name,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import (
@@ -162,7 +194,12 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm impor
     predict_vg_size,
     thin_pool_size,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt, parse_conf
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
+    HEADER,
+    Tgt,
+    is_managed_conf,
+    parse_conf,
+)
 
 TGT_DROPIN_GLOB = "/etc/systemd/system/tgt.service.d/ember-*.conf"
 TGT_INCLUDE = "include /etc/tgt/conf.d/*.conf"
@@ -178,20 +215,76 @@ def tgt_configured(targets_conf="/etc/tgt/targets.conf", dropin_glob=TGT_DROPIN_
     return included and bool(glob.glob(dropin_glob)) and os.path.isdir("/etc/tgt/conf.d")
 
 
-def read_exports(conf_dir="/etc/tgt/conf.d"):
-    """``{backing_store_path: parsed conf}`` for every ember target file."""
-    exports = {}
-    for path in sorted(glob.glob(conf_dir + "/ember-*.conf")):
+def read_conf_files(conf_dir=TGT_CONF_DIR):
+    """``{path: text}`` of every ``ember-*.conf`` file in ``conf_dir``."""
+    files = {}
+    for path in sorted(glob.glob(os.path.join(glob.escape(conf_dir), "ember-*.conf"))):
         with open(path) as handle:
-            conf = parse_conf(handle.read())
-        if conf["backing_store"]:
+            files[path] = handle.read()
+    return files
+
+
+def read_exports(conf_dir=TGT_CONF_DIR, files=None):
+    """``{backing_store_path: parsed conf}`` for every target file that carries the project's marker."""
+    exports = {}
+    for path, text in sorted((read_conf_files(conf_dir) if files is None else files).items()):
+        if not text.startswith(HEADER):
+            continue
+        conf = parse_conf(text)
+        if conf["backing_store"] and conf["iqn"] and is_managed_conf(text, conf["iqn"]):
             conf["path"] = path
             exports[conf["backing_store"]] = conf
     return exports
 
 
-def pool_facts(host, cfg, lvm_state, exports, live, predict):
-    """Facts of one backend's pool from one LVM snapshot (pure; unit tested with captured outputs)."""
+def _namespace_volume(name):
+    """The volume name ``name`` (an LV name or the tail of an IQN) would be in the project's namespace, else None."""
+    if not name.startswith(LV_PREFIX):
+        return None
+    try:
+        return validate_volume_name(name[len(LV_PREFIX):])
+    except NameError_:
+        return None
+
+
+def target_clashes(host, live, files, prefix=DEFAULT_TARGET_PREFIX):
+    """Targets named like the project's (``<prefix>volume-<name>``) without the project's file, and files at the
+    project's path without its marker: ``[{kind: target, host, volume, target_iqn, path, reason}]``."""
+    out = {}
+    names = {iqn[len(prefix):] for iqn in live if iqn.startswith(prefix)}
+    names |= {os.path.basename(path)[len("ember-"):-len(".conf")] for path in files}
+    for lv in sorted(names):
+        volume = _namespace_volume(lv)
+        if volume is None:
+            continue
+        iqn, path = target_iqn(volume, prefix), tgt_conf_path(volume)
+        text = files.get(path)
+        if text is not None and not is_managed_conf(text, iqn):
+            reason = "%s has no '%s' header for %s" % (path, HEADER.strip(), iqn)
+        elif text is None and iqn in live:
+            reason = "live target (tid %s) without the project's file %s" % (live[iqn].get("tid"), path)
+        else:
+            continue
+        out[volume] = {"kind": "target", "host": host, "volume": volume, "target_iqn": iqn, "path": path,
+                       "reason": reason}
+    return [out[k] for k in sorted(out)]
+
+
+def lv_clashes(host, vg, lvm_state):
+    """LVs named ``volume-<name>`` in ``vg`` that are not the project's (both tags):
+    ``[{kind: lv, host, volume, vg, lv_name, tags}]``."""
+    out = []
+    for lv in sorted(lvm_state.lvs, key=lambda item: item["name"]):
+        volume = _namespace_volume(lv["name"]) if lv["vg"] == vg else None
+        if volume is not None and not lv["managed"]:
+            out.append({"kind": "lv", "host": host, "volume": volume, "vg": vg, "lv_name": lv["name"],
+                        "tags": list(lv["tags"])})
+    return out
+
+
+def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARGET_PREFIX, files=None):
+    """Facts of one backend's pool from one LVM snapshot (pure; unit tested with captured outputs). ``files``:
+    ``{path: text}`` of the ember target files (for the target clashes; None = not known, none reported)."""
     vg = lvm_state.vgs.get(cfg["vg"])
     thin = cfg["driver"] == "lvm_thin"
     extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
@@ -203,6 +296,9 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict):
         "capabilities": dict(cfg.get("capabilities") or {}),
         "volume_clear": cfg["volume_clear"], "volume_clear_size_bytes": cfg["volume_clear_size_bytes"],
         "volumes": [],
+        # Target clashes need the target files; a caller that does not give them (None) gets LV clashes only.
+        "clashes": lv_clashes(host, cfg["vg"], lvm_state) + (
+            target_clashes(host, live, files, prefix) if files is not None else []),
     }
     pool["capabilities"].update({
         "volume_backend_name": cfg["volume_backend_name"], "storage_protocol": "iSCSI", "driver": cfg["driver"],
@@ -263,15 +359,21 @@ def main():
             backends=dict(type="list", elements="dict", required=True, options=backend_options()),
             host=dict(type="str", required=True),
             ledger_path=dict(type="path", default=LEDGER_PATH),
+            target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX),
         ),
         supports_check_mode=True,
     )
     host = module.params["host"]
+    try:
+        validate_text(host, "host", what="host name")
+        validate_target_prefix(module.params["target_prefix"])
+    except NameError_ as exc:
+        module.fail_json(msg=str(exc))
     configs = []
     seen = set()
     for index, backend in enumerate(module.params["backends"]):
         try:
-            cfg = backend_config(backend)
+            cfg = backend_config(backend, field="backends[%d]" % index)
             cfg["volume_clear_size_bytes"] = parse_size(cfg["volume_clear_size"],
                                                         "backends[%d].volume_clear_size" % index)
         except (ValueError, SizeError) as exc:
@@ -292,6 +394,7 @@ def main():
         pv_rows = lvm.pvs()
         running = tgt.running()
         live = tgt.show_if_running() if running else {}
+        portals = tgt.portals() if running else []
     except CommandError as exc:
         module.fail_json(msg=str(exc), **exc.context())
     problems = []
@@ -308,13 +411,16 @@ def main():
     pools = []
     # Pools of a damaged VG are not reported: nothing may be scheduled on them or touched there.
     if not problems:
-        exports = read_exports()
+        files = read_conf_files()
+        exports = read_exports(files=files)
         try:
-            pools = [pool_facts(host, cfg, state, exports, live, module.check_mode) for cfg in configs]
+            pools = [pool_facts(host, cfg, state, exports, live, module.check_mode, module.params["target_prefix"],
+                                files) for cfg in configs]
         except SizeError as exc:
             module.fail_json(msg="backend_facts on %s: %s" % (host, exc))
     module.exit_json(changed=False, pools=pools, problems=problems, ledger=ledger, ledger_error=ledger_error,
-                     tgt={"running": running, "configured": configured, "ready": running and configured})
+                     tgt={"running": running, "configured": configured, "ready": running and configured,
+                          "portals": portals})
 
 
 if __name__ == "__main__":

@@ -14,6 +14,13 @@ description:
     M(ember.blockstore.attachment) it creates the open-iscsi node record for that target and portal, sets CHAP
     and C(node.startup=automatic) (the session comes back after a reboot), logs in and waits until the device
     appears at its stable path C(/dev/disk/by-path/ip-<portal>-iscsi-<iqn>-lun-<lun>).
+  - The CHAP secret is never put on a command line (C(ps) shows those to every local user). iscsiadm cannot read
+    a value from a file or stdin, so the module writes the secret into the node record file that
+    C(iscsiadm -o new) created (C(/etc/iscsi/nodes) or C(/var/lib/iscsi/nodes), mode 0600) and checks with
+    C(iscsiadm -o show) that it is set. Only if that file cannot be found is the secret passed with C(-v), with a
+    warning.
+  - Every field is validated before any command (IQN, portal, LUN, CHAP user and secret); results and messages
+    never contain the secret.
   - C(state=absent) logs out and deletes the node record. A device that is mounted or held (by LVM, dm, ...)
     is not logged out unless I(force=true).
   - An existing session is left as it is (not changed).
@@ -27,14 +34,14 @@ options:
     suboptions:
       target_iqn: {description: Target IQN., type: str, required: true}
       target_portal: {description: "C(ip:port) of the target.", type: str, required: true}
-      target_lun: {description: LUN of the volume., type: int, default: 1}
+      target_lun: {description: "LUN of the volume (0-16383).", type: int, default: 1}
       auth_method: {description: C(CHAP) or C(None)., type: str, choices: [CHAP, None], default: CHAP}
-      auth_username: {description: CHAP user., type: str}
-      auth_password: {description: CHAP secret., type: str}
+      auth_username: {description: "CHAP user (1-255 word characters).", type: str}
+      auth_password: {description: "CHAP secret (12-255 word characters).", type: str}
       volume: {description: Volume name (for results)., type: str}
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
   wait_timeout:
-    description: Seconds to wait for the device after login.
+    description: Seconds to wait for the device after login (0-3600).
     type: int
     default: 60
   force:
@@ -71,13 +78,48 @@ connections:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ember.blockstore.plugins.module_utils._address import portal as valid_portal
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    NameError_,
+    validate_chap_secret,
+    validate_chap_username,
+    validate_iqn,
+    validate_volume_name,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
+    NODE_DIRS,
     Iscsiadm,
     device_in_use,
     device_path,
     normalize_portal,
 )
+
+
+def validate(connections, field="connections"):
+    """Errors (naming the field) for any value that would reach iscsiadm's command line or a node record."""
+    errors = []
+    for index, item in enumerate(connections):
+        where = "%s[%d]" % (field, index)
+        try:
+            validate_iqn(item["target_iqn"], where + ".target_iqn")
+            valid_portal(item["target_portal"], where + ".target_portal")
+            if not 0 <= item["target_lun"] <= 16383:
+                raise NameError_("%s.target_lun: %r is not a LUN (0-16383)" % (where, item["target_lun"]))
+            if item.get("volume") is not None:
+                validate_volume_name(item["volume"], where + ".volume")
+            if item["auth_username"] is not None:
+                validate_chap_username(item["auth_username"], where + ".auth_username")
+            if item["auth_password"] is not None:
+                validate_chap_secret(item["auth_password"], where + ".auth_password")
+        except NameError_ as exc:
+            errors.append(str(exc))
+            continue
+        if item["state"] == "present" and item["auth_method"] == "CHAP" and not (
+                item["auth_username"] and item["auth_password"]):
+            errors.append("%s: auth_username and auth_password are required for CHAP (target %s)"
+                          % (where, item["target_iqn"]))
+    return errors
 
 
 def main():
@@ -100,12 +142,9 @@ def main():
     )
     runner = Runner(module, lock=True)
     iscsi = Iscsiadm(runner)
-    errors = []
-    for index, item in enumerate(module.params["connections"]):
-        if item["state"] == "present" and item["auth_method"] == "CHAP" and not (
-                item["auth_username"] and item["auth_password"]):
-            errors.append("connections[%d]: auth_username and auth_password are required for CHAP (target %s)"
-                          % (index, item["target_iqn"]))
+    errors = validate(module.params["connections"])
+    if not 0 <= module.params["wait_timeout"] <= 3600:
+        errors.append("wait_timeout: %r is not a number of seconds from 0 to 3600" % module.params["wait_timeout"])
     if errors:
         module.fail_json(msg="; ".join(errors), connections=[])
     try:
@@ -127,8 +166,11 @@ def main():
                 if key not in sessions:
                     res.update(action="login", changed=True)
                     if not module.check_mode:
-                        iscsi.login(item["target_iqn"], portal, item["auth_username"], item["auth_password"],
-                                    item["auth_method"])
+                        via = iscsi.login(item["target_iqn"], portal, item["auth_username"], item["auth_password"],
+                                          item["auth_method"])
+                        if via == "argv":
+                            module.warn("the node record of %s was not found under %s: the CHAP secret was passed "
+                                        "on iscsiadm's command line" % (item["target_iqn"], " or ".join(NODE_DIRS)))
                 if not module.check_mode or key in sessions:
                     real = iscsi.wait_for_device(path, module.params["wait_timeout"] if not module.check_mode
                                                  else 0)

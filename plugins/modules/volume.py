@@ -11,13 +11,15 @@ short_description: Create, extend and delete block storage volumes on an LVM sto
 version_added: 0.1.0
 description:
   - Manages volumes as LVM logical volumes named C(volume-<name>) and tagged C(ember.blockstore),
-    C(ember.volume=<name>), C(ember.type=<volume type>) and C(ember.backend=<backend>); LVs without the
-    C(ember.blockstore) tag are never touched.
+    C(ember.volume=<name>), C(ember.type=<volume type>) and C(ember.backend=<backend>); LVs without both the
+    C(ember.blockstore) and the C(ember.volume=<name>) tag are never touched.
   - Thick volumes (C(lvcreate --size)) or thin volumes in a thin pool (C(lvcreate --thin --virtualsize)).
     Sizes are rounded up to whole LVM extents, as LVM does, so a repeated run with the same size is a no-op.
   - A bigger size extends the volume (C(lvextend)); a smaller one is an error (volumes are never shrunk).
   - C(state=absent) deletes the volume. A volume that is exported (in-use) needs I(force=true), and then its
-    target is removed first; a volume with snapshots needs I(cascade=true). Thick volumes are wiped before
+    target is removed first (only a target whose file carries the project's marker; a volume exported by another
+    target is not deleted); a volume with snapshots needs I(cascade=true), which deletes only snapshots tagged
+    C(ember.blockstore), C(ember.volume=<name>) and C(ember.snapshot=<snapshot>). Thick volumes are wiped before
     deletion as Cinder's C(volume_clear=zero) does; thin volumes are not (the thin pool zeroes blocks before it
     hands them out again).
   - Batch form (I(volumes)) handles many volumes in one module run; the single form (I(name), I(size), ...)
@@ -111,7 +113,12 @@ volumes:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import batch_items, single_form
-from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    DEFAULT_TARGET_PREFIX,
+    NameError_,
+    validate_target_prefix,
+    validate_volume_name,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
     ITEM_OPTIONS,
@@ -131,6 +138,15 @@ def argument_spec():
                 target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX), **single_form(ITEM_OPTIONS))
 
 
+def validate_name_quietly(name):
+    """Whether ``name`` is a valid volume name (an invalid one is reported by decide(), not looked up)."""
+    try:
+        validate_volume_name(name)
+    except NameError_:
+        return False
+    return True
+
+
 def result_of(act):
     out = {key: act.get(key) for key in RESULT_KEYS if key in act or key not in ("wipe", "wiped_bytes")}
     out["changed"] = act["action"] in ("create", "extend", "delete")
@@ -143,6 +159,10 @@ def main():
                            required_by={"name": "vg"})
     params = module.params
     items, field = batch_items(params, "volumes", ITEM_OPTIONS, "volume")
+    try:
+        validate_target_prefix(params["target_prefix"])
+    except NameError_ as exc:
+        module.fail_json(msg=str(exc), volumes=[])
 
     runner = Runner(module, lock=True)
     lvm, tgt = Lvm(runner), Tgt(runner)
@@ -151,9 +171,10 @@ def main():
         live = tgt.show_if_running()
     except CommandError as exc:
         module.fail_json(msg=str(exc), **exc.context())
-    exported = exported_volumes([i["name"] for i in items if isinstance(i.get("name"), str)], live,
-                                params["target_prefix"])
-    actions, errors = decide(items, state, exported, field=field, predict_missing=module.check_mode)
+    exported, foreign = exported_volumes([i["name"] for i in items if isinstance(i.get("name"), str)
+                                          and validate_name_quietly(i["name"])], live, params["target_prefix"])
+    actions, errors = decide(items, state, exported, field=field, predict_missing=module.check_mode,
+                             foreign=foreign)
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors, volumes=[])
 

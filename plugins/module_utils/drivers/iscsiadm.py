@@ -8,20 +8,71 @@ CHAP and ``node.startup=automatic`` on it, logs in and waits for the stable devi
 ``/dev/disk/by-path/ip-<portal>-iscsi-<iqn>-lun-<lun>``. SendTargets discovery is not needed because the
 storage node returns the exact target in ``connection_info``; creating the record directly avoids adding every
 discovered target of a portal to the node database with automatic startup.
+
+The CHAP secret never goes on a command line (where ``ps`` shows it to every local user): iscsiadm has no way to
+read a value from a file or stdin (usr/iscsiadm.c: ``-v`` only), but it keeps each node record as a text file,
+``<node db>/nodes/<target>/<address>,<port>,<tpgt>/<iface>`` (usr/idbm.c ``idbm_rec_write_new``), read line by line
+as ``name = value`` (``idbm_recinfo_config``, which also sets the password length). So the record is created with
+``-o new``, the other settings go through ``-o update``, and the secret is written into the record file directly
+(atomically, 0600); ``-o show`` then confirms iscsiadm reads it (it prints a set secret as ``********``). Only when
+the record file cannot be found (another node-db layout) is the secret given with ``-v``, and the module warns.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import time
 
+from ansible_collections.ember.blockstore.plugins.module_utils._files import write_private
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 
 __all__ = ["parse_sessions", "parse_nodes", "device_path", "normalize_portal", "Iscsiadm", "NO_RECORDS",
-           "mounted_devices", "device_in_use"]
+           "mounted_devices", "device_in_use", "parse_record", "record_with_secret", "NODE_DIRS"]
 
 NO_RECORDS = 21  # iscsiadm exit code: "no records found" / "no active sessions"
+# open-iscsi's node database: /etc/iscsi on Debian and Ubuntu, /var/lib/iscsi on Fedora, RHEL and SUSE.
+NODE_DIRS = ("/etc/iscsi/nodes", "/var/lib/iscsi/nodes")
+SECRET_KEY = "node.session.auth.password"
+_END_RECORD = "# END RECORD"
+
+
+def _record_key(line):
+    """The parameter name of a record line as ``idbm_recinfo_config`` reads it (up to a blank or '=')."""
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return None
+    return re.split(r"[\s=]", line, maxsplit=1)[0]
+
+
+def parse_record(text):
+    """``{name: value}`` of an open-iscsi record file (or ``iscsiadm -o show`` output), as iscsiadm reads it."""
+    values = {}
+    for line in text.splitlines():
+        key = _record_key(line)
+        if key is None:
+            continue
+        _name, sep, value = line.strip().partition("=")
+        if sep:
+            values[key] = value.strip()
+    return values
+
+
+def record_with_secret(text, secret):
+    """The record ``text`` with exactly one ``node.session.auth.password = <secret>`` line, before ``# END
+    RECORD``. ``secret`` must be one word (validated by the caller; checked again here)."""
+    if not secret or not re.fullmatch(r"[A-Za-z0-9_]+", secret):
+        raise ValueError("a CHAP secret written to a node record is letters, digits or '_'")
+    lines = [line for line in text.splitlines() if _record_key(line) != SECRET_KEY]
+    entry = "%s = %s" % (SECRET_KEY, secret)
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].strip().startswith(_END_RECORD):
+            lines.insert(index, entry)
+            break
+    else:
+        lines.append(entry)
+    return "\n".join(lines) + "\n"
 
 
 def normalize_portal(portal, default_port=3260):
@@ -79,21 +130,63 @@ class Iscsiadm:
     def _node(self, target_iqn, portal):
         return ["iscsiadm", "-m", "node", "-T", target_iqn, "-p", portal]
 
-    def login(self, target_iqn, portal, username, password, auth_method="CHAP"):
+    def record_path(self, target_iqn, portal, iface="default", node_dirs=None):
+        """The record file of ``target_iqn`` at ``portal`` (``ip:port`` or ``[ipv6]:port``), or None when there
+        is not exactly one. ``node_dirs`` defaults to :data:`NODE_DIRS`."""
+        host, _sep, port = normalize_portal(portal).rpartition(":")
+        host = host[1:-1] if host.startswith("[") else host
+        found = []
+        for root in node_dirs or NODE_DIRS:
+            pattern = os.path.join(root, glob.escape(target_iqn), "%s,%s,*" % (glob.escape(host), port), iface)
+            found.extend(path for path in glob.glob(pattern) if os.path.isfile(path))
+        return found[0] if len(found) == 1 else None
+
+    def set_secret(self, target_iqn, portal, password, node_dirs=None):
+        """Put the CHAP secret into the node record without a command line. Returns ``"record"``, or ``"argv"``
+        when the record file was not found and ``iscsiadm -o update -v`` had to carry it."""
+        node = self._node(target_iqn, portal)
+        path = self.record_path(target_iqn, portal, node_dirs=node_dirs)
+        if path is not None:
+            with open(path) as handle:
+                text = handle.read()
+            write_private(path, record_with_secret(text, password))
+            via = "record"
+        else:
+            self.runner.run(node + ["-o", "update", "-n", SECRET_KEY, "-v", password])
+            via = "argv"
+        _rc, out, _err = self.runner.run(node + ["-o", "show"])
+        if parse_record(out).get(SECRET_KEY) in (None, "", "<empty>"):
+            raise CommandError(node + ["-o", "show"], 1, "", "the CHAP secret is not set in the node record of %s "
+                               "at %s after writing it" % (target_iqn, portal), secrets=self.runner.secrets()
+                               if hasattr(self.runner, "secrets") else ())
+        return via
+
+    def login(self, target_iqn, portal, username, password, auth_method="CHAP", node_dirs=None):
+        """Create the node record, set it up and log in; returns how the secret reached the record (see
+        :meth:`set_secret`), or None without CHAP."""
         node = self._node(target_iqn, portal)
         self.runner.run(node + ["-o", "new"])
         settings = [("node.startup", "automatic"), ("node.session.auth.authmethod", auth_method)]
         if auth_method == "CHAP":
-            settings += [("node.session.auth.username", username), ("node.session.auth.password", password)]
+            settings += [("node.session.auth.username", username)]
         args = node + ["-o", "update"]
         for key, value in settings:
             args += ["-n", key, "-v", value]
-        self.runner.run(args)
+        via = None
+        try:
+            self.runner.run(args)
+            if auth_method == "CHAP":
+                via = self.set_secret(target_iqn, portal, password, node_dirs=node_dirs)
+        except (CommandError, OSError, ValueError):
+            self.delete_node(target_iqn, portal)
+            raise
         # A refused login (CHAP: rc 24, ACL: rc 19/8) must not leave a record that iscsid retries at boot.
         rc, out, err = self.runner.run(node + ["--login"], check=False)
         if rc != 0:
             self.delete_node(target_iqn, portal)
-            raise CommandError(node + ["--login"], rc, out, err)
+            raise CommandError(node + ["--login"], rc, out, err,
+                               secrets=self.runner.secrets() if hasattr(self.runner, "secrets") else ())
+        return via
 
     def logout(self, target_iqn, portal):
         node = self._node(target_iqn, portal)

@@ -21,6 +21,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     MANAGED_TAG,
     TYPE_TAG,
     VOLUME_TAG,
+    is_managed_lv,
     lv_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
@@ -78,6 +79,8 @@ def parse_lvs(text):
 
     Each dict: ``name, vg, size_bytes, attr, tags (list), pool_lv, origin, data_percent (float|None),
     metadata_percent, path, segtype, managed (bool), volume (ember volume name or None), volume_type, backend``.
+    ``managed`` means both tags, ``ember.blockstore`` and ``ember.volume=<name>``, on the LV ``volume-<name>``
+    (:func:`_naming.is_managed_lv`).
     """
     lvs = []
     for row in _report(text, "lv"):
@@ -94,7 +97,7 @@ def parse_lvs(text):
             "metadata_percent": _float(row.get("metadata_percent")),
             "path": row.get("lv_path") or None,
             "segtype": row.get("segtype", ""),
-            "managed": MANAGED_TAG in tags,
+            "managed": False,
             "volume": None,
             "volume_type": None,
             "backend": None,
@@ -106,6 +109,9 @@ def parse_lvs(text):
                 lv["volume_type"] = tag[len(TYPE_TAG):]
             elif tag.startswith(BACKEND_TAG):
                 lv["backend"] = tag[len(BACKEND_TAG):]
+        lv["managed"] = is_managed_lv(lv)
+        if lv["managed"]:  # the name the LV is called by, whatever other ember.volume= tags it carries
+            lv["volume"] = lv["name"][len(lv_name("")):]
         lvs.append(lv)
     return lvs
 

@@ -21,21 +21,53 @@ import os
 import re
 import secrets
 import string
-import tempfile
 import time
 
+from ansible_collections.ember.blockstore.plugins.module_utils._files import write_private
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 
-__all__ = ["parse_show", "parse_conf", "render_conf", "generate_secret", "Tgt", "HEADER"]
+__all__ = ["parse_show", "parse_conf", "render_conf", "generate_secret", "Tgt", "HEADER", "is_managed_conf",
+           "ForeignTarget", "SECRET_LENGTH", "write_private", "read_file", "check_target", "PENDING_SECRET"]
 
+# The project's marker: every target file it writes starts with this line (and names its target).
 HEADER = "# Managed by ember.blockstore; changes are overwritten.\n"
 _SECRET_ALPHABET = string.ascii_letters + string.digits
+# 32 characters of 62 symbols = 32 * log2(62) = 190 bits, above the 128 bits asked for and far above the 96 bits
+# below which RFC 7143 (section 12.1.3) wants IPsec. Both ends take up to 255 characters: tgt reads the secret into
+# ``char pass[ISCSI_NAME_LEN]`` (256; usr/iscsi/chap.c, usr/iscsi/iscsid.h), open-iscsi keeps it in
+# ``AUTH_STR_MAX_LEN`` (256) buffers and node-record values in ``VALUE_MAXVAL`` (256; usr/auth.h, usr/idbm.h).
+SECRET_LENGTH = 32
+# Every value written into a target file is one word of these characters (validated before; checked again here):
+# no blank, no control character, nothing the shell that tgt-admin runs each tgtadm line through would interpret.
+# Stands for a secret that apply() generates (check mode and the decision show it; it is never written to tgtd).
+PENDING_SECRET = "(generated when applied)"
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/%\[\]+=@-]+$")
 
 
-def generate_secret(length=16):
-    """A CHAP secret of word characters (tgt's parser expects ``\\w``), 12-16 characters for wide initiator
-    compatibility (RFC 3720 recommends at least 12)."""
+class ForeignTarget(RuntimeError):
+    """A target or target file that does not carry the project's marker: it is never changed or removed."""
+
+
+def generate_secret(length=SECRET_LENGTH):
+    """A CHAP secret of ``length`` random letters and digits (tgt's parser expects word characters): 32 characters
+    are 190 bits of entropy from :mod:`secrets` (at least 128 are asked for; RFC 7143 12.1.3 wants 96 or more
+    without IPsec), within the 255 characters tgt and open-iscsi accept."""
     return "".join(secrets.choice(_SECRET_ALPHABET) for dummy in range(length))
+
+
+def read_file(path):
+    """The text of ``path``, or None when it does not exist."""
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def is_managed_conf(text, iqn):
+    """Whether ``text`` is a target file this project wrote for ``iqn``: it starts with :data:`HEADER` and its
+    ``<target>`` is ``iqn``."""
+    return bool(text) and text.startswith(HEADER) and parse_conf(text)["iqn"] == iqn
 
 
 def parse_show(text):
@@ -117,8 +149,21 @@ def parse_conf(text):
     return conf
 
 
+def _safe(value):
+    value = str(value)
+    if not _SAFE_VALUE.fullmatch(value):
+        raise ValueError("refusing to write %r into a tgt target file: only letters, digits and _.:/%%[]+=@- "
+                         "are written there" % value)
+    return value
+
+
 def render_conf(iqn, backing_store, initiators, chap_username, chap_password, volume=None, addresses=()):
-    """The file for one target; deterministic (sorted ACL entries) so an unchanged export rewrites nothing."""
+    """The file for one target; deterministic (sorted ACL entries) so an unchanged export rewrites nothing.
+    Every value must be one word of safe characters (:data:`_SAFE_VALUE`), else ValueError: no value can add a
+    line, a directive or a shell command (tgt-admin passes values to ``/bin/sh``)."""
+    for value in [iqn, backing_store, chap_username] + list(initiators) + list(addresses) + (
+            [volume] if volume else []) + ([chap_password] if chap_password != PENDING_SECRET else []):
+        _safe(value)
     lines = [HEADER.rstrip("\n")]
     if volume:
         lines.append("# volume: %s" % volume)
@@ -132,23 +177,6 @@ def render_conf(iqn, backing_store, initiators, chap_username, chap_password, vo
     lines.append("    incominguser %s %s" % (chap_username, chap_password))
     lines.append("</target>")
     return "\n".join(lines) + "\n"
-
-
-def write_private(path, content):
-    """Write ``content`` to ``path`` atomically (temp file + fsync + rename), mode 0600."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ember-", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Tgt:
@@ -166,24 +194,38 @@ class Tgt:
         rc, _out, _err = self.runner.run(["tgtadm", "--op", "show", "--mode", "sys"], check=False)
         return rc == 0
 
+    def portals(self):
+        """The portals tgtd listens on (``tgtadm --lld iscsi --op show --mode portal``), e.g. ``0.0.0.0:3260``."""
+        _rc, out, _err = self.runner.run(["tgtadm", "--lld", "iscsi", "--op", "show", "--mode", "portal"])
+        return [match.group(1) for match in re.finditer(r"^Portal:\s+(\S+),\d+\s*$", out, re.MULTILINE)]
+
     def show_if_running(self):
         """Live targets, or ``{}`` when tgtd is not running (nothing can be exported then)."""
         rc, out, _err = self.runner.run(["tgtadm", "--lld", "iscsi", "--mode", "target", "--op", "show"],
                                         check=False)
         return parse_show(out) if rc == 0 else {}
 
-    def remove_export(self, iqn, conf_path, live, force=False):
+    def remove_export(self, iqn, conf_path, live, force=False, read=read_file):
         """Delete the live target (when present), its CHAP account and then its file, so a restart cannot bring
-        it back and a later volume of the same name does not meet a stale account."""
-        user = None
-        if os.path.exists(conf_path):
-            with open(conf_path) as handle:
-                user = parse_conf(handle.read())["chap_username"]
+        it back and a later volume of the same name does not meet a stale account.
+
+        Only a target whose file carries the project's marker (:func:`is_managed_conf`) is removed: a file
+        without it, or a live target without a file, raises :class:`ForeignTarget` before any command. The account
+        is kept when another target still binds it (tgt accounts are global)."""
+        text = read(conf_path)
+        if text is not None and not is_managed_conf(text, iqn):
+            raise ForeignTarget("%s is not an ember.blockstore target file for %s (no '%s' header); target and "
+                                "file are left alone" % (conf_path, iqn, HEADER.strip()))
+        if text is None and iqn in live:
+            raise ForeignTarget("live target %s has no file %s: it is not managed by ember.blockstore and is left "
+                                "alone" % (iqn, conf_path))
+        user = parse_conf(text)["chap_username"] if text else None
+        remaining = {k: v for k, v in live.items() if k != iqn}
         if iqn in live:
-            self.delete(iqn, force=force)
-        if user:
+            remaining = {k: v for k, v in self.delete(iqn, force=force).items() if k != iqn}
+        if user and not any(user in t.get("accounts", []) for t in remaining.values()):
             self.delete_account(user)
-        if os.path.exists(conf_path):
+        if text is not None:
             os.unlink(conf_path)
 
     def delete_account(self, user):
@@ -196,25 +238,53 @@ class Tgt:
     def set_acl(self, tid, current, desired):
         """Bring a live target's ACL from ``current`` to ``desired`` with ``tgtadm`` bind/unbind, which leaves
         logged-in sessions alone (``tgt-admin --update`` would have to drop them). Names are IQN/EUI/NAA
-        entries (``-Q``); anything else is an address (``-I``)."""
+        entries (``-Q``); anything else is an address (``-I``). Entries are unbound before new ones are bound, so
+        at no moment does the ACL admit more than before or after (an empty ACL admits nobody in tgtd)."""
         def flag(entry):
             return "-Q" if entry.startswith(("iqn.", "eui.", "naa.")) else "-I"
         base = ["tgtadm", "--lld", "iscsi", "--mode", "target", "--tid", str(tid)]
-        for entry in sorted(set(desired) - set(current)):
-            self.runner.run(base + ["--op", "bind", flag(entry), entry])
         for entry in sorted(set(current) - set(desired)):
             self.runner.run(base + ["--op", "unbind", flag(entry), entry])
+        for entry in sorted(set(desired) - set(current)):
+            self.runner.run(base + ["--op", "bind", flag(entry), entry])
 
     def update(self, iqn, force=False):
         args = ["tgt-admin", "--update", iqn] + (["--force"] if force else [])
         self.runner.run(args)
 
-    def delete(self, iqn, force=False):
-        """``tgt-admin --delete``; ``--force --delete`` can fail silently, so check and retry (Cinder does too)."""
+    def delete(self, iqn, force=False, attempts=3):
+        """``tgt-admin --delete``; ``--force --delete`` can fail silently, so check and retry (Cinder does too).
+        Returns the live targets after the delete. Without ``force`` tgt-admin skips a target that has
+        connections: that ends in CommandError after ``attempts`` tries."""
         args = ["tgt-admin", "--delete", iqn] + (["--force"] if force else [])
-        for attempt in range(3):
+        for attempt in range(attempts):
             self.runner.run(args, check=False)
-            if iqn not in self.show():
-                return
-            time.sleep(1 + attempt)
-        raise CommandError(args, 1, "", "target %s is still present after tgt-admin --delete" % iqn)
+            after = self.show()
+            if iqn not in after:
+                return after
+            if attempt + 1 < attempts:
+                time.sleep(1 + attempt)
+        raise CommandError(args, 1, "", "target %s is still present after tgt-admin --delete (tgt-admin skips a "
+                                        "target with connected initiators unless --force)" % iqn,
+                           secrets=_secrets_of(self.runner))
+
+
+def _secrets_of(runner):
+    secrets_ = getattr(runner, "secrets", None)
+    return secrets_() if callable(secrets_) else ()
+
+
+def check_target(target, user, backing_store, addresses):
+    """What is wrong with a live target (a ``parse_show`` entry or None) against what its file says: a list of
+    problems, empty when LUN 1, the CHAP account binding and the ACL are exactly right."""
+    if target is None:
+        return ["the target is not live"]
+    problems = []
+    backing = (target["luns"].get(1) or {}).get("backing_store")
+    if backing != backing_store:
+        problems.append("LUN 1 is %s, not %s" % (backing or "missing", backing_store))
+    if target["accounts"] != [user]:
+        problems.append("CHAP accounts bound are %s, not exactly [%s]" % (target["accounts"] or "none", user))
+    if sorted(target["acl"]) != sorted(addresses):
+        problems.append("ACL is %s, not %s" % (sorted(target["acl"]) or "empty", sorted(addresses)))
+    return problems

@@ -8,7 +8,8 @@ Target files are injected through ``read``; the values they hold are read from t
 
 The captures of the previous, name-only version (``conf_db01.conf`` with a real ``initiator-name`` line and no
 ``initiator-address`` line, ``show_two_targets.txt`` whose live ACL has tgt-admin's ``ALL`` and the IQN) are the
-upgrade case. ``apply`` is run against ``Tgt`` over a runner that records the commands."""
+upgrade case. ``apply`` is run against ``Tgt`` over a runner that records the commands, or over ``FakeTgtd``
+(fake_tgtd.py), which also keeps tgtd's state so that what an order of commands leaves behind can be checked."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from pathlib import Path
 import pytest
 from ansible_collections.ember.blockstore.plugins.module_utils._attachment import (
     ITEM_OPTIONS,
-    PENDING_SECRET,
     apply,
     connection_info,
     decide,
@@ -30,11 +30,13 @@ from ansible_collections.ember.blockstore.plugins.module_utils._converge import 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import chap_username
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
+    PENDING_SECRET,
     Tgt,
     parse_conf,
     parse_show,
     render_conf,
 )
+from fake_tgtd import FakeTgtd
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
@@ -145,6 +147,11 @@ def account_delete(user):
 
 
 SHOW = ["tgtadm", "--lld", "iscsi", "--mode", "target", "--op", "show"]
+LOGS01_IQN = PREFIX + "volume-logs01"
+LOGS01_CONF = "/etc/tgt/conf.d/ember-volume-logs01.conf"
+# logs01's file was not captured: the one the module would have written for the live target.
+LOGS01_TEXT = render_conf(LOGS01_IQN, "/dev/ember-thick/volume-logs01", [CLIENT1], "ember_logs01_5591e8e0",
+                          "Logs01SecretX9k2", volume="logs01", addresses=[CLIENT1_ADDR])
 
 
 NO_FILES = files({})
@@ -251,10 +258,13 @@ def test_new_consumer_is_bound_live_keeping_the_sessions(tmp_path, state, live, 
                                state, live, files({DB01_CONF: db01_conf}))
     assert act["sessions"] == [CLIENT1]
     act["conf_path"] = str(tmp_path / "conf.d" / "ember-volume-db01-data.conf")
-    runner = RecordingRunner()
+    runner = FakeTgtd(live)
     apply(act, Tgt(runner), live, force=False)
-    assert runner.calls == [acl_command(1, "bind", "-I", CLIENT2_ADDR)]
+    # Bound live, then read back and checked (LUN 1, the account, exactly the ACL).
+    assert runner.calls == [acl_command(1, "bind", "-I", CLIENT2_ADDR), SHOW]
     assert act["desired_acl"] == [CLIENT1_ADDR, CLIENT2_ADDR]
+    assert runner.live()[DB01_IQN]["acl"] == [CLIENT1_ADDR, CLIENT2_ADDR]
+    assert runner.live()[DB01_IQN]["sessions"] == [CLIENT1]
     assert Path(act["conf_path"]).read_text() == act["desired"]
     assert "    # initiator-name %s\n" % CLIENT2 in act["desired"]
     assert parse_conf(act["desired"])["initiators"] == sorted([CLIENT1, CLIENT2])
@@ -282,13 +292,12 @@ def test_live_target_missing_is_reloaded_with_tgt_admin(state, db01_conf):
     assert runner.kwargs[1] == {}  # a failed tgt-admin --update raises
 
 
-def test_live_target_without_file_is_update(state, live):
-    (act,), errors = decide_one(db01(), state, live)
-    assert errors == []
-    assert act["action"] == "update"
-    assert act["write_file"] is True
-    assert act["generated"] is True
-    assert act["acl_only"] is False  # a new secret must reach tgtd: not an ACL-only change
+def test_live_target_without_file_is_a_clash(state, live):
+    # A live target with the volume's IQN but no file of ours is not the project's: never changed (issue 7).
+    actions, errors = decide_one(db01(), state, live)
+    assert actions == []
+    assert errors == ["attachments[0].volume: live target %s (tid 1) is not managed by ember.blockstore (no %s); "
+                      "it clashes with volume db01-data and is never changed or removed" % (DB01_IQN, DB01_CONF)]
 
 
 def test_live_account_differs_is_update(state, old_live):
@@ -309,9 +318,9 @@ def test_live_acl_differs_is_update(state, live, db01_conf):
     live[DB01_IQN]["acl"] = live[DB01_IQN]["acl"] + [CLIENT2]  # someone bound another initiator with tgtadm
     (act,), dummy = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
     assert (act["action"], act["write_file"], act["acl_only"]) == ("update", False, True)
-    runner = RecordingRunner()
+    runner = FakeTgtd(live)
     apply(act, Tgt(runner), live)
-    assert runner.calls == [acl_command(1, "unbind", "-Q", CLIENT2)]
+    assert runner.calls == [acl_command(1, "unbind", "-Q", CLIENT2), SHOW]
 
 
 @pytest.mark.parametrize("acl", [
@@ -333,9 +342,9 @@ def test_live_acl_must_be_exactly_the_addresses(state, live, db01_conf, acl):
 def test_live_acl_with_all_and_the_name_is_unbound(state, live, db01_conf):
     live[DB01_IQN]["acl"] = ["ALL", CLIENT1_ADDR, CLIENT1]
     (act,), dummy = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
-    runner = RecordingRunner()
+    runner = FakeTgtd(live)
     apply(act, Tgt(runner), live)
-    assert runner.calls == [acl_command(1, "unbind", "-I", "ALL"), acl_command(1, "unbind", "-Q", CLIENT1)]
+    assert runner.calls == [acl_command(1, "unbind", "-I", "ALL"), acl_command(1, "unbind", "-Q", CLIENT1), SHOW]
     assert act["desired_acl"] == [CLIENT1_ADDR]
 
 
@@ -385,11 +394,12 @@ def test_upgrade_from_name_only_acl_is_an_acl_only_update(old_state, old_live, o
 def test_upgrade_apply_binds_the_address_and_unbinds_all(tmp_path, old_state, old_live, old_db01_conf):
     (act,), dummy = decide_one(db01(initiators=[OLD_CLIENT1]), old_state, old_live, files({DB01_CONF: old_db01_conf}))
     act["conf_path"] = str(tmp_path / "conf.d" / "ember-volume-db01-data.conf")
-    runner = RecordingRunner()
+    runner = FakeTgtd(old_live)
     apply(act, Tgt(runner), old_live, force=False)  # client1 is logged in: no force needed, no reload
-    # The address is bound first, then tgt-admin's ALL and the name entry are unbound; no account change.
-    assert runner.calls == [acl_command(1, "bind", "-I", CLIENT1_ADDR), acl_command(1, "unbind", "-I", "ALL"),
-                            acl_command(1, "unbind", "-Q", OLD_CLIENT1)]
+    # tgt-admin's ALL and the name entry are unbound first (the ACL only narrows: empty admits nobody), then the
+    # address is bound; no account change; the target is read back.
+    assert runner.calls == [acl_command(1, "unbind", "-I", "ALL"), acl_command(1, "unbind", "-Q", OLD_CLIENT1),
+                            acl_command(1, "bind", "-I", CLIENT1_ADDR), SHOW]
     assert act["desired_acl"] == [CLIENT1_ADDR]
     assert act["chap_password"] == OLD_SECRET
     written = Path(act["conf_path"]).read_text()
@@ -401,10 +411,11 @@ def test_upgrade_apply_binds_the_address_and_unbinds_all(tmp_path, old_state, ol
     assert stat.S_IMODE(os.stat(act["conf_path"]).st_mode) == 0o600
 
 
-def test_upgrade_of_a_live_only_target_is_reloaded(old_state, old_live):
-    # No file to read the secret from: a new one is generated, so tgtd needs the whole target again.
-    (act,), dummy = decide_one(db01(initiators=[OLD_CLIENT1]), old_state, old_live)
-    assert (act["action"], act["generated"], act["acl_only"]) == ("update", True, False)
+def test_a_live_only_target_is_not_taken_over(old_state, old_live):
+    # No file: the target is not the project's (every version wrote its file first), so it is a clash.
+    actions, errors = decide_one(db01(initiators=[OLD_CLIENT1]), old_state, old_live)
+    assert actions == []
+    assert "is not managed by ember.blockstore" in errors[0]
 
 
 def test_given_chap_password_wins_over_the_file(state, live, db01_conf):
@@ -428,11 +439,18 @@ def test_changed_chap_password_reloads_the_target(tmp_path, state, live, db01_co
     # reload, which creates it again from the file.
     (act,), dummy = decide_one(db01(chap_password="NewSecret_1234"), state, live, files({DB01_CONF: db01_conf}))
     act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
-    runner = RecordingRunner(show=text("tgt/show_two_targets_acl.txt"))
+    runner = FakeTgtd(live, files={DB01_IQN: act["conf_path"]})
     apply(act, Tgt(runner), live, force=True)
-    assert runner.calls == [account_delete(DB01_USER), ["tgt-admin", "--update", DB01_IQN, "--force"], SHOW]
+    # Never weaker than before: the target goes first (nobody logs in to a target that does not exist), then its
+    # account, then tgt-admin creates both from the file; the result is read back.
+    assert runner.calls == [["tgt-admin", "--delete", DB01_IQN, "--force"], SHOW, account_delete(DB01_USER),
+                            ["tgt-admin", "--update", DB01_IQN, "--force"], SHOW]
     assert runner.kwargs[0] == {"check": False}
+    assert runner.kwargs[2] == {"check": False}
     assert parse_conf(Path(act["conf_path"]).read_text())["chap_password"] == "NewSecret_1234"
+    assert runner.accounts[DB01_USER] == "NewSecret_1234"
+    after = runner.live()[DB01_IQN]
+    assert (after["accounts"], after["acl"]) == ([DB01_USER], [CLIENT1_ADDR])
 
 
 def test_changed_chap_password_and_new_consumer_is_not_acl_only(state, live, db01_conf):
@@ -475,9 +493,10 @@ def test_changed_chap_password_refused_then_forced_reloads(tmp_path, state, live
     # As the message says: the same run with force: true reloads the target with the new secret.
     (act,), dummy = decide_one(db01(chap_password="NewSecret_1234"), state, live, read)
     act["conf_path"] = str(conf_path)
-    runner = RecordingRunner(show=text("tgt/show_two_targets_acl.txt"))
+    runner = FakeTgtd(live, files={DB01_IQN: str(conf_path)})
     apply(act, Tgt(runner), live, force=True)
-    assert runner.calls == [account_delete(DB01_USER), ["tgt-admin", "--update", DB01_IQN, "--force"], SHOW]
+    assert runner.calls == [["tgt-admin", "--delete", DB01_IQN, "--force"], SHOW, account_delete(DB01_USER),
+                            ["tgt-admin", "--update", DB01_IQN, "--force"], SHOW]
 
 
 def test_given_chap_username_wins_over_the_file(state, live, db01_conf):
@@ -513,17 +532,19 @@ def test_addresses_equal_after_normalising_are_one_entry(state):
     assert act["desired"].count("initiator-address") == 1
 
 
-@pytest.mark.parametrize(("given", "normalised"), [
-    ("198.18.0.21", "198.18.0.21"),
-    ("198.18.0.0/24", "198.18.0.0/24"),
-    ("198.18.0.21/24", "198.18.0.0/24"),  # host bits dropped (strict=False)
-    ("198.18.0.21/32", "198.18.0.21/32"),
-    ("2001:DB8::15", "2001:db8::15"),
-    ("2001:db8:0:0::15", "2001:db8::15"),
-    ("2001:db8::1/64", "2001:db8::/64"),
+@pytest.mark.parametrize(("given", "normalised", "networks"), [
+    ("198.18.0.21", "198.18.0.21", False),
+    ("198.18.0.21/32", "198.18.0.21", False),  # a /32 is the host
+    ("2001:DB8::15", "2001:db8::15", False),
+    ("2001:db8:0:0::15", "2001:db8::15", False),
+    ("2001:db8::15/128", "2001:db8::15", False),
+    ("fe80::15%eth1", "fe80::15%eth1", False),  # a link-local address with its interface
+    ("198.18.0.0/24", "198.18.0.0/24", True),  # networks: only when asked for, at most /24 and /64
+    ("198.18.0.128/25", "198.18.0.128/25", True),
+    ("2001:db8::/64", "2001:db8::/64", True),
 ])
-def test_address_or_cidr_is_accepted_and_normalised(state, given, normalised):
-    (act,), errors = decide_one(db01(initiator_addresses=[given]), state, {})
+def test_address_or_cidr_is_accepted_and_normalised(state, given, normalised, networks):
+    (act,), errors = decide_one(db01(initiator_addresses=[given]), state, {}, allow_networks=networks)
     assert errors == []
     assert act["initiator_addresses"] == [normalised]
     assert "    initiator-address %s\n" % normalised in act["desired"]
@@ -531,7 +552,8 @@ def test_address_or_cidr_is_accepted_and_normalised(state, given, normalised):
 
 
 def test_addresses_are_sorted(state):
-    (act,), dummy = decide_one(db01(initiator_addresses=[CLIENT2_ADDR, "198.18.0.0/24", CLIENT1_ADDR]), state, {})
+    (act,), dummy = decide_one(db01(initiator_addresses=[CLIENT2_ADDR, "198.18.0.0/24", CLIENT1_ADDR]), state, {},
+                               allow_networks=True)
     assert act["initiator_addresses"] == sorted(["198.18.0.0/24", CLIENT1_ADDR, CLIENT2_ADDR])
     assert parse_conf(act["desired"])["addresses"] == sorted(["198.18.0.0/24", CLIENT1_ADDR, CLIENT2_ADDR])
 
@@ -547,13 +569,15 @@ def test_items_from_converge_are_unchanged_on_the_converged_lab(state, live, db0
     ]}
     items = [item(**i) for i in attachment_items(plan, "stor1", {"client1": CLIENT1},
                                                  addresses={"client1": CLIENT1_ADDR})]
-    actions, errors = decide(items, state, live, PREFIX, read=files({DB01_CONF: db01_conf}))
+    actions, errors = decide(items, state, live, PREFIX, read=files({DB01_CONF: db01_conf, LOGS01_CONF: LOGS01_TEXT}))
     assert errors == []
     assert [(a["volume"], a["action"], a["write_file"]) for a in actions] == [
-        ("db01-data", "none", False), ("logs01", "update", True)]
-    logs01 = actions[1]
-    # Without logs01's file there is no secret to keep: a new one is generated, so the target is reloaded.
-    assert (logs01["acl_only"], logs01["generated"]) == (False, True)
+        ("db01-data", "none", False), ("logs01", "none", False)]
+    # Without logs01's file, its live target is not the project's: a clash, nothing is changed.
+    actions, errors = decide(items, state, live, PREFIX, read=files({DB01_CONF: db01_conf}))
+    assert [a["volume"] for a in actions] == ["db01-data"]
+    assert errors == ["attachments[1].volume: live target %s (tid 2) is not managed by ember.blockstore (no %s); "
+                      "it clashes with volume logs01 and is never changed or removed" % (LOGS01_IQN, LOGS01_CONF)]
 
 
 def test_read_is_asked_for_the_volume_conf_path(state):
@@ -564,17 +588,19 @@ def test_read_is_asked_for_the_volume_conf_path(state):
 
 def test_thick_volume_backing_store(state, live):
     (act,), errors = decide_one(item(volume="logs01", vg="ember-thick", initiators=[CLIENT1],
-                                     initiator_addresses=[CLIENT1_ADDR]), state, live)
+                                     initiator_addresses=[CLIENT1_ADDR]), state, live,
+                                files({LOGS01_CONF: LOGS01_TEXT.replace("    # initiator-name", "    #initiator")}))
     assert errors == []
     assert act["backing_store"] == "/dev/ember-thick/volume-logs01"
-    assert act["action"] == "update"  # live (show_two_targets_acl) but no file given
+    assert act["action"] == "update"  # live (show_two_targets_acl), the file differs
     assert (act["tid"], act["live_acl"]) == (2, [CLIENT1_ADDR])
 
 
 # --- absent ------------------------------------------------------------------------------------------------------
 
 def test_absent_unexports_a_live_target(state, live):
-    (act,), errors = decide_one(item(volume="logs01", vg="ember-thick", state="absent"), state, live)
+    (act,), errors = decide_one(item(volume="logs01", vg="ember-thick", state="absent"), state, live,
+                                files({LOGS01_CONF: LOGS01_TEXT}))
     assert errors == []
     assert act["action"] == "unexport"
     assert act["target_iqn"] == PREFIX + "volume-logs01"
@@ -625,7 +651,7 @@ def test_absent_still_validates_given_addresses(state, live):
     actions, errors = decide_one(item(volume="logs01", vg="ember-thick", state="absent",
                                       initiator_addresses=["nope"]), state, live)
     assert actions == []
-    assert errors == ["attachments[0].initiator_addresses[0]: 'nope' is not an IP address or network"]
+    assert errors == ["attachments[0].initiator_addresses[0]: 'nope' is not an IP address"]
 
 
 # --- errors ------------------------------------------------------------------------------------------------------
@@ -665,23 +691,54 @@ def test_missing_initiators_is_reported_before_missing_addresses(state):
     assert [e.split(":")[0] for e in errors] == ["attachments[0].initiators"]
 
 
-@pytest.mark.parametrize(("addresses", "field", "bad"), [
-    (["198.18.0.256"], "attachments[0].initiator_addresses[0]", "198.18.0.256"),
-    ([CLIENT1_ADDR, "not-an-ip"], "attachments[0].initiator_addresses[1]", "not-an-ip"),
-    ([CLIENT1_ADDR, "198.18.0.0/33"], "attachments[0].initiator_addresses[1]", "198.18.0.0/33"),
-    (["ALL"], "attachments[0].initiator_addresses[0]", "ALL"),  # tgt's wildcard is what the option replaces
-    ([""], "attachments[0].initiator_addresses[0]", ""),
-    (["198.18.0.21 "], "attachments[0].initiator_addresses[0]", "198.18.0.21 "),
-    (["198.18.0.021"], "attachments[0].initiator_addresses[0]", "198.18.0.021"),
-    (["stor1.example"], "attachments[0].initiator_addresses[0]", "stor1.example"),
-    (["198.18.0.21:3260"], "attachments[0].initiator_addresses[0]", "198.18.0.21:3260"),
-    (["[2001:db8::15]"], "attachments[0].initiator_addresses[0]", "[2001:db8::15]"),
-    ([CLIENT1], "attachments[0].initiator_addresses[0]", CLIENT1),
+@pytest.mark.parametrize(("addresses", "field", "bad", "why"), [
+    (["198.18.0.256"], "attachments[0].initiator_addresses[0]", "198.18.0.256", ""),
+    ([CLIENT1_ADDR, "not-an-ip"], "attachments[0].initiator_addresses[1]", "not-an-ip", ""),
+    ([CLIENT1_ADDR, "198.18.0.0/33"], "attachments[0].initiator_addresses[1]", "198.18.0.0/33",
+     ": not a valid prefix length"),
+    (["ALL"], "attachments[0].initiator_addresses[0]", "ALL", ""),  # tgt's wildcard is what the option replaces
+    ([""], "attachments[0].initiator_addresses[0]", "", ""),
+    (["198.18.0.21 "], "attachments[0].initiator_addresses[0]", "198.18.0.21 ", ""),
+    (["198.18.0.021"], "attachments[0].initiator_addresses[0]", "198.18.0.021", ""),
+    (["stor1.example"], "attachments[0].initiator_addresses[0]", "stor1.example", ""),
+    (["198.18.0.21:3260"], "attachments[0].initiator_addresses[0]", "198.18.0.21:3260", ""),
+    (["[2001:db8::15]"], "attachments[0].initiator_addresses[0]", "[2001:db8::15]", ""),
+    ([CLIENT1], "attachments[0].initiator_addresses[0]", CLIENT1, ""),
+    # A CIDR typo does not open the ACL: host bits set is an error, not the network it would round to.
+    (["198.18.0.21/0"], "attachments[0].initiator_addresses[0]", "198.18.0.21/0",
+     ": host bits are set; a network is written with its first address"),
+    (["198.18.0.21/24"], "attachments[0].initiator_addresses[0]", "198.18.0.21/24",
+     ": host bits are set; a network is written with its first address"),
+    # The root-shell injection of issue 7: a zone id is an interface name, nothing else.
+    (["fe80::1%a;touch${IFS}x;#"], "attachments[0].initiator_addresses[0]", "fe80::1%a;touch${IFS}x;#",
+     ": the zone id after '%' must be an interface name (1-15 letters, digits, '_', '.' or '-')"),
+    (["198.18.0.21%eth0"], "attachments[0].initiator_addresses[0]", "198.18.0.21%eth0",
+     ": only an IPv6 address has a zone id"),
 ])
-def test_bad_address(state, addresses, field, bad):
+def test_bad_address(state, addresses, field, bad, why):
     actions, errors = decide_one(db01(initiator_addresses=addresses), state, {})
     assert actions == []
-    assert errors == ["%s: %r is not an IP address or network" % (field, bad)]
+    assert errors == ["%s: %r is not an IP address%s" % (field, bad, why)]
+
+
+@pytest.mark.parametrize("network", ["198.18.0.0/24", "0.0.0.0/0", "::/0", "2001:db8::/64"])
+def test_a_network_needs_the_opt_in(state, network):
+    actions, errors = decide_one(db01(initiator_addresses=[network]), state, {})
+    assert actions == []
+    assert errors == ["attachments[0].initiator_addresses[0]: %r is a network; an ACL entry is a consumer's host "
+                      "address (bind a network only with allow_networks: true)" % network]
+
+
+@pytest.mark.parametrize(("network", "floor", "min_prefix"), [
+    ("0.0.0.0/0", 24, (24, 64)), ("::/0", 64, (24, 64)), ("198.18.0.0/23", 24, (24, 64)),
+    ("198.18.0.0/16", 20, (20, 64)), ("2001:db8::/48", 56, (24, 56)),
+])
+def test_a_network_is_never_wider_than_the_floor(state, network, floor, min_prefix):
+    actions, errors = decide_one(db01(initiator_addresses=[network]), state, {}, allow_networks=True,
+                                 min_prefix=min_prefix)
+    assert actions == []
+    assert errors == ["attachments[0].initiator_addresses[0]: %r is wider than /%d, the widest network an ACL may "
+                      "bind (acl_min_prefix)" % (network, floor)]
 
 
 @pytest.mark.parametrize(("initiators", "field", "bad"), [
@@ -692,20 +749,29 @@ def test_bad_address(state, addresses, field, bad):
 def test_bad_iqn(state, initiators, field, bad):
     actions, errors = decide_one(db01(initiators=initiators), state, {})
     assert actions == []
-    assert errors == ["%s: %r is not an iSCSI name; expected e.g. iqn.2004-10.com.example:host1" % (field, bad)]
+    assert errors == ["%s: %r is not an iSCSI name; expected e.g. iqn.2004-10.com.example:host1 (at most 223 "
+                      "bytes)" % (field, bad)]
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("chap_username", "ember-db01"),
-    ("chap_username", "ember db01"),
-    ("chap_password", "pass word12345"),
-    ("chap_password", "p@ssw0rd12345"),
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("chap_username", "ember-db01", "must be 1-255 letters, digits or '_' (tgt's config parser expects word "
+                                    "characters)"),
+    ("chap_username", "ember db01", "must be 1-255 letters, digits or '_' (tgt's config parser expects word "
+                                    "characters)"),
+    ("chap_password", "pass word12345", "must be letters, digits or '_' (tgt's config parser expects word "
+                                        "characters), at most 255"),
+    ("chap_password", "p@ssw0rd12345", "must be letters, digits or '_' (tgt's config parser expects word "
+                                       "characters), at most 255"),
+    ("chap_password", "Short_12345", "is 11 characters; a CHAP secret needs at least 12 (RFC 3720 8.2.1), better "
+                                     "22 or more random ones (128 bits)"),
+    ("chap_password", "x" * 256, "must be letters, digits or '_' (tgt's config parser expects word characters), "
+                                 "at most 255"),
 ])
-def test_non_word_chap(state, key, value):
+def test_non_word_chap(state, key, value, message):
     actions, errors = decide_one(db01(**{key: value}), state, {})
     assert actions == []
-    assert errors == ["attachments[0].%s: must be letters, digits or '_' (tgt's config parser expects word "
-                      "characters)" % key]
+    assert errors == ["attachments[0].%s: %s" % (key, message)]
+    assert all(value not in e for e in errors if key == "chap_password")  # a secret is never repeated
 
 
 def test_volume_must_exist(state):
@@ -789,6 +855,175 @@ def test_connection_info_before_the_secret_is_generated(state):
     assert connection_info(act, "198.18.0.11")["auth_password"] == PENDING_SECRET
 
 
-def test_connection_info_absent_is_none(state, live):
-    (act,), dummy = decide_one(db01(state="absent"), state, live)
+def test_connection_info_absent_is_none(state, live, db01_conf):
+    (act,), dummy = decide_one(db01(state="absent"), state, live, files({DB01_CONF: db01_conf}))
     assert connection_info(act, "198.18.0.11") is None
+
+
+# --- issue 7: changes are never weaker than before; the binding is verified after every update -------------------
+
+def admitted(targets, iqn):
+    """What a target admits at one moment: None when it does not exist, else (CHAP account bound?, ACL)."""
+    t = targets.get(iqn)
+    return None if t is None else (bool(t["accounts"]), sorted(t["acl"]))
+
+
+def assert_never_weaker(runner, iqn, before_acl, after_acl):
+    """At no moment does the target admit anyone without CHAP, or an address in neither the old nor the new ACL."""
+    for moment in runner.history:
+        state = admitted(moment, iqn)
+        if state is None or not state[1]:
+            continue  # no target, or an empty ACL: nobody logs in
+        chap, acl = state
+        assert chap, "the target admitted %s without a CHAP account" % acl
+        assert set(acl) <= set(before_acl) or set(acl) <= set(after_acl), acl
+
+
+def test_changed_secret_is_never_weaker_at_any_moment(tmp_path, state, live, db01_conf):
+    (act,), dummy = decide_one(db01(chap_password="NewSecret_1234"), state, live, files({DB01_CONF: db01_conf}))
+    act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
+    runner = FakeTgtd(live, files={DB01_IQN: act["conf_path"]})
+    apply(act, Tgt(runner), live, force=True)
+    assert_never_weaker(runner, DB01_IQN, [CLIENT1_ADDR], [CLIENT1_ADDR])
+    assert runner.accounts[DB01_USER] == "NewSecret_1234"
+
+
+def test_the_old_order_dropped_chap_from_a_skipped_target(state, live, db01_conf):
+    # What 0.1.0 did (account delete, then tgt-admin --update that skips an in-use target): the target kept its
+    # ACL without CHAP. The fake reproduces it, so the tests below would catch a return to that order.
+    runner = FakeTgtd(live, skip_update=True)
+    tgt = Tgt(runner)
+    tgt.delete_account(DB01_USER)
+    tgt.update(DB01_IQN)
+    assert admitted(runner.targets, DB01_IQN) == (False, [CLIENT1_ADDR])
+
+
+def test_a_reload_that_tgt_admin_skips_keeps_chap_and_fails_clearly(tmp_path, state, live, db01_conf, monkeypatch):
+    # An initiator logged in between the decision and the reload (or tgt-admin skipped the target for another
+    # reason): nothing weaker is left behind and the run fails saying the account is still bound.
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    (act,), dummy = decide_one(db01(chap_password="NewSecret_1234"), state, live, files({DB01_CONF: db01_conf}))
+    act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
+    runner = FakeTgtd(live, files={DB01_IQN: act["conf_path"]}, skip_update=True)
+    with pytest.raises(RuntimeError, match="was not reloaded: .* it keeps its previous configuration, with CHAP "
+                                           "account %s bound" % DB01_USER):
+        apply(act, Tgt(runner), live, force=True)
+    assert account_delete(DB01_USER) not in runner.calls  # the account is only deleted once the target is gone
+    assert admitted(runner.targets, DB01_IQN) == (True, [CLIENT1_ADDR])
+    assert_never_weaker(runner, DB01_IQN, [CLIENT1_ADDR], [CLIENT1_ADDR])
+
+
+def test_a_skipped_reload_of_a_target_without_its_account_says_so(tmp_path, state, live, db01_conf, monkeypatch):
+    # A live target that lost its account binding (by hand, or by 0.1.0's order) and is in use: the module must
+    # reload it, tgt-admin skips it, and the failure names the missing binding.
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    live[DB01_IQN]["accounts"] = []
+    (act,), errors = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
+    assert errors == []
+    assert (act["action"], act["acl_only"]) == ("update", False)
+    act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
+    runner = FakeTgtd(live, files={DB01_IQN: act["conf_path"]}, skip_update=True)
+    with pytest.raises(RuntimeError, match="with CHAP account %s NOT bound" % DB01_USER):
+        apply(act, Tgt(runner), live, force=True)
+
+
+def test_a_target_created_without_its_account_is_closed_and_fails(tmp_path, state, db01_conf):
+    # tgt-admin --update created the target but did not bind the account (whatever the reason): the check after
+    # the update finds it, empties the ACL (tgtd then admits nobody) and fails.
+    (act,), dummy = decide_one(db01(), state, {}, files({DB01_CONF: db01_conf}))
+    act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
+    Path(act["conf_path"]).write_text(db01_conf)
+    runner = FakeTgtd({}, files={DB01_IQN: act["conf_path"]}, lose_account=True)
+    with pytest.raises(RuntimeError, match="CHAP accounts bound are none, not exactly .*its ACL was narrowed to "
+                                           "nothing"):
+        apply(act, Tgt(runner), {})
+    assert admitted(runner.targets, DB01_IQN) == (False, [])
+    assert runner.calls[-1] == acl_command(1, "unbind", "-I", CLIENT1_ADDR)
+
+
+def test_a_wider_live_acl_after_an_update_is_narrowed_and_fails(tmp_path, state, db01_conf):
+    # Something bound ALL right after tgt-admin: the check unbinds what the file does not list.
+    (act,), dummy = decide_one(db01(), state, {}, files({DB01_CONF: db01_conf}))
+    act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
+    Path(act["conf_path"]).write_text(db01_conf)
+
+    class Widening(FakeTgtd):
+        def _tgt_admin(self, args):
+            out = super()._tgt_admin(args)
+            self.targets[DB01_IQN]["acl"].append("ALL")
+            return out
+    runner = Widening({}, files={DB01_IQN: act["conf_path"]})
+    with pytest.raises(RuntimeError, match="ACL is .*ALL"):
+        apply(act, Tgt(runner), {})
+    assert admitted(runner.targets, DB01_IQN) == (True, [CLIENT1_ADDR])
+
+
+def test_an_acl_change_is_verified(tmp_path, state, live, db01_conf):
+    # The live bind "succeeds" but the account was unbound meanwhile: the check after the ACL change fails closed.
+    (act,), dummy = decide_one(db01(initiators=[CLIENT1, CLIENT2], initiator_addresses=[CLIENT1_ADDR, CLIENT2_ADDR]),
+                               state, live, files({DB01_CONF: db01_conf}))
+    act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
+
+    class LosingAccount(FakeTgtd):
+        def _tgtadm(self, args):
+            out = super()._tgtadm(args)
+            if "bind" in args:
+                self.targets[DB01_IQN]["accounts"] = []
+            return out
+    runner = LosingAccount(live)
+    with pytest.raises(RuntimeError, match="after the live ACL change: CHAP accounts bound are none"):
+        apply(act, Tgt(runner), live)
+    assert admitted(runner.targets, DB01_IQN) == (False, [])
+
+
+def test_acl_change_never_admits_more_than_before_or_after(tmp_path, old_state, old_live, old_db01_conf):
+    (act,), dummy = decide_one(db01(initiators=[OLD_CLIENT1]), old_state, old_live, files({DB01_CONF: old_db01_conf}))
+    act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
+    runner = FakeTgtd(old_live)
+    apply(act, Tgt(runner), old_live)
+    # ALL + the name before, the address after: ALL is gone before the address is bound.
+    acls = [sorted(m[DB01_IQN]["acl"]) for m in runner.history if DB01_IQN in m]
+    assert acls[:3] == [sorted([OLD_CLIENT1]), [], [CLIENT1_ADDR]]
+
+
+@pytest.mark.parametrize("text", [
+    None,  # a live target without any file
+    "<target %s>\n    backing-store /dev/ember-thin/volume-db01-data\n</target>\n" % DB01_IQN,  # no marker
+    "# Managed by ember.blockstore; changes are overwritten.\n<target %s>\n</target>\n" % (PREFIX + "volume-other"),
+])
+@pytest.mark.parametrize("wanted", ["present", "absent"])
+def test_an_unmanaged_target_is_never_changed_or_removed(state, live, text, wanted):
+    read = files({} if text is None else {DB01_CONF: text})
+    actions, errors = decide_one(db01(state=wanted), state, live, read)
+    assert actions == []
+    assert len(errors) == 1 and "clashes with volume db01-data" in errors[0]
+
+
+def test_a_foreign_file_without_live_target_is_left_alone(state):
+    text = "<target %s>\n</target>\n" % DB01_IQN
+    actions, errors = decide_one(db01(state="absent"), state, {}, files({DB01_CONF: text}))
+    assert actions == []
+    assert "is not an ember.blockstore target file" in errors[0]
+
+
+def test_a_chap_user_bound_to_another_target_is_refused(state, live, db01_conf):
+    # tgt accounts are global: deleting and re-creating one another target binds would drop CHAP from it.
+    actions, errors = decide_one(db01(chap_username="ember_logs01_5591e8e0"), state, live,
+                                 files({DB01_CONF: db01_conf}))
+    assert actions == []
+    assert errors == ["attachments[0].chap_username: ember_logs01_5591e8e0 is also bound to target(s) %s; tgt "
+                      "accounts are global, so each export needs its own CHAP user" % LOGS01_IQN]
+
+
+def test_a_weak_secret_in_the_file_is_refused(state, live, db01_conf):
+    weak = db01_conf.replace(DB01_SECRET, "short1")
+    actions, errors = decide_one(db01(), state, live, files({DB01_CONF: weak}))
+    assert actions == []
+    assert errors[0].startswith("attachments[0]: the CHAP secret in %s: is 6 characters" % DB01_CONF)
+    assert "short1" not in errors[0]
+
+
+def test_a_bad_target_prefix_refuses_every_item(state):
+    actions, errors = decide([db01()], state, {}, "iqn.2026-11.io.x:a;touch /tmp/x", read=NO_FILES)
+    assert actions == []
+    assert errors[0].startswith("target_prefix: 'iqn.2026-11.io.x:a;touch /tmp/x' is not an IQN prefix")

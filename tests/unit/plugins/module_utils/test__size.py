@@ -129,3 +129,34 @@ def test_format_size(num, text):
 ])
 def test_round_up(num, step, expected):
     assert round_up(num, step) == expected
+
+
+# --- issue 7: every size is bounded ---------------------------------------------------------------------------
+
+from ansible_collections.ember.blockstore.plugins.module_utils._size import MAX_SIZE_BYTES  # noqa: E402
+
+
+@pytest.mark.parametrize("make", [lambda: "9" * 5000, lambda: "1" * 4301 + "GiB", lambda: 10**5000,
+                                  lambda: "1." + "9" * 5000 + "GiB", lambda: "1" * 20, lambda: 2**63,
+                                  lambda: "8589934592GiB", lambda: float(2**64)],
+                         ids=["5000-digits", "4301-digits-GiB", "int-5000-digits", "long-fraction", "20-digits",
+                              "2**63", "8EiB-in-GiB", "float-2**64"])
+def test_huge_sizes_fail_cleanly_naming_the_field(make):
+    with pytest.raises(SizeError) as excinfo:
+        parse_size(make(), "volumes[0].size")
+    message = str(excinfo.value)
+    assert message.startswith("volumes[0].size: ")
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize("value", ["1GiB\n", "1GiB;reboot", "$(reboot)", "`reboot`", "-1GiB", "1\x00GiB", "１GiB",
+                                   "1 G i B", ["1GiB"], {"a": 1}])
+def test_hostile_sizes_fail_naming_the_field(value):
+    with pytest.raises(SizeError, match=r"^volumes\[0\]\.size: "):
+        parse_size(value, "volumes[0].size")
+
+
+def test_the_largest_size_is_accepted():
+    assert parse_size(MAX_SIZE_BYTES) == MAX_SIZE_BYTES
+    assert parse_size(str(MAX_SIZE_BYTES)) == MAX_SIZE_BYTES
+    assert parse_size("8388607TiB") == 8388607 * 2**40

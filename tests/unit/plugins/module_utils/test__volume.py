@@ -19,7 +19,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
     exported_volumes,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_show
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_show, render_conf
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
@@ -189,8 +189,23 @@ def test_unmanaged_lv_is_refused(state):
     actions, errors = one(item(name="b", size="2GiB", vg="ember-thin", thin_pool="thinpool", state=state,
                                force=True, cascade=True), st)
     assert actions == []
-    assert errors == ["volumes[0]: LV ember-thin/volume-b exists but is not managed by ember.blockstore (no "
-                      "'ember.blockstore' tag); refusing to touch it"]
+    assert errors == ["volumes[0]: LV ember-thin/volume-b exists but is not managed by ember.blockstore (it needs "
+                      "both tags 'ember.blockstore' and 'ember.volume=b'); refusing to touch it"]
+
+
+@pytest.mark.parametrize("tags", ["ember.blockstore", "ember.volume=b", "ember.blockstore,ember.volume=c",
+                                  "ember.blockstore,ember.volume=volume-b"])
+def test_one_tag_is_not_managed(tags):
+    # "Managed" means both tags, the volume tag naming this very LV (issue 7).
+    def edit(rows):
+        for row in rows:
+            if row["lv_name"] == "volume-b":
+                row["lv_tags"] = tags
+    st = lvm_state("stor1", edit)
+    actions, errors = one(item(name="b", state="absent", vg="ember-thin", thin_pool="thinpool", force=True,
+                               cascade=True), st)
+    assert actions == []
+    assert "exists but is not managed by ember.blockstore" in errors[0]
 
 
 def test_thin_to_thick_is_refused(stor1):
@@ -301,9 +316,43 @@ def test_delete_with_snapshots_needs_cascade(stor1):
     actions, errors = one(item(name="a", state="absent", vg="ember-thick"), stor1)
     assert actions == []
     assert errors == ["volumes[0]: volume a has snapshots (snap-a); delete them first or set cascade: true"]
-    (act,), errors = one(item(name="a", state="absent", vg="ember-thick", cascade=True), stor1)
+    # snap-a was made by hand (no tags): cascade never deletes a snapshot that is not the project's.
+    actions, errors = one(item(name="a", state="absent", vg="ember-thick", cascade=True), stor1)
+    assert actions == []
+    assert errors == ["volumes[0]: volume a has snapshots that are not ember.blockstore's (snap-a: no "
+                      "'ember.blockstore', 'ember.volume=a' and 'ember.snapshot=<name>' tags); cascade deletes only "
+                      "the project's snapshots, so remove these by hand first"]
+
+    def tag_snapshot(rows):
+        for row in rows:
+            if row["lv_name"] == "snap-a":
+                row["lv_tags"] = "ember.blockstore,ember.snapshot=snap-a,ember.volume=a"
+    (act,), errors = one(item(name="a", state="absent", vg="ember-thick", cascade=True),
+                         lvm_state("stor1", tag_snapshot))
     assert errors == []
     assert (act["action"], act["snapshots"], act["previous_size_bytes"]) == ("delete", ["snap-a"], A_SIZE)
+
+
+@pytest.mark.parametrize("tags", ["ember.blockstore", "ember.blockstore,ember.volume=a",
+                                  "ember.blockstore,ember.snapshot=s", "ember.volume=a,ember.snapshot=s",
+                                  "ember.blockstore,ember.volume=b,ember.snapshot=s",
+                                  "ember.blockstore,ember.volume=a,ember.snapshot="])
+def test_cascade_needs_every_snapshot_tag(tags):
+    def edit(rows):
+        for row in rows:
+            if row["lv_name"] == "snap-a":
+                row["lv_tags"] = tags
+    actions, errors = one(item(name="a", state="absent", vg="ember-thick", cascade=True), lvm_state("stor1", edit))
+    assert actions == []
+    assert "not ember.blockstore's (snap-a" in errors[0]
+
+
+def test_a_volume_exported_by_a_foreign_target_is_not_deleted(converged):
+    actions, errors = one(item(name="logs01", state="absent", vg="ember-thick", force=True), converged,
+                          foreign={"logs01": PREFIX + "volume-logs01"})
+    assert actions == []
+    assert errors == ["volumes[0]: target %svolume-logs01 has volume logs01's IQN but is not managed by "
+                      "ember.blockstore; it is never removed, so the volume is not deleted" % PREFIX]
 
 
 def test_delete_thin_with_thin_snapshot_needs_cascade(stor1):
@@ -378,22 +427,34 @@ def test_batch_keeps_request_order(converged):
 
 # --- exported_volumes --------------------------------------------------------------------------------------------
 
+def _conf(name):
+    iqn = PREFIX + "volume-" + name
+    return render_conf(iqn, "/dev/vg/volume-" + name, [], "ember_" + name.replace("-", "_"), "Secret_123456",
+                       volume=name, addresses=["198.18.0.21"])
+
+
 def test_exported_volumes_live_targets_and_files():
     live = parse_show(text("tgt/show_two_targets.txt"))
-    files = {"/etc/tgt/conf.d/ember-volume-scratch01.conf"}
-    out = exported_volumes(["db01-data", "logs01", "scratch01", "archive01"], live, PREFIX,
-                           conf_exists=files.__contains__)
-    assert out == {"db01-data": PREFIX + "volume-db01-data", "logs01": PREFIX + "volume-logs01",
-                   "scratch01": PREFIX + "volume-scratch01"}
+    files = {"/etc/tgt/conf.d/ember-volume-%s.conf" % n: _conf(n) for n in ("db01-data", "scratch01")}
+    files["/etc/tgt/conf.d/ember-volume-archive01.conf"] = "<target %svolume-archive01>\n</target>\n" % PREFIX
+    ours, foreign = exported_volumes(["db01-data", "logs01", "scratch01", "archive01"], live, PREFIX,
+                                     read=files.get)
+    # Ours: a file with the marker (with or without a live target). Foreign: logs01 is live without a file,
+    # archive01 has a file without the marker.
+    assert ours == {"db01-data": PREFIX + "volume-db01-data", "scratch01": PREFIX + "volume-scratch01"}
+    assert foreign == {"logs01": PREFIX + "volume-logs01", "archive01": PREFIX + "volume-archive01"}
 
 
 def test_exported_volumes_other_prefix_and_no_files():
     live = parse_show(text("tgt/show_two_targets.txt"))
-    assert exported_volumes(["db01-data"], live, "iqn.2010-10.org.openstack:", conf_exists=lambda p: False) == {}
-    assert exported_volumes([], live, PREFIX, conf_exists=lambda p: True) == {}
+    assert exported_volumes(["db01-data"], live, "iqn.2010-10.org.openstack:", read=lambda p: None) == ({}, {})
+    assert exported_volumes([], live, PREFIX, read=lambda p: "x") == ({}, {})
+    # A file of ours for another prefix's IQN is not this target's.
+    assert exported_volumes(["db01-data"], {}, "iqn.2010-10.org.openstack:", read=lambda p: _conf("db01-data")) == (
+        {}, {"db01-data": "iqn.2010-10.org.openstack:volume-db01-data"})
 
 
 def test_exported_volumes_asks_for_the_volume_conf_path():
     asked = []
-    exported_volumes(["db01-data"], {}, PREFIX, conf_exists=lambda p: asked.append(p) or False)
+    exported_volumes(["db01-data"], {}, PREFIX, read=lambda p: asked.append(p))
     assert asked == ["/etc/tgt/conf.d/ember-volume-db01-data.conf"]

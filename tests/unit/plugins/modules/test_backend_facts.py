@@ -362,3 +362,115 @@ def test_existing_pool_is_not_predicted(stor1, monkeypatch):
     assert pool["predicted"] is False
     assert pool["exists"] is True
     assert pool["total_bytes"] == POOL_SIZE
+
+
+# --- issue 7: clashes and validation ------------------------------------------------------------------------------
+
+def _lvs_with(rows):
+    import json
+
+    data = json.loads(text("lvm/lvs_converged_acl.json"))
+    data["report"][0]["lv"].extend(rows)
+    return LvmState(parse_vgs(text("lvm/vgs_converged_acl.json")), parse_lvs(json.dumps(data)))
+
+
+def _row(name, vg, tags="", pool=""):
+    return {"lv_name": name, "vg_name": vg, "lv_size": "4194304", "lv_attr": "-wi-a-----", "lv_tags": tags,
+            "pool_lv": pool, "origin": "", "data_percent": "", "metadata_percent": "", "lv_path": "/dev/%s/%s" % (
+                vg, name), "segtype": "linear"}
+
+
+def test_unmanaged_lvs_in_the_namespace_are_clashes():
+    state = _lvs_with([_row("volume-web01", "ember-thick"), _row("volume-half", "ember-thick", "ember.blockstore"),
+                       _row("volume-other", "ember-thick", "ember.blockstore,ember.volume=x"),
+                       _row("scratch", "ember-thick"), _row("volume-Bad_Name", "ember-thick"),
+                       _row("volume-thin1", "ember-thin", pool="thinpool")])
+    pool = pool_facts("stor1", thick(), state, {}, {}, False)
+    assert [(c["kind"], c["volume"], c["vg"], c["lv_name"]) for c in pool["clashes"]] == [
+        ("lv", "half", "ember-thick", "volume-half"), ("lv", "other", "ember-thick", "volume-other"),
+        ("lv", "web01", "ember-thick", "volume-web01")]
+    assert pool["clashes"][0] == {"kind": "lv", "host": "stor1", "volume": "half", "vg": "ember-thick",
+                                  "lv_name": "volume-half", "tags": ["ember.blockstore"]}
+    # Unmanaged LVs are no volumes of the pool.
+    assert "web01" not in [v["name"] for v in pool["volumes"]]
+    thin_pool = pool_facts("stor1", thin(), state, {}, {}, False)
+    assert [c["volume"] for c in thin_pool["clashes"]] == ["thin1"]
+
+
+def test_unmanaged_targets_named_like_ours_are_clashes():
+    live = parse_show(text("tgt/show_two_targets_acl.txt"))
+    files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": text("tgt/conf_db01_acl.conf"),
+             "/etc/tgt/conf.d/ember-volume-web01.conf": "<target %svolume-web01>\n</target>\n" % PREFIX}
+    pool = pool_facts("stor1", thick(), lvm_state("converged"), {}, live, False, PREFIX, files)
+    clashes = [c for c in pool["clashes"] if c["kind"] == "target"]
+    # db01-data has our file; logs01 is live without one; web01's file has no marker.
+    assert [(c["volume"], c["target_iqn"]) for c in clashes] == [
+        ("logs01", PREFIX + "volume-logs01"), ("web01", PREFIX + "volume-web01")]
+    assert clashes[0]["reason"].startswith("live target (tid 2) without the project's file")
+    assert "has no '# Managed by ember.blockstore; changes are overwritten.' header" in clashes[1]["reason"]
+    # Another prefix's targets are not in the namespace.
+    other = pool_facts("stor1", thick(), lvm_state("converged"), {}, live, False, "iqn.2010-10.org.openstack:", {})
+    assert [c for c in other["clashes"] if c["kind"] == "target"] == []
+
+
+def test_only_marked_files_are_exports():
+    from ansible_collections.ember.blockstore.plugins.modules.backend_facts import read_exports
+
+    files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": text("tgt/conf_db01_acl.conf"),
+             "/etc/tgt/conf.d/ember-volume-web01.conf": "<target %svolume-web01>\n    backing-store /dev/x/y\n"
+                                                       "</target>\n" % PREFIX}
+    assert sorted(read_exports(files=files)) == ["/dev/ember-thin/volume-db01-data"]
+
+
+@pytest.mark.parametrize(("key", "value", "fragment"), [
+    ("name", "lvm;thick", "backends[?].name: "),
+    ("vg", "-ember", "backends[lvm-thick].vg: "),
+    ("pool", "thin\npool", "backends[lvm-thick].pool: "),
+    ("pvs", ["/dev/vdb", "/dev/../etc/shadow"], "backends[lvm-thick].pvs[1]: "),
+    ("availability_zone", "az\n1", "backends[lvm-thick].availability_zone: "),
+    ("volume_backend_name", "x" * 300, "backends[lvm-thick].volume_backend_name: "),
+    ("capabilities", {"k\n": "v"}, "backends[lvm-thick].capabilities key: "),
+    ("capabilities", {"k": "v\x00"}, "backends[lvm-thick].capabilities.k: "),
+    ("capabilities", {"k": float("nan")}, "backends[lvm-thick].capabilities.k: "),
+    ("pool_size", "9" * 5000, "backends[lvm-thick].pool_size: "),
+    ("pool_size", "101%VG", "backends[lvm-thick].pool_size: "),
+    ("max_over_subscription_ratio", "nan", "backends[lvm-thick].max_over_subscription_ratio: "),
+    ("max_over_subscription_ratio", "inf", "backends[lvm-thick].max_over_subscription_ratio: "),
+    ("max_over_subscription_ratio", 0, "backends[lvm-thick].max_over_subscription_ratio: "),
+    ("max_over_subscription_ratio", True, "backends[lvm-thick].max_over_subscription_ratio: "),
+    ("reserved_percentage", 101, "backends[lvm-thick].reserved_percentage: "),
+])
+def test_every_backend_field_is_validated(key, value, fragment):
+    with pytest.raises(ValueError) as excinfo:
+        thick(**{key: value})
+    assert str(excinfo.value).startswith(fragment)
+
+
+def test_validate_backends_for_the_roles():
+    from ansible_collections.ember.blockstore.plugins.module_utils._argspec import validate_backends
+
+    good = [{"name": "lvm-thick", "vg": "ember-thick", "pvs": ["/dev/vdb"]},
+            {"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "pvs": ["/dev/vdc"], "pool": "thinpool"}]
+    assert validate_backends(good) is good
+    for bad, fragment in [
+        ([{"name": "x", "vg": "-ff", "pvs": ["/dev/vdb"]}], "blockstore_backends[0].vg: "),
+        ([{"name": "x", "vg": "vg", "pvs": ["/dev/vdb", "--force"]}], "blockstore_backends[0].pvs[1]: "),
+        ([{"name": "x", "vg": "vg", "driver": "zfs"}], "blockstore_backends[0].driver: "),
+        ([{"name": "x", "vg": "vg", "colour": "red"}], "blockstore_backends[0]: unknown keys colour"),
+        ([{"vg": "vg"}], "blockstore_backends[0].name: required"),
+        ("lvm", "blockstore_backends: expected a list"),
+    ]:
+        with pytest.raises(ValueError) as excinfo:
+            validate_backends(bad)
+        assert str(excinfo.value).startswith(fragment), str(excinfo.value)
+
+
+def test_the_shipped_inventories_pass_the_role_check():
+    from pathlib import Path
+
+    import yaml
+    from ansible_collections.ember.blockstore.plugins.module_utils._argspec import validate_backends
+
+    root = Path(__file__).resolve().parents[4]
+    for path in sorted(root.glob("inventories/*/host_vars/*.yml")):
+        validate_backends(yaml.safe_load(path.read_text()).get("blockstore_backends", []))

@@ -21,7 +21,7 @@ import yaml
 from ansible_collections.ember.blockstore.plugins.module_utils import _attachment, _volume
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show, render_conf
 
 ROOT = Path(__file__).resolve().parents[4]
 MODULES_DIR = ROOT / "plugins" / "modules"
@@ -33,7 +33,8 @@ CLIENT1_ACL = re.search(r"^    # initiator-name (\S+)$", (FIXTURES / "tgt/conf_d
                         re.MULTILINE).group(1)
 CLIENT1_ADDR = re.search(r"^    initiator-address (\S+)$", (FIXTURES / "tgt/conf_db01_acl.conf").read_text(),
                          re.MULTILINE).group(1)
-COMMON_RETURN = {"changed", "diff"}
+# invocation is one of Ansible's common return values (the attachment module sets it itself, with secrets masked).
+COMMON_RETURN = {"changed", "diff", "invocation"}
 MODULES = sorted(p.stem for p in MODULES_DIR.glob("*.py") if not p.name.startswith("_"))
 
 # The keys of connection.py's per-item result, read from its source (``res = {...}`` in main()).
@@ -174,7 +175,11 @@ def _attachment_actions():
     """One action of each kind from the captures after the address-ACL change, plus the upgrade of an export
     written by the name-only version (an ACL-only update)."""
     conf_text = (FIXTURES / "tgt/conf_db01_acl.conf").read_text()
-    files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": conf_text}
+    # logs01's file was not captured: the one the module writes (a live target without its file is a clash).
+    logs01 = render_conf(PREFIX + "volume-logs01", "/dev/ember-thick/volume-logs01", [CLIENT1_ACL],
+                         "ember_logs01_5591e8e0", "Logs01SecretX9k2", volume="logs01", addresses=[CLIENT1_ADDR])
+    files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": conf_text,
+             "/etc/tgt/conf.d/ember-volume-logs01.conf": logs01}
     items = [with_defaults(_attachment.ITEM_OPTIONS, **values) for values in (
         {"volume": "db01-data", "vg": "ember-thin", "initiators": [CLIENT1_ACL], "initiator_addresses": [CLIENT1_ADDR]},
         {"volume": "archive01", "vg": "ember-thin", "initiators": [CLIENT1_ACL], "initiator_addresses": [CLIENT1_ADDR]},

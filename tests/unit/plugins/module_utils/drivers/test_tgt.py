@@ -14,6 +14,7 @@ parsers under test."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -24,6 +25,7 @@ import pytest
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
     HEADER,
+    ForeignTarget,
     Tgt,
     generate_secret,
     parse_conf,
@@ -361,21 +363,21 @@ def test_set_acl_upgrade_binds_the_address_and_unbinds_all_and_the_name():
     live = parse_show(text("show_two_targets.txt"))[PREFIX + "volume-db01-data"]
     assert live["acl"] == ["ALL", CLIENT1]
     assert set_acl(live["tid"], live["acl"], [CLIENT1_ADDR]) == [
-        acl_command(1, "bind", "-I", CLIENT1_ADDR),
         acl_command(1, "unbind", "-I", "ALL"),
         acl_command(1, "unbind", "-Q", CLIENT1),
+        acl_command(1, "bind", "-I", CLIENT1_ADDR),
     ]
 
 
 def test_set_acl_from_the_old_capture_to_the_new_file():
-    # Binds come before unbinds (the ACL is never left without the consumer), each group sorted. The new file's
-    # recorded IQN is not bound.
+    # Unbinds come before binds, each group sorted: at no moment does the ACL admit more than before or after (an
+    # empty ACL admits nobody; established sessions are not affected). The new file's recorded IQN is not bound.
     live = parse_show(text("show_two_targets.txt"))[PREFIX + "volume-logs01"]
     conf = parse_conf(text("conf_db01_acl.conf"))
     assert set_acl(live["tid"], live["acl"], conf["addresses"]) == [
-        acl_command(2, "bind", "-I", CLIENT1_ADDR),
         acl_command(2, "unbind", "-I", "ALL"),
         acl_command(2, "unbind", "-Q", CLIENT1),
+        acl_command(2, "bind", "-I", CLIENT1_ADDR),
     ]
 
 
@@ -428,8 +430,8 @@ def test_set_acl_failure_propagates():
     runner = Failing()
     with pytest.raises(CommandError):
         Tgt(runner).set_acl(1, ["ALL"], [CLIENT1_ADDR])
-    # Nothing runs after the failing command: the live ACL is left as it was plus what was bound before.
-    assert [args for args, dummy in runner.calls] == [acl_command(1, "bind", "-I", CLIENT1_ADDR)]
+    # Nothing runs after the failing command: the live ACL is left as it was minus what was unbound before.
+    assert [args for args, dummy in runner.calls] == [acl_command(1, "unbind", "-I", "ALL")]
 
 
 # --- Tgt.delete_account / Tgt.remove_export ---------------------------------------------------------------------
@@ -528,13 +530,40 @@ def test_remove_export_of_a_file_only_deletes_the_account_and_the_file(tmp_path)
     assert not conf_path.exists()
 
 
-def test_remove_export_of_a_live_only_target_deletes_the_target(tmp_path):
-    # No file: the CHAP user is not known from it; the target goes and nothing is unlinked.
+def test_remove_export_of_a_live_only_target_is_refused(tmp_path):
+    # No file: the target is not the project's (issue 7): nothing is run, nothing is deleted.
     conf_path = tmp_path / "ember-volume-db01-data.conf"
     show = text("show_two_targets_acl.txt")
     runner = TgtdRunner(show, conf_path)
-    Tgt(runner).remove_export(PREFIX + "volume-db01-data", str(conf_path), parse_show(show))
-    assert runner.commands() == [["tgt-admin", "--delete", PREFIX + "volume-db01-data"], SHOW]
+    with pytest.raises(ForeignTarget, match="is not managed by ember.blockstore and is left alone"):
+        Tgt(runner).remove_export(PREFIX + "volume-db01-data", str(conf_path), parse_show(show))
+    assert runner.commands() == []
+
+
+def test_remove_export_of_a_foreign_file_is_refused(tmp_path):
+    # A file at our path without our header (someone else's) is not ours either: target and file stay.
+    conf_path = tmp_path / "ember-volume-db01-data.conf"
+    foreign = text("conf_db01_acl.conf").replace("# Managed by ember.blockstore; changes are overwritten.\n", "")
+    conf_path.write_text(foreign)
+    show = text("show_two_targets_acl.txt")
+    runner = TgtdRunner(show, conf_path)
+    with pytest.raises(ForeignTarget, match="is not an ember.blockstore target file"):
+        Tgt(runner).remove_export(PREFIX + "volume-db01-data", str(conf_path), parse_show(show))
+    assert runner.commands() == []
+    assert conf_path.read_text() == foreign
+
+
+def test_remove_export_keeps_an_account_another_target_binds(tmp_path):
+    # tgt accounts are global: deleting one another target binds would drop CHAP from that target.
+    conf_path = tmp_path / "ember-volume-db01-data.conf"
+    conf_path.write_text(text("conf_db01_acl.conf"))
+    show = text("show_two_targets_acl.txt")
+    live = parse_show(show)
+    live[PREFIX + "volume-logs01"]["accounts"] = [ACL_USER]
+    del live[PREFIX + "volume-db01-data"]  # the file only; logs01 binds the same user
+    runner = RecordingRunner()
+    Tgt(runner).remove_export(PREFIX + "volume-db01-data", str(conf_path), live)
+    assert [args for args, dummy in runner.calls] == []
     assert not conf_path.exists()
 
 
@@ -565,8 +594,9 @@ def test_generate_secret_default_length_and_alphabet():
     alphabet = set(string.ascii_letters + string.digits)
     for _attempt in range(200):
         secret = generate_secret()
-        assert len(secret) == 16
+        assert len(secret) == 32  # 32 * log2(62) = 190 bits >= 128
         assert set(secret) <= alphabet
+    assert 32 * math.log2(len(alphabet)) >= 128
 
 
 @pytest.mark.parametrize("length", [12, 13, 16])

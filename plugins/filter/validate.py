@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that validate what the roles render into configuration files (a bad value fails the task naming the
+field, before anything is written):
+
+- ``addresses | ember.blockstore.tgt_portals(port)``: the portals tgtd listens on, canonical ``addr:port``;
+- ``shown | ember.blockstore.tgt_portal_changes(desired)``: what to add and delete to get there live;
+- ``shown | ember.blockstore.tgt_portals_differ(addresses, storage_ip, port)``: whether the tgt_target role must
+  run again (gather phase);
+- ``text | ember.blockstore.systemd_escape``: ``%`` doubled for a unit file;
+- ``iqn | ember.blockstore.iscsi_name(field)``: an iSCSI name (RFC 3720, at most 223 bytes);
+- ``backends | ember.blockstore.valid_backends``: a storage node's ``blockstore_backends``, every field checked as
+  ``backend_facts`` checks it, before ``community.general.lvg`` receives a volume group or device name.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import validate_backends
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import NameError_, validate_iqn
+from ansible_collections.ember.blockstore.plugins.module_utils._portals import (
+    portal_changes,
+    portals_differ,
+    systemd_escape,
+    tgt_portals,
+)
+
+
+def _wrap(func):
+    def run(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (NameError_, ValueError, TypeError) as exc:
+            raise AnsibleFilterError(str(exc)) from exc
+    run.__name__ = func.__name__
+    run.__doc__ = func.__doc__
+    return run
+
+
+def tgt_portal_changes(shown, desired):
+    return portal_changes(desired, shown)
+
+
+def iscsi_name(value, field="iscsi name"):
+    return validate_iqn(value, field)
+
+
+class FilterModule:
+    """tgt_portals, tgt_portal_changes, tgt_portals_differ, systemd_escape, iscsi_name, valid_backends."""
+
+    def filters(self):
+        return {
+            "tgt_portals": _wrap(tgt_portals),
+            "tgt_portal_changes": _wrap(tgt_portal_changes),
+            "tgt_portals_differ": portals_differ,
+            "systemd_escape": systemd_escape,
+            "iscsi_name": _wrap(iscsi_name),
+            "valid_backends": _wrap(validate_backends),
+        }
