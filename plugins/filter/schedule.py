@@ -86,14 +86,17 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError, plan
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan
 
 
-def schedule(pools, volumes, volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None):
-    """Return the plan of ``volumes`` over ``pools``; see :func:`..module_utils._schedule.plan`."""
+def schedule(pools, volumes, volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
+             default_availability_zone=None):
+    """Return the plan of ``volumes`` over ``pools``; see :func:`..plugin_utils.scheduler.filter_scheduler.plan`."""
     try:
         return plan(volumes, pools, volume_types=volume_types, weight_multiplier=weight_multiplier,
-                    default_volume_type=default_volume_type, consumers=consumers)
+                    default_volume_type=default_volume_type, consumers=consumers,
+                    default_availability_zone=default_availability_zone)
     except ScheduleError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Turn a plan (from :mod:`_schedule`) into the batch items of each converge phase, and build the report.
+"""Turn a plan (from ``plugin_utils/scheduler/filter_scheduler.plan``) into the batch items of each converge
+phase, and build the report.
 
 Pure functions over plain data, used through the ``ember.blockstore`` filters ``volume_items``,
 ``attachment_items``, ``disconnect_items`` and ``report_table`` in the ``blockstore`` role (the report itself

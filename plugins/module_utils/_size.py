@@ -4,61 +4,113 @@
 """Sizes: parsed once from user input into integer bytes, printed in IEC units.
 
 Decimal (SI) and binary (IEC) prefixes stay distinct, as in linux-system-roles/storage's size helper:
-``1G`` = ``1GB`` = 10**9 bytes, ``1GiB`` = 2**30 bytes. A bare number (int or digit string) is bytes.
-Prefix letters are case-insensitive for the SI forms (``1g`` = ``1G``); ``b`` and ``B`` both mean bytes.
+``1G`` = ``1GB`` = 10**9 bytes, ``1GiB`` = 2**30 bytes. Prefix letters are case-insensitive for the SI forms
+(``1g`` = ``1G``); ``b`` and ``B`` both mean bytes.
+
+A bare number (an int, a float or a digit string without a unit) is read in the unit of the field, as Cinder
+reads it: a volume ``size`` is GiB (:func:`parse_volume_size`, like Cinder's API and openstack.cloud's
+``volume`` module), ``volume_clear_size`` is MiB (:func:`parse_clear_size`, Cinder's option), anything else is
+bytes (:func:`parse_size`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 
-__all__ = ["SizeError", "parse_size", "format_size", "round_up"]
+__all__ = ["SizeError", "parse_size", "parse_volume_size", "parse_clear_size", "format_size", "round_up",
+           "MAX_SIZE", "KIB", "MIB", "GIB"]
+
+KIB, MIB, GIB = 2**10, 2**20, 2**30
+# The largest size accepted: 8 EiB - 1, the largest offset the kernel (and LVM) can address.
+MAX_SIZE = 2**63 - 1
+# A size is never longer than this many characters; longer input is refused before it is parsed, so a
+# megabyte of digits fails as quickly (and with as short a message) as any other typo.
+MAX_TEXT = 40
 
 _UNITS = {
-    "": 1, "b": 1,
+    "b": 1,
     "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
     "t": 10**12, "tb": 10**12, "p": 10**15, "pb": 10**15,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50,
 }
-_SIZE_RE = re.compile(r"^\s*(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[A-Za-z]*)\s*$")
+_UNIT_NAMES = {1: "bytes", MIB: "MiB", GIB: "GiB"}
+_SIZE_RE = re.compile(r"^\s*(?P<sign>[-+]?)\s*(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[A-Za-z]*)\s*$")
 
 
 class SizeError(ValueError):
     """Raised for a size that cannot be parsed; the message names the field and the value."""
 
 
-def parse_size(value, field="size"):
+def _show(value):
+    """``repr`` of a user value, shortened so that an error message stays small whatever the input."""
+    text = repr(value)
+    if len(text) > MAX_TEXT + 2:
+        return "%s... (%d characters)" % (text[:MAX_TEXT], len(str(value)))
+    return text
+
+
+def _hint(default_unit):
+    return ("use a number with a unit such as 10GiB, 512MiB or 1G (10^9 bytes); a bare number is %s"
+            % _UNIT_NAMES.get(default_unit, "%d bytes" % default_unit))
+
+
+def parse_size(value, field="size", default_unit=1):
     """Return ``value`` as an integer number of bytes.
 
-    ``value`` may be an ``int`` (bytes) or a string such as ``10GiB``, ``512 MiB``, ``1G`` (10**9), ``1.5TiB``.
-    Fractional results are rounded up to the next byte. Raises :class:`SizeError` naming ``field`` for
-    negative, empty, boolean, unknown-unit or otherwise malformed input.
+    ``value`` may be an ``int`` or ``float`` (a number of ``default_unit``, bytes unless told) or a string such
+    as ``10GiB``, ``512 MiB``, ``1G`` (10**9), ``1.5TiB`` or a bare number (again in ``default_unit``).
+    Fractional results are rounded up to the next byte. Raises :class:`SizeError` naming ``field`` for negative,
+    empty, boolean, unknown-unit, overlong (more than 40 characters), too large (more than 8 EiB) or otherwise
+    malformed input.
     """
     if isinstance(value, bool) or value is None:
-        raise SizeError("%s: %r is not a size; use bytes or a number with a unit such as 10GiB or 1G" % (field, value))
+        raise SizeError("%s: %r is not a size; %s" % (field, value, _hint(default_unit)))
     if isinstance(value, int):
         if value < 0:
-            raise SizeError("%s: %r is negative" % (field, value))
-        return value
-    if isinstance(value, float):
-        if value < 0 or math.isnan(value) or math.isinf(value):
-            raise SizeError("%s: %r is not a valid size" % (field, value))
-        return int(math.ceil(value))
-    match = _SIZE_RE.match(str(value))
-    if not match:
-        raise SizeError("%s: %r is not a size; use bytes or a number with a unit such as 10GiB or 1G" % (field, value))
-    unit = match.group("unit").lower()
-    if unit not in _UNITS:
-        raise SizeError(
-            "%s: %r has an unknown unit %r; use B, KB/MB/GB/TB (10^3 steps) or KiB/MiB/GiB/TiB (2^10 steps)"
-            % (field, value, match.group("unit")))
-    num = match.group("num")
-    if "." in num:
-        whole, frac = num.split(".")
-        scaled = int(whole) * _UNITS[unit] + (int(frac) * _UNITS[unit] + 10 ** len(frac) - 1) // 10 ** len(frac)
-        return scaled
-    return int(num) * _UNITS[unit]
+            raise SizeError("%s: %s is negative; a size is 0 or more" % (field, _show(value)))
+        result = value * default_unit
+    elif isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise SizeError("%s: %r is not a valid size; %s" % (field, value, _hint(default_unit)))
+        if value < 0:
+            raise SizeError("%s: %r is negative; a size is 0 or more" % (field, value))
+        result = math.ceil(Fraction(value) * default_unit)
+    elif isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            raise SizeError("%s: %s is too long to be a size; %s" % (field, _show(value), _hint(default_unit)))
+        match = _SIZE_RE.match(value)
+        if not match:
+            raise SizeError("%s: %r is not a size; %s" % (field, value, _hint(default_unit)))
+        unit = match.group("unit").lower()
+        if unit and unit not in _UNITS:
+            raise SizeError(
+                "%s: %r has an unknown unit %r; use B, KB/MB/GB/TB (10^3 steps) or KiB/MiB/GiB/TiB (2^10 steps)"
+                % (field, value, match.group("unit")))
+        scale = _UNITS[unit] if unit else default_unit
+        amount = Fraction(match.group("num"))
+        if match.group("sign") == "-" and amount:
+            raise SizeError("%s: %r is negative; a size is 0 or more" % (field, value))
+        result = math.ceil(amount * scale)
+    else:
+        raise SizeError("%s: %s is not a size; %s" % (field, _show(value), _hint(default_unit)))
+    if result > MAX_SIZE:
+        raise SizeError("%s: %s is more than 8 EiB, the largest size supported" % (field, _show(value)))
+    return int(result)
+
+
+def parse_volume_size(value, field="size"):
+    """A volume's size in bytes: a bare number is GiB, as in Cinder's API (``size`` is an integer number of GiB)
+    and openstack.cloud's ``volume`` module; ``10GiB``, ``512MiB``, ``1G`` (10**9 bytes) and ``1073741824B``
+    keep their unit."""
+    return parse_size(value, field, default_unit=GIB)
+
+
+def parse_clear_size(value, field="volume_clear_size"):
+    """Cinder's ``volume_clear_size`` in bytes: a bare number is MiB (Cinder's option is an integer number of
+    MiB, 0 = the whole volume); a value with a unit (``512MiB``, ``1GiB``) is taken as it is."""
+    return parse_size(value, field, default_unit=MIB)
 
 
 def format_size(num_bytes):
