@@ -7,8 +7,8 @@ import os
 import pytest
 import yaml
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
-from ansible_collections.ember.blockstore.plugins.module_utils._schedule import (
-    plan,
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.request_spec import (
     validate_requests,
     validate_volume_types,
 )

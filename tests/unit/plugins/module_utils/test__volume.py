@@ -95,8 +95,15 @@ def test_create_rounds_up_to_whole_extents(converged):
     (act,), errors = one(item(name="new", size="1G", vg="ember-thick"), converged)
     assert errors == []
     assert act["size_bytes"] == A_SIZE == 239 * EXTENT  # what lvcreate made of 1G for volume-a
-    (act,), dummy = one(item(name="new", size=1, vg="ember-thick"), converged)
+    (act,), dummy = one(item(name="new", size="1B", vg="ember-thick"), converged)
     assert act["size_bytes"] == EXTENT
+
+
+@pytest.mark.parametrize("size", [1, "1", 1.0, "1GiB", "1073741824B"])
+def test_a_bare_size_is_gib_as_in_cinder(converged, size):
+    (act,), errors = one(item(name="new", size=size, vg="ember-thick"), converged)
+    assert errors == []
+    assert act["size_bytes"] == GiB  # 2**30, a whole number of 4 MiB extents
 
 
 def test_same_size_after_extent_rounding_is_none(stor1):
@@ -109,7 +116,7 @@ def test_same_size_after_extent_rounding_is_none(stor1):
     assert act["snapshots"] == ["snap-a"]
 
 
-@pytest.mark.parametrize("size", [A_SIZE, str(A_SIZE), "1G", "1000MB", A_SIZE - EXTENT + 1])
+@pytest.mark.parametrize("size", ["%dB" % A_SIZE, "%d b" % A_SIZE, "1G", "1000MB", "%dB" % (A_SIZE - EXTENT + 1)])
 def test_sizes_that_round_to_the_current_size_are_none(stor1, size):
     (act,), errors = one(item(name="a", size=size, vg="ember-thick"), stor1)
     assert errors == []
@@ -132,7 +139,7 @@ def test_extend(stor1):
 
 
 def test_extend_by_one_byte_takes_a_whole_extent(stor1):
-    (act,), dummy = one(item(name="a", size=A_SIZE + 1, vg="ember-thick"), stor1)
+    (act,), dummy = one(item(name="a", size="%dB" % (A_SIZE + 1), vg="ember-thick"), stor1)
     assert (act["action"], act["size_bytes"]) == ("extend", A_SIZE + EXTENT)
 
 
