@@ -78,8 +78,9 @@ class Rejection:
 class NoValidBackendReport:
     """The volumes of one plan that fit nowhere, rendered in bounded space (see the module docstring)."""
 
-    def __init__(self):
+    def __init__(self, filters=()):
         self.rejections = []
+        self.filters = list(filters)  # filter names in the order they run
 
     def __bool__(self):
         return bool(self.rejections)
@@ -105,7 +106,8 @@ class NoValidBackendReport:
             groups.setdefault(r.signature(), []).append(r.name)
         lines.append(f"No valid backend for {_plural(len(rest), 'more volume')}, grouped by the filters that "
                      "rejected the pools:")
-        ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[1][0]))
+        ordered = sorted(((signature, sorted(names)) for signature, names in groups.items()),
+                         key=lambda item: (-len(item[1]), item[1][0]))
         for signature, names in ordered[:GROUPS]:
             shown = ", ".join(names[:NAMES]) + (f", and {len(names) - NAMES} more" if len(names) > NAMES else "")
             lines.append(f"  {_plural(len(names), 'volume')} ({shorten(shown, MAX_LINE)}): "
@@ -113,11 +115,8 @@ class NoValidBackendReport:
         if len(ordered) > GROUPS:
             others = sum(len(names) for dummy, names in ordered[GROUPS:])
             lines.append(f"  and {_plural(others, 'volume')} in {_plural(len(ordered) - GROUPS, 'other group')}")
-        filters = []
-        for r in self.rejections:
-            for flt in r.by_filter:
-                if flt not in filters:
-                    filters.append(flt)
+        seen = {flt for r in self.rejections for flt in r.by_filter}
+        filters = [flt for flt in self.filters if flt in seen] + sorted(seen - set(self.filters))
         if filters:
             lines.append(f"Filters that rejected pools: {', '.join(filters)}")
         return lines

@@ -123,7 +123,7 @@ class _Planner:
         self.types = volume_types
         self.multiplier = float(multiplier)
         self.errors = []
-        self.report = NoValidBackendReport()
+        self.report = NoValidBackendReport(flt.name for flt in FILTERS)
         self.groups = {}  # (volume type, zones) -> _Group
         self.existing = {}  # volume name -> [(pool, volume facts)]
         self.zones = {pool.availability_zone for pool in pools if pool.availability_zone is not None}
