@@ -36,6 +36,8 @@ _UNITS = {
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50,
 }
 _UNIT_NAMES = {1: "bytes", MIB: "MiB", GIB: "GiB"}
+_IEC_NAMES = ("B", "KiB", "MiB", "GiB", "TiB")
+_IEC_STEP = (1, 2**10, 2**20, 2**30, 2**40)
 _SIZE_RE = re.compile(r"^\s*(?P<sign>[-+]?)\s*(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[A-Za-z]*)\s*$")
 
 
@@ -89,10 +91,11 @@ def parse_size(value, field="size", default_unit=1):
                 "%s: %r has an unknown unit %r; use B, KB/MB/GB/TB (10^3 steps) or KiB/MiB/GiB/TiB (2^10 steps)"
                 % (field, value, match.group("unit")))
         scale = _UNITS[unit] if unit else default_unit
-        amount = Fraction(match.group("num"))
+        num = match.group("num")
+        amount = Fraction(num) if "." in num else int(num)
         if match.group("sign") == "-" and amount:
             raise SizeError("%s: %r is negative; a size is 0 or more" % (field, value))
-        result = math.ceil(amount * scale)
+        result = math.ceil(amount * scale) if "." in num else amount * scale
     else:
         raise SizeError("%s: %s is not a size; %s" % (field, _show(value), _hint(default_unit)))
     if result > MAX_SIZE:
@@ -117,16 +120,18 @@ def format_size(num_bytes):
     """Format bytes in IEC units with up to two decimals: ``format_size(1610612736) == '1.5 GiB'``."""
     if num_bytes is None:
         return "-"
-    value = float(num_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        # Move up a unit when the value would print as 1024 after rounding to two decimals.
-        if round(abs(value), 2) < 1024 or unit == "TiB":
-            break
-        value /= 1024
-    if unit == "B":
+    magnitude = abs(num_bytes)
+    if magnitude < 1024:
         return "%d B" % num_bytes
+    # The unit where the value is at least 1; one more when it would print as 1024 after rounding to two
+    # decimals (1023.999 KiB is "1 MiB"); TiB at most.
+    index = min((int(magnitude).bit_length() - 1) // 10, 4)
+    value = num_bytes / _IEC_STEP[index]
+    if index < 4 and round(abs(value), 2) >= 1024:
+        index += 1
+        value /= 1024
     text = ("%.2f" % value).rstrip("0").rstrip(".")
-    return "%s %s" % (text, unit)
+    return "%s %s" % (text, _IEC_NAMES[index])
 
 
 def round_up(num_bytes, step):

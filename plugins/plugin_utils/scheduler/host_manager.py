@@ -47,6 +47,7 @@ class PoolState:
         "capabilities",
         "driver",
         "extent",
+        "finite",
         "free",
         "host",
         "id",
@@ -143,6 +144,8 @@ class PoolState:
         if errors:
             raise ScheduleError(errors)
         self.indexes = []  # the planner's per-group indexes this pool is in (see filter_scheduler)
+        # free and total are numbers and total > 0: refresh() may take its short path
+        self.finite = (isinstance(self.free, int) and isinstance(self.total, int) and self.total > 0)
         self.refresh()
 
     @staticmethod
@@ -186,6 +189,15 @@ class PoolState:
 
     def refresh(self):
         """Recompute the filter and weigher values that depend on free/provisioned capacity."""
+        if self.finite:  # the common case, inlined (this runs after every placement)
+            thick = min(self.free, self.thick_capacity - self.provisioned)
+            if not self.thin_support:
+                self.room = self.virtual_free = (thick, thick)
+                return
+            thin = self.thin_capacity - self.provisioned
+            self.virtual_free = (thick, thin)
+            self.room = (thick, thin if self.mosr >= 1 else -INF)
+            return
         self.room = (self._room(False), self._room(True))
         self.virtual_free = (self._virtual_free(False), self._virtual_free(True))
 

@@ -166,9 +166,10 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             errors.append(f"{field}: expected a dict with at least a name, got {type(item).__name__}")
             continue
         before = len(errors)
-        unknown = sorted(str(k) for k in item if k not in VOLUME_KEYS)
-        if unknown:
-            errors.append(f"{field}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(VOLUME_KEYS))}")
+        if not VOLUME_KEYS.issuperset(item):
+            unknown = sorted(str(k) for k in item if k not in VOLUME_KEYS)
+            errors.append(shorten(f"{field}: unknown key(s) {', '.join(unknown)}; allowed: "
+                                  f"{', '.join(sorted(VOLUME_KEYS))}"))
         name = item.get("name")
         try:
             validate_volume_name(name, field + ".name")
