@@ -1,6 +1,7 @@
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pool state during planning, as Cinder's ``BackendState``/``PoolState`` (cinder/scheduler/host_manager.py).
+"""Pool state during planning, as Cinder's ``BackendState``/``PoolState`` (cinder/scheduler/host_manager.py at
+master ab09bc39: ``update_from_volume_capability`` l. 434-443, ``consume_from_volume`` l. 337-354).
 
 Imports only leaf files (:mod:`.sched_utils`, :mod:`.exception`, :mod:`.filters.extra_specs_ops`), never the
 filters or the weigher: the values the CapacityFilter and the CapacityWeigher read are computed here from the

@@ -267,7 +267,7 @@ def type_availability_zones(extra_specs):
 
 def resolve_zones(req, volume_type, extra_specs, default_zone, known_zones):
     """``(zones, error)``: the zones a NEW volume may be placed in, as Cinder's create flow decides them
-    (``_extract_availability_zones`` in cinder/volume/flows/api/create_volume.py):
+    (``_extract_availability_zones`` in cinder/volume/flows/api/create_volume.py l. 255-353 at master ab09bc39):
 
     - a type with ``RESKEY:availability_zones`` allows those of its zones that some pool reports; none of them
       reported is an error (Cinder's ``InvalidTypeAvailabilityZones``);

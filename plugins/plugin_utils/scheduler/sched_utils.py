@@ -1,8 +1,10 @@
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Capacity arithmetic shared by the CapacityFilter and the CapacityWeigher, as Cinder's
-``cinder/scheduler/sched_utils.py`` (openstack/cinder master; the shared calculation came with "Fix and unify
-capacity calculations", commit 856d3e108, first released in Cinder 21.0.0).
+``cinder/scheduler/sched_utils.py`` (master ab09bc39: ``calculate_capacity_factors`` l. 23-124,
+``calculate_virtual_free_capacity`` l. 127-159, ``calculate_max_over_subscription_ratio`` l. 162-219; in 21.0.0
+the same functions are in ``cinder/utils.py`` l. 718-900). The shared calculation came with "Fix and unify
+capacity calculations", commit 856d3e108, first released in Cinder 21.0.0.
 
 Cinder computes in GiB floats and rounds the results to 0.01 GiB (``_limit``); here every capacity is an
 integer number of bytes and the arithmetic is exact: the reserve is ``floor(total * pct / 100)`` of a decimal

@@ -1,6 +1,7 @@
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Cinder's CapabilitiesFilter (cinder/scheduler/filters/capabilities_filter.py, ``_satisfies_extra_specs``)."""
+"""Cinder's CapabilitiesFilter (cinder/scheduler/filters/capabilities_filter.py ``_satisfies_extra_specs``
+l. 28-91 at Cinder master ab09bc39)."""
 
 from __future__ import annotations
 

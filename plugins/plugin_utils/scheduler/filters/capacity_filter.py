@@ -1,7 +1,9 @@
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Cinder's CapacityFilter (cinder/scheduler/filters/capacity_filter.py, ``backend_passes``), as in Cinder
-since 21.0.0 ("Fix and unify capacity calculations")."""
+"""Cinder's CapacityFilter (cinder/scheduler/filters/capacity_filter.py ``backend_passes``, lines 33-213 at
+Cinder master ab09bc39: size 0 l. 64, free None l. 67, infinite/unknown l. 76-93, total <= 0 l. 96, thick type
+l. 107-114, capacity factors l. 127-135, thin path l. 146-200, thick path l. 202-213), as in Cinder since 21.0.0
+("Fix and unify capacity calculations"). See docs/scheduler.md."""
 
 from __future__ import annotations
 

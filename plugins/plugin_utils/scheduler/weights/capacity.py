@@ -1,7 +1,8 @@
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Cinder's CapacityWeigher (cinder/scheduler/weights/capacity.py) with the normalisation of
-cinder/scheduler/base_weight.py."""
+"""Cinder's CapacityWeigher (cinder/scheduler/weights/capacity.py lines 45-127 at Cinder master ab09bc39:
+``weigh_objects`` l. 62-91, ``_weigh_object`` l. 93-127 with ``sched_utils.calculate_virtual_free_capacity``
+l. 118) with the normalisation of cinder/scheduler/base_weight.py ``normalize``."""
 
 from __future__ import annotations
 
