@@ -13,11 +13,16 @@ description:
     they are, and places new ones on the pools given as input, as Cinder's filter scheduler does.
   - Filters run in Cinder's default order, AvailabilityZoneFilter, CapacityFilter, CapabilitiesFilter, then the
     CapacityWeigher picks the pool with the most virtual free capacity (or the least, with a negative
-    O(weight_multiplier)); ties go to the lowest pool id. Each placement consumes capacity before the next request.
+    O(weight_multiplier)); ties go to the lowest pool id. Capacity is computed as in Cinder 21.0 and later, so a
+    thin pool takes up to C(max_over_subscription_ratio) times its capacity after the reserve.
+  - New volumes are placed largest first, then by name, never in the order O(volumes) lists them, so the plan
+    does not depend on that order. Each placement consumes capacity before the next one.
   - Fails, before anything is changed, when the input is invalid, a volume would shrink, an in-use volume would be
-    deleted without O(volumes[].force), or a volume fits nowhere (C(No valid backend for <name>:) with the reason
-    each pool was rejected).
-  - Sizes are bytes or strings with a unit; C(1G) and C(1GB) are 10^9 bytes, C(1GiB) is 2^30 bytes.
+    deleted without O(volumes[].force), or volumes fit nowhere (C(No valid backend for <name>:) with the filters
+    that rejected the pools; one message under 8 KiB however many volumes and pools).
+  - A bare number as a size is GiB, as in Cinder (C(10) is 10 GiB); units are accepted, C(1G) and C(1GB) are 10^9
+    bytes, C(1GiB) is 2^30 bytes.
+  - See docs/scheduler.md for the Cinder release followed and the differences.
 positional: _input, volumes
 options:
   _input:
@@ -73,6 +78,7 @@ _value:
           the pool's extent; null for absent), C(requested_size_bytes), C(current_size_bytes) (null when new),
           C(volume_type), C(extra_specs), C(availability_zone), C(host), C(backend), C(pool_id), C(driver), C(vg),
           C(thin_pool), C(attachments) (host names), C(force), C(description) and C(reason).
+        - C(availability_zone) is the zone the volume got (its pool's).
       type: list
       elements: dict
     unmanaged:

@@ -10,9 +10,9 @@ version_added: 0.1.0
 author: ember.blockstore contributors (@ember-blockstore)
 description:
   - The same plan as the P(ember.blockstore.schedule#filter) filter, with every input given by name.
-  - Validates O(volumes) as a whole, keeps existing volumes on their pool, places new ones with Cinder's
-    AvailabilityZoneFilter, CapacityFilter and CapabilitiesFilter and its CapacityWeigher, and fails before any
-    change when a volume fits nowhere.
+  - Validates O(volumes) as a whole, keeps existing volumes on their pool, places new ones (largest first, then
+    by name) with Cinder's AvailabilityZoneFilter, CapacityFilter and CapabilitiesFilter and its
+    CapacityWeigher, and fails before any change when a volume fits nowhere. A bare number as a size is GiB.
   - Takes no terms.
 options:
   volumes:

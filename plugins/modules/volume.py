@@ -45,9 +45,9 @@ options:
                      default: zero}
       volume_clear_size:
         description:
-          - How much of the start of a deleted thick volume to wipe, as Cinder's C(volume_clear_size):
-            a bare number is MiB (C(100) = 100 MiB), or a size with unit (C(512MiB), C(1GiB)); C(0) = the whole
-            volume. Rounded up to whole MiB and never more than the volume.
+          - How much of the start of a deleted thick volume to wipe, as Cinder's C(volume_clear_size). A bare
+            number is MiB (C(100) is 100 MiB), or a size with unit (C(512MiB), C(1GiB)); C(0) is the whole volume.
+          - Rounded up to whole MiB and never more than the volume.
         type: raw
         default: 0
       force: {description: Delete even when exported (the export is removed first)., type: bool, default: false}
@@ -111,7 +111,7 @@ volumes:
     status: {description: "C(available), C(in-use) (exported), C(deleted) or C(absent).", type: str}
     device: {description: Device path on the storage node., type: str}
     wipe: {description: "How a deleted volume was wiped: C(zero) only when zeros were written, C(none), or
-                         C(skipped: <why>).", type: str, returned: when deleted}
+                         C(skipped) with the reason.", type: str, returned: when deleted}
     wiped_bytes: {description: Bytes overwritten with zeros., type: int, returned: when deleted}
 """
 
