@@ -7,7 +7,9 @@ import pytest
 from ansible_collections.ember.blockstore.plugins.module_utils._size import (
     SizeError,
     format_size,
+    parse_clear_size,
     parse_size,
+    parse_volume_size,
     round_up,
 )
 
@@ -131,3 +133,29 @@ def test_format_size(num, text):
 ])
 def test_round_up(num, step, expected):
     assert round_up(num, step) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (10, 10 * GiB), ("10", 10 * GiB), (0.5, GiB // 2), ("10GiB", 10 * GiB), ("1G", 10**9), ("512MiB", 512 * MiB),
+    ("1073741824B", GiB), ("1073741824 b", GiB)])
+def test_a_bare_volume_size_is_gib(value, expected):
+    assert parse_volume_size(value) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0, 0), ("0", 0), (100, 100 * MiB), ("100", 100 * MiB), ("512KiB", 512 * KiB), ("1GiB", GiB), ("100B", 100)])
+def test_a_bare_volume_clear_size_is_mib(value, expected):
+    assert parse_clear_size(value) == expected
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    ("9" * 100000, "(100000 characters) is too long to be a size"),
+    ("1" + "0" * 39, "is more than 8 EiB"),
+    (2**63, "is more than 8 EiB"),
+    ("-0.1GiB", "is negative"),
+])
+def test_huge_or_negative_sizes_fail_cleanly(value, fragment):
+    with pytest.raises(SizeError) as excinfo:
+        parse_volume_size(value, "blockstore_volumes[0].size")
+    assert fragment in str(excinfo.value)
+    assert len(str(excinfo.value)) < 250

@@ -727,3 +727,16 @@ def test_the_index_and_the_linear_path_choose_alike():
         linear = plan(vols, mixed, TYPES, weight_multiplier=multiplier)
         assert placements(indexed) == placements(linear)
         assert [v["reason"] for v in indexed["volumes"]] == [v["reason"] for v in linear["volumes"]]
+
+
+def test_excluded_volumes_are_validated_but_left_alone():
+    """``exclude`` (volumes on a storage host that did not report): action ``unknown``, nothing consumed."""
+    pools = [pool_facts("stor1@lvm", free=10 * GiB)]
+    result = plan([{"name": "a", "size": 5}, {"name": "gone", "size": 50}], pools,
+                  exclude={"gone": {"host": "stor9", "pool_id": "stor9@lvm", "reason": "host did not report"}})
+    vol = by_name(result)["gone"]
+    assert (vol["action"], vol["host"], vol["pool_id"], vol["reason"]) == (
+        "unknown", "stor9", "stor9@lvm", "host did not report")
+    assert result["pools"][0]["free_bytes"] == 5 * GiB
+    with pytest.raises(Exception, match=r"blockstore_volumes\[1\]\.size"):
+        plan([{"name": "a", "size": 5}, {"name": "gone", "size": "lots"}], pools, exclude={"gone": {}})
