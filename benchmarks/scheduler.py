@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Scheduler scale benchmark: plan N new volumes (plus 1,000 existing ones to keep or extend) over 1,000 pools.

@@ -142,7 +142,6 @@ class TestPlacement:
             ("stor1@lvm", 8 * MiB), ("stor2@lvm", 5 * MiB)]
 
 
-
 class TestDeterminism:
     def make(self):
         rng = random.Random(42)

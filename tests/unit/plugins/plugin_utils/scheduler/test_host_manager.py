@@ -47,8 +47,6 @@ class TestPoolValidation:
         ]
 
 
-
-
 class TestState:
     def test_room_is_the_weighers_value(self):
         # one number for the CapacityFilter and the CapacityWeigher (Cinder >= 21.0)

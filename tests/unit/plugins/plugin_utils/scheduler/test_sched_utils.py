@@ -33,8 +33,8 @@ def test_total_available_capacity():
     assert total_available_capacity(100, 10, 20.0, False) == 90
     assert total_available_capacity(100, 10, 20.0, True) == 1800
     assert total_available_capacity(3, 0, 1.5, True) == 4  # floor(4.5): the byte boundary stays exact
-    assert total_available_capacity(2**60, 0, 1.1, True) == math.floor(2**60 * 1.1.as_integer_ratio()[0]
-                                                                        / 1.1.as_integer_ratio()[1])
+    # the ratio's exact binary value: 1.1 is 2476979795053773 / 2**51
+    assert total_available_capacity(2**60, 0, 1.1, True) == 2**60 * 2476979795053773 // 2**51
 
 
 def test_virtual_free_thin_ignores_free():

@@ -46,4 +46,3 @@ class TestProject:
         ok, reason = AvailabilityZoneFilter.passes(state(az=None), spec(GiB, availability_zones=("az1",)))
         assert not ok
         assert "pool is in None" in reason
-

@@ -151,4 +151,3 @@ class TestProject:
     def test_best_needs_values(self):
         with pytest.raises(ValueError):
             CapacityWeigher.best([])
-
