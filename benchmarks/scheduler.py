@@ -64,7 +64,7 @@ def workload(volumes):
 
 def timed(vols, pools, repeat):
     best = None
-    for _ in range(repeat):
+    for _run in range(repeat):
         gc.collect()
         start = time.perf_counter()
         result = plan(vols, pools, TYPES)
