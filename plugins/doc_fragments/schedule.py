@@ -20,4 +20,11 @@ options:
     description: When given, the only host names attachments may use.
     type: list
     elements: str
+  default_availability_zone:
+    description:
+      - Zone of new volumes that name none (C(blockstore_default_availability_zone), Cinder's
+        C(default_availability_zone)); not applied when the volume type restricts zones with the extra spec
+        C(RESKEY:availability_zones).
+      - Unset, such a volume may be placed in any zone (or in any zone its type allows).
+    type: str
 """

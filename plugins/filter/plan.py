@@ -76,8 +76,6 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError
-from ansible_collections.ember.blockstore.plugins.module_utils._schedule import plan as schedule
 from ansible_collections.ember.blockstore.plugins.plugin_utils.clashes import name_clashes
 from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     PlanRefused,
@@ -88,6 +86,8 @@ from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     reconcile,
 )
 from ansible_collections.ember.blockstore.plugins.plugin_utils.report import build_report, summary_lines
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan as schedule
 
 
 def _messages(exc):
@@ -96,7 +96,8 @@ def _messages(exc):
 
 
 def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, volume_types=None, weight_multiplier=1.0,
-                    default_volume_type=None, consumers=None, allow_partial=False, forget=None, forget_hosts=None):
+                    default_volume_type=None, consumers=None, allow_partial=False, forget=None, forget_hosts=None,
+                    default_availability_zone=None):
     """See DOCUMENTATION."""
     results = {host: {"gather": (gathers or {}).get(host) or {},
                       "prepare_error": (prepare_errors or {}).get(host) or None} for host in storage_hosts or []}
@@ -118,7 +119,8 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, volume
     try:
         result = schedule(volumes, context["pools"], volume_types=volume_types, weight_multiplier=weight_multiplier,
                           default_volume_type=default_volume_type, consumers=consumers,
-                          pinned=context["pinned"], exclude=exclude)
+                          pinned=context["pinned"], exclude=exclude,
+                          default_availability_zone=default_availability_zone)
     except ScheduleError as exc:
         note = ""
         if context["missing"]:

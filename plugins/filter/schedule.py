@@ -13,14 +13,19 @@ description:
     they are, and places new ones on the pools given as input, as Cinder's filter scheduler does.
   - Filters run in Cinder's default order, AvailabilityZoneFilter, CapacityFilter, CapabilitiesFilter, then the
     CapacityWeigher picks the pool with the most virtual free capacity (or the least, with a negative
-    O(weight_multiplier)); ties go to the lowest pool id. Each placement consumes capacity before the next request.
+    O(weight_multiplier)); ties go to the lowest pool id. Capacity is computed as in Cinder 21.0 and later, so a
+    thin pool takes up to C(max_over_subscription_ratio) times its capacity after the reserve.
+  - New volumes are placed largest first, then by name, never in the order O(volumes) lists them, so the plan
+    does not depend on that order. Each placement consumes capacity before the next one.
   - Fails, before anything is changed, when a volume's name clashes with an LV or tgt target on a storage node
     that is not ember.blockstore's (reported by C(backend_facts) as C(clashes)), naming host, VG and LV (or the
     target IQN).
   - Fails, before anything is changed, when the input is invalid, a volume would shrink, an in-use volume would be
-    deleted without O(volumes[].force), or a volume fits nowhere (C(No valid backend for <name>:) with the reason
-    each pool was rejected).
-  - Sizes are bytes or strings with a unit; C(1G) and C(1GB) are 10^9 bytes, C(1GiB) is 2^30 bytes.
+    deleted without O(volumes[].force), or volumes fit nowhere (C(No valid backend for <name>:) with the filters
+    that rejected the pools; one message under 8 KiB however many volumes and pools).
+  - A bare number as a size is GiB, as in Cinder (C(10) is 10 GiB); units are accepted, C(1G) and C(1GB) are 10^9
+    bytes, C(1GiB) is 2^30 bytes.
+  - See docs/scheduler.md for the Cinder release followed and the differences.
 positional: _input, volumes
 options:
   _input:
@@ -76,6 +81,7 @@ _value:
           the pool's extent; null for absent), C(requested_size_bytes), C(current_size_bytes) (null when new),
           C(volume_type), C(extra_specs), C(availability_zone), C(host), C(backend), C(pool_id), C(driver), C(vg),
           C(thin_pool), C(attachments) (host names), C(force), C(description) and C(reason).
+        - C(availability_zone) is the zone the volume got (its pool's).
       type: list
       elements: dict
     unmanaged:
@@ -89,19 +95,23 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError, plan
 from ansible_collections.ember.blockstore.plugins.plugin_utils.clashes import name_clashes
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan
 
 
-def schedule(pools, volumes, volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None):
-    """Return the plan of ``volumes`` over ``pools``; see :func:`..module_utils._schedule.plan`. Volumes whose
-    names something unmanaged holds on a storage node (``backend_facts`` clashes) are refused first."""
+def schedule(pools, volumes, volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
+             default_availability_zone=None):
+    """Return the plan of ``volumes`` over ``pools``; see :func:`..plugin_utils.scheduler.filter_scheduler.plan`.
+    Volumes whose names something unmanaged holds on a storage node (``backend_facts`` clashes) are refused
+    first."""
     clashes = name_clashes(volumes, pools)
     if clashes:
         raise AnsibleFilterError("\n".join(clashes))
     try:
         return plan(volumes, pools, volume_types=volume_types, weight_multiplier=weight_multiplier,
-                    default_volume_type=default_volume_type, consumers=consumers)
+                    default_volume_type=default_volume_type, consumers=consumers,
+                    default_availability_zone=default_availability_zone)
     except ScheduleError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 

@@ -10,9 +10,9 @@ version_added: 0.1.0
 author: ember.blockstore contributors (@ember-blockstore)
 description:
   - The same plan as the P(ember.blockstore.schedule#filter) filter, with every input given by name.
-  - Validates O(volumes) as a whole, keeps existing volumes on their pool, places new ones with Cinder's
-    AvailabilityZoneFilter, CapacityFilter and CapabilitiesFilter and its CapacityWeigher, and fails before any
-    change when a volume fits nowhere.
+  - Validates O(volumes) as a whole, keeps existing volumes on their pool, places new ones (largest first, then
+    by name) with Cinder's AvailabilityZoneFilter, CapacityFilter and CapabilitiesFilter and its
+    CapacityWeigher, and fails before any change when a volume fits nowhere. A bare number as a size is GiB.
   - Takes no terms.
 options:
   volumes:
@@ -55,7 +55,8 @@ _raw:
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible_collections.ember.blockstore.plugins.module_utils._schedule import ScheduleError, plan
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan
 
 
 class LookupModule(LookupBase):
@@ -68,6 +69,7 @@ class LookupModule(LookupBase):
                          volume_types=self.get_option("volume_types"),
                          weight_multiplier=self.get_option("weight_multiplier"),
                          default_volume_type=self.get_option("default_volume_type"),
-                         consumers=self.get_option("consumers"))]
+                         consumers=self.get_option("consumers"),
+                         default_availability_zone=self.get_option("default_availability_zone"))]
         except ScheduleError as exc:
             raise AnsibleLookupError(str(exc)) from exc

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Turn a plan (from :mod:`_schedule`) into the batch items of each converge phase, and build the report.
+"""Turn a plan (from ``plugin_utils/scheduler/filter_scheduler.plan``) into the batch items of each converge
+phase, and build the report.
 
 Pure functions over plain data, used through the ``ember.blockstore`` filters ``volume_items``,
 ``attachment_items``, ``disconnect_items`` and ``report_table`` in the ``blockstore`` role (the report itself
@@ -29,6 +30,12 @@ def _existing(pools, name):
     return None, None
 
 
+def _in_bytes(num):
+    """A byte count as the ``volume`` module reads it: with the unit ``B`` (a bare number there is GiB for
+    ``size`` and MiB for ``volume_clear_size``, as in Cinder)."""
+    return None if num is None else "%dB" % num
+
+
 def volume_items(plan, host, pools, phase="present"):
     """Items for the ``volume`` module on ``host``.
 
@@ -42,14 +49,14 @@ def volume_items(plan, host, pools, phase="present"):
             continue
         pool = index.get(entry["pool_id"], {})
         if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend"):
-            items.append({"name": entry["name"], "size": entry["size_bytes"], "state": "present",
+            items.append({"name": entry["name"], "size": _in_bytes(entry["size_bytes"]), "state": "present",
                           "vg": entry["vg"], "thin_pool": entry.get("thin_pool"),
                           "volume_type": entry.get("volume_type"), "backend": entry.get("backend")})
         elif phase == "absent" and entry["action"] == "delete":
             items.append({"name": entry["name"], "state": "absent", "vg": entry["vg"],
                           "thin_pool": entry.get("thin_pool"), "force": bool(entry.get("force")),
                           "volume_clear": pool.get("volume_clear", "zero"),
-                          "volume_clear_size": pool.get("volume_clear_size_bytes", 0)})
+                          "volume_clear_size": _in_bytes(pool.get("volume_clear_size_bytes", 0))})
     return items
 
 

@@ -27,7 +27,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
 from ansible_collections.ember.blockstore.plugins.module_utils._size import (
     SizeError,
     format_size,
-    parse_size,
+    parse_clear_size,
+    parse_volume_size,
     round_up,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT
@@ -76,8 +77,8 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                 validate_type_name(item["volume_type"], where + ".volume_type")
             size = None
             if item.get("size") is not None:
-                size = parse_size(item["size"], where + ".size")
-            clear_size = parse_size(item.get("volume_clear_size") or 0, where + ".volume_clear_size")
+                size = parse_volume_size(item["size"], where + ".size")
+            clear_size = parse_clear_size(item.get("volume_clear_size") or 0, where + ".volume_clear_size")
         except (NameError_, SizeError) as exc:
             errors.append(str(exc))
             continue
@@ -200,7 +201,8 @@ class VolumeApplier:
             self.lvm.runner.run(["lvchange", "--activate", "y", "%s/%s" % (act["vg"], act["lv_name"])])
             act["wiped_bytes"] = self.lvm.clear(act["device"], act["previous_size_bytes"],
                                                 act.get("volume_clear_size_bytes") or 0)
-            act["wipe"] = "zero"
+            # Never report a wipe that did not write anything (a volume smaller than the 1 MiB dd block).
+            act["wipe"] = "zero" if act["wiped_bytes"] else "skipped: volume smaller than 1 MiB, nothing written"
         else:
             act["wipe"] = "none"
         self.lvm.remove(act["vg"], act["lv_name"])

@@ -57,7 +57,9 @@ options:
                      type: dict, default: {}}
       volume_clear: {description: How deleted thick volumes are wiped., type: str, choices: [zero, none],
                      default: zero}
-      volume_clear_size: {description: "Bytes to wipe (with unit, C(0) = all).", type: str, default: "0"}
+      volume_clear_size: {description: "Start of a deleted thick volume to wipe, as Cinder's
+                            C(volume_clear_size): a bare number is MiB, or a size with unit (C(512MiB));
+                            C(0) = the whole volume.", type: str, default: "0"}
   host:
     description: Name of this host as the inventory knows it (pool ids are C(<host>@<backend>)).
     type: str
@@ -185,7 +187,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     validate_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
-from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size
+from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_clear_size
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import (
     DEFAULT_EXTENT,
     Lvm,
@@ -374,8 +376,8 @@ def main():
     for index, backend in enumerate(module.params["backends"]):
         try:
             cfg = backend_config(backend, field="backends[%d]" % index)
-            cfg["volume_clear_size_bytes"] = parse_size(cfg["volume_clear_size"],
-                                                        "backends[%d].volume_clear_size" % index)
+            cfg["volume_clear_size_bytes"] = parse_clear_size(cfg["volume_clear_size"],
+                                                              "backends[%d].volume_clear_size" % index)
         except (ValueError, SizeError) as exc:
             module.fail_json(msg=str(exc))
         if cfg["name"] in seen:

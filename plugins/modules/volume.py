@@ -34,7 +34,8 @@ options:
       name: {description: "Volume name: 1-63 lowercase letters, digits, C(.) or C(-).", type: str, required: true}
       size:
         description:
-          - Size with unit (C(10GiB), C(512MiB), C(1G) = 10^9 bytes) or an integer number of bytes.
+          - Size with unit (C(10GiB), C(512MiB), C(1G) = 10^9 bytes, C(1073741824B)) or a bare number of GiB
+            (C(10) is 10 GiB, as in Cinder and openstack.cloud's C(volume) module).
           - Required when I(state=present).
         type: raw
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
@@ -44,8 +45,13 @@ options:
       backend: {description: Backend name recorded in the LV tags., type: str}
       volume_clear: {description: How a deleted thick volume is wiped., type: str, choices: [zero, none],
                      default: zero}
-      volume_clear_size: {description: "Bytes to wipe at the start of the volume (unit allowed); 0 = all.",
-                          type: raw, default: 0}
+      volume_clear_size:
+        description:
+          - How much of the start of a deleted thick volume to wipe, as Cinder's C(volume_clear_size). A bare
+            number is MiB (C(100) is 100 MiB), or a size with unit (C(512MiB), C(1GiB)); C(0) is the whole volume.
+          - Rounded up to whole MiB and never more than the volume.
+        type: raw
+        default: 0
       force: {description: Delete even when exported (the export is removed first)., type: bool, default: false}
       cascade: {description: Delete the volume's snapshots too., type: bool, default: false}
   name: {description: Single form; see I(volumes)., type: str}
@@ -106,8 +112,8 @@ volumes:
     previous_size_bytes: {description: Size before the run; null when it did not exist., type: int}
     status: {description: "C(available), C(in-use) (exported), C(deleted) or C(absent).", type: str}
     device: {description: Device path on the storage node., type: str}
-    wipe: {description: "How a deleted volume was wiped (C(zero), C(none) or why it was skipped).",
-           type: str, returned: when deleted}
+    wipe: {description: "How a deleted volume was wiped: C(zero) only when zeros were written, C(none), or
+                         C(skipped) with the reason.", type: str, returned: when deleted}
     wiped_bytes: {description: Bytes overwritten with zeros., type: int, returned: when deleted}
 """
 

@@ -7,12 +7,12 @@ import os
 import pytest
 import yaml
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
-from ansible_collections.ember.blockstore.plugins.module_utils._schedule import (
-    plan,
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import predict_vg_size, thin_pool_size
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.request_spec import (
     validate_requests,
     validate_volume_types,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import predict_vg_size, thin_pool_size
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GiB = 2**30

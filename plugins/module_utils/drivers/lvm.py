@@ -381,10 +381,12 @@ class Lvm:
 
     def clear(self, device, size_bytes, clear_size_bytes=0):
         """Overwrite the first ``clear_size_bytes`` (0 = all) of ``device`` with zeros, as Cinder's
-        ``volume_clear = zero`` does (``dd`` from /dev/zero with O_DIRECT, under ``ionice -c3`` when present).
-        Returns the number of bytes written."""
+        ``volume_clear = zero`` does (``dd`` from /dev/zero with O_DIRECT, under ``ionice -c3`` when present;
+        cinder/volume/volume_utils.py ``clear_volume``). ``clear_size_bytes`` is rounded up to whole MiB (Cinder's
+        unit) and capped at the volume's whole MiB. Returns the number of bytes written (0: nothing ran)."""
         mib = 1024 * 1024
-        count = (clear_size_bytes or size_bytes) // mib
+        whole = size_bytes // mib
+        count = min(-(-clear_size_bytes // mib), whole) if clear_size_bytes else whole
         if count <= 0:
             return 0
         args = ["dd", "if=/dev/zero", "of=%s" % device, "bs=1M", "count=%d" % count, "oflag=direct",

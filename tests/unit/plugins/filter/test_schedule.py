@@ -25,9 +25,11 @@ GiB = 2**30
 def pool(pid, free, volumes=()):
     host, backend = pid.split("@")
     return {"id": pid, "host": host, "backend": backend, "driver": "lvm", "vg": "ember", "thin_pool": None,
-            "extent_size_bytes": 4 * 2**20, "total_bytes": 100 * GiB, "free_bytes": free, "provisioned_bytes": 0,
-            "allocated_bytes": 0, "capabilities": {"volume_backend_name": backend, "availability_zone": "az1",
-                                                   "reserved_percentage": 0}, "volumes": list(volumes)}
+            "extent_size_bytes": 4 * 2**20, "total_bytes": 100 * GiB, "free_bytes": free,
+            # A thick LVM pool, as backend_facts reports it: provisioned = allocated = used = total - free.
+            "provisioned_bytes": 100 * GiB - free, "allocated_bytes": 100 * GiB - free,
+            "capabilities": {"volume_backend_name": backend, "availability_zone": "az1", "reserved_percentage": 0},
+            "volumes": list(volumes)}
 
 
 POOLS = [pool("stor1@lvm", 20 * GiB), pool("stor2@lvm", 60 * GiB, [{"name": "db01", "size_bytes": GiB}])]
@@ -57,8 +59,10 @@ def test_filter_error_carries_the_schedule_message():
         schedule(POOLS, [{"name": "big", "size": "70GiB"}, {"name": "db01", "size": "1GiB"}])
     assert str(excinfo.value) == (
         "No valid backend for big: "
-        "stor1@lvm: CapacityFilter: needs 70 GiB, usable 20 GiB (free 20 GiB - reserved 0%); "
-        "stor2@lvm: CapacityFilter: needs 70 GiB, usable 60 GiB (free 60 GiB - reserved 0%)")
+        "stor1@lvm: CapacityFilter: needs 70 GiB, virtual free 20 GiB = min(free 20 GiB, total 100 GiB - reserved 0% "
+        "- provisioned 80 GiB); "
+        "stor2@lvm: CapacityFilter: needs 70 GiB, virtual free 60 GiB = min(free 60 GiB, total 100 GiB - reserved 0% "
+        "- provisioned 40 GiB)")
 
 
 def test_filter_validation_error():
@@ -85,7 +89,7 @@ def test_documentation(plugin):
         assert set(ret["_value"]["contains"]) == {"volumes", "unmanaged", "pools"}
     else:
         assert options == {"volumes", "pools", "volume_types", "weight_multiplier", "default_volume_type",
-                           "consumers"}
+                           "consumers", "default_availability_zone"}
         assert ret["_raw"]["type"] == "list"
 
 

@@ -20,10 +20,10 @@ from ansible_collections.ember.blockstore.plugins.module_utils._converge import 
     format_table,
     volume_items,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._schedule import plan as schedule_plan
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
 from ansible_collections.ember.blockstore.plugins.modules.backend_facts import pool_facts
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan as schedule_plan
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
@@ -93,9 +93,9 @@ def pools():
 def test_volume_items_present(plan, pools):
     # db01-data (action none) is confirmed by the facts: no item, so a host with nothing to change gets no run.
     assert volume_items(plan, "stor1", pools) == [
-        {"name": "logs01", "size": 512 * MiB, "state": "present", "vg": "ember-thick", "thin_pool": None,
+        {"name": "logs01", "size": "%dB" % (512 * MiB), "state": "present", "vg": "ember-thick", "thin_pool": None,
          "volume_type": "bulk", "backend": "lvm-thick"},
-        {"name": "web01", "size": 256 * MiB, "state": "present", "vg": "ember-thick", "thin_pool": None,
+        {"name": "web01", "size": "%dB" % (256 * MiB), "state": "present", "vg": "ember-thick", "thin_pool": None,
          "volume_type": "bulk", "backend": "lvm-thick"},
     ]
 
@@ -108,16 +108,16 @@ def test_volume_items_other_host(plan, pools):
 def test_volume_items_absent_carry_the_pool_wipe_settings(plan, pools):
     assert volume_items(plan, "stor1", pools, phase="absent") == [
         {"name": "scratch01", "state": "absent", "vg": "ember-thick", "thin_pool": None, "force": True,
-         "volume_clear": "zero", "volume_clear_size": MiB},
+         "volume_clear": "zero", "volume_clear_size": "%dB" % MiB},
         {"name": "archive01", "state": "absent", "vg": "ember-thin", "thin_pool": "thinpool", "force": False,
-         "volume_clear": "none", "volume_clear_size": 0},
+         "volume_clear": "none", "volume_clear_size": "0B"},
     ]
     assert volume_items(plan, "stor2", pools, phase="absent") == []
 
 
 def test_volume_items_absent_without_pool_facts_defaults_to_zero(plan):
     items = volume_items(plan, "stor1", None, phase="absent")
-    assert [(i["volume_clear"], i["volume_clear_size"]) for i in items] == [("zero", 0), ("zero", 0)]
+    assert [(i["volume_clear"], i["volume_clear_size"]) for i in items] == [("zero", "0B"), ("zero", "0B")]
 
 
 # --- attachment_items --------------------------------------------------------------------------------------------
@@ -339,12 +339,12 @@ def test_items_from_a_real_plan():
     assert [(e["name"], e["action"]) for e in result["volumes"]] == [
         ("db01-data", "none"), ("logs01", "extend"), ("scratch01", "delete"), ("archive01", "none")]
     assert volume_items(result, "stor1", pools) == [
-        {"name": "logs01", "size": 512 * MiB, "state": "present", "vg": "ember-thick", "thin_pool": None,
+        {"name": "logs01", "size": "%dB" % (512 * MiB), "state": "present", "vg": "ember-thick", "thin_pool": None,
          "volume_type": "bulk", "backend": "lvm-thick"},
     ]
     assert volume_items(result, "stor1", pools, phase="absent") == [
         {"name": "scratch01", "state": "absent", "vg": "ember-thick", "thin_pool": None, "force": False,
-         "volume_clear": "zero", "volume_clear_size": 0}]
+         "volume_clear": "zero", "volume_clear_size": "0B"}]
     assert attachment_items(result, "stor1", {"client1": CLIENT1}) == [
         {"volume": "db01-data", "vg": "ember-thin", "state": "present", "initiators": [CLIENT1]},
         {"volume": "logs01", "vg": "ember-thick", "state": "present", "initiators": [CLIENT1]}]

@@ -7,7 +7,9 @@ import pytest
 from ansible_collections.ember.blockstore.plugins.module_utils._size import (
     SizeError,
     format_size,
+    parse_clear_size,
     parse_size,
+    parse_volume_size,
     round_up,
 )
 
@@ -67,12 +69,14 @@ def test_gib_and_gb_differ():
     (False, "is not a size"),
     (None, "is not a size"),
     (-1, "is negative"),
-    (-0.5, "is not a valid size"),
+    (-0.5, "is negative"),
     (float("nan"), "is not a valid size"),
     (float("inf"), "is not a valid size"),
     ("", "is not a size"),
     ("GiB", "is not a size"),
-    ("-1G", "is not a size"),
+    ("-1G", "is negative"),
+    ("-1GiB", "is negative"),
+    (" - 3", "is negative"),
     ("1.G", "is not a size"),
     (".5G", "is not a size"),
     ("1e9", "is not a size"),
@@ -160,3 +164,29 @@ def test_the_largest_size_is_accepted():
     assert parse_size(MAX_SIZE_BYTES) == MAX_SIZE_BYTES
     assert parse_size(str(MAX_SIZE_BYTES)) == MAX_SIZE_BYTES
     assert parse_size("8388607TiB") == 8388607 * 2**40
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (10, 10 * GiB), ("10", 10 * GiB), (0.5, GiB // 2), ("10GiB", 10 * GiB), ("1G", 10**9), ("512MiB", 512 * MiB),
+    ("1073741824B", GiB), ("1073741824 b", GiB)])
+def test_a_bare_volume_size_is_gib(value, expected):
+    assert parse_volume_size(value) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0, 0), ("0", 0), (100, 100 * MiB), ("100", 100 * MiB), ("512KiB", 512 * KiB), ("1GiB", GiB), ("100B", 100)])
+def test_a_bare_volume_clear_size_is_mib(value, expected):
+    assert parse_clear_size(value) == expected
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    ("9" * 100000, "(100000 characters) is too long to be a size"),
+    ("1" + "0" * 39, "is more than 8 EiB"),
+    (2**63, "is more than 8 EiB"),
+    ("-0.1GiB", "is negative"),
+])
+def test_huge_or_negative_sizes_fail_cleanly(value, fragment):
+    with pytest.raises(SizeError) as excinfo:
+        parse_volume_size(value, "blockstore_volumes[0].size")
+    assert fragment in str(excinfo.value)
+    assert len(str(excinfo.value)) < 250

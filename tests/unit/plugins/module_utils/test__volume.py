@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
     ITEM_OPTIONS,
+    VolumeApplier,
     decide,
     exported_volumes,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm, LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_show, render_conf
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -95,8 +96,15 @@ def test_create_rounds_up_to_whole_extents(converged):
     (act,), errors = one(item(name="new", size="1G", vg="ember-thick"), converged)
     assert errors == []
     assert act["size_bytes"] == A_SIZE == 239 * EXTENT  # what lvcreate made of 1G for volume-a
-    (act,), dummy = one(item(name="new", size=1, vg="ember-thick"), converged)
+    (act,), dummy = one(item(name="new", size="1B", vg="ember-thick"), converged)
     assert act["size_bytes"] == EXTENT
+
+
+@pytest.mark.parametrize("size", [1, "1", 1.0, "1GiB", "1073741824B"])
+def test_a_bare_size_is_gib_as_in_cinder(converged, size):
+    (act,), errors = one(item(name="new", size=size, vg="ember-thick"), converged)
+    assert errors == []
+    assert act["size_bytes"] == GiB  # 2**30, a whole number of 4 MiB extents
 
 
 def test_same_size_after_extent_rounding_is_none(stor1):
@@ -109,7 +117,7 @@ def test_same_size_after_extent_rounding_is_none(stor1):
     assert act["snapshots"] == ["snap-a"]
 
 
-@pytest.mark.parametrize("size", [A_SIZE, str(A_SIZE), "1G", "1000MB", A_SIZE - EXTENT + 1])
+@pytest.mark.parametrize("size", ["%dB" % A_SIZE, "%d b" % A_SIZE, "1G", "1000MB", "%dB" % (A_SIZE - EXTENT + 1)])
 def test_sizes_that_round_to_the_current_size_are_none(stor1, size):
     (act,), errors = one(item(name="a", size=size, vg="ember-thick"), stor1)
     assert errors == []
@@ -132,7 +140,7 @@ def test_extend(stor1):
 
 
 def test_extend_by_one_byte_takes_a_whole_extent(stor1):
-    (act,), dummy = one(item(name="a", size=A_SIZE + 1, vg="ember-thick"), stor1)
+    (act,), dummy = one(item(name="a", size="%dB" % (A_SIZE + 1), vg="ember-thick"), stor1)
     assert (act["action"], act["size_bytes"]) == ("extend", A_SIZE + EXTENT)
 
 
@@ -171,6 +179,79 @@ def test_volume_clear_size_is_parsed(converged):
                          converged)
     assert errors == []
     assert act["volume_clear_size_bytes"] == MiB
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0, 0), ("0", 0), (100, 100 * MiB), ("100", 100 * MiB), ("512KiB", 512 * 1024), ("1GiB", 1024 * MiB),
+    ("100B", 100), (1.5, 3 * MiB // 2)])
+def test_volume_clear_size_is_mib_as_in_cinder(converged, value, expected):
+    (act,), errors = one(item(name="scratch01", state="absent", vg="ember-thick", volume_clear_size=value),
+                         converged)
+    assert errors == []
+    assert act["volume_clear_size_bytes"] == expected
+
+
+def test_volume_clear_size_negative(converged):
+    dummy, errors = one(item(name="scratch01", state="absent", vg="ember-thick", volume_clear_size="-5"), converged)
+    assert errors == ["volumes[0].volume_clear_size: '-5' is negative; a size is 0 or more"]
+
+
+class _Runner:
+    """Records commands; every command succeeds."""
+
+    def __init__(self):
+        self.commands = []
+        self.module = self
+
+    def get_bin_path(self, name):
+        return None
+
+    def run(self, args, check=True):
+        self.commands.append(args)
+        return 0, "", ""
+
+
+def _dd_counts(runner):
+    return [next(a for a in cmd if a.startswith("count=")) for cmd in runner.commands if cmd[0] == "dd"]
+
+
+@pytest.mark.parametrize(("size", "clear", "count", "wiped"), [
+    (256 * MiB, 0, "count=256", 256 * MiB),  # 0 = the whole volume
+    (256 * MiB, 100 * MiB, "count=100", 100 * MiB),  # Cinder's volume_clear_size = 100
+    (256 * MiB, 100, "count=1", MiB),  # 100 bytes: one whole MiB (it wrote nothing before)
+    (256 * MiB, 1024 * MiB, "count=256", 256 * MiB),  # never more than the volume
+    (4 * MiB + 5, 0, "count=4", 4 * MiB),
+])
+def test_lvm_clear_counts(size, clear, count, wiped):
+    runner = _Runner()
+    assert Lvm(runner).clear("/dev/ember-thick/volume-x", size, clear) == wiped
+    assert _dd_counts(runner) == [count]
+
+
+def _delete_action(**kwargs):
+    act = {"name": "x", "vg": "ember-thick", "lv_name": "volume-x", "device": "/dev/ember-thick/volume-x",
+           "exported": None, "snapshots": [], "thin_pool": None, "volume_clear": "zero",
+           "previous_size_bytes": 256 * MiB, "volume_clear_size_bytes": 0}
+    act.update(kwargs)
+    return act
+
+
+def test_a_wipe_is_reported_only_when_it_wrote_zeros():
+    runner = _Runner()
+    applier = VolumeApplier(Lvm(runner), None, PREFIX)
+    act = _delete_action(volume_clear_size_bytes=100 * MiB)
+    applier.delete(act)
+    assert (act["wipe"], act["wiped_bytes"]) == ("zero", 100 * MiB)
+    act = _delete_action(previous_size_bytes=512 * 1024)  # smaller than the 1 MiB dd block: nothing written
+    applier.delete(act)
+    assert act["wiped_bytes"] == 0
+    assert act["wipe"].startswith("skipped: ")
+    act = _delete_action(volume_clear="none")
+    applier.delete(act)
+    assert (act["wipe"], act["wiped_bytes"]) == ("none", 0)
+    act = _delete_action(thin_pool="thinpool")
+    applier.delete(act)
+    assert act["wipe"].startswith("skipped: ") and act["wiped_bytes"] == 0
 
 
 # --- refused -----------------------------------------------------------------------------------------------------

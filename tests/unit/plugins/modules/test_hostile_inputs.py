@@ -149,7 +149,7 @@ def test_a_network_is_bound_only_with_the_opt_in_and_never_wider_than_the_floor(
 
 
 @pytest.mark.parametrize(("size", "fragment"), [
-    ("9" * 5000, "at most 40 characters"), (10**30, "is larger than"), ("1" * 30, "is larger than"),
+    ("9" * 5000, "too long to be a size"), (10**30, "is more than 8 EiB"), ("1" * 30, "is more than 8 EiB"),
 ])
 def test_a_size_of_thousands_of_digits_fails_cleanly(monkeypatch, capsys, size, fragment):
     run = run_module(monkeypatch, capsys, volume, with_value(volume, ("volumes", 0, "size"), size))

@@ -1,0 +1,392 @@
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The planner: which pool holds each volume of the inventory, and what must change.
+
+It follows Cinder's filter scheduler (``cinder/scheduler/filter_scheduler.py``):
+
+1. validate the whole request list (:mod:`.request_spec`);
+2. keep existing volumes where they are (sticky) and check only an extend's growth (CapacityFilter with
+   ``new_size``);
+3. place each new volume by running the filters :class:`AvailabilityZoneFilter`, :class:`CapacityFilter` and
+   :class:`CapabilitiesFilter` (Cinder's default ``scheduler_default_filters``, in that order) and then the
+   :class:`CapacityWeigher`; the chosen pool's state is updated as in Cinder's
+   ``BackendState.consume_from_volume`` before the next volume is placed;
+4. fail the whole plan, before any change, when a volume fits nowhere (one bounded message for all of them,
+   see :mod:`.exception`).
+
+Deliberate difference: Cinder places requests in the order they arrive. A declarative plan must not depend on
+the order a list was written in, so new volumes are placed in a fixed order that does not come from the list:
+volumes the placement ledger pins first (by name), then the others largest first, then by name. Existing
+volumes are checked by name. Pools are considered in id order and weight ties go to the lowest id.
+The output ``volumes`` list keeps the inventory's order.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, insort
+from heapq import merge
+from itertools import islice
+
+from ansible_collections.ember.blockstore.plugins.module_utils._size import format_size, round_up
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import (
+    FEW_POOLS,
+    FULL_VOLUMES,
+    SAMPLES,
+    NoValidBackendReport,
+    Rejection,
+    ScheduleError,
+)
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filters.availability_zone_filter import (
+    AvailabilityZoneFilter,
+)
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filters.capabilities_filter import (
+    CapabilitiesFilter,
+)
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filters.capacity_filter import (
+    CapacityFilter,
+)
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.host_manager import load_pools
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.request_spec import (
+    RequestSpec,
+    check_options,
+    multiattach_error,
+    resolve_zones,
+    validate_requests,
+    validate_volume_types,
+)
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.weights.capacity import CapacityWeigher
+
+__all__ = ["FILTERS", "plan", "placement_order"]
+
+# Cinder's default scheduler_default_filters, in order (cinder/scheduler/host_manager.py, HostManager)
+FILTERS = (AvailabilityZoneFilter, CapacityFilter, CapabilitiesFilter)
+INF = math.inf
+_MIXED = object()
+
+
+class _Group:
+    """The pools that pass the filters that do not depend on capacity (AvailabilityZoneFilter and
+    CapabilitiesFilter) for one (volume type, zones), in id order, and an index of their capacity.
+
+    When the candidates share one extent size (and the weigher is not switched off), ``keys`` holds
+    ``(room, pool id)`` of every candidate with finite capacity, sorted: since ``room`` is both what the
+    CapacityFilter compares the size with and the CapacityWeigher's value, the winner is found by bisection
+    instead of by filtering and weighing every pool (the same choice; see :meth:`_Planner.place`). Pools with
+    infinite/unknown capacity are kept apart (they pass any size and weigh least); pools that refuse any size
+    are left out. :meth:`moved` keeps ``keys`` sorted after a pool's :meth:`PoolState.consume`.
+    """
+
+    __slots__ = ("az_fail", "by_id", "candidates", "caps_fail", "extent", "infinite", "keys", "thin")
+
+    def __init__(self, pools, spec, indexed):
+        self.thin = 1 if spec.thin else 0
+        self.az_fail, self.caps_fail, self.candidates = [], [], []
+        for pool in pools:
+            if AvailabilityZoneFilter.explain(pool, spec) is not None:
+                self.az_fail.append(pool)
+            elif CapabilitiesFilter.explain(pool, spec) is not None:
+                self.caps_fail.append(pool)
+            else:
+                self.candidates.append(pool)
+        extents = {p.extent for p in self.candidates}
+        self.extent = extents.pop() if len(extents) == 1 else _MIXED
+        self.keys = self.infinite = self.by_id = None
+        if indexed and self.extent is not _MIXED:
+            thin = self.thin
+            self.by_id = {p.id: p for p in self.candidates}
+            self.infinite = [p for p in self.candidates if p.room[thin] == INF]
+            finite = [p for p in self.candidates if -INF < p.room[thin] < INF]
+            self.keys = sorted((p.room[thin], p.id) for p in finite)
+            for pool in finite:
+                pool.indexes.append(self)
+
+    def moved(self, pool, before):
+        old, new = before[self.thin], pool.room[self.thin]
+        if old != new:
+            keys = self.keys
+            del keys[bisect_left(keys, (old, pool.id))]
+            insort(keys, (new, pool.id))
+
+
+def placement_order(new):
+    """The order new volumes are placed in: pinned ones first by name, then largest first, then by name
+    (``new`` is a list of ``(pinned, request)``); never the inventory's order."""
+    return sorted(new, key=lambda item: (not item[0], -item[1].size, item[1].name))
+
+
+class _Planner:
+    """State of one planning run; see :func:`plan`."""
+
+    def __init__(self, pools, volume_types, multiplier):
+        self.pools = pools
+        self.types = volume_types
+        self.multiplier = float(multiplier)
+        self.errors = []
+        self.report = NoValidBackendReport(flt.name for flt in FILTERS)
+        self.groups = {}  # (volume type, zones) -> _Group
+        self.existing = {}  # volume name -> [(pool, volume facts)]
+        self.zones = {pool.availability_zone for pool in pools if pool.availability_zone is not None}
+        for pool in pools:
+            for vol in pool.volumes:
+                self.existing.setdefault(vol["name"], []).append((pool, vol))
+
+    def extra_specs(self, volume_type):
+        return self.types.get(volume_type, {}).get("extra_specs", {}) if volume_type else {}
+
+    def spec(self, req, volume_type, size, zones=...):
+        return RequestSpec(name=req.name, size=size,
+                           availability_zones=req.availability_zones if zones is ... else zones,
+                           volume_type=volume_type, extra_specs=self.extra_specs(volume_type))
+
+    def group(self, spec):
+        key = (spec.volume_type, spec.availability_zones)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = _Group(self.pools, spec, indexed=self.multiplier != 0)
+        return group
+
+    def place(self, spec):
+        """Choose a pool for a new volume (filters, then weigher; ties by pool id) and consume from it."""
+        group = self.group(spec)
+        thin = group.thin
+        if group.keys is not None:
+            pool, weight, others = self._place_indexed(group, round_up(spec.size, group.extent))
+        else:
+            pool, weight, others = self._place_linear(group, spec.size, thin)
+        if pool is None:
+            self.reject(spec, group)
+            return None, None
+        vfree = pool.virtual_free[thin]
+        against = f"over {others} other pool{'' if others == 1 else 's'}" if others else "the only pool that passed"
+        reason = (f"placed: weight {weight:.2f} (virtual free {'unknown' if vfree is None else format_size(vfree)}) "
+                  f"{against}")
+        pool.consume(round_up(spec.size, pool.extent))
+        return pool, reason
+
+    def _place_indexed(self, group, need):
+        """The winner by bisection over the sorted ``(room, id)`` keys (every candidate has the same extent, so
+        one rounded size). Spreading: the largest room (the lowest id among equals) wins if it is at least
+        ``need``; stacking: the smallest room that is at least ``need``. Pools with infinite/unknown capacity
+        weigh least either way, so they win only when no finite pool passes (the lowest id of them)."""
+        keys, infinite = group.keys, group.infinite
+        first = bisect_left(keys, (need, ""))
+        passing = len(keys) - first
+        if passing:
+            if self.multiplier > 0:
+                top = keys[-1][0]
+                winner = keys[bisect_left(keys, (top, ""))]
+                weight = self.multiplier if (infinite or keys[first][0] != top) else 0.0
+            else:
+                winner = keys[first]
+                weight = 0.0
+            return group.by_id[winner[1]], weight, passing + len(infinite) - 1
+        if infinite:
+            return infinite[0], 0.0, len(infinite) - 1
+        return None, None, None
+
+    def _place_linear(self, group, size, thin):
+        """Filter every candidate and weigh those that pass (candidates with different extents, or weigher
+        multiplier 0)."""
+        pools = group.candidates
+        if group.extent is not _MIXED:
+            need = round_up(size, group.extent)
+            passing = [p for p in pools if p.room[thin] >= need]
+        else:
+            passing = [p for p in pools if p.room[thin] >= round_up(size, p.extent)]
+        if not passing:
+            return None, None, None
+        values = [p.virtual_free[thin] for p in passing]
+        best, weight = CapacityWeigher.best(values, self.multiplier)  # pools are sorted: ties go to the lowest id
+        return passing[best], weight, len(passing) - 1
+
+    def reject(self, spec, group):
+        """Record that ``spec`` fits nowhere: per filter (the first each pool failed, in Cinder's order), how
+        many pools, with the reasons of the first ones for the volumes shown in full."""
+        detailed = len(self.report.rejections) < FULL_VOLUMES
+        limit = FEW_POOLS if len(self.pools) <= FEW_POOLS else SAMPLES
+        thin = group.thin
+        capacity_caps_fail, caps_fail = [], []
+        for pool in group.caps_fail:  # these pools reach the CapacityFilter before the CapabilitiesFilter
+            need = round_up(spec.size, pool.extent)
+            (capacity_caps_fail if need and need > pool.room[thin] else caps_fail).append(pool)
+        by_filter = {}
+        for flt, failed in ((AvailabilityZoneFilter, group.az_fail),
+                            (CapacityFilter, (group.candidates, capacity_caps_fail)),
+                            (CapabilitiesFilter, caps_fail)):
+            if isinstance(failed, tuple):
+                count = len(failed[0]) + len(failed[1])
+                first = list(islice(merge(*failed, key=lambda p: p.id), limit)) if detailed else []
+            else:
+                count = len(failed)
+                first = failed[:limit] if detailed else []
+            if not count:
+                continue
+            samples = []
+            for pool in first:
+                if flt is CapacityFilter:
+                    samples.append((pool.id, flt.explain(pool, round_up(spec.size, pool.extent), thin)))
+                else:
+                    samples.append((pool.id, flt.explain(pool, spec)))
+            by_filter[flt.name] = (count, samples)
+        self.report.add(Rejection(spec.name, by_filter, len(self.pools)))
+
+
+def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
+    return {
+        "name": req.name, "state": req.state, "action": action, "size_bytes": size,
+        "requested_size_bytes": req.size, "current_size_bytes": current,
+        "volume_type": volume_type, "extra_specs": dict(extra_specs or {}),
+        "availability_zone": pool.availability_zone if pool else None,
+        "host": pool.host if pool else None, "backend": pool.backend if pool else None,
+        "pool_id": pool.id if pool else None, "driver": pool.driver if pool else None,
+        "vg": pool.vg if pool else None, "thin_pool": pool.thin_pool if pool else None,
+        "attachments": list(req.attachments), "force": req.force, "description": req.description,
+        "reason": reason,
+    }
+
+
+def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
+         pinned=None, exclude=None, default_availability_zone=None):
+    """Plan the inventory's volumes over the reported pools; raise :class:`ScheduleError` if anything is wrong.
+
+    ``volumes`` is ``blockstore_volumes``, ``pools`` the ``backend_facts`` pool dicts, ``volume_types``
+    ``blockstore_volume_types``. ``weight_multiplier`` is Cinder's ``capacity_weight_multiplier`` (positive
+    spreads to the pool with the most virtual free capacity, negative stacks). ``default_volume_type`` applies
+    to new volumes without a type. ``consumers``, when given, lists the hosts attachments may name.
+    ``pinned`` maps a volume name to a pool id: a new volume with a pin is placed on that pool only (the
+    placement ledger recorded it there before a run that did not finish), after the same filters.
+    ``exclude`` maps a volume name to ``{"host", "pool_id", "reason"}``: the volume lives on a storage host that
+    did not report; it is validated but neither placed nor changed (action ``unknown``).
+    ``default_availability_zone`` (``blockstore_default_availability_zone``, Cinder's
+    ``default_availability_zone``) is the zone of new volumes that name none and whose type does not restrict
+    zones (``RESKEY:availability_zones``).
+
+    Returns ``{"volumes": [...], "unmanaged": [...], "pools": [...]}`` (plain JSON types): one entry per request
+    in inventory order with its ``action`` (create, extend, none, delete, absent), pool and
+    ``availability_zone``; volumes found on pools but not in the inventory (never touched); and each pool's
+    free/provisioned/allocated bytes after the plan. The placements do not depend on the order of ``volumes``
+    or ``pools``.
+    """
+    types = validate_volume_types(volume_types)
+    check_options(types, weight_multiplier, default_volume_type, consumers, default_availability_zone)
+    requests = validate_requests(volumes, types, default_volume_type, consumers)
+    states = load_pools(pools)
+    planner = _Planner(states, types, weight_multiplier)
+    errors = planner.errors
+    entries = [None] * len(requests)
+    pinned = pinned or {}
+    exclude = exclude or {}
+    new = []
+
+    # Existing volumes first, by name: sticky, extend growth consumed before any placement, deletes checked.
+    for pos, req in sorted(enumerate(requests), key=lambda item: item[1].name):
+        if req.name in exclude:
+            where = exclude[req.name]
+            vtype = req.volume_type
+            entry = _entry(req, "unknown", None, vtype, planner.extra_specs(vtype), None, None,
+                           where.get("reason") or "host did not report")
+            entry.update(host=where.get("host"), pool_id=where.get("pool_id"))
+            entries[pos] = entry
+            continue
+        found = planner.existing.get(req.name, [])
+        if len(found) > 1:
+            errors.append(f"{req.field}.name: {req.name!r} exists on several pools "
+                          f"({', '.join(p.id for p, dummy in found)}); a volume name must be unique")
+            continue
+        if not found:
+            if req.state == "present":
+                new.append((req.name in pinned, req, pos))
+            else:
+                vtype = req.volume_type
+                entries[pos] = _entry(req, "absent", None, vtype, planner.extra_specs(vtype), None, None,
+                                      "does not exist")
+            continue
+        pool, vol = found[0]
+        current = vol["size_bytes"]
+        vtype = req.volume_type if req.volume_type is not None else vol["volume_type"]
+        specs = planner.extra_specs(vtype)
+        if req.state == "absent":
+            in_use = vol["attached_to"]
+            if in_use and not req.force:
+                errors.append(f"{req.field}: {req.name} on {pool.id} is in-use (attached to {', '.join(in_use)}); "
+                              "set force: true to detach and delete it")
+                continue
+            reason = f"existing; delete (forced, attached to {', '.join(in_use)})" if in_use else "existing; delete"
+            entries[pos] = _entry(req, "delete", pool, vtype, specs, None, current, reason)
+            continue
+        if req.volume_type is not None and vol["volume_type"] is not None and req.volume_type != vol["volume_type"]:
+            errors.append(f"{req.field}.volume_type: {req.name} exists on {pool.id} with volume type "
+                          f"{vol['volume_type']}, inventory asks {req.volume_type}; changing the type (retype) "
+                          "is not supported")
+            continue
+        if req.availability_zones and pool.availability_zone not in req.availability_zones:
+            errors.append(f"{req.field}.availability_zone: {req.name} exists on {pool.id} in zone "
+                          f"{pool.availability_zone}, inventory asks {', '.join(req.availability_zones)}; "
+                          "volumes are not moved")
+            continue
+        problem = req.volume_type is None and multiattach_error(req.field, req.attachments, vtype, specs)
+        if problem:
+            errors.append(problem)
+            continue
+        size = round_up(req.size, pool.extent)
+        if size < current:
+            errors.append(f"{req.field}.size: volumes never shrink: {req.name} is {format_size(current)} "
+                          f"({current} bytes) on {pool.id}, inventory asks {format_size(size)} ({size} bytes)")
+            continue
+        if size == current:
+            entries[pos] = _entry(req, "none", pool, vtype, specs, size, current, "existing")
+            continue
+        spec = planner.spec(req, vtype, size - current)
+        ok, why = CapacityFilter.passes(pool, spec)
+        if not ok:
+            errors.append(f"No valid backend for {req.name}: extend from {format_size(current)} to "
+                          f"{format_size(size)} stays on {pool.id}: {why}")
+            continue
+        pool.consume(size - current)
+        entries[pos] = _entry(req, "extend", pool, vtype, specs, size, current,
+                              f"existing; extend by {format_size(size - current)}")
+
+    by_id = {pool.id: pool for pool in states}
+    for is_pinned, req, pos in placement_order(new):
+        vtype = req.volume_type if req.volume_type is not None else default_volume_type
+        specs = planner.extra_specs(vtype)
+        problem = req.volume_type is None and multiattach_error(req.field, req.attachments, vtype, specs)
+        if problem:
+            errors.append(problem)
+            continue
+        zones, problem = resolve_zones(req, vtype, specs, default_availability_zone, planner.zones)
+        if problem:
+            errors.append(problem)
+            continue
+        spec = planner.spec(req, vtype, req.size, zones)
+        if is_pinned:
+            pool = by_id.get(pinned[req.name])
+            why = "did not report" if pool is None else None
+            if pool is not None:
+                for flt in FILTERS:
+                    ok, why = flt.passes(pool, spec)
+                    if not ok:
+                        break
+                else:
+                    why = None
+            if why:
+                errors.append(f"No valid backend for {req.name}: the placement ledger records it on "
+                              f"{pinned[req.name]} (a create that did not finish): {why}")
+                continue
+            pool.consume(round_up(spec.size, pool.extent))
+            reason = f"finishing a create recorded on {pool.id} in the placement ledger"
+        else:
+            pool, reason = planner.place(spec)
+        if pool is not None:
+            entries[pos] = _entry(req, "create", pool, vtype, spec.extra_specs, round_up(req.size, pool.extent),
+                                  None, reason)
+
+    if errors or planner.report:
+        raise ScheduleError(errors, planner.report)
+    requested = {req.name for req in requests}
+    unmanaged = [{"name": vol["name"], "pool_id": pool.id, "host": pool.host, "backend": pool.backend,
+                  "size_bytes": vol["size_bytes"], "volume_type": vol["volume_type"], "reason": "not in inventory"}
+                 for pool in states for vol in sorted(pool.volumes, key=lambda v: v["name"])
+                 if vol["name"] not in requested]
+    return {"volumes": entries, "unmanaged": unmanaged, "pools": [p.usage() for p in states]}

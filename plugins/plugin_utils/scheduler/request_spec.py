@@ -1,0 +1,317 @@
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validation of the inventory and the request the filters see.
+
+Cinder validates a request in its API (``cinder/api/v3/volumes.py`` and the create flow
+``cinder/volume/flows/api/create_volume.py``) and hands the scheduler a ``RequestSpec``
+(``cinder/objects/request_spec.py``). Here the whole ``blockstore_volumes`` list is validated at once, every
+problem collected with the field named (``blockstore_volumes[2].size``), before anything is placed.
+
+Sizes: a bare number is GiB, as in Cinder's API (``size`` is an integer number of GiB) and openstack.cloud's
+``volume`` module; units are accepted (``10GiB``, ``512MiB``, ``1G`` = 10**9 bytes); see module_utils/_size.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    NameError_,
+    validate_type_name,
+    validate_volume_name,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_volume_size
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError, shorten
+from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filters.extra_specs_ops import match
+
+__all__ = [
+    "TYPE_AZ_KEY",
+    "RequestSpec",
+    "VolumeRequest",
+    "check_options",
+    "multiattach_error",
+    "resolve_zones",
+    "type_availability_zones",
+    "validate_requests",
+    "validate_volume_types",
+]
+
+VOLUMES_FIELD = "blockstore_volumes"
+TYPES_FIELD = "blockstore_volume_types"
+# ``metadata`` (Cinder's volume metadata) is not accepted until the volume module stores it on the host:
+# a key that would be silently dropped is an error instead.
+VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
+                         "description"))
+TYPE_KEYS = frozenset(("extra_specs", "description"))
+ATTACHMENT_KEYS = frozenset(("host",))
+# The reserved extra spec that restricts a volume type to zones (Cinder API microversion 3.52).
+TYPE_AZ_KEY = "RESKEY:availability_zones"
+
+
+@dataclass
+class RequestSpec:
+    """What the filters see of one request: ``size`` in bytes (the growth for an extend), the zones asked for
+    (``None`` = any), the volume type's extra specs and whether the type allows thin provisioning
+    (everything but ``provisioning:type: thick``, as capacity_filter.py reads it)."""
+
+    name: str
+    size: int
+    availability_zones: tuple | None = None
+    volume_type: str | None = None
+    extra_specs: dict | None = None
+
+    @property
+    def thin(self):
+        return (self.extra_specs or {}).get("provisioning:type") != "thick"
+
+
+@dataclass
+class VolumeRequest:
+    """One validated ``blockstore_volumes`` item."""
+
+    index: int
+    name: str
+    state: str = "present"
+    size: int | None = None
+    volume_type: str | None = None
+    availability_zones: tuple | None = None
+    attachments: list | None = None
+    force: bool = False
+    description: str | None = None
+
+    @property
+    def field(self):
+        return f"{VOLUMES_FIELD}[{self.index}]"
+
+
+def validate_volume_types(volume_types):
+    """Validate ``blockstore_volume_types`` (name -> {extra_specs, description}); return a plain dict
+    name -> {"extra_specs": {str: str}, "description": str | None}. Extra spec values must be strings, as Cinder
+    stores them; YAML ``true`` would never equal a capability, so it is refused with a hint."""
+    if volume_types is None:
+        return {}
+    if not isinstance(volume_types, dict):
+        raise ScheduleError(f"{TYPES_FIELD}: expected a dict of name -> type, got {type(volume_types).__name__}")
+    result, errors = {}, []
+    for name, spec in volume_types.items():
+        field = f"{TYPES_FIELD}.{name}"
+        try:
+            validate_type_name(name, TYPES_FIELD)
+        except NameError_ as exc:
+            errors.append(str(exc))
+            continue
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            errors.append(f"{field}: expected a dict with extra_specs and description, got {type(spec).__name__}")
+            continue
+        unknown = sorted(str(k) for k in spec if k not in TYPE_KEYS)
+        if unknown:
+            errors.append(f"{field}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(TYPE_KEYS))}")
+        specs = spec.get("extra_specs") or {}
+        if not isinstance(specs, dict):
+            errors.append(f"{field}.extra_specs: expected a dict, got {type(specs).__name__}")
+            specs = {}
+        clean = {}
+        for key, value in specs.items():
+            if not isinstance(key, str) or not key:
+                errors.append(f"{field}.extra_specs: key {key!r} is not a non-empty string")
+            elif not isinstance(value, str):
+                errors.append(f"{field}.extra_specs.{key}: {value!r} is not a string; quote it, for example "
+                              f"\"<is> {value}\" for a boolean or \"== {value}\" for a number")
+            else:
+                clean[str(key)] = str(value)
+        description = spec.get("description")
+        if description is not None and not isinstance(description, str):
+            errors.append(f"{field}.description: {description!r} is not a string")
+            description = None
+        result[str(name)] = {"extra_specs": clean, "description": None if description is None else str(description)}
+    if errors:
+        raise ScheduleError(errors)
+    return result
+
+
+def multiattach_error(field, hosts, volume_type, extra_specs):
+    """Message when a volume with several attachments has a type whose extra spec ``multiattach`` is not
+    ``<is> True`` (Cinder's multiattach volume types), else ``None``."""
+    if len(hosts) < 2:
+        return None
+    spec = (extra_specs or {}).get("multiattach")
+    if spec is not None and spec.split()[:1] == ["<is>"] and match(True, spec):
+        return None
+    if volume_type is None:
+        return (f"{field}.attachments: {len(hosts)} hosts, but a volume without a volume type cannot be "
+                f"multiattached; use a type with the extra spec multiattach: \"<is> True\"")
+    return (f"{field}.attachments: {len(hosts)} hosts, but volume type {volume_type} does not allow multiattach; "
+            f"add the extra spec multiattach: \"<is> True\" to it")
+
+
+def validate_requests(volumes, volume_types=None, default_volume_type=None, consumers=None):
+    """Validate the whole ``blockstore_volumes`` list; return :class:`VolumeRequest` objects in order.
+
+    ``volume_types`` is the output of :func:`validate_volume_types`. Every problem is collected and raised as
+    one :class:`ScheduleError` whose messages name the field (``blockstore_volumes[2].size``) and the value.
+    """
+    volume_types = volume_types or {}
+    if volumes is None:
+        volumes = []
+    if not isinstance(volumes, (list, tuple)):
+        raise ScheduleError(f"{VOLUMES_FIELD}: expected a list of volumes, got {type(volumes).__name__}")
+    consumer_set = None if consumers is None else set(consumers)
+    requests, errors, seen = [], [], {}
+    for index, item in enumerate(volumes):
+        field = f"{VOLUMES_FIELD}[{index}]"
+        if not isinstance(item, dict):
+            errors.append(f"{field}: expected a dict with at least a name, got {type(item).__name__}")
+            continue
+        before = len(errors)
+        if not VOLUME_KEYS.issuperset(item):
+            unknown = sorted(str(k) for k in item if k not in VOLUME_KEYS)
+            errors.append(shorten(f"{field}: unknown key(s) {', '.join(unknown)}; allowed: "
+                                  f"{', '.join(sorted(VOLUME_KEYS))}"))
+        name = item.get("name")
+        try:
+            validate_volume_name(name, field + ".name")
+        except NameError_ as exc:
+            errors.append(str(exc))
+            name = None
+        if name is not None:
+            if name in seen:
+                errors.append(f"{field}.name: {name!r} is already used by {seen[name]}")
+            else:
+                seen[name] = field
+        state = item.get("state", "present")
+        if state not in ("present", "absent"):
+            errors.append(f"{field}.state: {state!r} is not one of present, absent")
+        size = item.get("size")
+        if size is None:
+            if state == "present":
+                errors.append(f"{field}.size: missing; a present volume needs a size such as 10GiB")
+        else:
+            try:
+                size = parse_volume_size(size, field + ".size")
+            except SizeError as exc:
+                errors.append(str(exc))
+                size = None
+            else:
+                if size == 0:
+                    errors.append(f"{field}.size: {item['size']!r} is zero; a volume needs at least one byte")
+        vtype = item.get("volume_type")
+        if vtype is not None and (not isinstance(vtype, str) or vtype not in volume_types):
+            errors.append(f"{field}.volume_type: {vtype!r} is not a defined volume type; defined: "
+                          f"{', '.join(sorted(volume_types)) or 'none'}")
+            vtype = None
+        zones = item.get("availability_zone")
+        if zones is not None:
+            zlist = [zones] if isinstance(zones, str) else zones
+            if not isinstance(zlist, list) or not all(isinstance(z, str) and z for z in zlist):
+                errors.append(f"{field}.availability_zone: {zones!r} is not a zone name or a list of zone names")
+                zones = None
+            else:
+                zones = tuple(str(z) for z in zlist) or None
+        attachments = item.get("attachments")
+        if attachments is None:
+            attachments = []
+        hosts = []
+        if not isinstance(attachments, list):
+            errors.append(f"{field}.attachments: expected a list of {{host: name}}, got {type(attachments).__name__}")
+        else:
+            for i, att in enumerate(attachments):
+                afield = f"{field}.attachments[{i}]"
+                if not isinstance(att, dict):
+                    errors.append(f"{afield}: expected a dict {{host: name}}, got {att!r}")
+                    continue
+                extra = sorted(str(k) for k in att if k not in ATTACHMENT_KEYS)
+                if extra:
+                    errors.append(f"{afield}: unknown key(s) {', '.join(extra)}; allowed: host")
+                host = att.get("host")
+                if not isinstance(host, str) or not host:
+                    errors.append(f"{afield}.host: {host!r} is not a host name")
+                elif host in hosts:
+                    errors.append(f"{afield}.host: {host!r} is listed twice")
+                elif consumer_set is not None and host not in consumer_set:
+                    errors.append(f"{afield}.host: {host!r} is not a consumer host; known: "
+                                  f"{', '.join(sorted(consumer_set)) or 'none'}")
+                else:
+                    hosts.append(str(host))
+        force = item.get("force", False)
+        if not isinstance(force, bool):
+            errors.append(f"{field}.force: {force!r} is not a boolean")
+        description = item.get("description")
+        if description is not None and not isinstance(description, str):
+            errors.append(f"{field}.description: {description!r} is not a string")
+        if vtype is not None:  # without an explicit type, plan() checks the default or the existing volume's type
+            problem = multiattach_error(field, hosts, vtype, volume_types[vtype]["extra_specs"])
+            if problem:
+                errors.append(problem)
+        if len(errors) > before:
+            continue
+        requests.append(VolumeRequest(
+            index=index, name=str(name), state=state, size=size, volume_type=None if vtype is None else str(vtype),
+            availability_zones=zones, attachments=hosts, force=force,
+            description=None if description is None else str(description)))
+    if errors:
+        raise ScheduleError(errors)
+    return requests
+
+
+def type_availability_zones(extra_specs):
+    """The zones a volume type allows, from its ``RESKEY:availability_zones`` extra spec (a comma-separated
+    list), as Cinder's ``volume_utils.extract_availability_zones_from_volume_type``; ``None`` when the type
+    does not restrict zones. Names are stripped and empty ones dropped."""
+    if not extra_specs or TYPE_AZ_KEY not in extra_specs:
+        return None
+    return [az.strip() for az in str(extra_specs[TYPE_AZ_KEY]).split(",") if az.strip()]
+
+
+def resolve_zones(req, volume_type, extra_specs, default_zone, known_zones):
+    """``(zones, error)``: the zones a NEW volume may be placed in, as Cinder's create flow decides them
+    (``_extract_availability_zones`` in cinder/volume/flows/api/create_volume.py l. 255-353 at master ab09bc39):
+
+    - a type with ``RESKEY:availability_zones`` allows those of its zones that some pool reports; none of them
+      reported is an error (Cinder's ``InvalidTypeAvailabilityZones``);
+    - a volume that names no zone gets ``default_zone`` (``blockstore_default_availability_zone``, Cinder's
+      ``default_availability_zone``) unless its type restricts zones; without either it may go to any zone;
+    - a zone named by the volume (or the default) outside the type's zones is an error (Cinder's
+      ``InvalidAvailabilityZone``; ``allow_availability_zone_fallback`` is not offered);
+    - the result is the zone asked for, else the type's reported zones, else ``None`` (any).
+
+    ``zones`` is a tuple of zone names or ``None``; the AvailabilityZoneFilter then keeps the pools in them.
+    """
+    type_zones = type_availability_zones(extra_specs)
+    safe = None
+    if type_zones is not None:
+        safe = [zone for zone in type_zones if zone in known_zones]
+        if not safe:
+            return None, (f"{req.field}.volume_type: volume type {volume_type} allows only zone(s) "
+                          f"{', '.join(type_zones) or '(none)'} ({TYPE_AZ_KEY}), and no pool reports any of them; "
+                          f"pools report: {', '.join(sorted(known_zones)) or 'none'}")
+    zones = req.availability_zones
+    if zones is None and type_zones is None and default_zone:
+        zones = (default_zone,)
+    if zones and safe is not None:
+        outside = [zone for zone in zones if zone not in safe]
+        if outside:
+            return None, (f"{req.field}.availability_zone: {', '.join(outside)} is not a zone volume type "
+                          f"{volume_type} allows ({TYPE_AZ_KEY}: {', '.join(safe)})")
+    if zones:
+        return tuple(zones), None
+    return (tuple(safe) if safe is not None else None), None
+
+
+def check_options(volume_types, weight_multiplier, default_volume_type, consumers, default_zone=None):
+    """Validate the plan's options (not the volumes); raise :class:`ScheduleError` naming each bad one."""
+    errors = []
+    if isinstance(weight_multiplier, bool) or not isinstance(weight_multiplier, (int, float)) \
+            or math.isnan(weight_multiplier) or math.isinf(weight_multiplier):
+        errors.append(f"weight_multiplier: {weight_multiplier!r} is not a finite number")
+    if default_volume_type is not None and default_volume_type not in volume_types:
+        errors.append(f"default_volume_type: {default_volume_type!r} is not a defined volume type; defined: "
+                      f"{', '.join(sorted(volume_types)) or 'none'}")
+    if consumers is not None and (not isinstance(consumers, list) or not all(isinstance(c, str) for c in consumers)):
+        errors.append(shorten(f"consumers: {consumers!r} is not a list of host names"))
+    if default_zone is not None and (not isinstance(default_zone, str) or not default_zone):
+        errors.append(f"default_availability_zone: {default_zone!r} is not a zone name")
+    if errors:
+        raise ScheduleError(errors)
