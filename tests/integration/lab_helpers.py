@@ -18,7 +18,10 @@ CACHE = os.environ.get("EMBER_LAB_CACHE") or os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ember-blockstore")
 
 
-def lab_ssh_options(path=os.path.join(ROOT, "lab", "common.sh")):
+COMMON_SH = os.path.join(ROOT, "lab", "common.sh")
+
+
+def lab_ssh_options(path=COMMON_SH):
     """The ``LAB_SSH_OPTS=( ... )`` block of lab/common.sh as a list: the lab's SSH options live there only."""
     options, inside = [], False
     with open(path) as handle:
