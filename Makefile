@@ -100,7 +100,7 @@ lint-shell:
 	shellcheck -x lab/*.sh .ci/*.sh .ci/run
 
 lint-ansible: deps-python collection
-	ansible-lint --offline --profile production
+	ansible-lint --offline --nocolor --profile production
 
 changelog-lint: deps-python
 	antsibull-changelog lint

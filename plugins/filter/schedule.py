@@ -15,13 +15,15 @@ description:
     CapacityWeigher picks the pool with the most virtual free capacity (or the least, with a negative
     O(weight_multiplier)); ties go to the lowest pool id. Each placement consumes capacity before the next request.
   - Fails, before anything is changed, when the input is invalid, a volume would shrink, an in-use volume would be
-    deleted without O(volumes[].force), or a volume fits nowhere (C(No valid backend for <name>:) with the reason
+    deleted without its C(force) key, or a volume fits nowhere (C(No valid backend for <name>:) with the reason
     each pool was rejected).
   - Sizes are bytes or strings with a unit; C(1G) and C(1GB) are 10^9 bytes, C(1GiB) is 2^30 bytes.
 positional: _input, volumes
 options:
   _input:
-    description: Pool facts, one dict per backend per storage host, as returned by the C(backend_facts) module.
+    description:
+      - Pool facts, one dict per backend per storage host, as the M(ember.blockstore.backend_facts) module returns
+        them in RV(ember.blockstore.backend_facts#module:pools).
     type: list
     elements: dict
     required: true
@@ -46,18 +48,20 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
-- name: Plan the volumes over the pools gathered from the storage nodes
+- name: Plan the volumes over the pools gathered from the storage nodes (backend_facts registered there)
   ansible.builtin.set_fact:
     blockstore_plan: >-
-      {{ groups['storage'] | map('extract', hostvars, 'blockstore_pools') | flatten
+      {{ groups['blockstore_storage'] | map('extract', hostvars) | map(attribute='blockstore_backend_facts')
+         | map(attribute='pools') | flatten
          | ember.blockstore.schedule(blockstore_volumes, volume_types=blockstore_volume_types,
-                                     consumers=groups['consumers']) }}
+                                     consumers=groups['blockstore_consumers']) }}
   run_once: true
   delegate_to: localhost
+  delegate_facts: true
 
-- name: Volumes to create on this storage node
+- name: Volumes the plan creates on this storage node
   ansible.builtin.debug:
-    msg: "{{ blockstore_plan.volumes | selectattr('host', 'equalto', inventory_hostname)
+    msg: "{{ hostvars['localhost'].blockstore_plan.volumes | selectattr('host', 'equalto', inventory_hostname)
              | selectattr('action', 'equalto', 'create') | map(attribute='name') }}"
 """
 

@@ -14,8 +14,8 @@ description:
     M(ember.blockstore.attachment) it creates the open-iscsi node record for that target and portal, sets CHAP
     and C(node.startup=automatic) (the session comes back after a reboot), logs in and waits until the device
     appears at its stable path C(/dev/disk/by-path/ip-<portal>-iscsi-<iqn>-lun-<lun>).
-  - C(state=absent) logs out and deletes the node record. A device that is mounted or held (by LVM, dm, ...)
-    is not logged out unless I(force=true).
+  - O(connections[].state=absent) logs out and deletes the node record. A device that is mounted or held (by LVM,
+    dm, ...) is not logged out unless O(force=true).
   - An existing session is left as it is (not changed).
 author: ember.blockstore contributors (@ember-blockstore)
 options:
@@ -28,7 +28,7 @@ options:
       target_iqn: {description: Target IQN., type: str, required: true}
       target_portal: {description: "C(ip:port) of the target.", type: str, required: true}
       target_lun: {description: LUN of the volume., type: int, default: 1}
-      auth_method: {description: C(CHAP) or C(None)., type: str, choices: [CHAP, None], default: CHAP}
+      auth_method: {description: V(CHAP) or V(None)., type: str, choices: [CHAP, None], default: CHAP}
       auth_username: {description: CHAP user., type: str}
       auth_password: {description: CHAP secret., type: str}
       volume: {description: Volume name (for results)., type: str}
@@ -41,8 +41,13 @@ options:
     description: Log out even when the device is mounted or held.
     type: bool
     default: false
-notes:
-  - Supports check mode.
+extends_documentation_fragment:
+  - ember.blockstore.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
 """
 
 EXAMPLES = r"""
@@ -50,6 +55,14 @@ EXAMPLES = r"""
   ember.blockstore.connection:
     connections: "{{ export.attachments | map(attribute='connection_info') | list }}"
   no_log: true
+
+- name: Log out of a volume even though it is still mounted (forced)
+  ember.blockstore.connection:
+    connections:
+      - target_iqn: "iqn.2026-11.io.ember.blockstore:volume-old-scratch"
+        target_portal: "198.18.0.11:3260"
+        state: absent
+    force: true
 """
 
 RETURN = r"""
@@ -59,13 +72,16 @@ connections:
   type: list
   elements: dict
   contains:
-    volume: {description: Volume name when given., type: str}
-    target_iqn: {description: Target IQN., type: str}
-    target_portal: {description: Portal., type: str}
-    action: {description: "C(login), C(logout) or C(none).", type: str}
-    changed: {description: Whether this item changed., type: bool}
-    device: {description: Stable device path (by-path); null when logged out., type: str}
-    real_device: {description: Kernel device (/dev/sdX); null in check mode or when logged out., type: str}
+    volume: {description: Volume name when given., type: str, sample: db01-data}
+    target_iqn: {description: Target IQN., type: str, sample: "iqn.2026-11.io.ember.blockstore:volume-db01-data"}
+    target_portal: {description: Portal., type: str, sample: "198.18.0.11:3260"}
+    action: {description: "V(login), V(logout) or V(none).", type: str, sample: login}
+    changed: {description: Whether this item changed., type: bool, sample: true}
+    device: {description: Stable device path (by-path); null when logged out., type: str,
+             sample: "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-iqn.2026-11.io.ember.blockstore:volume-db01-data-\
+               lun-1"}
+    real_device: {description: Kernel device (/dev/sdX); null in check mode or when logged out., type: str,
+                  sample: /dev/sda}
 """
 
 import os
