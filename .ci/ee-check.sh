@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 build="$(cd "${1:?usage: .ci/ee-check.sh BUILD_DIR}" && pwd)"
 tarball="$(ls "$build"/dist/ember-blockstore-*.tar.gz)"
 fail() { echo "ee-check: $*" >&2; exit 1; }
+# Only the installed copy counts: no ansible.cfg pointing at the checkout, no user collections.
+printf '[defaults]\n' >"$build/ansible.cfg"
+export ANSIBLE_CONFIG="$build/ansible.cfg"
 ee="$build/ee"
 rm -rf "$ee" && mkdir -p "$ee"
 cp "$tarball" "$ee/"

@@ -20,3 +20,9 @@ elif not os.path.islink(LINK):
     os.symlink(os.path.join("..", "..", ".."), LINK)
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+
+
+def pytest_report_header(config):
+    import ansible_collections.ember.blockstore as collection
+
+    return "ember.blockstore under test: %s" % os.path.realpath(list(collection.__path__)[0])
