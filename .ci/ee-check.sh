@@ -26,8 +26,6 @@ dependencies:
     collections:
       - name: /build/collections/$(basename "$tarball")
         type: file
-  python:
-    - jmespath
   system:
     - openssh-client [platform:dpkg]
 additional_build_files:
@@ -37,7 +35,7 @@ additional_build_steps:
   prepend_galaxy:
     - COPY _build/collections/ /build/collections/
 YAML
-(cd "$ee" && ansible-builder create -f execution-environment.yml -c context >create.log 2>&1) \
+(cd "$ee" && ansible-builder create -f execution-environment.yml -c context --output-filename Containerfile >create.log 2>&1) \
   || { cat "$ee/create.log" >&2; fail "ansible-builder create failed"; }
 ctx="$ee/context"
 [ -f "$ctx/Containerfile" ] || fail "no Containerfile in $ctx"
@@ -48,7 +46,7 @@ echo "ee-check: ansible-builder create wrote $ctx (Containerfile, _build/require
 
 # Introspection: what an EE build reads from the installed collection's meta/execution-environment.yml.
 colls="$ee/collections"
-ansible-galaxy collection install --no-deps -p "$colls" "$tarball" >/dev/null
+ANSIBLE_COLLECTIONS_PATH="$colls" ansible-galaxy collection install --no-deps -p "$colls" "$tarball" >/dev/null
 intro="$(ansible-builder introspect --sanitize "$colls")"
 while IFS= read -r line; do echo "  $line"; done <<<"$intro"
 grep -q "openssh-client \[platform:dpkg\].*ember.blockstore" <<<"$intro" \
