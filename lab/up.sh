@@ -49,7 +49,6 @@ declare -A port
 for spec in $LAB_VMS; do
   IFS=: read -r name role az ip disks <<<"$spec"
   port[$name]=$(free_port)
-  echo "${port[$name]}" >"$LAB_RUN/$name.port"   # read by lab/ssh.sh
   qemu-img create -q -f qcow2 -b "$LAB_IMAGE_DIR/base.raw" -F raw "$LAB_RUN/$name.qcow2"
   # cache=writeback: the guest's flushes reach the host file, so a VM killed with -9 keeps what tgt and the
   # placement ledger made durable with fsync (cache=unsafe dropped them; see docs/lab.md for the measured cost).
@@ -66,11 +65,11 @@ for spec in $LAB_VMS; do
     -kernel "$LAB_IMAGE_DIR/vmlinuz" -initrd "$LAB_IMAGE_DIR/initrd.img"
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 ember.hostname=$name ember.storage_ip=$ip/24"
     "${drives[@]}"
-    -netdev "user,id=mgmt,hostfwd=tcp:127.0.0.1:${port[$name]}-:22" -device virtio-net-pci,netdev=mgmt
+    -netdev "user,id=mgmt,hostfwd=tcp:127.0.0.1:${port[$name]}-:22" -device "virtio-net-pci,netdev=mgmt"
     -netdev "vde,id=stor,sock=$LAB_RUN/vde.ctl" -device "virtio-net-pci,netdev=stor,mac=$mac")
   # lab/vm.sh boots a killed VM again with the same command line and disks.
   printf '%q ' "${args[@]}" >"$LAB_RUN/$name.cmd"
-  echo "${port[$name]}" >"$LAB_RUN/$name.port"
+  echo "${port[$name]}" >"$LAB_RUN/$name.port"   # read by lab/ssh.sh and lab/vm.sh
   "${args[@]}"
   log "started $name ($role${az:+, $az}, storage $ip, ssh 127.0.0.1:${port[$name]})"
 done
