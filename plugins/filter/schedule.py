@@ -48,10 +48,11 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
-- name: Plan the volumes over the pools gathered from the storage nodes (backend_facts registered there)
+# pool_facts: registered from ember.blockstore.backend_facts on each storage node.
+- name: Plan the volumes over the pools gathered from the storage nodes
   ansible.builtin.set_fact:
     blockstore_plan: >-
-      {{ groups['blockstore_storage'] | map('extract', hostvars) | map(attribute='blockstore_backend_facts')
+      {{ groups['blockstore_storage'] | map('extract', hostvars) | map(attribute='pool_facts')
          | map(attribute='pools') | flatten
          | ember.blockstore.schedule(blockstore_volumes, volume_types=blockstore_volume_types,
                                      consumers=groups['blockstore_consumers']) }}

@@ -37,12 +37,13 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
-- name: Plan the volumes over the pools gathered from the storage nodes (backend_facts registered there)
+# pool_facts: registered from ember.blockstore.backend_facts on each storage node.
+- name: Plan the volumes over the pools gathered from the storage nodes
   ansible.builtin.set_fact:
     blockstore_plan: >-
       {{ lookup('ember.blockstore.schedule', volumes=blockstore_volumes, volume_types=blockstore_volume_types,
                 pools=groups['blockstore_storage'] | map('extract', hostvars)
-                      | map(attribute='blockstore_backend_facts') | map(attribute='pools') | flatten) }}
+                      | map(attribute='pool_facts') | map(attribute='pools') | flatten) }}
   run_once: true
 """
 
