@@ -138,8 +138,8 @@ problems:
   contains:
     backend: {description: Backend name., type: str, sample: lvm-thin}
     vg: {description: Volume group., type: str, sample: ember-thin}
-    device: {description: The device concerned (a PV), or null., type: str, sample: /dev/vdb}
-    message: {description: What is wrong, as LVM said it., type: str}
+    device: {description: "The device concerned (a PV), or null.", type: str, sample: /dev/vdb}
+    message: {description: "What is wrong, as LVM said it.", type: str}
     repair: {description: The command or step that repairs it (run by the operator)., type: str}
   sample: []
 ledger:
