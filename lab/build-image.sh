@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # Build the lab's Debian base image once and cache it outside the repository.
-# Output: $LAB_IMAGE_DIR/{base.raw,vmlinuz,initrd.img,stamp}. Rebuilt only when this script changes.
+# Output: $LAB_IMAGE_DIR/{base.raw,vmlinuz,initrd.img,stamp}. Rebuilt when any input changes: this script,
+# firstboot.sh, common.sh, the suite, the mirror or the lab's SSH key (all hashed into the stamp).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lab/common.sh
 . "$here/common.sh"
 
-stamp_want="$(cat "$here/build-image.sh" "$here/firstboot.sh" | sha256sum | cut -c1-16)"
+mirror="$(lab_mirror)"
+mkdir -p "$LAB_CACHE" "$LAB_IMAGE_DIR"
+[ -f "$LAB_KEY" ] || ssh-keygen -q -t ed25519 -N '' -C ember-lab -f "$LAB_KEY"
+stamp_want="$({ cat "$here/build-image.sh" "$here/firstboot.sh" "$here/common.sh" "$LAB_KEY.pub"
+                printf 'suite=%s\nmirror=%s\n' "$LAB_SUITE" "$mirror"; } | sha256sum | cut -c1-16)"
 if [ -f "$LAB_IMAGE_DIR/stamp" ] && [ "$(cat "$LAB_IMAGE_DIR/stamp")" = "$stamp_want" ] \
    && [ -f "$LAB_IMAGE_DIR/base.raw" ]; then
   log "image cached: $LAB_IMAGE_DIR (stamp $stamp_want)"
   exit 0
 fi
-for tool in debootstrap mkfs.ext4 qemu-img ssh-keygen; do
-  command -v "$tool" >/dev/null || die "$tool not found (run: make deps)"
+for tool in debootstrap mkfs.ext4 qemu-img; do
+  command -v "$tool" >/dev/null || die "$tool not found (run: make deps-lab)"
 done
-mkdir -p "$LAB_CACHE" "$LAB_IMAGE_DIR"
-[ -f "$LAB_KEY" ] || ssh-keygen -q -t ed25519 -N '' -C ember-lab -f "$LAB_KEY"
+# debootstrap downloads the way the host's apt does, through its proxy when one is configured.
+if [ -z "${http_proxy:-}" ]; then
+  eval "$(apt-config shell http_proxy Acquire::http::Proxy)"
+  [ -z "${http_proxy:-}" ] || export http_proxy
+fi
 
 start=$(date +%s)
 work="$LAB_CACHE/build.$$"
@@ -25,8 +33,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$rootfs"
 pkgs=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,kmod,lvm2,thin-provisioning-tools,tgt,open-iscsi
 pkgs=$pkgs,nfs-kernel-server,nfs-common,openssh-server,python3,python3-apt,iproute2,ifupdown,isc-dhcp-client,sudo
-log "debootstrap $LAB_SUITE (minbase) into $rootfs"
-debootstrap --variant=minbase --include="$pkgs" "$LAB_SUITE" "$rootfs" "$LAB_MIRROR" >"$work/debootstrap.log" 2>&1 \
+log "debootstrap $LAB_SUITE (minbase) from $mirror into $rootfs"
+debootstrap --variant=minbase --include="$pkgs" "$LAB_SUITE" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
   || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
 
 log "configuring the image"

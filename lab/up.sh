@@ -2,7 +2,8 @@
 # Boot the built-in lab: stor1 + stor2 (storage nodes, two extra sparse disks each) and client1 (consumer).
 # Management: QEMU user networking, SSH forwarded to 127.0.0.1:<free port>. Storage network 198.18.0.0/24 on a
 # VDE switch that exists only between the guests. Every boot starts from fresh qcow2 overlays over the cached image.
-# Writes inventories/lab/hosts.yml with the ports it chose. Stop with lab/down.sh (stops only what this started).
+# Writes inventories/lab/hosts.yml and $LAB_RUN/<name>.port with the ports it chose. Stop with lab/down.sh
+# (stops only what this started).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -36,7 +37,7 @@ else
   fi
   echo "$accel" >"$accel_cache"
 fi
-if [ "$accel" = kvm ]; then accel_args=(-accel kvm -cpu host); else accel_args=(-accel tcg,thread=multi -cpu max); fi
+if [ "$accel" = kvm ]; then accel_args=(-accel kvm -cpu host); else accel_args=(-accel "tcg,thread=multi" -cpu max); fi
 log "accelerator: $accel"
 
 vde_switch -s "$LAB_RUN/vde.ctl" -d -p "$LAB_RUN/vde.pid" -M "$LAB_RUN/vde.mgmt" >/dev/null
@@ -64,17 +65,16 @@ for spec in $LAB_VMS; do
     -kernel "$LAB_IMAGE_DIR/vmlinuz" -initrd "$LAB_IMAGE_DIR/initrd.img"
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 ember.hostname=$name ember.storage_ip=$ip/24"
     "${drives[@]}"
-    -netdev "user,id=mgmt,hostfwd=tcp:127.0.0.1:${port[$name]}-:22" -device virtio-net-pci,netdev=mgmt
+    -netdev "user,id=mgmt,hostfwd=tcp:127.0.0.1:${port[$name]}-:22" -device "virtio-net-pci,netdev=mgmt"
     -netdev "vde,id=stor,sock=$LAB_RUN/vde.ctl" -device "virtio-net-pci,netdev=stor,mac=$mac")
   # lab/vm.sh boots a killed VM again with the same command line and disks.
   printf '%q ' "${args[@]}" >"$LAB_RUN/$name.cmd"
-  echo "${port[$name]}" >"$LAB_RUN/$name.port"
+  echo "${port[$name]}" >"$LAB_RUN/$name.port"   # read by lab/ssh.sh and lab/vm.sh
   "${args[@]}"
   log "started $name ($role${az:+, $az}, storage $ip, ssh 127.0.0.1:${port[$name]})"
 done
 
-ssh_opts=(-i "$LAB_KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
-          -o ConnectTimeout=5 -o BatchMode=yes)
+ssh_opts=(-i "$LAB_KEY" "${LAB_SSH_OPTS[@]}" -o ConnectTimeout=5)
 deadline=$(( $(date +%s) + ${EMBER_LAB_BOOT_TIMEOUT:-420} ))
 for spec in $LAB_VMS; do
   name="${spec%%:*}"
@@ -97,7 +97,7 @@ mkdir -p "$(dirname "$inv")"
   echo "    ansible_host: 127.0.0.1"
   echo "    ansible_user: root"
   echo "    ansible_ssh_private_key_file: $LAB_KEY"
-  echo "    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+  echo "    ansible_ssh_common_args: ${LAB_SSH_OPTS[*]}"
   echo "    ansible_python_interpreter: /usr/bin/python3"
   echo "  children:"
   for group in storage consumer; do

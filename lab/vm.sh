@@ -37,8 +37,8 @@ case "$action" in
     bash -c "$(cat "$LAB_RUN/$name.cmd")"
     port="$(cat "$LAB_RUN/$name.port")"
     deadline=$(( start + ${EMBER_LAB_BOOT_TIMEOUT:-420} ))
-    until ssh -i "$LAB_KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-        -o ConnectTimeout=5 -o BatchMode=yes -p "$port" root@127.0.0.1 "test -f /etc/ember-identity" 2>/dev/null; do
+    until ssh -i "$LAB_KEY" "${LAB_SSH_OPTS[@]}" -o ConnectTimeout=5 -p "$port" root@127.0.0.1 \
+        "test -f /etc/ember-identity" 2>/dev/null; do
       [ "$(date +%s)" -gt "$deadline" ] && die "$name did not answer on SSH in time"
       sleep 3
     done

@@ -12,8 +12,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, ".collections")
 LINK = os.path.join(COLLECTIONS, "ansible_collections", "ember", "blockstore")
 
-if not os.path.islink(LINK):
+# EMBER_COLLECTIONS_PATH: test an installed copy instead (make build-test installs the built tarball there).
+if os.environ.get("EMBER_COLLECTIONS_PATH"):
+    COLLECTIONS = os.environ["EMBER_COLLECTIONS_PATH"]
+elif not os.path.islink(LINK):
     os.makedirs(os.path.dirname(LINK), exist_ok=True)
     os.symlink(os.path.join("..", "..", ".."), LINK)
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+
+
+def pytest_report_header(config):
+    import ansible_collections.ember.blockstore as collection
+
+    return "ember.blockstore under test: %s" % os.path.realpath(list(collection.__path__)[0])

@@ -55,6 +55,8 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
+# pool_facts: registered from ember.blockstore.backend_facts on each storage node (it may have failed or
+# been unreachable: the plan classifies each host from it).
 - name: Plan
   ansible.builtin.set_fact:
     blockstore_plan: >-
@@ -62,7 +64,7 @@ EXAMPLES = r"""
                                          volume_types=blockstore_volume_types) }}
   vars:
     reports: "{{ dict(groups['blockstore_storage'] | zip(groups['blockstore_storage'] | map('extract', hostvars)
-                 | map(attribute='facts_result', default={}))) }}"
+                 | map(attribute='pool_facts', default={}))) }}"
 """
 
 RETURN = r"""

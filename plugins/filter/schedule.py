@@ -29,7 +29,9 @@ description:
 positional: _input, volumes
 options:
   _input:
-    description: Pool facts, one dict per backend per storage host, as returned by the C(backend_facts) module.
+    description:
+      - Pool facts, one dict per backend per storage host, as the M(ember.blockstore.backend_facts) module returns
+        them in RV(ember.blockstore.backend_facts#module:pools).
     type: list
     elements: dict
     required: true
@@ -54,18 +56,21 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
+# pool_facts: registered from ember.blockstore.backend_facts on each storage node.
 - name: Plan the volumes over the pools gathered from the storage nodes
   ansible.builtin.set_fact:
     blockstore_plan: >-
-      {{ groups['storage'] | map('extract', hostvars, 'blockstore_pools') | flatten
+      {{ groups['blockstore_storage'] | map('extract', hostvars) | map(attribute='pool_facts')
+         | map(attribute='pools') | flatten
          | ember.blockstore.schedule(blockstore_volumes, volume_types=blockstore_volume_types,
-                                     consumers=groups['consumers']) }}
+                                     consumers=groups['blockstore_consumers']) }}
   run_once: true
   delegate_to: localhost
+  delegate_facts: true
 
-- name: Volumes to create on this storage node
+- name: Volumes the plan creates on this storage node
   ansible.builtin.debug:
-    msg: "{{ blockstore_plan.volumes | selectattr('host', 'equalto', inventory_hostname)
+    msg: "{{ hostvars['localhost'].blockstore_plan.volumes | selectattr('host', 'equalto', inventory_hostname)
              | selectattr('action', 'equalto', 'create') | map(attribute='name') }}"
 """
 

@@ -21,7 +21,9 @@ options:
     elements: dict
     required: true
   pools:
-    description: Pool facts, one dict per backend per storage host, as returned by the C(backend_facts) module.
+    description:
+      - Pool facts, one dict per backend per storage host, as the M(ember.blockstore.backend_facts) module returns
+        them in RV(ember.blockstore.backend_facts#module:pools).
     type: list
     elements: dict
     required: true
@@ -35,11 +37,13 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
+# pool_facts: registered from ember.blockstore.backend_facts on each storage node.
 - name: Plan the volumes over the pools gathered from the storage nodes
   ansible.builtin.set_fact:
     blockstore_plan: >-
       {{ lookup('ember.blockstore.schedule', volumes=blockstore_volumes, volume_types=blockstore_volume_types,
-                pools=groups['storage'] | map('extract', hostvars, 'blockstore_pools') | flatten) }}
+                pools=groups['blockstore_storage'] | map('extract', hostvars)
+                      | map(attribute='pool_facts') | map(attribute='pools') | flatten) }}
   run_once: true
 """
 

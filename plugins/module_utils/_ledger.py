@@ -149,8 +149,8 @@ def host_lock(what, timeout=1800, path=LOCK_PATH, poll=1.0):
                     raise
                 if time.monotonic() >= deadline:
                     raise LockTimeout("another ember.blockstore run holds the lock on %s (%s); waited %d s. "
-                                      "Let it finish, or raise lock_timeout" % (socket.gethostname(),
-                                                                               _holder(handle), timeout)) from None
+                                      "Let it finish, or raise lock_timeout"
+                                      % (socket.gethostname(), _holder(handle), timeout)) from None
                 time.sleep(poll)
         handle.seek(0)
         handle.truncate()

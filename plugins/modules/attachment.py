@@ -19,8 +19,8 @@ description:
     names are not bound.
   - The target is written to C(/etc/tgt/conf.d/ember-volume-<name>.conf) (mode 0600, it holds the secret) and
     applied with C(tgt-admin --update), so a tgt restart or a reboot keeps it.
-  - The CHAP password comes from I(chap_password) (at least 12 word characters) or is generated once (32 random
-    letters and digits, 190 bits) and read back from the file on later runs.
+  - The CHAP password comes from O(attachments[].chap_password) (at least 12 word characters) or is generated
+    once (32 random letters and digits, 190 bits) and read back from the file on later runs.
   - Only targets whose file carries the project's marker (the C(# Managed by ember.blockstore) header naming the
     target) are changed or removed. A live target, or a file at the volume's path, with the volume's IQN but
     without the marker is a clash; the module fails before any change and leaves it alone.
@@ -29,37 +29,38 @@ description:
     back after every change. If it lacks its CHAP account, its ACL is emptied (tgtd then admits nobody) and the
     module fails.
   - C(state=absent) removes the live target and its file. A target with logged-in initiators is not removed or
-    reloaded unless I(force=true); log the consumer out first (M(ember.blockstore.connection)).
+    reloaded unless O(force=true); log the consumer out first (M(ember.blockstore.connection)).
   - Returns C(connection_info) per volume for M(ember.blockstore.connection). It contains the CHAP password (the
     only place a secret is returned; every message and failure masks it), so register the result with
     C(no_log) in playbooks that print results.
 author: ember.blockstore contributors (@ember-blockstore)
 options:
   attachments:
-    description: Exports to manage in one run. Mutually exclusive with I(volume).
+    description: Exports to manage in one run. Mutually exclusive with O(volume).
     type: list
     elements: dict
     suboptions:
       volume: {description: Volume name., type: str, required: true}
       vg: {description: Volume group of the volume., type: str, required: true}
       initiators: {description: "Initiator IQNs of the consumers (recorded with the export, reported as
-                   C(attached_to)); at least one when I(state=present).", type: list, elements: str, default: []}
+                   C(attached_to)); at least one when O(attachments[].state=present).", type: list, elements: str,
+                   default: []}
       initiator_addresses: {description: "Consumer host addresses allowed to log in: the ACL (an IPv6 zone id only
-                            of interface-name characters). A network only with I(allow_networks). At least one when
-                            I(state=present).", type: list, elements: str, default: []}
+                            of interface-name characters). A network only with O(allow_networks). At least one when
+                            O(attachments[].state=present).", type: list, elements: str, default: []}
       chap_username: {description: "CHAP user (1-255 word characters); default
                       C(ember_<volume>_<8 hex of its sha256>). Each export needs its own (tgt accounts are
                       global).", type: str}
       chap_password: {description: "CHAP secret (12-255 word characters); generated once when omitted.",
                       type: str}
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
-  volume: {description: Single form; see I(attachments)., type: str}
-  vg: {description: Single form; see I(attachments)., type: str}
-  initiators: {description: Single form; see I(attachments)., type: list, elements: str, default: []}
-  initiator_addresses: {description: Single form; see I(attachments)., type: list, elements: str, default: []}
-  chap_username: {description: Single form; see I(attachments)., type: str}
-  chap_password: {description: Single form; see I(attachments)., type: str}
-  state: {description: Single form; see I(attachments)., type: str, choices: [present, absent], default: present}
+  volume: {description: Single form; see O(attachments)., type: str}
+  vg: {description: Single form; see O(attachments)., type: str}
+  initiators: {description: Single form; see O(attachments)., type: list, elements: str, default: []}
+  initiator_addresses: {description: Single form; see O(attachments)., type: list, elements: str, default: []}
+  chap_username: {description: Single form; see O(attachments)., type: str}
+  chap_password: {description: Single form; see O(attachments)., type: str}
+  state: {description: Single form; see O(attachments)., type: str, choices: [present, absent], default: present}
   portal:
     description: "Address (C(ip), C(ip:port) or C([ipv6]:port)) consumers reach this node's targets on, the
       storage network."
@@ -71,23 +72,29 @@ options:
     type: str
     default: "iqn.2026-11.io.ember.blockstore:"
   allow_networks:
-    description: Allow networks (CIDR) in I(initiator_addresses). Without it every entry is a host address.
+    description: Allow networks (CIDR) in O(attachments[].initiator_addresses). Without it every entry is a host address.
     type: bool
     default: false
   acl_min_prefix_ipv4:
-    description: With I(allow_networks), the widest IPv4 network an ACL may bind (prefix length, 8-32).
+    description: With O(allow_networks), the widest IPv4 network an ACL may bind (prefix length, 8-32).
     type: int
     default: 24
   acl_min_prefix_ipv6:
-    description: With I(allow_networks), the widest IPv6 network an ACL may bind (prefix length, 16-128).
+    description: With O(allow_networks), the widest IPv6 network an ACL may bind (prefix length, 16-128).
     type: int
     default: 64
   force:
     description: Reload or remove targets even when initiators are logged in (their sessions drop).
     type: bool
     default: false
-notes:
-  - Supports check mode and diff mode.
+extends_documentation_fragment:
+  - ember.blockstore.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff shows each volume's export state before and after.
 """
 
 EXAMPLES = r"""
@@ -100,6 +107,14 @@ EXAMPLES = r"""
     portal: 198.18.0.11
   register: export
   no_log: true
+
+- name: Remove an export even while the consumer is still logged in (its session drops)
+  ember.blockstore.attachment:
+    volume: db01-data
+    vg: ember-thin
+    state: absent
+    portal: 198.18.0.11
+    force: true
 """
 
 RETURN = r"""
@@ -109,17 +124,30 @@ attachments:
   type: list
   elements: dict
   contains:
-    volume: {description: Volume name., type: str}
-    target_iqn: {description: Target IQN., type: str}
-    action: {description: "C(export), C(update), C(unexport) or C(none).", type: str}
-    changed: {description: Whether this item changed., type: bool}
-    initiators: {description: Initiator IQNs recorded with the export., type: list, elements: str}
-    initiator_addresses: {description: Initiator addresses in the ACL., type: list, elements: str}
-    sessions: {description: Initiators logged in before the run., type: list, elements: str}
+    volume: {description: Volume name., type: str, sample: db01-data}
+    target_iqn: {description: Target IQN., type: str, sample: "iqn.2026-11.io.ember.blockstore:volume-db01-data"}
+    action: {description: "V(export), V(update), V(unexport) or V(none).", type: str, sample: export}
+    changed: {description: Whether this item changed., type: bool, sample: true}
+    initiators: {description: Initiator IQNs recorded with the export., type: list, elements: str,
+                 sample: ["iqn.1993-08.org.debian:01:9263f289471f"]}
+    initiator_addresses: {description: Initiator addresses in the ACL., type: list, elements: str,
+                          sample: [198.18.0.21]}
+    sessions: {description: Initiators logged in before the run., type: list, elements: str, sample: []}
     connection_info:
       description: "Login data: driver_volume_type, target_iqn, target_portal, target_lun, auth_method,
         auth_username, auth_password, volume, initiators, initiator_addresses. Null when absent."
       type: dict
+      sample:
+        driver_volume_type: iscsi
+        target_iqn: "iqn.2026-11.io.ember.blockstore:volume-db01-data"
+        target_portal: "198.18.0.11:3260"
+        target_lun: 1
+        auth_method: CHAP
+        auth_username: ember_db01-data_1a2b3c4d
+        auth_password: "********"
+        volume: db01-data
+        initiators: ["iqn.1993-08.org.debian:01:9263f289471f"]
+        initiator_addresses: [198.18.0.21]
 """
 
 from ansible.module_utils.basic import AnsibleModule, remove_values

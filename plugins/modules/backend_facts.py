@@ -12,9 +12,9 @@ version_added: 0.1.0
 description:
   - Reads the LVM state of a storage node with one C(vgs) and one C(lvs) call, the ember target files in
     C(/etc/tgt/conf.d/) and the live tgt targets, and reports one pool per declared backend in the shape the
-    M(ember.blockstore.schedule) filter consumes.
-  - Pool statistics follow Cinder's LVM driver. Thick (C(lvm)) pools report the volume group's size and free
-    space; thin (C(lvm_thin)) pools report the thin pool's data size, its free data space and, as
+    P(ember.blockstore.schedule#filter) filter consumes.
+  - Pool statistics follow Cinder's LVM driver. Thick (V(lvm)) pools report the volume group's size and free
+    space; thin (V(lvm_thin)) pools report the thin pool's data size, its free data space and, as
     C(provisioned_bytes), the sum of the virtual sizes of its thin volumes.
   - Only LVs tagged both C(ember.blockstore) and C(ember.volume=<name>) (and named C(volume-<name>)) are reported
     as volumes; other LVs only count as used space.
@@ -27,7 +27,7 @@ description:
   - Every option is validated (backend, volume group, thin pool and device names, sizes, labels) and bounded;
     a bad value fails the module with a message naming the field, before any command.
   - In check mode, a volume group or thin pool that does not exist yet is predicted from the sizes of its
-    physical volumes, so that a C(--check) run of a new host can plan; such pools have C(predicted=true).
+    physical volumes, so that a C(--check) run of a new host can plan; such pools have RV(pools[].predicted=true).
   - Read-only; never reports C(changed).
 author: ember.blockstore contributors (@ember-blockstore)
 options:
@@ -38,28 +38,28 @@ options:
     required: true
     suboptions:
       name: {description: "Backend name, unique on the host.", type: str, required: true}
-      driver: {description: C(lvm) (thick LVs in a VG) or C(lvm_thin) (thin LVs in a thin pool)., type: str,
+      driver: {description: V(lvm) (thick LVs in a VG) or V(lvm_thin) (thin LVs in a thin pool)., type: str,
                choices: [lvm, lvm_thin], default: lvm}
       vg: {description: Volume group name., type: str, required: true}
       pvs: {description: Physical volumes of the VG (used to predict size in check mode)., type: list,
             elements: str, default: []}
-      pool: {description: Thin pool LV name (C(lvm_thin) only)., type: str, default: thinpool}
-      pool_size: {description: "Thin pool data size: C(NN%VG) or a size with unit (C(3GiB)).", type: str,
+      pool: {description: Thin pool LV name (V(lvm_thin) only)., type: str, default: thinpool}
+      pool_size: {description: "Thin pool data size: C(NN%VG) or a size with unit (V(3GiB)).", type: str,
                   default: 95%VG}
       availability_zone: {description: Availability zone of the backend., type: str, default: nova}
       reserved_percentage: {description: Percent of total capacity kept free (Cinder's reserved_percentage).,
                             type: int, default: 0}
-      max_over_subscription_ratio: {description: "Thin over-subscription ratio (float >= 1) or C(auto).",
+      max_over_subscription_ratio: {description: "Thin over-subscription ratio (float >= 1) or V(auto).",
                                     type: raw, default: 20.0}
-      volume_backend_name: {description: Name matched by the C(volume_backend_name) extra spec; defaults to
-                              I(name)., type: str}
+      volume_backend_name: {description: "Name matched by the C(volume_backend_name) extra spec; defaults to
+                              O(backends[].name).", type: str}
       capabilities: {description: Extra capabilities reported to the scheduler (matched by extra specs).,
                      type: dict, default: {}}
       volume_clear: {description: How deleted thick volumes are wiped., type: str, choices: [zero, none],
                      default: zero}
       volume_clear_size: {description: "Start of a deleted thick volume to wipe, as Cinder's
-                            C(volume_clear_size): a bare number is MiB, or a size with unit (C(512MiB));
-                            C(0) = the whole volume.", type: str, default: "0"}
+                            C(volume_clear_size): a bare number is MiB, or a size with unit (V(512MiB));
+                            V(0) = the whole volume.", type: str, default: "0"}
   host:
     description: Name of this host as the inventory knows it (pool ids are C(<host>@<backend>)).
     type: str
@@ -72,8 +72,9 @@ options:
     description: IQN prefix of the targets (to find targets that clash with the project's names).
     type: str
     default: "iqn.2026-11.io.ember.blockstore:"
-notes:
-  - Supports check mode.
+extends_documentation_fragment:
+  - ember.blockstore.attributes
+  - ember.blockstore.attributes.info_module
 seealso:
   - module: ember.blockstore.volume
 """
@@ -93,45 +94,55 @@ pools:
   type: list
   elements: dict
   contains:
-    id: {description: "C(<host>@<backend>).", type: str}
-    host: {description: Inventory host., type: str}
-    backend: {description: Backend name., type: str}
-    driver: {description: C(lvm) or C(lvm_thin)., type: str}
-    vg: {description: Volume group., type: str}
-    thin_pool: {description: Thin pool LV or null., type: str}
-    exists: {description: Whether the VG (and thin pool) exist., type: bool}
-    predicted: {description: "True when sizes are predicted (check mode, pool not created yet).", type: bool}
-    extent_size_bytes: {description: LVM extent size in bytes., type: int}
-    total_bytes: {description: Capacity in bytes., type: int}
-    free_bytes: {description: Free capacity in bytes., type: int}
-    allocated_bytes: {description: Used capacity in bytes., type: int}
-    provisioned_bytes: {description: Sum of the sizes of the volumes (thin) or used capacity (thick)., type: int}
-    data_percent: {description: Thin pool data usage in percent (thin only)., type: float}
-    metadata_percent: {description: Thin pool metadata usage in percent (thin only)., type: float}
+    id: {description: "C(<host>@<backend>).", type: str, sample: stor1@lvm-thin}
+    host: {description: Inventory host., type: str, sample: stor1}
+    backend: {description: Backend name., type: str, sample: lvm-thin}
+    driver: {description: V(lvm) or V(lvm_thin)., type: str, sample: lvm_thin}
+    vg: {description: Volume group., type: str, sample: ember-thin}
+    thin_pool: {description: Thin pool LV or null., type: str, sample: thinpool}
+    exists: {description: Whether the VG (and thin pool) exist., type: bool, sample: true}
+    predicted: {description: "True when sizes are predicted (check mode, pool not created yet).", type: bool,
+                sample: false}
+    extent_size_bytes: {description: LVM extent size in bytes., type: int, sample: 4194304}
+    total_bytes: {description: Capacity in bytes., type: int, sample: 8053063680}
+    free_bytes: {description: Free capacity in bytes., type: int, sample: 7516192768}
+    allocated_bytes: {description: Used capacity in bytes., type: int, sample: 536870912}
+    provisioned_bytes: {description: Sum of the sizes of the volumes (thin) or used capacity (thick)., type: int,
+                        sample: 21474836480}
+    data_percent: {description: Thin pool data usage in percent (thin only)., type: float, sample: 6.67}
+    metadata_percent: {description: Thin pool metadata usage in percent (thin only)., type: float, sample: 10.94}
     capabilities: {description: "Reported to the scheduler: volume_backend_name, storage_protocol, driver,
                    thin_provisioning_support, thick_provisioning_support, availability_zone, reserved_percentage,
-                   max_over_subscription_ratio, multiattach, plus the backend's capabilities.", type: dict}
-    volume_clear: {description: The backend's wipe method., type: str}
-    volume_clear_size_bytes: {description: Bytes wiped on delete (0 = all)., type: int}
+                   max_over_subscription_ratio, multiattach, plus the backend's capabilities.", type: dict,
+                   sample: {volume_backend_name: lvm-thin, storage_protocol: iSCSI, driver: lvm_thin,
+                            thin_provisioning_support: true, thick_provisioning_support: false,
+                            availability_zone: az1, reserved_percentage: 10, max_over_subscription_ratio: 20.0,
+                            multiattach: false}}
+    volume_clear: {description: The backend's wipe method., type: str, sample: zero}
+    volume_clear_size_bytes: {description: Bytes wiped on delete (0 = all)., type: int, sample: 0}
     volumes:
       description: Managed volumes in the pool.
       type: list
       elements: dict
       contains:
-        name: {description: Volume name., type: str}
-        lv_name: {description: LV name., type: str}
-        size_bytes: {description: Size in bytes., type: int}
-        volume_type: {description: Volume type recorded at creation., type: str}
-        status: {description: C(available) or C(in-use) (a target file or a live target exports it)., type: str}
+        name: {description: Volume name., type: str, sample: db01-data}
+        lv_name: {description: LV name., type: str, sample: volume-db01-data}
+        size_bytes: {description: Size in bytes., type: int, sample: 10737418240}
+        volume_type: {description: Volume type recorded at creation., type: str, sample: fast}
+        status: {description: V(available) or V(in-use) (a target file or a live target exports it)., type: str,
+                 sample: in-use}
         attached_to: {description: Initiator IQNs the volume is exported to (recorded in its target file)., type: list,
-                      elements: str}
-        sessions: {description: Initiator IQNs logged in now., type: list, elements: str}
-        target_iqn: {description: IQN of the volume's export; null when not exported., type: str}
-        initiator_addresses: {description: Addresses in the target file's ACL., type: list, elements: str}
+                      elements: str, sample: ["iqn.1993-08.org.debian:01:9263f289471f"]}
+        sessions: {description: Initiator IQNs logged in now., type: list, elements: str,
+                   sample: ["iqn.1993-08.org.debian:01:9263f289471f"]}
+        target_iqn: {description: IQN of the volume's export; null when not exported., type: str,
+                     sample: "iqn.2026-11.io.ember.blockstore:volume-db01-data"}
+        initiator_addresses: {description: Addresses in the target file's ACL., type: list, elements: str,
+                              sample: [198.18.0.21]}
         export_ok: {description: "Whether the live target matches its file (LUN 1 on this LV, the file's CHAP
-                    account, the file's ACL).", type: bool}
-        snapshots: {description: Names of LVs whose origin is this volume., type: list, elements: str}
-        device: {description: Device path on the storage node., type: str}
+                    account, the file's ACL).", type: bool, sample: true}
+        snapshots: {description: Names of LVs whose origin is this volume., type: list, elements: str, sample: []}
+        device: {description: Device path on the storage node., type: str, sample: /dev/ember-thin/volume-db01-data}
     clashes:
       description: "Names in the project's namespace held by something that is not the project's: C(kind) (C(lv) or
         C(target)), C(host), C(volume) (the volume name it clashes with), and C(vg), C(lv_name), C(tags) for an LV
@@ -147,26 +158,30 @@ problems:
   type: list
   elements: dict
   contains:
-    backend: {description: Backend name., type: str}
-    vg: {description: Volume group., type: str}
-    device: {description: The device concerned (a PV), or null., type: str}
-    message: {description: What is wrong, as LVM said it., type: str}
+    backend: {description: Backend name., type: str, sample: lvm-thin}
+    vg: {description: Volume group., type: str, sample: ember-thin}
+    device: {description: "The device concerned (a PV), or null.", type: str, sample: /dev/vdb}
+    message: {description: "What is wrong, as LVM said it.", type: str}
     repair: {description: The command or step that repairs it (run by the operator)., type: str}
+  sample: []
 ledger:
   description: This node's copy of the placement ledger (C(generation), C(volumes), C(written_by), C(written_at));
     generation 0 and no volumes when the node has none.
   returned: always
   type: dict
+  sample: {generation: 0, volumes: {}}
 ledger_error:
   description: Why the ledger could not be read, or null.
   returned: always
   type: str
+  sample: null
 tgt:
   description: State of the tgt daemon, C(running) (tgtadm answers), C(configured) (the include line and the
     ember.blockstore systemd drop-in are present), C(ready) (both) and C(portals) (the addresses it listens on,
     as C(addr:port); empty when it is not running).
   returned: always
   type: dict
+  sample: {running: true, configured: true, ready: true}
 """
 
 import glob

@@ -21,8 +21,8 @@ description:
     warning.
   - Every field is validated before any command (IQN, portal, LUN, CHAP user and secret); results and messages
     never contain the secret.
-  - C(state=absent) logs out and deletes the node record. A device that is mounted or held (by LVM, dm, ...)
-    is not logged out unless I(force=true).
+  - O(connections[].state=absent) logs out and deletes the node record. A device that is mounted or held (by LVM, dm, ...)
+    is not logged out unless O(force=true).
   - An existing session is left as it is (not changed).
 author: ember.blockstore contributors (@ember-blockstore)
 options:
@@ -48,8 +48,13 @@ options:
     description: Log out even when the device is mounted or held.
     type: bool
     default: false
-notes:
-  - Supports check mode.
+extends_documentation_fragment:
+  - ember.blockstore.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
 """
 
 EXAMPLES = r"""
@@ -57,6 +62,14 @@ EXAMPLES = r"""
   ember.blockstore.connection:
     connections: "{{ export.attachments | map(attribute='connection_info') | list }}"
   no_log: true
+
+- name: Log out of a volume even though it is still mounted (forced)
+  ember.blockstore.connection:
+    connections:
+      - target_iqn: "iqn.2026-11.io.ember.blockstore:volume-old-scratch"
+        target_portal: "198.18.0.11:3260"
+        state: absent
+    force: true
 """
 
 RETURN = r"""
@@ -66,13 +79,16 @@ connections:
   type: list
   elements: dict
   contains:
-    volume: {description: Volume name when given., type: str}
-    target_iqn: {description: Target IQN., type: str}
-    target_portal: {description: Portal., type: str}
-    action: {description: "C(login), C(logout) or C(none).", type: str}
-    changed: {description: Whether this item changed., type: bool}
-    device: {description: Stable device path (by-path); null when logged out., type: str}
-    real_device: {description: Kernel device (/dev/sdX); null in check mode or when logged out., type: str}
+    volume: {description: Volume name when given., type: str, sample: db01-data}
+    target_iqn: {description: Target IQN., type: str, sample: "iqn.2026-11.io.ember.blockstore:volume-db01-data"}
+    target_portal: {description: Portal., type: str, sample: "198.18.0.11:3260"}
+    action: {description: "V(login), V(logout) or V(none).", type: str, sample: login}
+    changed: {description: Whether this item changed., type: bool, sample: true}
+    device: {description: Stable device path (by-path); null when logged out., type: str,
+             sample: "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-iqn.2026-11.io.ember.blockstore:volume-db01-data-\
+               lun-1"}
+    real_device: {description: Kernel device (/dev/sdX); null in check mode or when logged out., type: str,
+                  sample: /dev/sda}
 """
 
 import os

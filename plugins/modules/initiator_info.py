@@ -17,11 +17,9 @@ description:
   - The C(blockstore) role runs the C(iscsi_initiator) role only when this shows something missing, and logs in
     only to the volumes that have no session yet, so a consumer with nothing to change costs this one module run.
   - Read-only; never reports C(changed).
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - ember.blockstore.attributes
+  - ember.blockstore.attributes.info_module
 options:
   initiator_name_file:
     description: Where open-iscsi keeps the initiator name.

@@ -19,13 +19,17 @@ description:
   - Compare-and-swap on the generation. When the placements on the node differ from O(volumes) and the node's
     generation is not O(expected_generation) (another run wrote the ledger after this run's plan was made), the
     module fails and changes nothing (a stale plan). When the placements are already the same, nothing is written.
-  - The C(blockstore) role computes the arguments with the P(ember.blockstore.ledger_update#filter) filter; an
+  - The C(blockstore) role computes the arguments with the P(ember.blockstore.ledger_intent_args#filter) and
+    P(ember.blockstore.ledger_final_args#filter) filters; an
     operator does not normally call this module by hand.
+extends_documentation_fragment:
+  - ember.blockstore.attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+    details: The diff shows the node's generation and placements before and after.
 options:
   volumes:
     description:

@@ -16,31 +16,31 @@ description:
   - Thick volumes (C(lvcreate --size)) or thin volumes in a thin pool (C(lvcreate --thin --virtualsize)).
     Sizes are rounded up to whole LVM extents, as LVM does, so a repeated run with the same size is a no-op.
   - A bigger size extends the volume (C(lvextend)); a smaller one is an error (volumes are never shrunk).
-  - C(state=absent) deletes the volume. A volume that is exported (in-use) needs I(force=true), and then its
+  - O(volumes[].state=absent) deletes the volume. A volume that is exported (in-use) needs O(volumes[].force=true), and then its
     target is removed first (only a target whose file carries the project's marker; a volume exported by another
-    target is not deleted); a volume with snapshots needs I(cascade=true), which deletes only snapshots tagged
+    target is not deleted); a volume with snapshots needs O(volumes[].cascade=true), which deletes only snapshots tagged
     C(ember.blockstore), C(ember.volume=<name>) and C(ember.snapshot=<snapshot>). Thick volumes are wiped before
     deletion as Cinder's C(volume_clear=zero) does; thin volumes are not (the thin pool zeroes blocks before it
     hands them out again).
-  - Batch form (I(volumes)) handles many volumes in one module run; the single form (I(name), I(size), ...)
+  - Batch form (O(volumes)) handles many volumes in one module run; the single form (O(name), O(size), ...)
     handles one. Every item is validated and decided before the first change; one bad item changes nothing.
 author: ember.blockstore contributors (@ember-blockstore)
 options:
   volumes:
-    description: Volumes to manage in one run. Mutually exclusive with I(name).
+    description: Volumes to manage in one run. Mutually exclusive with O(name).
     type: list
     elements: dict
     suboptions:
       name: {description: "Volume name: 1-63 lowercase letters, digits, C(.) or C(-).", type: str, required: true}
       size:
         description:
-          - Size with unit (C(10GiB), C(512MiB), C(1G) = 10^9 bytes, C(1073741824B)) or a bare number of GiB
-            (C(10) is 10 GiB, as in Cinder and openstack.cloud's C(volume) module).
-          - Required when I(state=present).
+          - Size with unit (V(10GiB), V(512MiB), V(1G) = 10^9 bytes, V(1073741824B)) or a bare number of GiB
+            (V(10) is 10 GiB, as in Cinder and openstack.cloud's C(volume) module).
+          - Required when O(volumes[].state=present).
         type: raw
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
       vg: {description: Volume group that holds the volume., type: str, required: true}
-      thin_pool: {description: Thin pool LV in I(vg); omit for a thick volume., type: str}
+      thin_pool: {description: "Thin pool LV in O(volumes[].vg); omit for a thick volume.", type: str}
       volume_type: {description: Volume type name recorded in the LV tags., type: str}
       backend: {description: Backend name recorded in the LV tags., type: str}
       volume_clear: {description: How a deleted thick volume is wiped., type: str, choices: [zero, none],
@@ -54,23 +54,29 @@ options:
         default: 0
       force: {description: Delete even when exported (the export is removed first)., type: bool, default: false}
       cascade: {description: Delete the volume's snapshots too., type: bool, default: false}
-  name: {description: Single form; see I(volumes)., type: str}
-  size: {description: Single form; see I(volumes)., type: raw}
-  state: {description: Single form; see I(volumes)., type: str, choices: [present, absent], default: present}
-  vg: {description: Single form; see I(volumes)., type: str}
-  thin_pool: {description: Single form; see I(volumes)., type: str}
-  volume_type: {description: Single form; see I(volumes)., type: str}
-  backend: {description: Single form; see I(volumes)., type: str}
-  volume_clear: {description: Single form; see I(volumes)., type: str, choices: [zero, none], default: zero}
-  volume_clear_size: {description: Single form; see I(volumes)., type: raw, default: 0}
-  force: {description: Single form; see I(volumes)., type: bool, default: false}
-  cascade: {description: Single form; see I(volumes)., type: bool, default: false}
+  name: {description: Single form; see O(volumes)., type: str}
+  size: {description: Single form; see O(volumes)., type: raw}
+  state: {description: Single form; see O(volumes)., type: str, choices: [present, absent], default: present}
+  vg: {description: Single form; see O(volumes)., type: str}
+  thin_pool: {description: Single form; see O(volumes)., type: str}
+  volume_type: {description: Single form; see O(volumes)., type: str}
+  backend: {description: Single form; see O(volumes)., type: str}
+  volume_clear: {description: Single form; see O(volumes)., type: str, choices: [zero, none], default: zero}
+  volume_clear_size: {description: Single form; see O(volumes)., type: raw, default: 0}
+  force: {description: Single form; see O(volumes)., type: bool, default: false}
+  cascade: {description: Single form; see O(volumes)., type: bool, default: false}
   target_prefix:
     description: IQN prefix of the targets that export volumes (to find a volume's export).
     type: str
     default: "iqn.2026-11.io.ember.blockstore:"
-notes:
-  - Supports check mode and diff mode.
+extends_documentation_fragment:
+  - ember.blockstore.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff shows each changed volume's size and state before and after.
 seealso:
   - module: ember.blockstore.backend_facts
   - module: ember.blockstore.attachment
@@ -90,6 +96,15 @@ EXAMPLES = r"""
     volumes:
       - {name: web01, size: 2GiB, vg: ember-thick}
       - {name: old-scratch, state: absent, vg: ember-thick}
+
+- name: Delete a volume that is still exported (its target is removed first) and its snapshots
+  ember.blockstore.volume:
+    name: old-db
+    vg: ember-thin
+    thin_pool: thinpool
+    state: absent
+    force: true
+    cascade: true
 """
 
 RETURN = r"""
@@ -101,20 +116,23 @@ volumes:
   contains:
     name: {description: Volume name., type: str, sample: db01-data}
     lv_name: {description: LV name., type: str, sample: volume-db01-data}
-    vg: {description: Volume group., type: str}
-    thin_pool: {description: Thin pool or null., type: str}
-    backend: {description: Backend name., type: str}
-    volume_type: {description: Volume type., type: str}
-    action: {description: "C(create), C(extend), C(none), C(delete) or C(absent) (nothing to delete).",
-             type: str}
-    changed: {description: Whether this item changed., type: bool}
-    size_bytes: {description: Size after the run (extent-rounded); null when deleted or absent., type: int}
-    previous_size_bytes: {description: Size before the run; null when it did not exist., type: int}
-    status: {description: "C(available), C(in-use) (exported), C(deleted) or C(absent).", type: str}
-    device: {description: Device path on the storage node., type: str}
-    wipe: {description: "How a deleted volume was wiped: C(zero) only when zeros were written, C(none), or
-                         C(skipped) with the reason.", type: str, returned: when deleted}
-    wiped_bytes: {description: Bytes overwritten with zeros., type: int, returned: when deleted}
+    vg: {description: Volume group., type: str, sample: ember-thin}
+    thin_pool: {description: Thin pool or null., type: str, sample: thinpool}
+    backend: {description: Backend name., type: str, sample: lvm-thin}
+    volume_type: {description: Volume type., type: str, sample: fast}
+    action: {description: "V(create), V(extend), V(none), V(delete) or V(absent) (nothing to delete).",
+             type: str, sample: create}
+    changed: {description: Whether this item changed., type: bool, sample: true}
+    size_bytes: {description: Size after the run (extent-rounded); null when deleted or absent., type: int,
+                 sample: 10737418240}
+    previous_size_bytes: {description: Size before the run; null when it did not exist., type: int,
+                          sample: null}
+    status: {description: "V(available), V(in-use) (exported), V(deleted) or V(absent).", type: str,
+             sample: available}
+    device: {description: Device path on the storage node., type: str, sample: /dev/ember-thin/volume-db01-data}
+    wipe: {description: "How a deleted volume was wiped: V(zero) only when zeros were written, V(none), or
+                         V(skipped) with the reason.", type: str, returned: when deleted, sample: zero}
+    wiped_bytes: {description: Bytes overwritten with zeros., type: int, returned: when deleted, sample: 2147483648}
 """
 
 from ansible.module_utils.basic import AnsibleModule

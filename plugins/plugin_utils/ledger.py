@@ -75,8 +75,8 @@ def host_reports(storage_hosts, results):
                           ledger_error=gather.get("ledger_error"), problems=problems)
             if problems:
                 report.update(status="damaged", reason="; ".join(
-                    "backend %s: %s (device %s); repair: %s" % (p.get("backend"), p.get("message"),
-                                                               p.get("device") or "-", p.get("repair") or "-")
+                    "backend %s: %s (device %s); repair: %s"
+                    % (p.get("backend"), p.get("message"), p.get("device") or "-", p.get("repair") or "-")
                     for p in problems))
         reports[host] = report
     return reports

@@ -18,6 +18,27 @@ CACHE = os.environ.get("EMBER_LAB_CACHE") or os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ember-blockstore")
 
 
+COMMON_SH = os.path.join(ROOT, "lab", "common.sh")
+
+
+def lab_ssh_options(path=COMMON_SH):
+    """The ``LAB_SSH_OPTS=( ... )`` block of lab/common.sh as a list: the lab's SSH options live there only."""
+    options, inside = [], False
+    with open(path) as handle:
+        for line in handle:
+            line = line.strip()
+            if line.startswith("LAB_SSH_OPTS=("):
+                inside = True
+            elif inside and line == ")":
+                return options
+            elif inside and line and not line.startswith("#"):
+                options.extend(line.split())
+    raise ValueError("no LAB_SSH_OPTS=( ... ) block in %s" % path)
+
+
+SSH_OPTIONS = lab_ssh_options()
+
+
 class Lab:
     """The running lab: SSH ports from inventories/lab/hosts.yml."""
 
@@ -32,9 +53,8 @@ class Lab:
         self.timings = {}
 
     def ssh(self, host, command, check=True, timeout=600):
-        args = ["ssh", "-i", self.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-p", str(self.hosts[host]["ansible_port"]),
-                "root@127.0.0.1", command]
+        args = ["ssh", "-i", self.key] + SSH_OPTIONS + ["-p", str(self.hosts[host]["ansible_port"]),
+                                                        "root@127.0.0.1", command]
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError("%s: %r failed (rc=%d): %s" % (host, command, proc.returncode, proc.stderr))

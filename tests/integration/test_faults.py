@@ -137,7 +137,7 @@ def test_node_killed_in_the_volume_phase_converges_after_boot(lab, tmp_path):
         time.sleep(0.5)
     vm("kill", "stor2")
     assert run.wait() != 0
-    made_before = [n for n in managed(lab, ("stor1",))]
+    made_before = list(managed(lab, ("stor1",)))
     assert not any(n.startswith("crash") for n in made_before)  # nothing was re-created on stor1
     # The intent recorded before the change survives on stor1: the creates on stor2 are "creating".
     copy = ledger(lab, "stor1")["volumes"]
@@ -174,7 +174,7 @@ def test_two_runs_at_once(lab, tmp_path):
     assert_exactly_once(lab, [v["name"] for v in declared() if v.get("state", "present") == "present"])
     copies = [ledger(lab, host)["volumes"] for host in STORAGE]
     assert copies[0] == copies[1]
-    assert {name for name in copies[0]} == set(where(lab))
+    assert set(copies[0]) == set(where(lab))
 
 
 def test_damaged_volume_group_is_named_and_left_alone(lab, tmp_path):

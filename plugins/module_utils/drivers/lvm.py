@@ -252,12 +252,12 @@ def backend_problems(cfg, state, pv_rows, messages, vg_backup=None):
     if pool_lv:
         data, meta = pool_lv.get("data_percent"), pool_lv.get("metadata_percent")
         if data is not None and data >= THIN_DATA_LIMIT:
-            add(None, "thin pool %s/%s data is %.1f%% full (limit %.0f%%)" % (vg_name, thin_pool, data,
-                                                                             THIN_DATA_LIMIT),
+            add(None, "thin pool %s/%s data is %.1f%% full (limit %.0f%%)"
+                % (vg_name, thin_pool, data, THIN_DATA_LIMIT),
                 "lvextend -L +SIZE %s/%s (after adding a PV with vgextend if the VG is full)" % (vg_name, thin_pool))
         if meta is not None and meta >= THIN_METADATA_LIMIT:
-            add(None, "thin pool %s/%s metadata is %.1f%% full (limit %.0f%%)" % (vg_name, thin_pool, meta,
-                                                                                 THIN_METADATA_LIMIT),
+            add(None, "thin pool %s/%s metadata is %.1f%% full (limit %.0f%%)"
+                % (vg_name, thin_pool, meta, THIN_METADATA_LIMIT),
                 "lvextend --poolmetadatasize +SIZE %s/%s" % (vg_name, thin_pool))
     return problems
 

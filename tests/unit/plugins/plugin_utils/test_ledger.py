@@ -139,8 +139,8 @@ def test_damaged_host_names_backend_device_and_repair():
 
 def test_host_reports_keeps_only_the_storage_hosts_in_order():
     got = host_reports(["stor2", "stor1"], {"stor1": {"gather": gather(STOR1_POOLS, LAB)},
-                                             "stor2": {"gather": gather(STOR2_POOLS, LAB)},
-                                             "client1": {"gather": gather()}})
+                                            "stor2": {"gather": gather(STOR2_POOLS, LAB)},
+                                            "client1": {"gather": gather()}})
     assert list(got) == ["stor2", "stor1"]
 
 

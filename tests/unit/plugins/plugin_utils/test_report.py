@@ -44,7 +44,7 @@ def vols(*items, **top):
 
 def exports(*names, **top):
     return dict({"changed": False, "attachments": [{"volume": n, "action": "none", "changed": False}
-                                                  for n in names]}, **top)
+                                                   for n in names]}, **top)
 
 
 def logins(*items, **top):

@@ -155,7 +155,7 @@ def test_parse_vgs_stor1():
                         "missing_pv_count": 0, "attr": ""},
         "ember-thin": {"name": "ember-thin", "size_bytes": 4290772992, "free_bytes": 209715200,
                        "extent_size_bytes": EXTENT, "tags": [], "pv_count": 1,
-                        "missing_pv_count": 0, "attr": ""},
+                       "missing_pv_count": 0, "attr": ""},
     }
 
 
