@@ -28,6 +28,11 @@ options:
   prepare_errors:
     description: Per storage host, the message of a failed preparation role (empty when none failed).
     type: dict
+  consumer_addresses:
+    description:
+      - Per consumer, its C(blockstore_storage_ip); each must be one IPv4 or IPv6 host address (checked with
+        netaddr before any change).
+    type: dict
   storage_hosts:
     description: Inventory names of every storage host (C(blockstore_storage) group).
     type: list
@@ -50,6 +55,8 @@ options:
     description: Storage hosts removed for good; their ledger entries are dropped.
     type: list
     elements: str
+requirements:
+  - netaddr (on the controller)
 extends_documentation_fragment:
   - ember.blockstore.schedule
 """
@@ -87,6 +94,11 @@ from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     ledger_write_args,
     reconcile,
 )
+
+try:
+    import netaddr
+except ImportError:  # reported when the filter is used (ansible-test imports plugins without it)
+    netaddr = None
 from ansible_collections.ember.blockstore.plugins.plugin_utils.report import build_report, summary_lines
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan as schedule
@@ -97,10 +109,34 @@ def _messages(exc):
     return "\n".join(str(e) for e in errors)
 
 
-def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, volume_types=None, weight_multiplier=1.0,
-                    default_volume_type=None, consumers=None, allow_partial=False, forget=None, forget_hosts=None,
-                    default_availability_zone=None):
+def _address_errors(addresses):
+    """Messages for consumer storage addresses (``blockstore_storage_ip``) that are not one host address,
+    checked with netaddr on the controller before any change (the modules check again on the hosts)."""
+    errors = []
+    if addresses and netaddr is None:
+        raise AnsibleFilterError("the ember.blockstore.plan filter needs the Python library netaddr on the "
+                                 "controller (pip install netaddr; it is in the collection's requirements.txt)")
+    for host, value in sorted((addresses or {}).items()):
+        if value in (None, ""):
+            continue
+        text = str(value)
+        try:
+            if not text.isascii() or any(ch.isspace() or ord(ch) < 32 for ch in text) or "/" in text:
+                raise ValueError
+            netaddr.IPAddress(text.split("%", 1)[0])
+        except (ValueError, netaddr.AddrFormatError):
+            errors.append("%s: blockstore_storage_ip %r is not an IPv4 or IPv6 host address (the ACL binds exactly "
+                          "this address; no network, no control characters)" % (host, text[:80]))
+    return errors
+
+
+def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consumer_addresses=None,
+                    volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
+                    allow_partial=False, forget=None, forget_hosts=None, default_availability_zone=None):
     """See DOCUMENTATION."""
+    problems = _address_errors(consumer_addresses)
+    if problems:
+        raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(problems))
     results = {host: {"gather": (gathers or {}).get(host) or {},
                       "prepare_error": (prepare_errors or {}).get(host) or None} for host in storage_hosts or []}
     reports = host_reports(list(storage_hosts or []), results)

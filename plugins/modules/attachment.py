@@ -72,7 +72,8 @@ options:
     type: str
     default: "iqn.2026-11.io.ember.blockstore:"
   allow_networks:
-    description: Allow networks (CIDR) in O(attachments[].initiator_addresses). Without it every entry is a host address.
+    description: >-
+      Allow networks (CIDR) in O(attachments[].initiator_addresses). Without it every entry is a host address.
     type: bool
     default: false
   acl_min_prefix_ipv4:

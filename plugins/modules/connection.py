@@ -21,8 +21,8 @@ description:
     warning.
   - Every field is validated before any command (IQN, portal, LUN, CHAP user and secret); results and messages
     never contain the secret.
-  - O(connections[].state=absent) logs out and deletes the node record. A device that is mounted or held (by LVM, dm, ...)
-    is not logged out unless O(force=true).
+  - O(connections[].state=absent) logs out and deletes the node record. A device that is mounted or held (by
+    LVM, dm, ...) is not logged out unless O(force=true).
   - An existing session is left as it is (not changed).
 author: ember.blockstore contributors (@ember-blockstore)
 options:

@@ -16,10 +16,11 @@ description:
   - Thick volumes (C(lvcreate --size)) or thin volumes in a thin pool (C(lvcreate --thin --virtualsize)).
     Sizes are rounded up to whole LVM extents, as LVM does, so a repeated run with the same size is a no-op.
   - A bigger size extends the volume (C(lvextend)); a smaller one is an error (volumes are never shrunk).
-  - O(volumes[].state=absent) deletes the volume. A volume that is exported (in-use) needs O(volumes[].force=true), and then its
-    target is removed first (only a target whose file carries the project's marker; a volume exported by another
-    target is not deleted); a volume with snapshots needs O(volumes[].cascade=true), which deletes only snapshots tagged
-    C(ember.blockstore), C(ember.volume=<name>) and C(ember.snapshot=<snapshot>). Thick volumes are wiped before
+  - O(volumes[].state=absent) deletes the volume. A volume that is exported (in-use) needs
+    O(volumes[].force=true), and then its target is removed first (only a target whose file carries the project's
+    marker; a volume exported by another target is not deleted); a volume with snapshots needs
+    O(volumes[].cascade=true), which deletes only snapshots tagged C(ember.blockstore), C(ember.volume=<name>) and
+    C(ember.snapshot=<snapshot>). Thick volumes are wiped before
     deletion as Cinder's C(volume_clear=zero) does; thin volumes are not (the thin pool zeroes blocks before it
     hands them out again).
   - Batch form (O(volumes)) handles many volumes in one module run; the single form (O(name), O(size), ...)

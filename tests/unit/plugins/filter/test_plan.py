@@ -500,3 +500,19 @@ def test_documentation():
         doc["options"])
     yaml.safe_load(plan_plugin.EXAMPLES)
     assert "_value" in yaml.safe_load(plan_plugin.RETURN)
+
+
+# --- consumer addresses, checked with netaddr before any change ------------------------------------------------------
+
+@pytest.mark.parametrize("bad", ["198.18.0.21/24", "198.18.0.300", "fe80::1%a;touch x", "198.18.0.21\n", "host01",
+                                 "１98.18.0.21"])
+def test_a_bad_consumer_address_is_refused_naming_the_host(bad):
+    with pytest.raises(AnsibleFilterError) as excinfo:
+        run_plan(gathers(), consumer_addresses={"client1": bad})
+    assert "client1: blockstore_storage_ip" in str(excinfo.value)
+    assert "nothing was changed" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("good", ["198.18.0.21", "fd00::21", "fe80::21%eth1", ""])
+def test_a_host_address_is_accepted(good):
+    assert run_plan(gathers(), consumer_addresses={"client1": good})["volumes"]
