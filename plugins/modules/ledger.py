@@ -53,6 +53,14 @@ options:
     description: Path of the ledger file.
     type: path
     default: /var/lib/ember-blockstore/ledger.json
+  on_conflict:
+    description:
+      - What to do when the node's generation is not O(expected_generation). V(fail) (before any change, the
+        intent of a plan) refuses the stale plan. V(keep) (after the changes, the final placements) keeps the
+        newer copy another run wrote and reports no change.
+    type: str
+    choices: [fail, keep]
+    default: fail
   lock_timeout:
     description: Seconds to wait for the host lock held by another run before failing.
     type: int
@@ -69,6 +77,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: Why nothing was written although the placements differ (O(on_conflict=keep) and a newer copy).
+  type: str
+  returned: when a newer copy was kept
+  sample: "kept generation 9 written by ember.blockstore run 2026-11-30T05:40:06Z: newer than this run's plan"
 generation:
   description: The ledger's generation on this node after the run (unchanged in check mode).
   type: int
@@ -114,6 +127,7 @@ def main():
             written_by=dict(type="str", default="ember.blockstore"),
             path=dict(type="path", default="/var/lib/ember-blockstore/ledger.json"),
             lock_timeout=dict(type="int", default=1800),
+            on_conflict=dict(type="str", choices=["fail", "keep"], default="fail"),
         ),
         supports_check_mode=True,
     )
@@ -133,6 +147,12 @@ def main():
             if same_content(current, desired):
                 module.exit_json(changed=False, written=False, previous_generation=current["generation"],
                                  generation=current["generation"], volumes=current["volumes"])
+            if current["generation"] != params["expected_generation"] and params["on_conflict"] == "keep":
+                # The final write of a run whose changes are made: a newer copy from another run stays.
+                module.exit_json(changed=False, written=False, previous_generation=current["generation"],
+                                 generation=current["generation"], volumes=current["volumes"],
+                                 msg="kept generation %d written by %s: newer than this run's plan"
+                                     % (current["generation"], current.get("written_by") or "?"))
             if current["generation"] != params["expected_generation"]:
                 module.fail_json(
                     msg="stale plan: the placement ledger on this node is at generation %d (written by %s at %s), "

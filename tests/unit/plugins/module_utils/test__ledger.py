@@ -434,6 +434,22 @@ def test_module_refuses_a_stale_plan(tmp_path, capsys, locks):
     assert path.read_bytes() == before
 
 
+def test_module_final_write_keeps_a_newer_copy(tmp_path, capsys, locks):
+    # on_conflict=keep (the final placements of a run whose changes are made): another run wrote generation 9
+    # after this run read 7; its copy stays, nothing fails.
+    path = tmp_path / "ledger.json"
+    write_ledger(ledger(9, {"vol1": VOL1}, written_by="run B"), str(path))
+    before = path.read_bytes()
+    code, result = run(capsys, dict(args(path, {"vol1": VOL1, "vol2": VOL2}, 8, 7), on_conflict="keep"))
+    assert code == 0 and not result.get("failed")
+    assert result["changed"] is False and result["written"] is False
+    assert result["generation"] == 9 and "run B" in result["msg"]
+    assert path.read_bytes() == before
+    # With the expected generation it writes as usual.
+    code, result = run(capsys, dict(args(path, {"vol1": VOL1, "vol2": VOL2}, 10, 9), on_conflict="keep"))
+    assert code == 0 and result["written"] is True and result["generation"] == 10
+
+
 def test_module_stale_plan_also_when_the_node_is_behind(tmp_path, capsys, locks):
     path = tmp_path / "ledger.json"
     write_ledger(ledger(3, {}), str(path))
