@@ -21,7 +21,7 @@ description:
     that is not ember.blockstore's (reported by C(backend_facts) as C(clashes)), naming host, VG and LV (or the
     target IQN).
   - Fails, before anything is changed, when the input is invalid, a volume would shrink, an in-use volume would be
-    deleted without O(volumes[].force), or volumes fit nowhere (C(No valid backend for <name>:) with the filters
+    deleted without its C(force) key, or volumes fit nowhere (C(No valid backend for <name>:) with the filters
     that rejected the pools; one message under 8 KiB however many volumes and pools).
   - A bare number as a size is GiB, as in Cinder (C(10) is 10 GiB); units are accepted, C(1G) and C(1GB) are 10^9
     bytes, C(1GiB) is 2^30 bytes.
