@@ -119,8 +119,8 @@ def check_min_prefix(min_prefix, field="acl_min_prefix"):
     v4, v6 = min_prefix
     for value, low, high, family in ((v4, MIN_PREFIX_BOUNDS[0], 32, "ipv4"), (v6, MIN_PREFIX_BOUNDS[1], 128, "ipv6")):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise NameError_("%s.%s: %s is not a prefix length from %d to %d" % (field, family, show_value(value),
-                                                                                low, high))
+            raise NameError_("%s.%s: %s is not a prefix length from %d to %d"
+                             % (field, family, show_value(value), low, high))
     return (v4, v6)
 
 

@@ -141,8 +141,8 @@ def validate_backends(backends, field="blockstore_backends"):
             if spec.get("required") and cfg[key] is None:
                 raise ValueError("%s.%s: required" % (where, key))
             if "choices" in spec and cfg[key] not in spec["choices"]:
-                raise ValueError("%s.%s: %s is not one of %s" % (where, key, show_value(cfg[key]),
-                                                                   ", ".join(spec["choices"])))
+                raise ValueError("%s.%s: %s is not one of %s"
+                                 % (where, key, show_value(cfg[key]), ", ".join(spec["choices"])))
         if not isinstance(cfg["pvs"], list):
             raise ValueError("%s.pvs: expected a list of device paths" % where)
         backend_config(cfg, field=where)

@@ -64,6 +64,7 @@ ITEM_OPTIONS = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
 )
 
+
 def _owner_problem(where, name, iqn, path, text, target):
     """A clash message when the target file or the live target of ``iqn`` is not the project's, else None."""
     if text is not None and not is_managed_conf(text, iqn):

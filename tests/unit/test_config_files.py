@@ -154,8 +154,8 @@ def test_target_file_from_valid_input_parses_back(name, prefix, vg, initiators, 
     # The project's own parser reads the same.
     conf = parse_conf(text)
     assert (conf["iqn"], conf["backing_store"], conf["addresses"], conf["initiators"], conf["chap_username"],
-            conf["chap_password"]) == (parsed["iqn"], parsed["backing"], parsed["addresses"], parsed["initiators"],
-                                      parsed["user"], parsed["secret"])
+            conf["chap_password"]) == (parsed["iqn"], parsed["backing"], parsed["addresses"],
+                                       parsed["initiators"], parsed["user"], parsed["secret"])
     # Exactly one line per value: nothing was added.
     assert len(text.splitlines()) == 6 + len(parsed["addresses"]) + len(parsed["initiators"])
 

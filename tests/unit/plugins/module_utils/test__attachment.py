@@ -688,7 +688,7 @@ def test_missing_addresses_uses_the_field(state):
 
 def test_missing_initiators_is_reported_before_missing_addresses(state):
     dummy, errors = decide_one(db01(initiators=[], initiator_addresses=[]), state, {})
-    assert [e.split(":")[0] for e in errors] == ["attachments[0].initiators"]
+    assert [e.split(":", maxsplit=1)[0] for e in errors] == ["attachments[0].initiators"]
 
 
 @pytest.mark.parametrize(("addresses", "field", "bad", "why"), [
@@ -822,7 +822,7 @@ def test_all_errors_are_collected(state):
                             db01(volume="y", initiator_addresses=[CLIENT1_ADDR, "bad"]),
                             db01(volume="z", initiator_addresses=[])],
                            state, {}, PREFIX, read=files({}))
-    assert [e.split(":")[0] for e in errors] == [
+    assert [e.split(":", maxsplit=1)[0] for e in errors] == [
         "attachments[0].initiators", "attachments[1].initiators[0]", "attachments[2].chap_password",
         "attachments[3].initiator_addresses[1]", "attachments[4].initiator_addresses"]
 

@@ -537,5 +537,5 @@ def test_exported_volumes_other_prefix_and_no_files():
 
 def test_exported_volumes_asks_for_the_volume_conf_path():
     asked = []
-    exported_volumes(["db01-data"], {}, PREFIX, read=lambda p: asked.append(p))
+    exported_volumes(["db01-data"], {}, PREFIX, read=asked.append)
     assert asked == ["/etc/tgt/conf.d/ember-volume-db01-data.conf"]

@@ -417,8 +417,8 @@ def test_only_marked_files_are_exports():
     from ansible_collections.ember.blockstore.plugins.modules.backend_facts import read_exports
 
     files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": text("tgt/conf_db01_acl.conf"),
-             "/etc/tgt/conf.d/ember-volume-web01.conf": "<target %svolume-web01>\n    backing-store /dev/x/y\n"
-                                                       "</target>\n" % PREFIX}
+             "/etc/tgt/conf.d/ember-volume-web01.conf":
+                 "<target %svolume-web01>\n    backing-store /dev/x/y\n</target>\n" % PREFIX}
     assert sorted(read_exports(files=files)) == ["/dev/ember-thin/volume-db01-data"]
 
 
