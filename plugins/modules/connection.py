@@ -110,9 +110,10 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm 
     device_path,
     normalize_portal,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import PENDING_SECRET
 
 
-def validate(connections, field="connections"):
+def validate(connections, field="connections", check_mode=False):
     """Errors (naming the field) for any value that would reach iscsiadm's command line or a node record."""
     errors = []
     for index, item in enumerate(connections):
@@ -126,7 +127,9 @@ def validate(connections, field="connections"):
                 validate_volume_name(item["volume"], where + ".volume")
             if item["auth_username"] is not None:
                 validate_chap_username(item["auth_username"], where + ".auth_username")
-            if item["auth_password"] is not None:
+            # In check mode the attachment module returns a placeholder for a secret it has not generated yet;
+            # nothing logs in with it.
+            if item["auth_password"] is not None and not (check_mode and item["auth_password"] == PENDING_SECRET):
                 validate_chap_secret(item["auth_password"], where + ".auth_password")
         except NameError_ as exc:
             errors.append(str(exc))
@@ -158,7 +161,7 @@ def main():
     )
     runner = Runner(module, lock=True)
     iscsi = Iscsiadm(runner)
-    errors = validate(module.params["connections"])
+    errors = validate(module.params["connections"], check_mode=module.check_mode)
     if not 0 <= module.params["wait_timeout"] <= 3600:
         errors.append("wait_timeout: %r is not a number of seconds from 0 to 3600" % module.params["wait_timeout"])
     if errors:

@@ -210,3 +210,16 @@ def test_a_refused_login_is_masked_and_leaves_no_record(monkeypatch, capsys, nod
     assert run.failed
     assert SECRET not in json.dumps(run.result)
     assert ["iscsiadm", "-m", "node", "-T", IQN, "-p", "198.18.0.11:3260", "-o", "delete"] in run.calls
+
+
+def test_check_mode_accepts_the_placeholder_of_a_secret_not_generated_yet():
+    # A --check run on a fresh host: the attachment module has not generated the secret, and returns a
+    # placeholder; the consumer's check must not fail on it, and a real run must refuse it.
+    from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import PENDING_SECRET
+
+    item = {"target_iqn": "iqn.2026-11.io.ember.blockstore:volume-a", "target_portal": "198.18.0.11:3260",
+            "target_lun": 1, "auth_method": "CHAP", "auth_username": "ember_a_0123abcd",
+            "auth_password": PENDING_SECRET, "volume": "a", "state": "present"}
+    assert connection.validate([item], check_mode=True) == []
+    errors = connection.validate([item])
+    assert len(errors) == 1 and errors[0].startswith("connections[0].auth_password:")
