@@ -91,6 +91,7 @@ done
 inv="$repo/inventories/lab/hosts.yml"
 mkdir -p "$(dirname "$inv")"
 {
+  echo "---"
   echo "# Written by lab/up.sh at $(date -u +%FT%TZ); ports change at every boot. Do not edit."
   echo "all:"
   echo "  vars:"
