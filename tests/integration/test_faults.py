@@ -185,27 +185,29 @@ def test_damaged_volume_group_is_named_and_left_alone(lab, tmp_path):
                      # copy of the metadata further into it, so the current copy may be anywhere there
                      "dd if=/dev/urandom of=/dev/vdb bs=512 seek=9 count=2039 conv=notrunc,fsync oflag=direct "
                      "status=none")
-    thin_before = lab.ssh("stor2", "lvs --noheadings -o lv_name,lv_size ember-thin 2>/dev/null").stdout
-    targets_before = lab.ssh("stor2", "ls /etc/tgt/conf.d; tgtadm --lld iscsi --mode target --op show").stdout
-    stor1_before = managed(lab, ("stor1",))
-    run = run_playbook(lab, extra_vars={"blockstore_volumes": declared()}, tmp_path=tmp_path)
-    assert run.rc != 0
-    text = run.messages()
-    for word in ("stor2", "lvm-thick", "/dev/vdb", "vgck --updatemetadata ember-thick"):
-        assert word in text, (word, text[-2000:])
-    assert managed(lab, ("stor1",)) == stor1_before
-    # With allow_partial the other node converges; nothing on stor2 is touched.
-    STATE["added"] = STATE["added"] + [{"name": "damaged01", "size": "64MiB", "volume_type": "bulk"}]
-    partial = run_playbook(lab, extra_vars={"blockstore_volumes": declared(), "blockstore_allow_partial": True},
-                           tmp_path=tmp_path)
-    assert partial.rc != 0  # stor2 did not converge
-    assert "damaged01" in managed(lab, ("stor1",))
-    assert lab.ssh("stor2", "lvs --noheadings -o lv_name,lv_size ember-thin 2>/dev/null").stdout == thin_before
-    assert lab.ssh("stor2", "ls /etc/tgt/conf.d; tgtadm --lld iscsi --mode target --op show").stdout \
-        == targets_before
-    # Repair (what the operator would do) and converge.
-    lab.ssh("stor2", "set -e; dd if=/root/vdb-head.bin of=/dev/vdb bs=1M conv=notrunc,fsync oflag=direct "
-                     "status=none; pvscan --cache >/dev/null 2>&1; vgchange -ay ember-thick >/dev/null")
+    try:
+        thin_before = lab.ssh("stor2", "lvs --noheadings -o lv_name,lv_size ember-thin 2>/dev/null").stdout
+        targets_before = lab.ssh("stor2", "ls /etc/tgt/conf.d; tgtadm --lld iscsi --mode target --op show").stdout
+        stor1_before = managed(lab, ("stor1",))
+        run = run_playbook(lab, extra_vars={"blockstore_volumes": declared()}, tmp_path=tmp_path)
+        assert run.rc != 0
+        text = run.messages()
+        for word in ("stor2", "lvm-thick", "/dev/vdb", "vgck --updatemetadata ember-thick"):
+            assert word in text, (word, text[-2000:])
+        assert managed(lab, ("stor1",)) == stor1_before
+        # With allow_partial the other node converges; nothing on stor2 is touched.
+        STATE["added"] = STATE["added"] + [{"name": "damaged01", "size": "64MiB", "volume_type": "bulk"}]
+        partial = run_playbook(lab, extra_vars={"blockstore_volumes": declared(), "blockstore_allow_partial": True},
+                               tmp_path=tmp_path)
+        assert partial.rc != 0  # stor2 did not converge
+        assert "damaged01" in lab.managed_lvs("stor1")
+        assert lab.ssh("stor2", "lvs --noheadings -o lv_name,lv_size ember-thin 2>/dev/null").stdout == thin_before
+        assert lab.ssh("stor2", "ls /etc/tgt/conf.d; tgtadm --lld iscsi --mode target --op show").stdout \
+            == targets_before
+    finally:
+        # Repair (what the operator would do), whatever the assertions said, so later scenarios have stor2.
+        lab.ssh("stor2", "set -e; dd if=/root/vdb-head.bin of=/dev/vdb bs=1M conv=notrunc,fsync oflag=direct "
+                         "status=none; pvscan --cache >/dev/null 2>&1; vgchange -ay ember-thick >/dev/null")
 
 
 def test_full_run_at_vvv_shows_no_chap_secret(lab, tmp_path):
