@@ -21,9 +21,10 @@ import fcntl
 import json
 import os
 import socket
-import tempfile
 import time
 from contextlib import contextmanager
+
+from ansible_collections.ember.blockstore.plugins.module_utils._files import write_atomic
 
 __all__ = ["LEDGER_PATH", "LOCK_PATH", "LEDGER_FORMAT", "LedgerError", "LockTimeout", "empty_ledger",
            "validate_ledger", "read_ledger", "write_ledger", "host_lock", "same_content"]
@@ -98,28 +99,9 @@ def read_ledger(path=LEDGER_PATH):
 
 
 def write_ledger(ledger, path=LEDGER_PATH):
-    """Write ``ledger`` atomically: temp file in the same directory, fsync, rename, fsync of the directory.
-    Mode 0644 (placements are not secret)."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    text = json.dumps(ledger, indent=1, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ledger-", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Write ``ledger`` atomically (:func:`_files.write_atomic`), mode 0644 (placements are not secret)."""
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    write_atomic(path, json.dumps(ledger, indent=1, sort_keys=True) + "\n", 0o644)
 
 
 def _holder(handle):
