@@ -9,6 +9,8 @@ environment is pinned to ``LC_ALL=C LANGUAGE=C`` as community.general's ``_lvm``
 
 from __future__ import annotations
 
+from ansible_collections.ember.blockstore.plugins.module_utils import _ledger
+
 __all__ = ["CommandError", "Runner", "mask"]
 
 MASK = "********"
@@ -65,14 +67,12 @@ class Runner:
             self._take_lock()
 
     def _take_lock(self):
-        from ansible_collections.ember.blockstore.plugins.module_utils._ledger import LockTimeout, host_lock
-
         timeout = (self.module.params or {}).get("lock_timeout") or 1800
         name = getattr(self.module, "_name", None) or "ember.blockstore module"
-        self._lock = host_lock("%s" % name, timeout)
+        self._lock = _ledger.host_lock(name, timeout)  # looked up at call time (tests redirect the lock)
         try:
             self._lock.__enter__()
-        except LockTimeout as exc:
+        except _ledger.LockTimeout as exc:
             self._lock = None
             self.module.fail_json(msg=str(exc))
 
