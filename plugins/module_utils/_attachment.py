@@ -158,19 +158,43 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         desired = render_conf(iqn, backing, initiators, user, secret or PENDING_SECRET, volume=name,
                               addresses=addresses)
         file_ok = text == desired
-        lun_and_account_ok = bool(target) and (target["luns"].get(1) or {}).get("backing_store") == backing \
-            and target["accounts"] == [user]
+        account_ok = bool(target) and target["accounts"] == [user] and not generated \
+            and (current or {}).get("chap_password") == secret
+        lun = (target or {}).get("luns", {}).get(1)
+        lun_and_account_ok = account_ok and (lun or {}).get("backing_store") == backing
         if not file_ok or not (lun_and_account_ok and sorted(target["acl"]) == addresses):
             act["action"] = "export" if target is None and text is None else "update"
         # A live target whose LUN and CHAP account (and secret) are right only needs its ACL changed: that is
         # done live, without dropping the sessions of consumers that stay in the ACL.
-        act["acl_only"] = lun_and_account_ok and not generated and (current or {}).get("chap_password") == secret
+        act["acl_only"] = lun_and_account_ok
+        # A live target that is right but has no LUN 1 (tgtd loaded it before its LV was active, e.g. at boot)
+        # gets the LUN added live: the sessions stay, consumers rescan.
+        act["lun_only"] = account_ok and lun is None and file_ok and sorted(target["acl"]) == addresses
+        act["reason"] = _reload_reason(target, file_ok, account_ok, lun, backing, addresses)
         act["tid"] = (target or {}).get("tid")
         act["live_acl"] = list((target or {}).get("acl", []))
         act["write_file"] = not file_ok
         act["desired"] = desired
         actions.append(act)
     return actions, errors
+
+
+def _reload_reason(target, file_ok, account_ok, lun, backing, addresses):
+    """Why a live target is not as its file says (for the error when it cannot be reloaded), or None."""
+    if target is None:
+        return None
+    reasons = []
+    if not file_ok:
+        reasons.append("its file changes")
+    if not account_ok:
+        reasons.append("its CHAP account or secret changes")
+    if lun is None:
+        reasons.append("LUN 1 is missing")
+    elif lun.get("backing_store") != backing:
+        reasons.append("LUN 1 is backed by %s, not %s" % (lun.get("backing_store"), backing))
+    if sorted(target.get("acl", [])) != addresses:
+        reasons.append("its ACL changes")
+    return ", ".join(reasons) or None
 
 
 def secrets_of(actions):
@@ -220,9 +244,14 @@ def apply(act, tgt, live, force=False):
         act["chap_password"] = generate_secret()
         act["desired"] = act["desired"].replace(PENDING_SECRET, act["chap_password"])
     # Refuse before writing: a written file would make the next run believe the target is already right.
+    if act.get("lun_only"):
+        tgt.add_lun(act["tid"], 1, act["backing_store"])
+        _verify(act, tgt, "adding LUN 1 live")
+        return
     if not act["acl_only"] and act["sessions"] and not force and iqn in live:
-        raise RuntimeError("target %s must be reloaded but has logged-in initiators (%s); log them out "
-                           "first or set force: true (their sessions drop)" % (iqn, ", ".join(act["sessions"])))
+        raise RuntimeError("target %s must be reloaded (%s) but has logged-in initiators (%s); log them out "
+                           "first or set force: true (their sessions drop)"
+                           % (iqn, act.get("reason") or "it differs from its file", ", ".join(act["sessions"])))
     if act["write_file"]:
         os.makedirs(os.path.dirname(act["conf_path"]), exist_ok=True)
         write_private(act["conf_path"], act["desired"])

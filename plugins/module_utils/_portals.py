@@ -82,23 +82,35 @@ def systemd_escape(value):
     return str(value).replace("%", "%%")
 
 
+# The first line of the drop-in: backend_facts reports a node whose drop-in lacks it (an older release's) as not
+# configured, so the fast path runs the tgt_target role there again.
+TGT_DROPIN_MARKER = "# Managed by ember.blockstore (role tgt_target, drop-in version 2)"
+
+
 def render_dropin(portals):
     """The ``tgt.service`` drop-in the role installs (the template ``ember-start-offline.conf.j2`` renders the
     same text; a unit test keeps them equal)."""
     lines = [
-        "# Managed by ember.blockstore (role tgt_target): keep initiators out until every target is loaded, and",
-        "# listen only on this node's storage addresses.",
+        TGT_DROPIN_MARKER,
+        "# Keep initiators out until every target is loaded, and listen only on this node's storage addresses.",
         "# tgtd accepts logins as soon as it starts, before tgt-admin has loaded the targets from /etc/tgt; an",
         "# initiator that reconnects in that window (after `systemctl restart tgt`) is told \"target not found\" and",
         "# gives its session up (the race of Red Hat bz 848942; measured in the lab). So tgtd first listens on a",
         "# loopback-only port, goes offline, loads the targets, and only then opens the real portals and goes ready.",
         "# The portals are the storage addresses (blockstore_storage_ip, or blockstore_tgt_portal_addresses), not",
         "# 0.0.0.0/[::]: binding them needs the addresses configured, hence network-online.target.",
+        "# The targets' backing LVs must be active before tgt-admin loads them: at boot, tgtd can start before LVM's",
+        "# event activation (udev starts it asynchronously, nothing orders tgt after it), and tgt-admin then loads a",
+        "# target without its LUN; a consumer that logs in sees no disk. So udev is settled and the volume groups that",
+        "# autoactivate are activated first (vgchange -aay, as lvm2-activation did; it honours "
+        "auto_activation_volume_list).",
         "[Unit]",
         "Wants=network-online.target",
-        "After=network-online.target",
+        "After=network-online.target lvm2-monitor.service",
         "",
         "[Service]",
+        "ExecStartPre=-/bin/udevadm settle --timeout=60",
+        "ExecStartPre=-/sbin/vgchange --activate ay",
         "ExecStart=",
         "ExecStart=/usr/sbin/tgtd -f --iscsi portal=127.0.0.1:3261",
         "ExecStartPost=",

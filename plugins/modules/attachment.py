@@ -28,6 +28,9 @@ description:
     widened; a target whose CHAP account must change is deleted before its account) and the live target is read
     back after every change. If it lacks its CHAP account, its ACL is emptied (tgtd then admits nobody) and the
     module fails.
+  - A live target that is as its file says but has no LUN 1 (tgtd loaded it before its LV was active) gets the
+    LUN added live (C(tgtadm --op new --mode logicalunit)); logged-in sessions stay and
+    M(ember.blockstore.connection) rescans them. Any other difference needs a reload, and the error says which.
   - C(state=absent) removes the live target and its file. A target with logged-in initiators is not removed or
     reloaded unless O(force=true); log the consumer out first (M(ember.blockstore.connection)).
   - Returns C(connection_info) per volume for M(ember.blockstore.connection). It contains the CHAP password (the

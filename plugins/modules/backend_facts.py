@@ -201,6 +201,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     validate_text,
     validate_volume_name,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils._portals import TGT_DROPIN_MARKER
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_clear_size
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import (
@@ -218,18 +219,21 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
     parse_conf,
 )
 
-TGT_DROPIN_GLOB = "/etc/systemd/system/tgt.service.d/ember-*.conf"
+TGT_DROPIN = "/etc/systemd/system/tgt.service.d/ember-start-offline.conf"
 TGT_INCLUDE = "include /etc/tgt/conf.d/*.conf"
 
 
-def tgt_configured(targets_conf="/etc/tgt/targets.conf", dropin_glob=TGT_DROPIN_GLOB):
-    """Whether the tgt_target role's configuration is in place (include line and systemd drop-in)."""
+def tgt_configured(targets_conf="/etc/tgt/targets.conf", dropin=TGT_DROPIN):
+    """Whether the tgt_target role's configuration is in place and current (include line and the systemd
+    drop-in of this release)."""
     try:
         with open(targets_conf) as handle:
             included = any(line.strip() == TGT_INCLUDE for line in handle)
+        with open(dropin) as handle:
+            current = handle.readline().rstrip("\n") == TGT_DROPIN_MARKER
     except OSError:
-        included = False
-    return included and bool(glob.glob(dropin_glob)) and os.path.isdir("/etc/tgt/conf.d")
+        return False
+    return included and current and os.path.isdir("/etc/tgt/conf.d")
 
 
 def read_conf_files(conf_dir=TGT_CONF_DIR):

@@ -23,7 +23,9 @@ description:
     never contain the secret.
   - O(connections[].state=absent) logs out and deletes the node record. A device that is mounted or held (by
     LVM, dm, ...) is not logged out unless O(force=true).
-  - An existing session is left as it is (not changed).
+  - An existing session is left as it is (not changed). When its device is missing (the target got its LUN live,
+    after the session was made), the session is rescanned (C(iscsiadm -m node --rescan)) and the module waits for
+    the device as after a login.
 author: ember.blockstore contributors (@ember-blockstore)
 options:
   connections:
@@ -82,7 +84,8 @@ connections:
     volume: {description: Volume name when given., type: str, sample: db01-data}
     target_iqn: {description: Target IQN., type: str, sample: "iqn.2026-11.io.ember.blockstore:volume-db01-data"}
     target_portal: {description: Portal., type: str, sample: "198.18.0.11:3260"}
-    action: {description: "V(login), V(logout) or V(none).", type: str, sample: login}
+    action: {description: "V(login), V(rescan) (logged in but the LUN's device was missing), V(logout) or V(none).",
+             type: str, sample: login}
     changed: {description: Whether this item changed., type: bool, sample: true}
     device: {description: Stable device path (by-path); null when logged out., type: str,
              sample: "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-iqn.2026-11.io.ember.blockstore:volume-db01-data-\
@@ -182,6 +185,11 @@ def main():
         try:
             if item["state"] == "present":
                 res["device"] = path
+                if key in sessions and not os.path.exists(path):
+                    # Logged in, but the LUN is not there (it was added to the target live): rescan the session.
+                    res.update(action="rescan", changed=True)
+                    if not module.check_mode:
+                        iscsi.rescan(item["target_iqn"], portal)
                 if key not in sessions:
                     res.update(action="login", changed=True)
                     if not module.check_mode:

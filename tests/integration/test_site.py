@@ -132,6 +132,26 @@ def test_data_survives_tgt_restart(lab):
                                  "status=none 2>/dev/null && break; sleep 2; done; "
                                  "dd if=%s bs=1M count=64 iflag=direct status=none | sha256sum" % (dev, dev)).stdout
         assert out.split()[0] == sums[name], name
+    SHARED["sums"] = sums
+
+
+def test_target_loaded_without_its_lun_gets_it_live(lab):
+    # What a boot race does (tgtd loading a target before its LV is active): the consumer is logged in to a
+    # target that has no LUN 1. The run adds the LUN live (no reload, the session stays) and the consumer rescans.
+    name, iqn, portal = "db02-data", "iqn.2026-11.io.ember.blockstore:volume-db02-data", "198.18.0.12:3260"
+    lab.ssh("client1", "iscsiadm -m node -T %s -p %s --logout" % (iqn, portal))
+    lab.ssh("stor2", "tid=$(tgtadm --lld iscsi --op show --mode target | sed -n 's/^Target \\([0-9]*\\): %s$/\\1/p'); "
+                     "tgtadm --lld iscsi --op delete --mode logicalunit --tid $tid --lun 1" % iqn)
+    lab.ssh("client1", "iscsiadm -m node -T %s -p %s --login" % (iqn, portal))
+    sid = lab.ssh("client1", "iscsiadm -m session | grep ' %s '" % iqn).stdout.split()[1]
+    assert lab.ssh("client1", "test -e %s" % SHARED["devices"][name], check=False).returncode != 0
+    run = run_playbook(lab)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.changed_by_host() == {"stor2": 1, "client1": 1, "stor1": 0, "localhost": 0}, run.changed_by_host()
+    assert lab.ssh("client1", "iscsiadm -m session | grep ' %s '" % iqn).stdout.split()[1] == sid  # not dropped
+    out = lab.ssh("client1", "dd if=%s bs=1M count=64 iflag=direct status=none | sha256sum"
+                  % SHARED["devices"][name]).stdout
+    assert out.split()[0] == SHARED["sums"][name]
 
 
 def _probe_login(lab, host, target, portal, initiator, user, secret):

@@ -273,7 +273,7 @@ def test_dropin_from_valid_addresses_parses_back(addresses, port):
     opened = [_unescape(v.rsplit("portal=", 1)[1]) for k, v in sections["Service"]
               if k == "ExecStartPost" and "--op new --mode portal" in v]
     assert opened == portals
-    assert len(sections["Service"]) == 7 + len(portals)
+    assert len(sections["Service"]) == 9 + len(portals)
     for value in opened:
         assert value == listen_portal(value)  # canonical: parses back to itself
     # A % is doubled in the unit (systemd specifiers) and nowhere single.
@@ -289,7 +289,7 @@ def test_whatever_tgt_portals_accepts_is_one_directive(address):
     except NameError_:
         return
     sections = strict_unit_parse(render_dropin(portals))
-    assert len(sections["Service"]) == 8
+    assert len(sections["Service"]) == 10
 
 
 # --- initiator name file, and the portal a consumer logs in to -------------------------------------------------

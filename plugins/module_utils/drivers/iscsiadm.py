@@ -192,6 +192,11 @@ class Iscsiadm:
         node = self._node(target_iqn, portal)
         self.runner.run(node + ["--logout"], ok_rcs=(0, NO_RECORDS))
 
+    def rescan(self, target_iqn, portal):
+        """Rescan the session(s) of one node (``iscsiadm -m node -T IQN -p PORTAL --rescan``): LUNs a target got
+        while logged in appear (the Linux SCSI layer does not map them by itself)."""
+        self.runner.run(self._node(target_iqn, portal) + ["--rescan"])
+
     def delete_node(self, target_iqn, portal):
         self.runner.run(self._node(target_iqn, portal) + ["-o", "delete"], ok_rcs=(0, NO_RECORDS))
 

@@ -248,6 +248,12 @@ class Tgt:
         for entry in sorted(set(desired) - set(current)):
             self.runner.run(base + ["--op", "bind", flag(entry), entry])
 
+    def add_lun(self, tid, lun, backing_store):
+        """Add a logical unit to a live target (``tgtadm --op new --mode logicalunit``): logged-in sessions
+        stay; initiators see the LUN after a rescan."""
+        self.runner.run(["tgtadm", "--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", str(tid),
+                         "--lun", str(lun), "--backing-store", backing_store])
+
     def update(self, iqn, force=False):
         args = ["tgt-admin", "--update", iqn] + (["--force"] if force else [])
         self.runner.run(args)

@@ -98,6 +98,13 @@ class FakeTgtd:
                     return 22, "", "tgtadm: this access control rule does not exist"
                 t["acl"].remove(entry)
             return 0, "", ""
+        if mode == "logicalunit" and op == "new":
+            _iqn, t = self._by_tid(self._opt(args, "--tid"))
+            lun = int(self._opt(args, "--lun"))
+            if lun in t["luns"]:
+                return 22, "", "tgtadm: this logical unit number already exists"
+            t["luns"][lun] = {"type": "disk", "backing_store": self._opt(args, "--backing-store")}
+            return 0, "", ""
         if mode == "account" and op == "delete":
             user = self._opt(args, "--user")
             if user not in self.accounts:

@@ -358,7 +358,8 @@ def test_live_backing_store_differs_needs_force_with_sessions(state, live, db01_
     live[DB01_IQN]["luns"][1]["backing_store"] = "/dev/ember-thin/volume-other"
     (act,), dummy = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
     runner = RecordingRunner()
-    with pytest.raises(RuntimeError, match="must be reloaded but has logged-in initiators"):
+    with pytest.raises(RuntimeError, match=r"must be reloaded \(LUN 1 is backed by /dev/ember-thin/volume-other, "
+                                           r"not /dev/ember-thin/volume-db01-data\) but has logged-in initiators"):
         apply(act, Tgt(runner), live)
     assert runner.calls == []
 
@@ -368,6 +369,32 @@ def test_live_target_without_lun1_is_update(state, live, db01_conf):
     (act,), dummy = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
     assert act["action"] == "update"
     assert act["acl_only"] is False
+
+
+def test_live_target_without_lun1_gets_it_added_live_keeping_sessions(state, live, db01_conf):
+    # tgtd loaded the target at boot before its LV was active: the target, account and ACL are right, LUN 1 is
+    # missing and the consumer is logged in. The LUN is added live; nothing is reloaded, no session drops.
+    del live[DB01_IQN]["luns"][1]
+    assert live[DB01_IQN]["sessions"]
+    (act,), dummy = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
+    assert (act["lun_only"], act["write_file"]) == (True, False)
+    runner = FakeTgtd(live)
+    apply(act, Tgt(runner), live)
+    tid = live[DB01_IQN]["tid"]
+    assert runner.calls == [["tgtadm", "--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", str(tid),
+                             "--lun", "1", "--backing-store", "/dev/ember-thin/volume-db01-data"], SHOW]
+    assert runner.targets[DB01_IQN]["luns"][1]["backing_store"] == "/dev/ember-thin/volume-db01-data"
+    assert runner.targets[DB01_IQN]["sessions"] == live[DB01_IQN]["sessions"]
+
+
+def test_live_target_without_lun1_and_another_acl_is_reloaded(state, live, db01_conf):
+    # Not only the LUN differs: the live-add path is not taken, and with sessions the reload needs force.
+    del live[DB01_IQN]["luns"][1]
+    live[DB01_IQN]["acl"] = ["ALL"]
+    (act,), dummy = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
+    assert act["lun_only"] is False
+    with pytest.raises(RuntimeError, match=r"must be reloaded \(LUN 1 is missing, its ACL changes\)"):
+        apply(act, Tgt(RecordingRunner()), live)
 
 
 # --- upgrade from the name-only version ------------------------------------------------------------------------
@@ -474,7 +501,8 @@ def test_changed_chap_password_with_sessions_is_refused_before_any_command(tmp_p
     (act,), dummy = decide_one(db01(chap_password="NewSecret_1234"), state, live, files({DB01_CONF: db01_conf}))
     act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
     runner = RecordingRunner(show=text("tgt/show_two_targets_acl.txt"))
-    with pytest.raises(RuntimeError, match="must be reloaded but has logged-in initiators"):
+    with pytest.raises(RuntimeError, match=r"must be reloaded \(its file changes, its CHAP account or secret "
+                                           r"changes\) but has logged-in initiators"):
         apply(act, Tgt(runner), live)
     assert runner.calls == []  # the live account is not deleted when the reload is refused
 

@@ -223,3 +223,22 @@ def test_check_mode_accepts_the_placeholder_of_a_secret_not_generated_yet():
     assert connection.validate([item], check_mode=True) == []
     errors = connection.validate([item])
     assert len(errors) == 1 and errors[0].startswith("connections[0].auth_password:")
+
+
+# --- a session whose LUN device is missing ---------------------------------------------------------------------
+
+def test_a_session_without_its_device_is_rescanned_not_logged_in_again(monkeypatch, capsys, node_dir):
+    # The target got LUN 1 live after the consumer had logged in (tgtd loaded it before its LV was active): the
+    # session stays, the module rescans it and waits for the device.
+    world = iscsi_world(node_dir)
+
+    def answer(args):
+        if args[1:] == ["-m", "session"]:
+            return 0, "tcp: [1] 198.18.0.11:3260,1 %s (non-flash)\n" % IQN, ""
+        return world(args)
+    run = run_module(monkeypatch, capsys, connection, login_args(), answer)
+    assert not run.failed, run.msg
+    assert run.result["connections"][0]["action"] == "rescan"
+    assert run.result["connections"][0]["real_device"] == "/dev/sdx"
+    assert ["iscsiadm", "-m", "node", "-T", IQN, "-p", "198.18.0.11:3260", "--rescan"] in run.calls
+    assert not any("--login" in c for c in run.calls)
