@@ -24,6 +24,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     validate_vg_name,
     validate_volume_name,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 from ansible_collections.ember.blockstore.plugins.module_utils._size import (
     SizeError,
     format_size,
@@ -179,6 +180,54 @@ class VolumeApplier:
         self.tgt = tgt
         self.target_prefix = target_prefix
 
+    def apply_batch(self, actions):
+        """Apply every decided action, LVM's changes batched. Returns ``[(act, error)]`` in the order of
+        ``actions`` for the items attempted (``error`` None when done, else the CommandError/RuntimeError).
+
+        Creates and extends go through one ``lvm`` shell process (:meth:`Lvm.run_script`), then one read-back
+        checks each one's effect (the LV exists, carries the managed tag, has at least the size); an item whose
+        effect is missing is run again on its own, so its error is its own (a create that failed left no LV, an
+        extend that failed left the size). udev is settled once. Deletes run one by one afterwards (each removes its
+        export and wipes its device); the first failed delete stops the batch, and the items after it are not
+        attempted (not in the list)."""
+        outcomes = {}
+        changes = [a for a in actions if a["action"] in ("create", "extend")]
+        if changes:
+            self.lvm.run_script([self._args(act) for act in changes])
+            state = self.lvm.state()
+            for act in changes:
+                if self._took_effect(act, state):
+                    outcomes[id(act)] = None
+                    continue
+                try:
+                    self.apply(act)
+                    outcomes[id(act)] = None
+                except (CommandError, RuntimeError) as exc:
+                    outcomes[id(act)] = exc
+            self.lvm.settle()
+        for act in actions:
+            if act["action"] == "delete":
+                try:
+                    self.delete(act)
+                    outcomes[id(act)] = None
+                except (CommandError, RuntimeError) as exc:
+                    outcomes[id(act)] = exc
+                    break
+            elif act["action"] not in ("create", "extend"):
+                outcomes[id(act)] = None
+        return [(act, outcomes[id(act)]) for act in actions if id(act) in outcomes]
+
+    def _args(self, act):
+        if act["action"] == "create":
+            return self.lvm.create_args(act["vg"], act["name"], act["size_bytes"], thin_pool=act.get("thin_pool"),
+                                        volume_type=act.get("volume_type"), backend=act.get("backend"))
+        return self.lvm.extend_args(act["vg"], act["name"], act["size_bytes"])
+
+    @staticmethod
+    def _took_effect(act, state):
+        lv = state.volume(act["vg"], act["name"])
+        return lv is not None and MANAGED_TAG in lv["tags"] and lv["size_bytes"] >= act["size_bytes"]
+
     def apply(self, act):
         if act["action"] == "create":
             self.lvm.create(act["vg"], act["name"], act["size_bytes"], thin_pool=act.get("thin_pool"),
@@ -198,7 +247,7 @@ class VolumeApplier:
         if act.get("thin_pool"):
             act["wipe"] = "skipped: thin pool zeroes blocks before reuse"
         elif act.get("volume_clear", "zero") == "zero":
-            self.lvm.runner.run(["lvchange", "--activate", "y", "%s/%s" % (act["vg"], act["lv_name"])])
+            self.lvm.activate(act["vg"], act["lv_name"])
             act["wiped_bytes"] = self.lvm.clear(act["device"], act["previous_size_bytes"],
                                                 act.get("volume_clear_size_bytes") or 0)
             # Never report a wipe that did not write anything (a volume smaller than the 1 MiB dd block).

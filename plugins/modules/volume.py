@@ -205,14 +205,17 @@ def main():
 
     results = []
     if not module.check_mode:
-        applier = VolumeApplier(lvm, tgt, params["target_prefix"])
-        for act in actions:
-            try:
-                applier.apply(act)
-            except CommandError as exc:
-                results.append(dict(result_of(act), changed=False, failed=True))
-                module.fail_json(msg="volume %s: %s" % (act["name"], exc), volumes=results, **exc.context())
-            results.append(result_of(act))
+        failures, context = [], {}
+        for act, exc in VolumeApplier(lvm, tgt, params["target_prefix"]).apply_batch(actions):
+            if exc is None:
+                results.append(result_of(act))
+                continue
+            results.append(dict(result_of(act), changed=False, failed=True))
+            failures.append("volume %s: %s" % (act["name"], exc))
+            if isinstance(exc, CommandError) and not context:
+                context = exc.context()
+        if failures:
+            module.fail_json(msg="; ".join(failures), volumes=results, **context)
     else:
         results = [result_of(act) for act in actions]
 

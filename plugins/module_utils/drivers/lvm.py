@@ -45,6 +45,8 @@ _DAMAGE_MARKERS = ("checksum error", "invalid metadata", "bad metadata", "failed
                    "repair vg metadata", "metadata on", "couldn't find device", "missing pv",
                    "inconsistent metadata", "failed to find", "cannot process volume group")
 DEFAULT_EXTENT = 4 * 1024 * 1024
+# One argument on a line of the ``lvm`` shell: no white space, quotes, backslashes or comment character.
+_SHELL_WORD = re.compile(r"^[^\s'\"\\#]+$")
 PE_START = 1024 * 1024
 
 
@@ -365,7 +367,8 @@ class Lvm:
             tags.append(BACKEND_TAG + backend)
         return tags
 
-    def create(self, vg, volume, size_bytes, thin_pool=None, volume_type=None, backend=None):
+    def create_args(self, vg, volume, size_bytes, thin_pool=None, volume_type=None, backend=None):
+        """The ``lvcreate`` command line of a managed volume (thin: a virtual size in ``vg/thin_pool``)."""
         args = ["lvcreate", "--yes", "--wipesignatures", "y", "-n", lv_name(volume)]
         for tag in self.tags(volume, volume_type, backend):
             args += ["--addtag", tag]
@@ -373,11 +376,35 @@ class Lvm:
             args += ["--thin", "--virtualsize", "%db" % size_bytes, "%s/%s" % (vg, thin_pool)]
         else:
             args += ["--size", "%db" % size_bytes, vg]
-        self.runner.run(args)
+        return args
+
+    @staticmethod
+    def extend_args(vg, volume, size_bytes):
+        return ["lvextend", "--size", "%db" % size_bytes, "%s/%s" % (vg, lv_name(volume))]
+
+    def create(self, vg, volume, size_bytes, thin_pool=None, volume_type=None, backend=None):
+        self.runner.run(self.create_args(vg, volume, size_bytes, thin_pool, volume_type, backend))
         self.settle()
 
     def extend(self, vg, volume, size_bytes):
-        self.runner.run(["lvextend", "--size", "%db" % size_bytes, "%s/%s" % (vg, lv_name(volume))])
+        self.runner.run(self.extend_args(vg, volume, size_bytes))
+
+    def run_script(self, commands):
+        """Run LVM commands through one ``lvm`` shell process (commands on its stdin, one per line): one process
+        start instead of one per command, which is most of the cost of a command on a slow host (measured in the
+        lab: 25 ``lvcreate`` 16-30 s one process each, 10 s through one shell). The shell does not say which
+        command failed, so callers read the state back and check each command's effect; ``(rc, out, err)`` is
+        returned for their messages. The shell splits lines on white space: every argument must be one word
+        without quotes or backslashes (names, tags and sizes here always are), else ValueError."""
+        lines = []
+        for args in commands:
+            for arg in args:
+                if not arg or not _SHELL_WORD.match(arg):
+                    raise ValueError("%r cannot be passed through the lvm shell" % arg)
+            lines.append(" ".join(args))
+        if not lines:
+            return 0, "", ""
+        return self.runner.run(["lvm"], data="\n".join(lines) + "\n", check=False)
 
     def clear(self, device, size_bytes, clear_size_bytes=0):
         """Overwrite the first ``clear_size_bytes`` (0 = all) of ``device`` with zeros, as Cinder's
@@ -409,6 +436,9 @@ class Lvm:
             self.settle()
             time.sleep(1 + attempt)
         raise CommandError(["lvremove", "--force", "%s/%s" % (vg, name)], *last)
+
+    def activate(self, vg, name):
+        self.runner.run(["lvchange", "--activate", "y", "%s/%s" % (vg, name)])
 
     def settle(self):
         self.runner.run(["udevadm", "settle", "--timeout=30"], check=False)

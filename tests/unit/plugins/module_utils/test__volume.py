@@ -13,12 +13,14 @@ import json
 from pathlib import Path
 
 import pytest
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
     ITEM_OPTIONS,
     VolumeApplier,
     decide,
     exported_volumes,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers import lvm as lvm_driver
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm, LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_show, render_conf
 
@@ -539,3 +541,104 @@ def test_exported_volumes_asks_for_the_volume_conf_path():
     asked = []
     exported_volumes(["db01-data"], {}, PREFIX, read=asked.append)
     assert asked == ["/etc/tgt/conf.d/ember-volume-db01-data.conf"]
+
+
+# --- batched apply (one lvm shell for creates and extends) ------------------------------------------------------
+
+class _LvmWorld:
+    """A storage node's LVM as the driver sees it: ``lvs``/``vgs`` answer from rows that ``lvcreate``/``lvextend``
+    change, whether they run alone or as lines on an ``lvm`` shell's stdin. ``refuse``: LV names whose commands
+    fail (LVM prints the error on stderr and goes on with the next line, as its shell does)."""
+
+    def __init__(self, refuse=()):
+        self.rows = json.loads(text("lvm/lvs_converged.json"))["report"][0]["lv"]
+        self.refuse = set(refuse)
+        self.commands = []
+        self.module = self
+
+    def get_bin_path(self, name):
+        return None
+
+    def run(self, args, check=True, ok_rcs=(0,), data=None):
+        self.commands.append(list(args))
+        if args[0] == "lvm":
+            failed = [self._change(line.split()) for line in data.splitlines()]
+            return (5 if any(failed) else 0), "", "".join(failed)
+        if args[0] in ("lvcreate", "lvextend"):
+            err = self._change(list(args))
+            if err and check:
+                raise CommandError(list(args), 5, "", err)
+            return (5 if err else 0), "", err
+        if args[0] == "vgs":
+            return 0, text("lvm/vgs_converged.json"), ""
+        if args[0] == "lvs":
+            return 0, json.dumps({"report": [{"lv": self.rows}]}), ""
+        return 0, "", ""
+
+    def _change(self, args):
+        name = args[args.index("-n") + 1] if "-n" in args else args[-1].split("/")[1]
+        if name in self.refuse:
+            return "  Volume group \"ember-thick\" has insufficient free space for %s.\n" % name
+        size = next(args[i + 1] for i, a in enumerate(args) if a in ("--size", "--virtualsize"))[:-1]
+        if args[0] == "lvextend":
+            next(r for r in self.rows if r["lv_name"] == name)["lv_size"] = size
+            return ""
+        tags = [args[i + 1] for i, a in enumerate(args) if a == "--addtag"]
+        vg = args[-1].split("/")[0]
+        self.rows.append(dict(self.rows[0], lv_name=name, vg_name=vg, lv_size=size, lv_tags=",".join(tags),
+                              lv_path="/dev/%s/%s" % (vg, name)))
+        return ""
+
+
+def _batch(world, items):
+    actions, errors = one(items, lvm_state("converged"))
+    assert errors == []
+    return actions, VolumeApplier(Lvm(world), None, PREFIX).apply_batch(actions)
+
+
+def test_creates_and_extends_go_through_one_lvm_shell(converged):
+    world = _LvmWorld()
+    items = [item(name="new%d" % i, size="64MiB", vg="ember-thick", volume_type="bulk", backend="lvm-thick")
+             for i in range(5)] + [item(name="logs01", size="512MiB", vg="ember-thick")]
+    actions, outcomes = _batch(world, items)
+    assert [(a["name"], e) for a, e in outcomes] == [(a["name"], None) for a in actions]
+    assert [c[0] for c in world.commands] == ["lvm", "vgs", "lvs", "udevadm"]  # one process for six changes
+    rows = {r["lv_name"]: r for r in world.rows}
+    assert all(rows["volume-new%d" % i]["lv_size"] == str(64 * MiB) for i in range(5))
+    assert "ember.blockstore" in rows["volume-new0"]["lv_tags"].split(",")
+    assert rows["volume-logs01"]["lv_size"] == str(512 * MiB)
+
+
+def test_a_change_that_did_not_take_effect_runs_again_alone_and_fails_with_its_own_error(converged):
+    world = _LvmWorld(refuse={"volume-new1"})
+    items = [item(name="new%d" % i, size="64MiB", vg="ember-thick") for i in range(3)]
+    actions, outcomes = _batch(world, items)
+    assert [a["name"] for a, e in outcomes if e is None] == ["new0", "new2"]
+    ((failed, exc),) = [(a, e) for a, e in outcomes if e is not None]
+    assert failed["name"] == "new1"
+    assert "insufficient free space for volume-new1" in str(exc)
+    assert [c[0] for c in world.commands] == ["lvm", "vgs", "lvs", "lvcreate", "udevadm"]
+    assert world.commands[3][world.commands[3].index("-n") + 1] == "volume-new1"
+
+
+def test_deletes_stop_at_the_first_failure(monkeypatch):
+    class Failing(_Runner):
+        def run(self, args, check=True, **kwargs):
+            self.commands.append(args)
+            if args[0] == "lvremove" and args[-1] == "ember-thick/volume-b":
+                return 5, "", "  Logical volume ember-thick/volume-b in use."
+            return 0, "", ""
+    runner = Failing()
+    acts = [_delete_action(name=n, lv_name="volume-" + n, volume_clear="none", action="delete") for n in "abc"]
+    monkeypatch.setattr(lvm_driver.time, "sleep", lambda seconds: None)  # lvremove's retries
+    outcomes = VolumeApplier(Lvm(runner), None, PREFIX).apply_batch(acts)
+    assert [(a["name"], e is None) for a, e in outcomes] == [("a", True), ("b", False)]  # c not attempted
+    assert not any(c[-1] == "ember-thick/volume-c" for c in runner.commands)
+
+
+@pytest.mark.parametrize("word", ["two words", "quo'te", 'dq"', "back\\slash", "hash#", "", "new\nline"])
+def test_the_lvm_shell_refuses_an_argument_it_would_split(word):
+    world = _LvmWorld()
+    with pytest.raises(ValueError, match="cannot be passed through the lvm shell"):
+        Lvm(world).run_script([["lvcreate", "-n", word]])
+    assert world.commands == []
