@@ -117,6 +117,16 @@ class PlaybookRun:
             raise KeyError("task %r not in the run" % name)
         return found
 
+    def changed_tasks(self):
+        """{(host, task name)} of the tasks that reported a change (a loop counts when any item changed)."""
+        out = set()
+        for play in self.data.get("plays", []):
+            for task in play.get("tasks", []):
+                for host, res in task["hosts"].items():
+                    if res.get("changed"):
+                        out.add((host, task["task"]["name"]))
+        return out
+
     # Actions that run on the controller (no SSH round trip to the host).
     LOCAL_ACTIONS = frozenset(("ansible.builtin.set_fact", "set_fact", "ansible.builtin.debug", "debug",
                                "ansible.builtin.assert", "assert", "ansible.builtin.fail", "fail",
