@@ -211,9 +211,9 @@ def report(plan, **results):
     return build_report(plan, **results)
 
 
-def report_summary(report_dict):
+def report_summary(report_dict, pools=True):
     """See :func:`..plugin_utils.report.summary_lines`."""
-    return summary_lines(report_dict)
+    return summary_lines(report_dict, pools=pools)
 
 
 class FilterModule:

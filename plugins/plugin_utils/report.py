@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ansible_collections.ember.blockstore.plugins.module_utils._size import format_size
 
-__all__ = ["build_report", "summary_lines"]
+__all__ = ["build_report", "summary_lines", "pool_lines"]
 
 _MAX_DETAIL = 300
 
@@ -134,7 +134,58 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
         for host, result in sorted(results.items()):
             if (result or {}).get("unreachable") and host not in failed:
                 failed[host] = "stopped answering during the %s phase" % phase
-    return {"rows": rows, "counts": counts, "hosts_failed": failed, "errors": errors}
+    return {"rows": rows, "counts": counts, "hosts_failed": failed, "errors": errors,
+            "pools": pool_lines(rows, pools or [], facts)}
+
+
+_BAR = 30
+
+
+def _bar(used, provisioned, total):
+    """``[###+++......]``: ``#`` used (allocated), ``+`` provisioned beyond it (thin), ``.`` free; a ``>`` at the
+    end when the provisioned capacity is over the pool's size."""
+    if not total:
+        return "[" + "?" * _BAR + "]"
+    full = min(_BAR, int(round(_BAR * used / total)))
+    plus = max(0, min(_BAR, int(round(_BAR * provisioned / total))) - full)
+    return "[" + "#" * full + "+" * plus + "." * (_BAR - full - plus) + "]" + (">" if provisioned > total else "")
+
+
+def pool_lines(rows, pools, facts):
+    """One line per pool after the run (the pool facts gathered at its start, with the sizes the run created,
+    extended and deleted; in check mode what it would do): a text bar and used, provisioned, free and the
+    over-subscription ratio (provisioned / size, against ``max_over_subscription_ratio`` for thin pools, as
+    Cinder's capacity filter counts them). A created thin volume allocates nothing, so only its provisioned
+    size counts; a thick one uses its size."""
+    delta = {}
+    for row in rows:
+        pool_id, name = row.get("pool"), row["volume"]
+        before = (facts.get(name) or {}).get("size_bytes") or 0
+        if row["state"] in ("available", "in-use", "creating"):
+            after = row.get("size_bytes") or before
+        elif row["state"] in ("deleted", "deleting"):
+            after = 0
+        else:
+            continue
+        if after != before and pool_id and pool_id != "-":
+            delta[pool_id] = delta.get(pool_id, 0) + after - before
+    lines = []
+    for pool in sorted(pools, key=lambda p: p.get("id") or ""):
+        if not pool.get("exists") and not pool.get("predicted"):
+            continue
+        thin = pool.get("thin_pool") is not None or pool.get("driver") == "lvm_thin"
+        change = delta.get(pool["id"], 0)
+        total = pool.get("total_bytes") or 0
+        used = (pool.get("allocated_bytes") or 0) + (0 if thin else change)
+        provisioned = (pool.get("provisioned_bytes") or 0) + change
+        ratio = (float(provisioned) / total) if total else 0.0
+        mosr = (pool.get("capabilities") or {}).get("max_over_subscription_ratio") or pool.get(
+            "max_over_subscription_ratio")
+        limit = " of %s max" % mosr if thin and mosr is not None else ""
+        lines.append("pool %s %s used %s, provisioned %s, free %s of %s, over-subscription %.2f%s" % (
+            pool["id"], _bar(used, provisioned, total), format_size(max(used, 0)), format_size(max(provisioned, 0)),
+            format_size(max(total - used, 0)), format_size(total), ratio, limit))
+    return lines
 
 
 def _session_device(consumer_fact, target_iqn):
@@ -179,8 +230,9 @@ def _attached_status(entry, attachment_result, connection_results, consumer_fact
     return "in-use", None, devices
 
 
-def summary_lines(report):
-    """The run's last lines: volumes per status, and the hosts that did not report."""
+def summary_lines(report, pools=True):
+    """The run's last lines: volumes per status, the hosts that did not report, one line per pool (unless
+    ``pools`` is false) and the first 50 errors."""
     counts = report["counts"]
     order = ["available", "in-use", "creating", "deleting", "deleted", "absent", "error", "unknown",
              "not in inventory"]
@@ -192,6 +244,8 @@ def summary_lines(report):
             "%s (%s)" % (host, _short(why)) for host, why in report["hosts_failed"].items()))
     else:
         lines.append("storage hosts: all reported")
+    if pools:
+        lines.extend(report.get("pools") or [])
     lines.extend(report["errors"][:50])
     if len(report["errors"]) > 50:
         lines.append("... and %d more" % (len(report["errors"]) - 50))

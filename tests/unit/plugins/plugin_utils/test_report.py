@@ -401,3 +401,44 @@ def test_long_reasons_are_shortened_in_rows_and_summary():
     assert len(rows(got)["a"]["status"]) < 1000
     report = {"counts": {}, "hosts_failed": {"stor2": msg}, "errors": []}
     assert len(summary_lines(report)[1]) < 1000
+
+
+# --- one line per pool after the run ----------------------------------------------------------------------------
+
+def _pool(pool_id, thin, total, allocated, provisioned, volumes=(), mosr=20.0):
+    host, backend = pool_id.split("@")
+    return {"id": pool_id, "host": host, "backend": backend, "exists": True, "predicted": False,
+            "driver": "lvm_thin" if thin else "lvm_thick", "thin_pool": "thinpool" if thin else None,
+            "total_bytes": total, "free_bytes": total - allocated, "allocated_bytes": allocated,
+            "provisioned_bytes": provisioned, "capabilities": {"max_over_subscription_ratio": mosr},
+            "volumes": [{"name": n, "size_bytes": s} for n, s in volumes]}
+
+
+def test_pool_lines_count_what_the_run_created_extended_and_deleted():
+    pools = [_pool("stor1@lvm-thick", False, 4 * GiB, GiB, GiB, volumes=[("old", GiB)]),
+             _pool("stor1@lvm-thin", True, 2 * GiB, 512 * MiB, 3 * GiB, volumes=[("grown", GiB)])]
+    got = build_report(plan(entry("new", "create", backend="lvm-thick", size=GiB),
+                            entry("old", "delete", backend="lvm-thick", state="absent"),
+                            entry("grown", "extend", backend="lvm-thin", size=2 * GiB),
+                            entry("thin-new", "create", backend="lvm-thin", size=4 * GiB)),
+                       volume_results={"stor1": vols(("new", "create"), ("grown", "extend", {"size_bytes": 2 * GiB}),
+                                                     ("thin-new", "create", {"size_bytes": 4 * GiB}))},
+                       delete_results={"stor1": vols(("old", "delete"))}, pools=pools)
+    thick, thin = got["pools"]
+    # thick: 1 GiB used before, +1 GiB created, -1 GiB deleted = 1 GiB of 4 GiB: a quarter of the bar.
+    assert thick == ("pool stor1@lvm-thick [########......................] used 1 GiB, provisioned 1 GiB, "
+                     "free 3 GiB of 4 GiB, over-subscription 0.25")
+    # thin: allocation unchanged (thin creates allocate nothing); provisioned 3 + 1 (extend) + 4 = 8 GiB of 2 GiB.
+    assert thin.startswith("pool stor1@lvm-thin [########++++++++++++++++++++++]> used 512 MiB, provisioned 8 GiB, "
+                           "free 1.5 GiB of 2 GiB, over-subscription 4.00 of 20.0 max")
+    assert summary_lines(got)[-2:] == [thick, thin]
+
+
+def test_pool_lines_leave_out_pools_that_do_not_exist_and_failed_items():
+    pools = [_pool("stor1@lvm-thick", False, 4 * GiB, 0, 0), dict(_pool("stor2@lvm-thick", False, 0, 0, 0),
+                                                                exists=False)]
+    got = build_report(plan(entry("new", "create", backend="lvm-thick")),
+                       volume_results={"stor1": vols(("new", "create", {"failed": True}), failed=True, msg="boom")},
+                       pools=pools)
+    assert got["pools"] == ["pool stor1@lvm-thick [..............................] used 0 B, provisioned 0 B, "
+                            "free 4 GiB of 4 GiB, over-subscription 0.00"]
