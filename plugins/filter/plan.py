@@ -100,6 +100,11 @@ try:
 except ImportError:  # reported when the filter is used (ansible-test imports plugins without it)
     netaddr = None
 from ansible_collections.ember.blockstore.plugins.plugin_utils.report import build_report, summary_lines
+from ansible_collections.ember.blockstore.plugins.plugin_utils.saved_plan import (
+    plan_state,
+    saved_plan,
+    saved_plan_differences,
+)
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan as schedule
 
@@ -206,6 +211,20 @@ def ledger_final_args(plan, host, volume_results, delete_results, intent_results
     return ledger_write_args(host, final, nodes, now)
 
 
+def save_plan(plan, gathers, initiator_facts=None, created_at=None, created_by=None):
+    """See :func:`..plugin_utils.saved_plan.saved_plan`: the file ``blockstore_plan_out`` writes."""
+    return saved_plan(plan, plan_state(gathers, initiator_facts), created_at=created_at, created_by=created_by)
+
+
+def check_saved_plan(plan, saved, gathers, initiator_facts=None):
+    """Return ``plan`` when the saved plan ``saved`` may be applied now; else raise naming every difference."""
+    lines = saved_plan_differences(saved, plan, plan_state(gathers, initiator_facts))
+    if lines:
+        raise AnsibleFilterError("The saved plan is refused, nothing was changed: the hosts or the inventory "
+                                 "changed since it was made:\n" + "\n".join(lines))
+    return plan
+
+
 def report(plan, **results):
     """See :func:`..plugin_utils.report.build_report`."""
     return build_report(plan, **results)
@@ -221,4 +240,5 @@ class FilterModule:
 
     def filters(self):
         return {"plan": blockstore_plan, "ledger_intent_args": ledger_intent_args,
-                "ledger_final_args": ledger_final_args, "report": report, "report_summary": report_summary}
+                "ledger_final_args": ledger_final_args, "report": report, "report_summary": report_summary,
+                "save_plan": save_plan, "check_saved_plan": check_saved_plan}

@@ -6,6 +6,7 @@ deletion, and a volume too big for every pool. Each asserts the state on the hos
 """
 
 import copy
+import json
 import os
 
 import pytest
@@ -206,6 +207,34 @@ def test_acl_and_chap_are_enforced(lab):
     assert _probe_login(lab, "stor2", target, portal, client_iqn, user, secret) != 0
     # The consumer's own session was not disturbed.
     assert f"volume-{name} " in lab.ssh("client1", "iscsiadm -m session").stdout
+
+
+def test_a_saved_plan_applies_exactly_and_is_refused_once_a_host_changed(lab, tmp_path):
+    # Reviewable plans: a check run saves the plan, a later run applies exactly that file; once a run has changed
+    # the hosts, the same file is refused before any change, naming what changed.
+    path = str(tmp_path / "plan.json")
+    extra = {"blockstore_volumes": DECLARED + [{"name": "planned01", "size": "64MiB", "volume_type": "bulk",
+                                                "availability_zone": "az1"}], "blockstore_plan_out": path}
+    check = run_playbook(lab, check=True, extra_vars=extra, tmp_path=tmp_path)
+    assert check.rc == 0, check.stdout[-3000:]
+    with open(path) as handle:
+        saved = json.load(handle)
+    (planned,) = [v for v in saved["volumes"] if v["action"] != "none"]
+    assert (planned["name"], planned["action"], planned["size_bytes"]) == ("planned01", "create", 64 * 2**20)
+    assert "planned01" not in all_managed(lab)[planned["host"]]
+    extra = dict(extra, blockstore_plan_out="", blockstore_plan_in=path)
+    run = run_playbook(lab, extra_vars=extra, tmp_path=tmp_path)
+    assert run.rc == 0, run.stdout[-3000:]
+    vg, size, _pool = all_managed(lab)[planned["host"]]["planned01"]
+    assert (vg, size) == (POOL_VG[planned["pool_id"].split("@")[1]], planned["size_bytes"])
+    before = lab.state()
+    again = run_playbook(lab, extra_vars=extra, tmp_path=tmp_path)
+    assert again.rc != 0
+    text = again.messages()
+    assert "The saved plan is refused, nothing was changed" in text
+    assert "storage host %s: ledger generation" % planned["host"] in text
+    assert "volume planned01 was created since the plan was made" in text
+    assert lab.state() == before
 
 
 def test_volume_removed_from_inventory_is_kept_and_reported(lab, tmp_path):
