@@ -23,10 +23,12 @@ from ansible_collections.ember.blockstore.plugins.filter import plan as plan_plu
 from ansible_collections.ember.blockstore.plugins.filter.plan import (
     FilterModule,
     blockstore_plan,
+    check_saved_plan,
     ledger_final_args,
     ledger_intent_args,
     report,
     report_summary,
+    save_plan,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils import _ledger
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
@@ -155,7 +157,8 @@ def test_gathers_are_the_lab():
 def test_registered():
     assert FilterModule().filters() == {"plan": blockstore_plan, "ledger_intent_args": ledger_intent_args,
                                         "ledger_final_args": ledger_final_args, "report": report,
-                                        "report_summary": report_summary}
+                                        "report_summary": report_summary, "save_plan": save_plan,
+                                        "check_saved_plan": check_saved_plan}
 
 
 def test_all_hosts_ok_is_the_plain_scheduler():
