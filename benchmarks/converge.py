@@ -46,11 +46,14 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, ".collections")
 LINK = os.path.join(COLLECTIONS, "ansible_collections", "ember", "blockstore")
-if not os.path.islink(LINK):
-    os.makedirs(os.path.dirname(LINK), exist_ok=True)
-    os.symlink(os.path.join("..", "..", ".."), LINK)
-if COLLECTIONS not in sys.path:
-    sys.path.insert(0, COLLECTIONS)
+# Run as a script: the checkout is the collection (as in benchmarks/scheduler.py). Imported by the unit tests: the
+# copy under test is already imported and sys.path is left alone.
+if "ansible_collections.ember.blockstore" not in sys.modules:
+    if not os.path.islink(LINK):
+        os.makedirs(os.path.dirname(LINK), exist_ok=True)
+        os.symlink(os.path.join("..", "..", ".."), LINK)
+    if COLLECTIONS not in sys.path:
+        sys.path.insert(0, COLLECTIONS)
 
 # The volume module's own naming and tags: the raw floor creates exactly the LVs site.yml creates.
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import lv_name  # noqa: E402
