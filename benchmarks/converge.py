@@ -17,7 +17,8 @@ process:
 
 The LVs of the lvol loop and the floor are removed after each (one SSH per node, not timed) and the site.yml rows
 end with the delete, so the lab is back where it was. Prints the table, the ratios noop/ping, lvol/site and
-site/(floor+ping), the marginal seconds per volume, and the acceptance checks at the largest N.
+site/(floor+ping), the marginal seconds per volume, and the acceptance checks at the largest N (exit status 2 when
+one is missed, 1 when a step fails).
 
     python3 benchmarks/converge.py [--sizes 20,50,100] [--inventory inventories/lab] [--write docs/benchmarks.md]
                                    [--keep] [--dry-run] [--size-mib 32] [--mitogen PATH]
@@ -777,8 +778,9 @@ def run(args, sizes, facts, files, phases, workdir, ansible_playbook):
         meta = machine_meta(ansible_playbook, facts["nodes"], args.size_mib)
         path = args.write if os.path.isabs(args.write) else os.path.join(ROOT, args.write)
         section = results_section(meta, tables + [("acceptance", checks)])
+        text = replace_section(read(path), section)  # read before opening for writing (which truncates)
         with open(path, "w") as handle:
-            handle.write(replace_section(read(path), section))
+            handle.write(text)
         print("results written to %s" % os.path.relpath(path, ROOT))
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
