@@ -16,7 +16,7 @@ COLLECTION_LINK := .collections/ansible_collections/ember/blockstore
 GATES := lint-ruff lint-yaml lint-shell lint-ansible changelog-lint docs-lint docs sanity build-test ee-check galaxy-import
 
 .PHONY: help deps deps-python deps-lab collection lab lab-down demo test test-unit test-integration check \
-  lint lint-ruff lint-yaml lint-shell lint-ansible sanity changelog-lint changelog docs-lint docs build build-test \
+  bench-converge lint lint-ruff lint-yaml lint-shell lint-ansible sanity changelog-lint changelog docs-lint docs build build-test \
   ee-check galaxy-import clean
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make test       unit + integration tests (boots its own lab from clean overlays)"
 	@echo "make test-unit  unit tests only (no VMs, no root: needs only python3 -m venv and pip)"
 	@echo "make lab / make lab-down   boot / stop the lab VMs"
+	@echo "make bench-converge   converge benchmark on a running lab (make lab first); writes docs/benchmarks.md"
 	@echo "make check      every release gate below, each timed (what CI runs before make test)"
 	@echo "  lint          = lint-ruff lint-yaml lint-shell lint-ansible (ansible-lint --profile production)"
 	@echo "  sanity        ansible-test sanity on a copy of the working tree (offline)"
@@ -84,6 +85,11 @@ test-integration: deps
 
 check: deps-python collection
 	.ci/gates.sh $(GATES)
+
+# The converge benchmark (docs/benchmarks.md) on a lab that is already up: it does not boot one (lab/up.sh would
+# restart a running lab). BENCH_ARGS passes options, e.g. BENCH_ARGS="--sizes 20 --keep" or "--mitogen PATH".
+bench-converge: deps-python collection
+	python3 benchmarks/converge.py --write docs/benchmarks.md $(BENCH_ARGS)
 
 lint: lint-ruff lint-yaml lint-shell lint-ansible
 
