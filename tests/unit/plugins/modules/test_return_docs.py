@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.ember.blockstore.plugins.module_utils import _attachment, _connection, _volume
+from ansible_collections.ember.blockstore.plugins.module_utils import _attachment, _backend_facts, _connection, _volume
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
     device_path,
@@ -240,7 +240,7 @@ def test_attachment_connection_info_keys_are_listed():
 # --- backend_facts -----------------------------------------------------------------------------------------------
 
 def _pools():
-    facts = module("backend_facts")
+    facts = _backend_facts
     conf = parse_conf((FIXTURES / "tgt/conf_db01.conf").read_text())
     exports = {conf["backing_store"]: conf}
     live = parse_show((FIXTURES / "tgt/show_two_targets.txt").read_text())
