@@ -24,7 +24,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm 
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import PENDING_SECRET
 
-__all__ = ["ITEM_OPTIONS", "validate", "real_device", "read_state", "decide", "ConnectionApplier"]
+__all__ = ["ITEM_OPTIONS", "validate", "real_device", "read_host", "decide", "ConnectionApplier"]
 
 ITEM_OPTIONS = dict(
     target_iqn=dict(type="str", required=True),
@@ -76,7 +76,7 @@ def _where(item):
     return portal, (item["target_iqn"], portal), device_path(portal, item["target_iqn"], item["target_lun"])
 
 
-def read_state(iscsi, items):
+def read_host(iscsi, items):
     """What the decision needs from the consumer: ``sessions`` and ``nodes`` (``{(target_iqn, portal)}``, from
     iscsiadm), ``devices`` (``{by-path: kernel device or None}`` of every item) and ``in_use`` (``{by-path:
     [mount points and holders]}`` of the logged-in devices to log out)."""
@@ -92,7 +92,7 @@ def read_state(iscsi, items):
 
 
 def decide(items, state, force=False):
-    """``(actions, errors)`` from validated items and :func:`read_state` (pure). Each action is the item with its
+    """``(actions, errors)`` from validated items and :func:`read_host` (pure). Each action is the item with its
     normalised ``target_portal``, its by-path ``device``, ``action`` and ``changed``, and ``real_device`` when
     logged in. An existing session is left as it is; one whose device is missing is rescanned. A logout of a
     device in use (without ``force``) is ``refused``: it fails at its turn, after the items before it."""

@@ -100,9 +100,9 @@ from ansible_collections.ember.blockstore.plugins.module_utils._connection impor
     ITEM_OPTIONS,
     ConnectionApplier,
     decide,
+    read_host,
     validate,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._connection import read_state as read_host
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import Iscsiadm
 
