@@ -52,7 +52,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
     write_private,
 )
 
-__all__ = ["ITEM_OPTIONS", "decide", "apply", "read_file", "connection_info", "secrets_of"]
+__all__ = ["ITEM_OPTIONS", "decide", "apply", "read_file", "connection_info", "secrets_of", "diff_of"]
 
 ITEM_OPTIONS = dict(
     volume=dict(type="str", required=True),
@@ -298,3 +298,14 @@ def connection_info(act, portal):
         "initiators": act["initiators"],
         "initiator_addresses": act["initiator_addresses"],
     }
+
+
+def diff_of(actions):
+    """Each changed volume's export state before and after (the module's ``diff``)."""
+    diff = {"before": {}, "after": {}}
+    for act in actions:
+        if act["action"] != "none":
+            diff["before"][act["volume"]] = "exported" if act["action"] != "export" else "absent"
+            diff["after"][act["volume"]] = "absent" if act["action"] == "unexport" else \
+                "exported to %s" % ", ".join(act["initiators"])
+    return diff

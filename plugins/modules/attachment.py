@@ -156,14 +156,16 @@ attachments:
 
 from ansible.module_utils.basic import AnsibleModule, remove_values
 from ansible_collections.ember.blockstore.plugins.module_utils._address import check_min_prefix, portal
-from ansible_collections.ember.blockstore.plugins.module_utils._argspec import batch_items, single_form
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import single_form
 from ansible_collections.ember.blockstore.plugins.module_utils._attachment import (
     ITEM_OPTIONS,
     apply,
     connection_info,
     decide,
+    diff_of,
     secrets_of,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils._batch import Batch, batch_form, read_state
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
     NameError_,
@@ -190,10 +192,8 @@ def main():
                            acl_min_prefix_ipv4=dict(type="int", default=24),
                            acl_min_prefix_ipv6=dict(type="int", default=64),
                            force=dict(type="bool", default=False), **single_form(ITEM_OPTIONS)),
-        supports_check_mode=True, mutually_exclusive=[("attachments", "volume")],
-        required_one_of=[("attachments", "volume")], required_by={"volume": "vg"})
+        supports_check_mode=True, **batch_form("attachments", "volume", required_by={"volume": "vg"}))
     params = module.params
-    items, field = batch_items(params, "attachments", ITEM_OPTIONS, "attachment")
     # Options that reach the target files or the consumers' command lines are validated before any command.
     try:
         target_portal = portal(params["portal"], "portal")
@@ -202,48 +202,35 @@ def main():
                                       "acl_min_prefix")
     except NameError_ as exc:
         module.fail_json(msg=str(exc), errors=[str(exc)], attachments=[])
+    batch = Batch(module, "attachments", lambda act: result_of(act, target_portal),
+                  lambda act: "attachment of %s" % act["volume"], ITEM_OPTIONS, "attachment",
+                  catch=(CommandError, RuntimeError, ValueError))
     runner = Runner(module, lock=True)
     tgt = Tgt(runner)
-    try:
-        state = Lvm(runner).state()
-        live = tgt.show_if_running()
-    except CommandError as exc:
-        module.fail_json(msg=str(exc), **exc.context())
-    actions, errors = decide(items, state, live, params["target_prefix"], field=field,
+    state, live = read_state(module, lambda: (Lvm(runner).state(), tgt.show_if_running()))
+    actions, errors = decide(batch.items, state, live, params["target_prefix"], field=batch.field,
                              predict_missing=module.check_mode, allow_networks=params["allow_networks"],
                              min_prefix=min_prefix)
     # Every secret known (given, read from a target file) is masked in any message from here on.
     module.no_log_values.update(secrets_of(actions))
-    if not errors and not module.check_mode and any(a["state"] == "present" for a in actions):
-        rc, _out, _err = runner.run(["tgtadm", "--lld", "iscsi", "--mode", "sys", "--op", "show"], check=False)
-        if rc != 0:
-            errors.append("tgtd is not running on this host; apply the ember.blockstore.tgt_target role first")
-    if errors:
-        module.fail_json(msg="; ".join(errors), errors=errors, attachments=[])
-    results = []
-    for act in actions:
-        if not module.check_mode:
-            try:
-                apply(act, tgt, live, force=params["force"])
-            except (CommandError, RuntimeError, ValueError) as exc:
-                module.no_log_values.update(secrets_of([act]))
-                results.append(dict(result_of(act, target_portal), changed=False, failed=True))
-                extra = exc.context() if isinstance(exc, CommandError) else {}
-                module.fail_json(msg="attachment of %s: %s" % (act["volume"], exc), attachments=results, **extra)
-            module.no_log_values.update(secrets_of([act]))  # a generated secret
-        results.append(result_of(act, target_portal))
-    diff = {"before": {}, "after": {}}
-    for act in actions:
-        if act["action"] != "none":
-            diff["before"][act["volume"]] = "exported" if act["action"] != "export" else "absent"
-            diff["after"][act["volume"]] = "absent" if act["action"] == "unexport" else \
-                "exported to %s" % ", ".join(act["initiators"])
+    if not errors and not module.check_mode and any(a["state"] == "present" for a in actions) \
+            and not tgt.running():
+        errors.append("tgtd is not running on this host; apply the ember.blockstore.tgt_target role first")
+    actions = batch.decided(actions, errors)
+
+    def apply_one(act):
+        try:
+            apply(act, tgt, live, force=params["force"])
+        finally:
+            module.no_log_values.update(secrets_of([act]))  # a generated secret, in a failure too
+
+    results = batch.apply_each(actions, apply_one)
     # connection_info.auth_password is the one place a secret is returned on purpose (the consumer logs in with
     # it; the role registers this result with no_log). Everything else stays masked, the invocation included.
     returned = secrets_of(actions)
     invocation = {"module_args": remove_values(params, module.no_log_values)}
     module.no_log_values.difference_update(returned)
-    module.exit_json(changed=any(r["changed"] for r in results), attachments=results, diff=diff,
+    module.exit_json(changed=batch.changed(results), attachments=results, diff=diff_of(actions),
                      invocation=invocation)
 
 

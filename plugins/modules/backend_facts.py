@@ -184,194 +184,28 @@ tgt:
   sample: {running: true, configured: true, ready: true}
 """
 
-import glob
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils._backend_facts import (
+    backend_configs,
+    pool_facts,
+    problems_of,
+    read_conf_files,
+    read_exports,
+    tgt_configured,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils._batch import read_state
 from ansible_collections.ember.blockstore.plugins.module_utils._ledger import LEDGER_PATH, LedgerError, read_ledger
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
-    LV_PREFIX,
-    TGT_CONF_DIR,
     NameError_,
-    target_iqn,
-    tgt_conf_path,
     validate_target_prefix,
     validate_text,
-    validate_volume_name,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._portals import TGT_DROPIN_MARKER
-from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
-from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_clear_size
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import (
-    DEFAULT_EXTENT,
-    Lvm,
-    backend_problems,
-    block_device_size,
-    predict_vg_size,
-    thin_pool_size,
-)
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
-    HEADER,
-    Tgt,
-    is_managed_conf,
-    parse_conf,
-)
-
-TGT_DROPIN = "/etc/systemd/system/tgt.service.d/ember-start-offline.conf"
-TGT_INCLUDE = "include /etc/tgt/conf.d/*.conf"
-
-
-def tgt_configured(targets_conf="/etc/tgt/targets.conf", dropin=TGT_DROPIN):
-    """Whether the tgt_target role's configuration is in place and current (include line and the systemd
-    drop-in of this release)."""
-    try:
-        with open(targets_conf) as handle:
-            included = any(line.strip() == TGT_INCLUDE for line in handle)
-        with open(dropin) as handle:
-            current = handle.readline().rstrip("\n") == TGT_DROPIN_MARKER
-    except OSError:
-        return False
-    return included and current and os.path.isdir("/etc/tgt/conf.d")
-
-
-def read_conf_files(conf_dir=TGT_CONF_DIR):
-    """``{path: text}`` of every ``ember-*.conf`` file in ``conf_dir``."""
-    files = {}
-    for path in sorted(glob.glob(os.path.join(glob.escape(conf_dir), "ember-*.conf"))):
-        with open(path) as handle:
-            files[path] = handle.read()
-    return files
-
-
-def read_exports(conf_dir=TGT_CONF_DIR, files=None):
-    """``{backing_store_path: parsed conf}`` for every target file that carries the project's marker."""
-    exports = {}
-    for path, text in sorted((read_conf_files(conf_dir) if files is None else files).items()):
-        if not text.startswith(HEADER):
-            continue
-        conf = parse_conf(text)
-        if conf["backing_store"] and conf["iqn"] and is_managed_conf(text, conf["iqn"]):
-            conf["path"] = path
-            exports[conf["backing_store"]] = conf
-    return exports
-
-
-def _namespace_volume(name):
-    """The volume name ``name`` (an LV name or the tail of an IQN) would be in the project's namespace, else None."""
-    if not name.startswith(LV_PREFIX):
-        return None
-    try:
-        return validate_volume_name(name[len(LV_PREFIX):])
-    except NameError_:
-        return None
-
-
-def target_clashes(host, live, files, prefix=DEFAULT_TARGET_PREFIX):
-    """Targets named like the project's (``<prefix>volume-<name>``) without the project's file, and files at the
-    project's path without its marker: ``[{kind: target, host, volume, target_iqn, path, reason}]``."""
-    out = {}
-    names = {iqn[len(prefix):] for iqn in live if iqn.startswith(prefix)}
-    names |= {os.path.basename(path)[len("ember-"):-len(".conf")] for path in files}
-    for lv in sorted(names):
-        volume = _namespace_volume(lv)
-        if volume is None:
-            continue
-        iqn, path = target_iqn(volume, prefix), tgt_conf_path(volume)
-        text = files.get(path)
-        if text is not None and not is_managed_conf(text, iqn):
-            reason = "%s has no '%s' header for %s" % (path, HEADER.strip(), iqn)
-        elif text is None and iqn in live:
-            reason = "live target (tid %s) without the project's file %s" % (live[iqn].get("tid"), path)
-        else:
-            continue
-        out[volume] = {"kind": "target", "host": host, "volume": volume, "target_iqn": iqn, "path": path,
-                       "reason": reason}
-    return [out[k] for k in sorted(out)]
-
-
-def lv_clashes(host, vg, lvm_state):
-    """LVs named ``volume-<name>`` in ``vg`` that are not the project's (both tags):
-    ``[{kind: lv, host, volume, vg, lv_name, tags}]``."""
-    out = []
-    for lv in sorted(lvm_state.lvs, key=lambda item: item["name"]):
-        volume = _namespace_volume(lv["name"]) if lv["vg"] == vg else None
-        if volume is not None and not lv["managed"]:
-            out.append({"kind": "lv", "host": host, "volume": volume, "vg": vg, "lv_name": lv["name"],
-                        "tags": list(lv["tags"])})
-    return out
-
-
-def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARGET_PREFIX, files=None):
-    """Facts of one backend's pool from one LVM snapshot (pure; unit tested with captured outputs). ``files``:
-    ``{path: text}`` of the ember target files (for the target clashes; None = not known, none reported)."""
-    vg = lvm_state.vgs.get(cfg["vg"])
-    thin = cfg["driver"] == "lvm_thin"
-    extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
-    pool = {
-        "id": "%s@%s" % (host, cfg["name"]), "host": host, "backend": cfg["name"], "driver": cfg["driver"],
-        "vg": cfg["vg"], "thin_pool": cfg["thin_pool"], "exists": False, "predicted": False,
-        "extent_size_bytes": extent, "total_bytes": 0, "free_bytes": 0, "allocated_bytes": 0,
-        "provisioned_bytes": 0, "data_percent": None, "metadata_percent": None,
-        "capabilities": dict(cfg.get("capabilities") or {}),
-        "volume_clear": cfg["volume_clear"], "volume_clear_size_bytes": cfg["volume_clear_size_bytes"],
-        "volumes": [],
-        # Target clashes need the target files; a caller that does not give them (None) gets LV clashes only.
-        "clashes": lv_clashes(host, cfg["vg"], lvm_state) + (
-            target_clashes(host, live, files, prefix) if files is not None else []),
-    }
-    pool["capabilities"].update({
-        "volume_backend_name": cfg["volume_backend_name"], "storage_protocol": "iSCSI", "driver": cfg["driver"],
-        "thin_provisioning_support": thin, "thick_provisioning_support": not thin,
-        "availability_zone": cfg["availability_zone"], "reserved_percentage": cfg["reserved_percentage"],
-        "max_over_subscription_ratio": cfg["max_over_subscription_ratio"], "multiattach": True,
-    })
-    pool_lv = lvm_state.lv(cfg["vg"], cfg["thin_pool"]) if (vg and thin) else None
-    if vg and (not thin or pool_lv):
-        pool["exists"] = True
-        members = lvm_state.managed_in(cfg["vg"], cfg["thin_pool"])
-        if thin:
-            total = pool_lv["size_bytes"]
-            used = int(round(total * (pool_lv["data_percent"] or 0.0) / 100.0))
-            pool.update(total_bytes=total, free_bytes=total - used, allocated_bytes=used,
-                        data_percent=pool_lv["data_percent"], metadata_percent=pool_lv["metadata_percent"],
-                        provisioned_bytes=sum(lv["size_bytes"] for lv in lvm_state.lvs
-                                              if lv["vg"] == cfg["vg"] and lv["pool_lv"] == cfg["thin_pool"]))
-        else:
-            used = vg["size_bytes"] - vg["free_bytes"]
-            pool.update(total_bytes=vg["size_bytes"], free_bytes=vg["free_bytes"], allocated_bytes=used,
-                        provisioned_bytes=used)
-        # A volume is exported (in-use) when it has a target file or a live target, as the volume module sees it.
-        live_by_backing = {(t["luns"].get(1) or {}).get("backing_store"): iqn for iqn, t in live.items()}
-        for lv in sorted(members, key=lambda item: item["volume"]):
-            export = exports.get(lv["path"]) or {}
-            iqn = export.get("iqn") or live_by_backing.get(lv["path"])
-            target = live.get(iqn) or {}
-            # Our files record the consumers' IQNs; a live target without a file (or bound by hand) may carry
-            # name entries in its ACL.
-            attached = sorted(export.get("initiators")
-                              or [a for a in target.get("acl", []) if a.startswith(("iqn.", "eui.", "naa."))])
-            # The export is as its file says: LUN 1 on this LV, the file's CHAP account bound, the file's ACL.
-            export_ok = bool(export) and bool(target) \
-                and (target["luns"].get(1) or {}).get("backing_store") == lv["path"] \
-                and target["accounts"] == ([export["chap_username"]] if export.get("chap_username") else []) \
-                and sorted(target.get("acl", [])) == sorted(export.get("addresses") or [])
-            pool["volumes"].append({
-                "name": lv["volume"], "lv_name": lv["name"], "size_bytes": lv["size_bytes"],
-                "volume_type": lv["volume_type"], "status": "in-use" if iqn else "available",
-                "attached_to": attached, "sessions": sorted(target.get("sessions", [])),
-                "target_iqn": iqn, "initiator_addresses": sorted(export.get("addresses") or []),
-                "export_ok": export_ok,
-                "snapshots": sorted(s["name"] for s in lvm_state.snapshots_of(cfg["vg"], lv["name"])),
-                "device": lv["path"],
-            })
-    elif predict:
-        vg_size = vg["size_bytes"] if vg else predict_vg_size(
-            [block_device_size(pv) or 0 for pv in cfg["pvs"]], extent)
-        total = thin_pool_size(cfg["pool_size"], vg_size, extent) if thin else vg_size
-        pool.update(predicted=True, total_bytes=total, free_bytes=total)
-    return pool
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
+from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 
 def main():
@@ -388,21 +222,9 @@ def main():
     try:
         validate_text(host, "host", what="host name")
         validate_target_prefix(module.params["target_prefix"])
-    except NameError_ as exc:
+        configs = backend_configs(module.params["backends"], host)
+    except (NameError_, ValueError) as exc:
         module.fail_json(msg=str(exc))
-    configs = []
-    seen = set()
-    for index, backend in enumerate(module.params["backends"]):
-        try:
-            cfg = backend_config(backend, field="backends[%d]" % index)
-            cfg["volume_clear_size_bytes"] = parse_clear_size(cfg["volume_clear_size"],
-                                                              "backends[%d].volume_clear_size" % index)
-        except (ValueError, SizeError) as exc:
-            module.fail_json(msg=str(exc))
-        if cfg["name"] in seen:
-            module.fail_json(msg="backends[%d].name: %r is used twice on host %s" % (index, cfg["name"], host))
-        seen.add(cfg["name"])
-        configs.append(cfg)
 
     try:
         ledger, ledger_error = read_ledger(module.params["ledger_path"]), None
@@ -410,24 +232,17 @@ def main():
         ledger, ledger_error = None, str(exc)
     runner = Runner(module)
     lvm, tgt = Lvm(runner), Tgt(runner)
-    try:
+
+    def read():
         state, messages = lvm.state(tolerant=True)
         pv_rows = lvm.pvs()
         running = tgt.running()
         live = tgt.show_if_running() if running else {}
         portals = tgt.portals() if running else []
-    except CommandError as exc:
-        module.fail_json(msg=str(exc), **exc.context())
-    problems = []
-    for cfg in configs:
-        backup = None
-        if cfg["vg"] not in state.vgs:
-            try:
-                with open(os.path.join("/etc/lvm/backup", cfg["vg"])) as handle:
-                    backup = handle.read()
-            except OSError:
-                backup = None
-        problems.extend(backend_problems(cfg, state, pv_rows, messages, backup))
+        return state, messages, pv_rows, running, live, portals
+
+    state, messages, pv_rows, running, live, portals = read_state(module, read)
+    problems = problems_of(configs, state, pv_rows, messages)
     configured = tgt_configured()
     pools = []
     # Pools of a damaged VG are not reported: nothing may be scheduled on them or touched there.

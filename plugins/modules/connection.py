@@ -94,134 +94,50 @@ connections:
                   sample: /dev/sda}
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ember.blockstore.plugins.module_utils._address import portal as valid_portal
-from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
-    NameError_,
-    validate_chap_secret,
-    validate_chap_username,
-    validate_iqn,
-    validate_volume_name,
+from ansible_collections.ember.blockstore.plugins.module_utils._batch import Batch, read_state
+from ansible_collections.ember.blockstore.plugins.module_utils._connection import (
+    ITEM_OPTIONS,
+    ConnectionApplier,
+    decide,
+    read_host,
+    validate,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
-    NODE_DIRS,
-    Iscsiadm,
-    device_in_use,
-    device_path,
-    normalize_portal,
-)
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import PENDING_SECRET
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import Iscsiadm
+
+RESULT_KEYS = ("volume", "target_iqn", "target_portal", "action", "changed", "device", "real_device")
 
 
-def validate(connections, field="connections", check_mode=False):
-    """Errors (naming the field) for any value that would reach iscsiadm's command line or a node record."""
-    errors = []
-    for index, item in enumerate(connections):
-        where = "%s[%d]" % (field, index)
-        try:
-            validate_iqn(item["target_iqn"], where + ".target_iqn")
-            valid_portal(item["target_portal"], where + ".target_portal")
-            if not 0 <= item["target_lun"] <= 16383:
-                raise NameError_("%s.target_lun: %r is not a LUN (0-16383)" % (where, item["target_lun"]))
-            if item.get("volume") is not None:
-                validate_volume_name(item["volume"], where + ".volume")
-            if item["auth_username"] is not None:
-                validate_chap_username(item["auth_username"], where + ".auth_username")
-            # In check mode the attachment module returns a placeholder for a secret it has not generated yet;
-            # nothing logs in with it.
-            if item["auth_password"] is not None and not (check_mode and item["auth_password"] == PENDING_SECRET):
-                validate_chap_secret(item["auth_password"], where + ".auth_password")
-        except NameError_ as exc:
-            errors.append(str(exc))
-            continue
-        if item["state"] == "present" and item["auth_method"] == "CHAP" and not (
-                item["auth_username"] and item["auth_password"]):
-            errors.append("%s: auth_username and auth_password are required for CHAP (target %s)"
-                          % (where, item["target_iqn"]))
-    return errors
+def result_of(act):
+    return {key: act[key] for key in RESULT_KEYS}
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            connections=dict(type="list", elements="dict", required=True, options=dict(
-                target_iqn=dict(type="str", required=True),
-                target_portal=dict(type="str", required=True),
-                target_lun=dict(type="int", default=1),
-                auth_method=dict(type="str", choices=["CHAP", "None"], default="CHAP"),
-                auth_username=dict(type="str"),
-                auth_password=dict(type="str", no_log=True),
-                volume=dict(type="str"),
-                state=dict(type="str", choices=["present", "absent"], default="present"),
-            )),
+            connections=dict(type="list", elements="dict", required=True, options=ITEM_OPTIONS),
             wait_timeout=dict(type="int", default=60),
             force=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
+    params = module.params
     runner = Runner(module, lock=True)
     iscsi = Iscsiadm(runner)
-    errors = validate(module.params["connections"], check_mode=module.check_mode)
-    if not 0 <= module.params["wait_timeout"] <= 3600:
-        errors.append("wait_timeout: %r is not a number of seconds from 0 to 3600" % module.params["wait_timeout"])
+    errors = validate(params["connections"], check_mode=module.check_mode)
+    if not 0 <= params["wait_timeout"] <= 3600:
+        errors.append("wait_timeout: %r is not a number of seconds from 0 to 3600" % params["wait_timeout"])
     if errors:
         module.fail_json(msg="; ".join(errors), connections=[])
-    try:
-        sessions = {(s["target_iqn"], s["portal"]) for s in iscsi.sessions()}
-        nodes = {(n["target_iqn"], n["portal"]) for n in iscsi.nodes()}
-    except CommandError as exc:
-        module.fail_json(msg=str(exc), **exc.context())
-
-    results = []
-    for item in module.params["connections"]:
-        portal = normalize_portal(item["target_portal"])
-        key = (item["target_iqn"], portal)
-        path = device_path(portal, item["target_iqn"], item["target_lun"])
-        res = {"volume": item["volume"], "target_iqn": item["target_iqn"], "target_portal": portal,
-               "action": "none", "changed": False, "device": None, "real_device": None}
-        try:
-            if item["state"] == "present":
-                res["device"] = path
-                if key in sessions and not os.path.exists(path):
-                    # Logged in, but the LUN is not there (it was added to the target live): rescan the session.
-                    res.update(action="rescan", changed=True)
-                    if not module.check_mode:
-                        iscsi.rescan(item["target_iqn"], portal)
-                if key not in sessions:
-                    res.update(action="login", changed=True)
-                    if not module.check_mode:
-                        via = iscsi.login(item["target_iqn"], portal, item["auth_username"], item["auth_password"],
-                                          item["auth_method"])
-                        if via == "argv":
-                            module.warn("the node record of %s was not found under %s: the CHAP secret was passed "
-                                        "on iscsiadm's command line" % (item["target_iqn"], " or ".join(NODE_DIRS)))
-                if not module.check_mode or key in sessions:
-                    real = iscsi.wait_for_device(path, module.params["wait_timeout"] if not module.check_mode
-                                                 else 0)
-                    if real is None and not module.check_mode:
-                        raise RuntimeError("logged in to %s but %s did not appear within %d s"
-                                           % (item["target_iqn"], path, module.params["wait_timeout"]))
-                    res["real_device"] = real
-            elif key in sessions or key in nodes:
-                res.update(action="logout", changed=True)
-                if key in sessions and os.path.exists(path) and not module.params["force"]:
-                    users = device_in_use(os.path.realpath(path))
-                    if users:
-                        raise RuntimeError("%s (%s) is in use (%s); unmount it first or set force: true"
-                                           % (path, item["target_iqn"], ", ".join(users)))
-                if not module.check_mode:
-                    if key in sessions:
-                        iscsi.logout(item["target_iqn"], portal)
-                    iscsi.delete_node(item["target_iqn"], portal)
-        except (CommandError, RuntimeError) as exc:
-            results.append(dict(res, failed=True))
-            extra = exc.context() if isinstance(exc, CommandError) else {}
-            module.fail_json(msg="connection to %s: %s" % (item["target_iqn"], exc), connections=results, **extra)
-        results.append(res)
-    module.exit_json(changed=any(r["changed"] for r in results), connections=results)
+    # A failing item keeps the changed its decision said (a login may have happened before its device timed out).
+    batch = Batch(module, "connections", result_of, lambda act: "connection to %s" % act["target_iqn"],
+                  failed_changed=None)
+    state = read_state(module, lambda: read_host(iscsi, batch.items))
+    actions = batch.decided(*decide(batch.items, state, force=params["force"]))
+    applier = ConnectionApplier(iscsi, params["wait_timeout"], module.warn)
+    results = batch.apply_each(actions, applier.apply)
+    module.exit_json(changed=batch.changed(results), connections=results)
 
 
 if __name__ == "__main__":

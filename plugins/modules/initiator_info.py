@@ -87,8 +87,8 @@ def read_initiator_name(path):
     return match.group(1) if match else ""
 
 
-def iscsid_running(pid_files=PID_FILES):
-    for path in pid_files:
+def iscsid_running(pid_files=None):
+    for path in pid_files or PID_FILES:
         try:
             with open(path) as handle:
                 pid = int(handle.read().split()[0])

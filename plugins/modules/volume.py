@@ -137,14 +137,15 @@ volumes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ember.blockstore.plugins.module_utils._argspec import batch_items, single_form
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import single_form
+from ansible_collections.ember.blockstore.plugins.module_utils._batch import Batch, batch_form, read_state
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
     NameError_,
     validate_target_prefix,
     validate_volume_name,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
     ITEM_OPTIONS,
     VolumeApplier,
@@ -178,48 +179,7 @@ def result_of(act):
     return out
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[("volumes", "name")], required_one_of=[("volumes", "name")],
-                           required_by={"name": "vg"})
-    params = module.params
-    items, field = batch_items(params, "volumes", ITEM_OPTIONS, "volume")
-    try:
-        validate_target_prefix(params["target_prefix"])
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc), volumes=[])
-
-    runner = Runner(module, lock=True)
-    lvm, tgt = Lvm(runner), Tgt(runner)
-    try:
-        state = lvm.state()
-        live = tgt.show_if_running()
-    except CommandError as exc:
-        module.fail_json(msg=str(exc), **exc.context())
-    exported, foreign = exported_volumes([i["name"] for i in items if isinstance(i.get("name"), str)
-                                          and validate_name_quietly(i["name"])], live, params["target_prefix"])
-    actions, errors = decide(items, state, exported, field=field, predict_missing=module.check_mode,
-                             foreign=foreign)
-    if errors:
-        module.fail_json(msg="; ".join(errors), errors=errors, volumes=[])
-
-    results = []
-    if not module.check_mode:
-        failures, context = [], {}
-        for act, exc in VolumeApplier(lvm, tgt, params["target_prefix"]).apply_batch(actions):
-            if exc is None:
-                results.append(result_of(act))
-                continue
-            results.append(dict(result_of(act), changed=False, failed=True))
-            failures.append("volume %s: %s" % (act["name"], exc))
-            if isinstance(exc, CommandError) and not context:
-                context = exc.context()
-        if failures:
-            module.fail_json(msg="; ".join(failures), volumes=results, **context)
-    else:
-        results = [result_of(act) for act in actions]
-
-    changed = any(r["changed"] for r in results)
+def diff_of(actions):
     diff = {"before": {}, "after": {}}
     for act in actions:
         if act["action"] in ("create", "extend", "delete"):
@@ -227,7 +187,33 @@ def main():
                                            "state": "absent" if act["previous_size_bytes"] is None else "present"}
             diff["after"][act["name"]] = {"size_bytes": act["size_bytes"],
                                           "state": "absent" if act["action"] == "delete" else "present"}
-    module.exit_json(changed=changed, volumes=results, diff=diff)
+    return diff
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           **batch_form("volumes", "name", required_by={"name": "vg"}))
+    params = module.params
+    batch = Batch(module, "volumes", result_of, lambda act: "volume %s" % act["name"], ITEM_OPTIONS, "volume")
+    try:
+        validate_target_prefix(params["target_prefix"])
+    except NameError_ as exc:
+        batch.fail(str(exc))
+
+    runner = Runner(module, lock=True)
+    lvm, tgt = Lvm(runner), Tgt(runner)
+    state, live = read_state(module, lambda: (lvm.state(), tgt.show_if_running()))
+    exported, foreign = exported_volumes([i["name"] for i in batch.items if isinstance(i.get("name"), str)
+                                          and validate_name_quietly(i["name"])], live, params["target_prefix"])
+    actions = batch.decided(*decide(batch.items, state, exported, field=batch.field,
+                                    predict_missing=module.check_mode, foreign=foreign))
+
+    # --- apply: the one place the volume applier runs (check mode: nothing is applied) ---
+    applier = VolumeApplier(lvm, tgt, params["target_prefix"])
+    results = batch.apply_batched(actions, applier.apply_batch)
+    # --- end of apply ---
+
+    module.exit_json(changed=batch.changed(results), volumes=results, diff=diff_of(actions))
 
 
 if __name__ == "__main__":

@@ -32,11 +32,11 @@ from ansible_collections.ember.blockstore.plugins.filter.plan import (
 )
 from ansible_collections.ember.blockstore.plugins.module_utils import _ledger
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils._backend_facts import pool_facts
 from ansible_collections.ember.blockstore.plugins.module_utils._ledger import read_ledger, write_ledger
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
 from ansible_collections.ember.blockstore.plugins.modules import ledger as ledger_module
-from ansible_collections.ember.blockstore.plugins.modules.backend_facts import pool_facts
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan as schedule_plan
 
 ROOT = Path(__file__).resolve().parents[4]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils._backend_facts import pool_facts
 from ansible_collections.ember.blockstore.plugins.module_utils._converge import (
     attachment_items,
     connect_items,
@@ -22,7 +23,6 @@ from ansible_collections.ember.blockstore.plugins.module_utils._converge import 
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
-from ansible_collections.ember.blockstore.plugins.modules.backend_facts import pool_facts
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan as schedule_plan
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

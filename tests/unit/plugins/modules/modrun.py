@@ -79,12 +79,16 @@ def run_module(monkeypatch, capsys, module, args, answer=lab_answer, check_mode=
     def run_command(self, cmd, check_rc=False, environ_update=None, data=None, **kwargs):
         cmd = [str(a) for a in cmd]
         calls.append(cmd)
-        return answer(cmd)
+        # An answer that checks what a command reads on stdin (the lvm shell's script) declares it.
+        return answer(cmd, data=data) if getattr(answer, "takes_stdin", False) else answer(cmd)
 
     warnings = []
     # The host lock of modules that change a host goes to a temporary directory, not this machine's /run.
     lock = str(Path(tempfile.mkdtemp(prefix="ember-lock-")) / "lock")
-    monkeypatch.setattr(_ledger, "host_lock", functools.partial(_ledger.host_lock, path=lock))
+    host_lock = functools.partial(_ledger.host_lock, path=lock)
+    monkeypatch.setattr(_ledger, "host_lock", host_lock)
+    if hasattr(module, "host_lock"):  # a module that imported it by name (ledger)
+        monkeypatch.setattr(module, "host_lock", host_lock)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, warning, **kwargs: warnings.append(
         basic.remove_values(warning, self.no_log_values)))

@@ -5,8 +5,7 @@
 Top-level keys are read from the ``module.exit_json(...)`` calls in the source (``changed`` and ``diff`` are
 Ansible's common return values and not documented per module). Item keys come from the code that builds them:
 volume's ``RESULT_KEYS``/``result_of``, attachment's ``result_of`` on a decided action, backend_facts'
-``pool_facts`` and, for connection (whose result is built inline in ``main``), the ``res`` dict literal in its
-source.
+``pool_facts`` and connection's ``RESULT_KEYS``/``result_of`` on a decided action.
 """
 
 from __future__ import annotations
@@ -18,8 +17,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.ember.blockstore.plugins.module_utils import _attachment, _volume
+from ansible_collections.ember.blockstore.plugins.module_utils import _attachment, _backend_facts, _connection, _volume
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
+    device_path,
+    parse_nodes,
+    parse_sessions,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show, render_conf
 
@@ -37,8 +41,6 @@ CLIENT1_ADDR = re.search(r"^    initiator-address (\S+)$", (FIXTURES / "tgt/conf
 COMMON_RETURN = {"changed", "diff", "invocation"}
 MODULES = sorted(p.stem for p in MODULES_DIR.glob("*.py") if not p.name.startswith("_"))
 
-# The keys of connection.py's per-item result, read from its source (``res = {...}`` in main()).
-CONNECTION_RES_KEYS = ["volume", "target_iqn", "target_portal", "action", "changed", "device", "real_device"]
 
 
 def module(name):
@@ -238,7 +240,7 @@ def test_attachment_connection_info_keys_are_listed():
 # --- backend_facts -----------------------------------------------------------------------------------------------
 
 def _pools():
-    facts = module("backend_facts")
+    facts = _backend_facts
     conf = parse_conf((FIXTURES / "tgt/conf_db01.conf").read_text())
     exports = {conf["backing_store"]: conf}
     live = parse_show((FIXTURES / "tgt/show_two_targets.txt").read_text())
@@ -276,31 +278,30 @@ def test_backend_facts_capability_keys_are_listed():
 
 # --- connection --------------------------------------------------------------------------------------------------
 
-def _connection_res_keys():
-    """Keys of the ``res`` dict literal in connection.py, and the keys later written with res.update()/res[...]."""
-    literal, later = None, set()
-    for node in ast.walk(ast.parse(source("connection"))):
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "res" for t in node.targets):
-            assert isinstance(node.value, ast.Dict), "res is no longer built as a dict literal"
-            assert literal is None, "res is assigned twice"
-            literal = [k.value for k in node.value.keys]
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
-                        and target.value.id == "res":
-                    later.add(target.slice.value)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update" \
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == "res":
-            later.update(kw.arg for kw in node.keywords)
-    assert literal is not None, "no res = {...} in connection.py"
-    return literal, later
-
-
-def test_connection_res_literal_matches_the_source():
-    literal, later = _connection_res_keys()
-    assert literal == CONNECTION_RES_KEYS
-    assert later <= set(CONNECTION_RES_KEYS)
+def _connection_actions():
+    """One decided action of each kind over the consumer's captured sessions and node records."""
+    sessions = {(s["target_iqn"], s["portal"]) for s in parse_sessions((FIXTURES / "iscsiadm_session.txt").read_text())}
+    nodes = {(n["target_iqn"], n["portal"]) for n in parse_nodes((FIXTURES / "iscsiadm_node.txt").read_text())}
+    items = [with_defaults(_connection.ITEM_OPTIONS, target_iqn=PREFIX + "volume-" + name, target_portal=portal,
+                           **values) for name, portal, values in (
+        ("db01-data", "198.18.0.11:3260", {}),
+        ("db02-data", "198.18.0.12:3260", {}),
+        ("archive01", "198.18.0.11", {"volume": "archive01"}),
+        ("logs01", "198.18.0.11:3260", {"state": "absent"}),
+    )]
+    db01 = device_path("198.18.0.11:3260", PREFIX + "volume-db01-data", 1)
+    state = {"sessions": sessions, "nodes": nodes, "devices": {db01: "/dev/sdb"}, "in_use": {}}
+    actions, errors = _connection.decide(items, state)
+    assert errors == []
+    assert [a["action"] for a in actions] == ["none", "rescan", "login", "logout"]
+    return actions
 
 
 def test_connection_result_keys_are_documented():
-    assert list(contains("connection", "connections")) == CONNECTION_RES_KEYS
+    assert list(contains("connection", "connections")) == list(module("connection").RESULT_KEYS)
+
+
+def test_connection_result_of_decided_actions():
+    documented = list(contains("connection", "connections"))
+    for act in _connection_actions():
+        assert list(module("connection").result_of(act)) == documented, act["action"]

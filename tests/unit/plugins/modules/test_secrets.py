@@ -13,7 +13,7 @@ import re
 import stat
 
 import pytest
-from ansible_collections.ember.blockstore.plugins.module_utils import _attachment
+from ansible_collections.ember.blockstore.plugins.module_utils import _attachment, _connection
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers import iscsiadm
 from ansible_collections.ember.blockstore.plugins.modules import attachment, connection
 from modrun import lab_answer, run_module
@@ -220,8 +220,8 @@ def test_check_mode_accepts_the_placeholder_of_a_secret_not_generated_yet():
     item = {"target_iqn": "iqn.2026-11.io.ember.blockstore:volume-a", "target_portal": "198.18.0.11:3260",
             "target_lun": 1, "auth_method": "CHAP", "auth_username": "ember_a_0123abcd",
             "auth_password": PENDING_SECRET, "volume": "a", "state": "present"}
-    assert connection.validate([item], check_mode=True) == []
-    errors = connection.validate([item])
+    assert _connection.validate([item], check_mode=True) == []
+    errors = _connection.validate([item])
     assert len(errors) == 1 and errors[0].startswith("connections[0].auth_password:")
 
 
