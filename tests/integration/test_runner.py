@@ -9,7 +9,7 @@ own private data dir, as in AWX:
     env/ssh_key               the key, as a machine credential gives it (ansible-runner hands it to ssh-agent)
     env/extravars             what test_site.py left declared (logs01 deleted)
     env/envvars, env/settings the repository's ansible.cfg and collections path; quiet, bounded
-    env/cmdline               --check --diff for the check job only
+    env/cmdline               --check --diff for the check job only (ansible-runner writes run(cmdline=...) there)
 
 Asserted from what ansible-runner records (artifacts/<ident>/): status and rc, the playbook_on_stats event, the
 report rows in the event of the role's Report task, and that no CHAP secret of the lab appears in any artifact.
@@ -38,7 +38,7 @@ HOSTS = {"stor1", "stor2", "client1", "localhost"}
 REPORT_TASK = "ember.blockstore.blockstore : Report"
 
 
-def private_data_dir(lab, base, check):
+def private_data_dir(lab, base):
     """A private data dir laid out as AWX lays out one job's."""
     project = base / "project"
     project.mkdir()
@@ -61,10 +61,6 @@ def private_data_dir(lab, base, check):
         "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".collections"),
     }))
     (env / "settings").write_text(json.dumps({"suppress_ansible_output": True, "job_timeout": 1800}))
-    if check:
-        # Written by hand and not passed as run(cmdline=...): ansible-runner writes that argument into
-        # env/cmdline, where every later run of the same private data dir would find it.
-        (env / "cmdline").write_text("--check --diff")
     return str(base)
 
 
@@ -107,9 +103,12 @@ def report_lines(events):
 def run_as_awx(lab, tmp_path_factory, chap_secrets, ident, check):
     before = lab.state()
     base = tmp_path_factory.mktemp("awx-" + ident)
-    pdd = private_data_dir(lab, base, check)
+    pdd = private_data_dir(lab, base)
     start = time.monotonic()
-    result = ansible_runner.run(private_data_dir=pdd, playbook="site.yml", ident=ident)
+    # One private data dir per job, as in AWX: run(cmdline=...) writes env/cmdline, where every later run of the
+    # same dir would find it (the normal job would run in check mode).
+    result = ansible_runner.run(private_data_dir=pdd, playbook="site.yml", ident=ident,
+                                cmdline="--check --diff" if check else None)
     lab.timings["runner_%s_seconds" % ident] = round(time.monotonic() - start, 1)
     artifacts = os.path.join(pdd, "artifacts", ident)
     with open(os.path.join(artifacts, "stdout")) as handle:
