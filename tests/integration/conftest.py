@@ -31,9 +31,10 @@ def lab():
         subprocess.run([os.path.join(ROOT, "lab", "down.sh")], check=False)
 
 
-# Scenarios build on one lab in this order: the slice on fresh hosts first, then the fault scenarios that crash
-# and damage nodes, then the rest.
-ORDER = ("test_site.py", "test_faults.py")
+# Scenarios build on one lab in this order: the slice on fresh hosts first, the same converge run through
+# ansible-runner (as AWX runs it) on the lab the slice left converged, then the fault scenarios that crash and
+# damage nodes, then the rest.
+ORDER = ("test_site.py", "test_runner.py", "test_faults.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
