@@ -227,8 +227,9 @@ def parse_bench_lvs(stdout):
 
 
 def ssh_argv(node, ssh_options, remote):
-    return (["ssh", "-i", node["key"]] + list(ssh_options) + ["-o", "ConnectTimeout=10", "-p", str(node["port"]),
-                                                             "%s@%s" % (node["user"], node["host"]), remote])
+    target = "%s@%s" % (node["user"], node["host"])
+    return ["ssh", "-i", node["key"]] + list(ssh_options) + ["-o", "ConnectTimeout=10", "-p", str(node["port"]),
+                                                            target, remote]
 
 
 def playbook_argv(ansible_playbook, inventory, playbook, extra_vars_file=None):
@@ -479,8 +480,8 @@ def build_plan(facts, sizes, workdir, ansible_playbook, inventory, size_mib, mit
         phases.append({"n": n, "name": "ping", "cleanup": [], "steps": [
             step("ping play", "playbook", argv=pb(os.path.join(workdir, "ping.yml")), timed="ping")]})
         phases.append({"n": n, "name": "lvol", "cleanup": [remove], "steps": [
-            step("lvol loop: %d LVs per node" % per_node, "playbook", argv=pb(os.path.join(workdir, "lvol.yml"),
-                                                                                lvol_vars),
+            step("lvol loop: %d LVs per node" % per_node, "playbook",
+                 argv=pb(os.path.join(workdir, "lvol.yml"), lvol_vars),
                  timed="lvol", expect_changed=True),
             dict(remove, expect_lvs=(per_node, 0))]})
         phases.append({"n": n, "name": "floor", "cleanup": [remove], "steps": [
@@ -722,7 +723,7 @@ def main(argv=None):
         if args.dry_run:
             if note:
                 print("# %s: using the lab's nodes (%s) with placeholder SSH ports\n" % (
-                    note, ", ".join("%s=%s" % (name, zone) for name, zone, _ in LAB_FALLBACK_NODES)))
+                    note, ", ".join("%s=%s" % (name, zone) for name, zone, _port in LAB_FALLBACK_NODES)))
             sys.stdout.write(describe(files, phases, workdir))
             if args.write:
                 print("\n# then: replace the results section of %s" % args.write)

@@ -99,8 +99,8 @@ class Batch:
             except self.catch as exc:
                 results.append(self.failed_result(act))
                 extra = exc.context() if isinstance(exc, CommandError) else {}
-                self.module.fail_json(msg="%s: %s" % (self.describe(act), exc), **dict({self.list_key: results},
-                                                                                      **extra))
+                extra[self.list_key] = results
+                self.module.fail_json(msg="%s: %s" % (self.describe(act), exc), **extra)
             results.append(self.result_of(act))
         return results
 

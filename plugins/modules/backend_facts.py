@@ -49,8 +49,8 @@ options:
       availability_zone: {description: Availability zone of the backend., type: str, default: nova}
       reserved_percentage: {description: Percent of total capacity kept free (Cinder's reserved_percentage).,
                             type: int, default: 0}
-      max_over_subscription_ratio: {description: "Thin over-subscription ratio (a number > 0; 1.0 means none) or V(auto).",
-                                    type: raw, default: 20.0}
+      max_over_subscription_ratio: {description: "Thin over-subscription ratio (a number > 0; 1.0 means none) or
+                                                  V(auto).", type: raw, default: 20.0}
       volume_backend_name: {description: "Name matched by the C(volume_backend_name) extra spec; defaults to
                               O(backends[].name).", type: str}
       capabilities: {description: Extra capabilities reported to the scheduler (matched by extra specs).,

@@ -95,8 +95,8 @@ def _state_differences(saved, now):
                 out.append("pool %s: %s" % (pool_id, "appeared" if not (one or {}).get("exists") else "is gone"))
                 continue
             if one["total_bytes"] != two["total_bytes"]:
-                out.append("pool %s: size %s then, %s now" % (pool_id, _size(one["total_bytes"]),
-                                                               _size(two["total_bytes"])))
+                out.append("pool %s: size %s then, %s now"
+                           % (pool_id, _size(one["total_bytes"]), _size(two["total_bytes"])))
             for name in sorted(set(one["volumes"]) | set(two["volumes"])):
                 a, b = one["volumes"].get(name), two["volumes"].get(name)
                 if a == b:

@@ -307,12 +307,12 @@ def rendered(value):
     return str(value)
 
 
-@pytest.mark.parametrize("heading, options", DOC_SCHEMAS, ids=[h for h, _ in DOC_SCHEMAS])
+@pytest.mark.parametrize("heading, options", DOC_SCHEMAS, ids=[heading for heading, _options in DOC_SCHEMAS])
 def test_docs_list_exactly_the_spec_keys(heading, options):
     assert list(DOCS[heading]) == list(options), "docs/inventory.md, %s: keys (in the spec's order)" % heading
 
 
-@pytest.mark.parametrize("heading, options", DOC_SCHEMAS, ids=[h for h, _ in DOC_SCHEMAS])
+@pytest.mark.parametrize("heading, options", DOC_SCHEMAS, ids=[heading for heading, _options in DOC_SCHEMAS])
 def test_docs_types_choices_and_defaults(heading, options):
     for key, spec in options.items():
         row = DOCS[heading][key]

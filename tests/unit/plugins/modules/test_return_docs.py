@@ -42,7 +42,6 @@ COMMON_RETURN = {"changed", "diff", "invocation"}
 MODULES = sorted(p.stem for p in MODULES_DIR.glob("*.py") if not p.name.startswith("_"))
 
 
-
 def module(name):
     return importlib.import_module("ansible_collections.ember.blockstore.plugins.modules." + name)
 

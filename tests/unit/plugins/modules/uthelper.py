@@ -110,8 +110,8 @@ class ExpectedCommands:
         if args != expected["cmd"]:
             pytest.fail("command %d is %s, expected %s" % (self.ran + 1, args, expected["cmd"]))
         if expected["stdin"] is not None and data != expected["stdin"]:
-            pytest.fail("command %d (%s) read %r on stdin, expected %r" % (self.ran + 1, args[0], data,
-                                                                        expected["stdin"]))
+            pytest.fail("command %d (%s) read %r on stdin, expected %r"
+                        % (self.ran + 1, args[0], data, expected["stdin"]))
         self.ran += 1
         return expected["rc"], expected["out"], expected["err"]
 
@@ -148,7 +148,7 @@ def redirect_host(monkeypatch, root, case, module):
     devices = case.get("devices") or {}
     after = case.get("devices_after") or devices
     in_use = case.get("in_use") or {}
-    monkeypatch.setattr(_connection, "real_device", lambda path: devices.get(path))
+    monkeypatch.setattr(_connection, "real_device", devices.get)
     monkeypatch.setattr(_connection, "device_in_use", lambda real: list(in_use.get(real, [])))
     monkeypatch.setattr(iscsiadm.Iscsiadm, "wait_for_device", lambda self, path, timeout: after.get(path))
     missing = set(case.get("missing_bins") or [])

@@ -435,8 +435,8 @@ def test_pool_lines_count_what_the_run_created_extended_and_deleted():
 
 
 def test_pool_lines_leave_out_pools_that_do_not_exist_and_failed_items():
-    pools = [_pool("stor1@lvm-thick", False, 4 * GiB, 0, 0), dict(_pool("stor2@lvm-thick", False, 0, 0, 0),
-                                                                exists=False)]
+    gone = dict(_pool("stor2@lvm-thick", False, 0, 0, 0), exists=False)
+    pools = [_pool("stor1@lvm-thick", False, 4 * GiB, 0, 0), gone]
     got = build_report(plan(entry("new", "create", backend="lvm-thick")),
                        volume_results={"stor1": vols(("new", "create", {"failed": True}), failed=True, msg="boom")},
                        pools=pools)

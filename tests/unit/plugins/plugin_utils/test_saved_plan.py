@@ -26,8 +26,8 @@ def gathers():
                 "data_percent": 1.5, "volumes": volumes}
     logs01 = {"name": "logs01", "size_bytes": 256 * MiB, "status": "in-use", "attached_to": ["client1"],
               "snapshots": [], "target_iqn": IQN}
-    return {"stor1": {"changed": False, "ledger": {"generation": 7}, "pools": [pool("stor1", "lvm-thick", [logs01]),
-                                                                              pool("stor1", "lvm-thin", [])]},
+    stor1 = [pool("stor1", "lvm-thick", [logs01]), pool("stor1", "lvm-thin", [])]
+    return {"stor1": {"changed": False, "ledger": {"generation": 7}, "pools": stor1},
             "stor2": {"changed": False, "ledger": {"generation": 7}, "pools": [pool("stor2", "lvm-thick", [])]}}
 
 
