@@ -228,8 +228,8 @@ def parse_bench_lvs(stdout):
 
 def ssh_argv(node, ssh_options, remote):
     target = "%s@%s" % (node["user"], node["host"])
-    return ["ssh", "-i", node["key"]] + list(ssh_options) + ["-o", "ConnectTimeout=10", "-p", str(node["port"]),
-                                                            target, remote]
+    port = ["-o", "ConnectTimeout=10", "-p", str(node["port"])]
+    return ["ssh", "-i", node["key"]] + list(ssh_options) + port + [target, remote]
 
 
 def playbook_argv(ansible_playbook, inventory, playbook, extra_vars_file=None):
