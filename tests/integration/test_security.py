@@ -195,6 +195,12 @@ def test_chap_binding_is_verified_after_an_update_that_tgt_admin_skipped(lab, co
 
 SAMPLER = ("nohup sh -c 'while :; do ps -eo args; sleep 0.05; done' > /tmp/ember-ps.log 2>/dev/null & "
            "echo $! > /tmp/ember-ps.pid")
+# Every iscsiadm command line the run makes, exactly (ps sampling alone can miss a command of a few ms on a loaded
+# host): a shim first in PATH that records its arguments and runs the real iscsiadm.
+ARGV_SHIM = ("set -e; real=$(command -v iscsiadm); rm -f /tmp/ember-iscsiadm-argv.log; "
+             "printf '#!/bin/sh\\n# Test shim (test_security.py)\\n"
+             "printf \"%%s\\\\n\" \"$*\" >> /tmp/ember-iscsiadm-argv.log\\nexec %s \"$@\"\\n' \"$real\" "
+             "> /usr/local/sbin/iscsiadm; chmod 755 /usr/local/sbin/iscsiadm")
 
 
 def test_ps_shows_no_secret_during_a_login(lab, converged, tmp_path):
@@ -206,6 +212,7 @@ def test_ps_shows_no_secret_during_a_login(lab, converged, tmp_path):
     lab.ssh("client1", "iscsiadm -m node -T %s -p %s --logout && iscsiadm -m node -T %s -p %s -o delete"
             % (iqn, portal, iqn, portal))
     try:
+        lab.ssh("client1", ARGV_SHIM)
         for side in ("client1", host):
             lab.ssh(side, SAMPLER)
         run = run_playbook(lab, tmp_path=tmp_path)
@@ -216,10 +223,13 @@ def test_ps_shows_no_secret_during_a_login(lab, converged, tmp_path):
             lab.ssh(side, "kill $(cat /tmp/ember-ps.pid) 2>/dev/null; true", check=False)
             logs[side] = lab.ssh(side, "cat /tmp/ember-ps.log; rm -f /tmp/ember-ps.log /tmp/ember-ps.pid",
                                  check=False).stdout
+        argv = lab.ssh("client1", "cat /tmp/ember-iscsiadm-argv.log; rm -f /usr/local/sbin/iscsiadm "
+                                  "/tmp/ember-iscsiadm-argv.log", check=False).stdout
     assert "volume-%s " % volume in lab.ssh("client1", "iscsiadm -m session").stdout
-    # The sampler saw the login happen (so its silence about the secret means something) ...
-    assert re.search(r"iscsiadm -m node -T %s -p \S+ (-o|--login)" % re.escape(iqn), logs["client1"])
-    # ... and no process on either side had the secret on its command line.
+    # The run's own iscsiadm commands, recorded exactly: the login happened (so the silence means something) ...
+    assert re.search(r"^-m node -T %s -p \S+ --login$" % re.escape(iqn), argv, re.MULTILINE), argv
+    # ... none of them carried the secret, and no process on either side had it on its command line.
+    assert secret not in argv, "the CHAP secret was on an iscsiadm command line"
     for side, log in logs.items():
         assert secret not in log, "%s: the CHAP secret appeared in ps" % side
     # The secret is in the node record instead (root-only).
