@@ -202,8 +202,8 @@ def decide(items, lvm_state, exported, field="snapshots", foreign=None):
         vg_name = item["vg"]
         key = (vg_name, volume, name)
         if key in seen:
-            errors.append("%s.name: snapshot %r of volume %s is listed twice (also %s)" % (where, name, volume,
-                                                                                         seen[key]))
+            errors.append("%s.name: snapshot %r of volume %s is listed twice (also %s)"
+                          % (where, name, volume, seen[key]))
             continue
         seen[key] = where
         lv = snapshot_lv_name(volume, name)
@@ -431,4 +431,3 @@ class SnapshotApplier:
         self.lvm.change_tags(vg, vol, add=[t for t in want if t not in have],
                              delete=[t for t in have if t not in want])
         self.lvm.settle()
-

@@ -48,7 +48,7 @@ options:
           fit in 127 characters."
         type: str
         required: true
-      volume: {description: Name of the volume (as given to the volume module)., type: str, required: true}
+      volume: {description: "Name of the volume (as given to the volume module).", type: str, required: true}
       vg: {description: Volume group that holds the volume., type: str, required: true}
       state:
         description: Desired state; V(reverted) reverts the volume to this snapshot.
@@ -60,8 +60,8 @@ options:
           - COW store size of a thick volume's snapshot, in the units of the volume module's C(size) (V(512MiB),
             V(1G) = 10^9 bytes, a bare number is GiB). Rounded up to whole extents; more than zero and at most the
             volume's size.
-          - Default the volume's size (Cinder's choice: the snapshot cannot overflow). An error for a thin volume
-            (its snapshots use the pool). Used when the snapshot is created; an existing snapshot is not resized.
+          - "Default the volume's size (Cinder's choice: the snapshot cannot overflow). An error for a thin volume
+            (its snapshots use the pool). Used when the snapshot is created; an existing snapshot is not resized."
         type: raw
       force:
         description: With O(snapshots[].state=reverted), revert to a snapshot that is not the volume's latest.
@@ -199,6 +199,10 @@ def result_of(act):
     return out
 
 
+def describe(act):
+    return "snapshot %s of volume %s" % (act["name"], act["volume"])
+
+
 def diff_of(actions):
     diff = {"before": {}, "after": {}}
     for act in actions:
@@ -218,9 +222,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            **batch_form("snapshots", "name", required_by={"name": ("volume", "vg")}))
     params = module.params
-    batch = Batch(module, "snapshots", result_of, lambda act: "snapshot %s of volume %s" % (act["name"],
-                                                                                          act["volume"]),
-                  ITEM_OPTIONS, "snapshot")
+    batch = Batch(module, "snapshots", result_of, describe, ITEM_OPTIONS, "snapshot")
     try:
         validate_target_prefix(params["target_prefix"])
     except NameError_ as exc:
