@@ -137,6 +137,12 @@ def _merging(lv):
     return (lv.get("attr") or "")[:1] == "S"
 
 
+def _merging_into(lv):
+    """An origin with a merge pending or running shows ``O`` as the first ``lv_attr`` character (lvs(8)); a thin
+    snapshot whose merge LVM deferred keeps ``V``, so its origin is what tells."""
+    return (lv.get("attr") or "")[:1] == "O"
+
+
 def _is_open(lv):
     return (lv.get("attr") or "      ")[5:6] == "o"
 
@@ -277,6 +283,9 @@ def _decide_present(act, where, cow, vol, snap, vg, lvm_state):
     if marker is not None:
         return ("%s: a revert of volume %s to snapshot %s was interrupted; finish it first (state: reverted, name: "
                 "%s)" % (where, volume, marker, marker))
+    if _merging_into(vol):
+        return ("%s: a snapshot is being merged into volume %s (lv_attr %s); run again when the merge has finished"
+                % (where, volume, vol["attr"]))
     if act["thin"]:
         if cow is not None:
             return ("%s.cow_size: %s is given, but volume %s is thin (pool %s): its snapshots share the pool and "
@@ -316,10 +325,11 @@ def _decide_revert(act, where, vol, snap, lvm_state, exported, foreign):
     if marker is not None and marker != name:
         return ("%s: a revert of volume %s to snapshot %s was interrupted; finish it first (state: reverted, name: "
                 "%s)" % (where, volume, marker, marker))
-    if snap is not None and _merging(snap):
-        return ("%s: snapshot %s is still being merged into volume %s (an earlier revert); run again when lvs no "
-                "longer shows it merging" % (where, name, volume))
-    if marker == name:
+    if (snap is not None and _merging(snap)) or _merging_into(vol):
+        return ("%s: a snapshot is still being merged into volume %s (an earlier revert; lv_attr %s): LVM finishes "
+                "it when the volume is next activated and nothing holds it open; run again then"
+                % (where, volume, vol["attr"]))
+    if marker == name and (snap is None or REVERTED_TAG in snap["tags"]):
         # An interrupted revert: the merge ran (the snapshot is gone or was re-created); finish it.
         act.update(action="revert", resume=True, status="reverted",
                    cow_size_bytes=None if act["thin"] else (snap["size_bytes"] if snap else vol["size_bytes"]),
@@ -399,7 +409,8 @@ class SnapshotApplier:
         5. ``lvchange --deltag ember.reverting=<name>``."""
         vg, vol, snap, name = act["vg"], act["origin_lv"], act["lv_name"], act["name"]
         if not act.get("resume"):
-            self.lvm.change_tags(vg, vol, add=[REVERTING_TAG + name])
+            if REVERTING_TAG + name not in act["volume_tags"]:  # else a run whose lvconvert failed left it
+                self.lvm.change_tags(vg, vol, add=[REVERTING_TAG + name])
             if act["thin"]:
                 self.lvm.deactivate(vg, vol)
                 self.lvm.merge(vg, snap)
@@ -414,10 +425,11 @@ class SnapshotApplier:
         volume_lv = state.lv(vg, vol)
         if volume_lv is None:
             raise RuntimeError("volume LV %s/%s is gone after the merge of %s" % (vg, vol, snap))
-        if left is not None and (not act.get("resume") or _merging(left)):
+        unmerged = left is not None and (not act.get("resume") or _merging(left) or REVERTED_TAG not in left["tags"])
+        if unmerged or _merging_into(volume_lv):
             raise RuntimeError("the merge of %s/%s into %s has not finished (lv_attr %s): LVM completes it when the "
                                "volume is next activated and nothing holds it open; run again then"
-                               % (vg, snap, vol, left["attr"]))
+                               % (vg, snap, vol, (left or volume_lv)["attr"]))
         if left is None:
             self.lvm.create_snapshot(vg, vol, snap,
                                      snapshot_tags(act["volume"], name, volume_lv["size_bytes"],

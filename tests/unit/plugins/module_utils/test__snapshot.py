@@ -139,6 +139,13 @@ def test_interrupted_revert_is_resumed():
     assert errors == [] and act["action"] == "revert" and act["resume"] is True
 
 
+def test_a_revert_whose_merge_never_ran_is_done_again_whole():
+    def failed_lvconvert(rows):
+        rows["volume-a"]["lv_tags"] += ",ember.reverting=weekly"
+    (act,), errors = one(name="weekly", volume="a", vg="ember-thick", state="reverted", lvm=state(failed_lvconvert))
+    assert errors == [] and act["action"] == "revert" and act["resume"] is False
+
+
 def test_foreign_snapshots_do_not_count_for_latest():
     # snap-a+manual (untagged, 10:15) is newer than weekly (10:10) but not ours.
     (act,), errors = one(name="weekly", volume="a", vg="ember-thick", state="reverted")
@@ -176,6 +183,10 @@ def _unmanaged(rows):
 
 def _pending(rows):
     rows["volume-a"]["lv_tags"] += ",ember.reverting=daily"
+
+
+def _origin_merging(rows):
+    rows["volume-b"]["lv_attr"] = "Owi-a-tz--"
 
 
 def _merging(rows):
@@ -230,9 +241,13 @@ BAD = [
     ("revert_size_changed", dict(name="weekly", volume="a", vg="ember-thick", state="reverted"), None, _grown,
      "]: volume a", "960 MiB"),
     ("revert_merging", dict(name="weekly", volume="a", vg="ember-thick", state="reverted"), None, _merging,
-     "]: snapshot weekly", "merged"),
+     "]: a snapshot is still being merged into volume a", "owi-a-s---"),
     ("revert_other_pending", dict(name="weekly", volume="a", vg="ember-thick", state="reverted"), None, _pending,
      "]: a revert of volume a", "daily"),
+    ("revert_thin_merge_deferred", dict(name="nightly", volume="b", vg="ember-thin", state="reverted"), None,
+     _origin_merging, "]: a snapshot is still being merged into volume b", "Owi-a-tz--"),
+    ("create_while_merging", dict(name="x", volume="b", vg="ember-thin"), None, _origin_merging,
+     "]: a snapshot is being merged into volume b", "Owi-a-tz--"),
     ("create_while_revert_pending", dict(name="x", volume="a", vg="ember-thick"), None, _pending,
      "]: a revert of volume a", "daily"),
     ("delete_foreign_lv", dict(name="manual", volume="a", vg="ember-thick", state="absent"), None, None,
