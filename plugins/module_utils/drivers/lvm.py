@@ -11,6 +11,7 @@ the sum of the thin volumes' virtual sizes as ``provisioned``.
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import re
@@ -30,10 +31,13 @@ from ansible_collections.ember.blockstore.plugins.module_utils._size import Size
 __all__ = [
     "LVS_FIELDS", "VGS_FIELDS", "parse_lvs", "parse_vgs", "Lvm", "LvmState", "predict_vg_size", "thin_pool_size",
     "DEFAULT_EXTENT", "PE_START", "block_device_size", "PVS_FIELDS", "parse_pvs", "backend_problems",
-    "parse_vg_backup", "split_report",
+    "parse_vg_backup", "split_report", "LVS_TIME_FIELDS", "parse_lv_time",
 ]
 
 LVS_FIELDS = "lv_name,vg_name,lv_size,lv_attr,lv_tags,pool_lv,origin,data_percent,metadata_percent,lv_path,segtype"
+# The snapshot module also reads each LV's creation time (to find a volume's latest snapshot, as Cinder's revert
+# needs); the other modules' reads stay as they were.
+LVS_TIME_FIELDS = LVS_FIELDS + ",lv_time"
 VGS_FIELDS = "vg_name,vg_size,vg_free,vg_extent_size,vg_tags,pv_count,vg_missing_pv_count,vg_attr"
 PVS_FIELDS = "pv_name,vg_name,pv_size,pv_missing"
 # Thin pool usage above which new volumes are not placed there and the operator is told to extend it
@@ -67,6 +71,21 @@ def split_report(text):
     return "\n".join(keep), stray
 
 
+def parse_lv_time(text):
+    """Seconds since the epoch of an ``lv_time`` value in LVM's default ``report/time_format``
+    (``%Y-%m-%d %T %z``: ``2026-11-20 10:11:12 +0100``); None when it is empty or in another format (a host whose
+    lvm.conf changes the format: the snapshot module then cannot tell which snapshot is the latest)."""
+    match = re.fullmatch(r"\s*(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})\s*", text or "")
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    offset = (int(match.group(8)) * 60 + int(match.group(9))) * 60 * (-1 if match.group(7) == "-" else 1)
+    try:
+        return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - offset
+    except (ValueError, OverflowError):
+        return None
+
+
 def _report(text, key):
     text = split_report(text)[0]
     data = json.loads(text) if text and text.strip() else {"report": []}
@@ -80,7 +99,8 @@ def parse_lvs(text):
     """Parse ``lvs --reportformat json --units b --nosuffix -o LVS_FIELDS`` into a list of LV dicts.
 
     Each dict: ``name, vg, size_bytes, attr, tags (list), pool_lv, origin, data_percent (float|None),
-    metadata_percent, path, segtype, managed (bool), volume (ember volume name or None), volume_type, backend``.
+    metadata_percent, path, segtype, managed (bool), volume (ember volume name or None), volume_type, backend,
+    time`` (``lv_time`` as seconds since the epoch, when read with :data:`LVS_TIME_FIELDS`, else None).
     ``managed`` means both tags, ``ember.blockstore`` and ``ember.volume=<name>``, on the LV ``volume-<name>``
     (:func:`_naming.is_managed_lv`).
     """
@@ -103,6 +123,7 @@ def parse_lvs(text):
             "volume": None,
             "volume_type": None,
             "backend": None,
+            "time": parse_lv_time(row.get("lv_time")),
         }
         for tag in tags:
             if tag.startswith(VOLUME_TAG):
@@ -325,14 +346,15 @@ class Lvm:
 
     COMMON = ["--reportformat", "json", "--units", "b", "--nosuffix"]
 
-    def state(self, tolerant=False):
-        """Read all VGs and LVs with one ``vgs`` and one ``lvs`` call.
+    def state(self, tolerant=False, times=False):
+        """Read all VGs and LVs with one ``vgs`` and one ``lvs`` call (``times``: with each LV's creation time,
+        :data:`LVS_TIME_FIELDS`).
 
         ``tolerant=True`` (for facts): a damaged VG makes LVM exit non-zero while still reporting the rest, so
         exit codes are not errors; returns ``(state, messages)`` with LVM's stderr lines for
         :func:`backend_problems`. Output that is not JSON still raises :class:`CommandError`."""
         results = []
-        for cmd, fields in (("vgs", VGS_FIELDS), ("lvs", LVS_FIELDS)):
+        for cmd, fields in (("vgs", VGS_FIELDS), ("lvs", LVS_TIME_FIELDS if times else LVS_FIELDS)):
             args = [cmd] + self.COMMON + ["-o", fields]
             rc, out, err = self.runner.run(args, check=not tolerant)
             body, stray = split_report(out)
@@ -442,6 +464,44 @@ class Lvm:
 
     def settle(self):
         self.runner.run(["udevadm", "settle", "--timeout=30"], check=False)
+
+    # --- snapshots (the snapshot module); Cinder: brick/local_dev/lvm.py create_lv_snapshot, revert, activate_lv ---
+
+    @staticmethod
+    def snapshot_args(vg, origin, name, tags, cow_size_bytes=None):
+        """``lvcreate --snapshot`` of ``vg/origin`` named ``name``: with ``--size`` (the COW store) for a thick
+        origin, without for a thin one (LVM then makes a thin snapshot in the origin's pool, flagged to skip
+        activation, as Cinder's ``create_lv_snapshot`` leaves it)."""
+        args = ["lvcreate", "--snapshot", "--name", name]
+        if cow_size_bytes is not None:
+            args += ["--size", "%db" % cow_size_bytes]
+        for tag in tags:
+            args += ["--addtag", tag]
+        return args + ["%s/%s" % (vg, origin)]
+
+    def create_snapshot(self, vg, origin, name, tags, cow_size_bytes=None):
+        self.runner.run(self.snapshot_args(vg, origin, name, tags, cow_size_bytes))
+
+    def merge(self, vg, snapshot):
+        """``lvconvert --merge``: merge a snapshot into its origin (the snapshot is consumed). Cinder's
+        ``revert`` (privsep ``lvconvert``) runs exactly this."""
+        self.runner.run(["lvconvert", "--merge", "%s/%s" % (vg, snapshot)])
+
+    def deactivate(self, vg, name):
+        self.runner.run(["lvchange", "--activate", "n", "%s/%s" % (vg, name)])
+
+    def set_activation_skip(self, vg, name, skip):
+        self.runner.run(["lvchange", "--setactivationskip", "y" if skip else "n", "%s/%s" % (vg, name)])
+
+    def change_tags(self, vg, name, add=(), delete=()):
+        """One ``lvchange`` with ``--deltag``/``--addtag`` for each tag (nothing runs when both are empty)."""
+        args = ["lvchange"]
+        for tag in delete:
+            args += ["--deltag", tag]
+        for tag in add:
+            args += ["--addtag", tag]
+        if len(args) > 1:
+            self.runner.run(args + ["%s/%s" % (vg, name)])
 
 
 def block_device_size(path):

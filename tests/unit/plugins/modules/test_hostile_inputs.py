@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from ansible_collections.ember.blockstore.plugins.modules import attachment, backend_facts, connection, volume
+from ansible_collections.ember.blockstore.plugins.modules import attachment, backend_facts, connection, snapshot, volume
 from modrun import run_module
 
 CLIENT1 = "iqn.1993-08.org.debian:01:ed703fed4dfd"
@@ -38,6 +38,9 @@ VALID = {
     connection: {"connections": [{"target_iqn": "iqn.2026-11.io.ember.blockstore:volume-db01-data",
                                   "target_portal": "198.18.0.11:3260", "auth_username": "ember_db01_data_c6f08c3f",
                                   "auth_password": "Secret_for_db01data", "volume": "db01-data"}]},
+    snapshot: {"snapshots": [{"name": "nightly", "volume": "scratch01", "vg": "ember-thick", "cow_size": "64MiB",
+                              "description": "before the upgrade"}],
+               "target_prefix": "iqn.2026-11.io.ember.blockstore:"},
     backend_facts: {"backends": [{"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "pvs": ["/dev/vdc"],
                                   "pool": "thinpool", "pool_size": "95%VG", "availability_zone": "az1",
                                   "volume_backend_name": "lvm-thin", "volume_clear_size": "0"}],
@@ -67,6 +70,11 @@ FIELDS = [
     (connection, ("connections", 0, "auth_username"), "connections[0].auth_username"),
     (connection, ("connections", 0, "auth_password"), "connections[0].auth_password"),
     (connection, ("connections", 0, "volume"), "connections[0].volume"),
+    (snapshot, ("snapshots", 0, "name"), "snapshots[0].name"),
+    (snapshot, ("snapshots", 0, "volume"), "snapshots[0].volume"),
+    (snapshot, ("snapshots", 0, "vg"), "snapshots[0].vg"),
+    (snapshot, ("snapshots", 0, "cow_size"), "snapshots[0].cow_size"),
+    (snapshot, ("target_prefix",), "target_prefix"),
     (backend_facts, ("backends", 0, "name"), "backends[0].name"),
     (backend_facts, ("backends", 0, "vg"), "backends[0].vg"),
     (backend_facts, ("backends", 0, "pvs", 0), "backends[0].pvs[0]"),
@@ -81,6 +89,8 @@ LABELS = [
     (backend_facts, ("backends", 0, "availability_zone"), "backends[0].availability_zone"),
     (backend_facts, ("backends", 0, "volume_backend_name"), "backends[0].volume_backend_name"),
     (backend_facts, ("host",), "host"),
+    # Kept in an LV tag with every character a tag cannot hold escaped as #XX.
+    (snapshot, ("snapshots", 0, "description"), "snapshots[0].description"),
 ]
 
 

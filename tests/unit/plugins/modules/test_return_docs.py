@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.ember.blockstore.plugins.module_utils import _attachment, _backend_facts, _connection, _volume
+from ansible_collections.ember.blockstore.plugins.module_utils import (
+    _attachment,
+    _backend_facts,
+    _connection,
+    _snapshot,
+    _volume,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
     device_path,
@@ -95,7 +101,8 @@ def with_defaults(options, **values):
 # --- every module ------------------------------------------------------------------------------------------------
 
 def test_every_module_is_checked():
-    assert MODULES == ["attachment", "backend_facts", "connection", "initiator_info", "ledger", "volume"], \
+    assert MODULES == ["attachment", "backend_facts", "connection", "initiator_info", "ledger", "snapshot",
+                       "volume"], \
         "a module was added or removed: add its RETURN check to this file"
 
 
@@ -168,6 +175,36 @@ def test_volume_result_of_a_deleted_volume():
     act = next(a for a in _volume_actions() if a["action"] == "delete")
     applied = dict(act, **{key: None for key in set_by_delete})
     assert set(module("volume").result_of(applied)) == set(documented)
+
+
+# --- snapshot ----------------------------------------------------------------------------------------------------
+
+def _snapshot_actions():
+    """One action of each kind over lvs_snap.json (derived from the lab capture, see cases/snapshot.yml)."""
+    state = LvmState(parse_vgs((FIXTURES / "lvm/vgs_stor1.json").read_text()),
+                     parse_lvs((FIXTURES / "lvm/lvs_snap.json").read_text()))
+    items = [with_defaults(_snapshot.ITEM_OPTIONS, **values) for values in (
+        {"name": "daily", "volume": "a", "vg": "ember-thick"},
+        {"name": "hourly", "volume": "a", "vg": "ember-thick", "cow_size": "100MiB"},
+        {"name": "weekly", "volume": "a", "vg": "ember-thick", "description": "new"},
+        {"name": "gone", "volume": "a", "vg": "ember-thick", "state": "absent"},
+        {"name": "nightly", "volume": "b", "vg": "ember-thin", "state": "reverted"},
+        {"name": "other", "volume": "a", "vg": "ember-thick", "state": "absent"},
+    )]
+    actions, errors = _snapshot.decide(items, state, {})
+    assert errors == []
+    assert [a["action"] for a in actions] == ["none", "create", "update", "absent", "revert", "absent"]
+    return actions
+
+
+def test_snapshot_result_keys_are_documented():
+    assert set(contains("snapshot", "snapshots")) == set(module("snapshot").RESULT_KEYS)
+
+
+def test_snapshot_result_of_decided_actions():
+    documented = contains("snapshot", "snapshots")
+    for act in _snapshot_actions():
+        assert set(module("snapshot").result_of(act)) == set(documented), act["action"]
 
 
 # --- attachment --------------------------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_parse_lvs_managed_thick_origin():
         "name": "volume-a", "vg": "ember-thick", "size_bytes": 1002438656, "attr": "owi-a-s---",
         "tags": ["ember.blockstore", "ember.type=bulk", "ember.volume=a"], "pool_lv": None, "origin": None,
         "data_percent": None, "metadata_percent": None, "path": "/dev/ember-thick/volume-a", "segtype": "linear",
-        "managed": True, "volume": "a", "volume_type": "bulk", "backend": None,
+        "managed": True, "volume": "a", "volume_type": "bulk", "backend": None, "time": None,
     }
 
 

@@ -1,0 +1,248 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ember.blockstore contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: snapshot
+short_description: Create, delete and revert to snapshots of block storage volumes on an LVM storage node
+version_added: 0.3.0
+description:
+  - Manages LVM snapshots of the volumes the P(ember.blockstore.volume#module) module made, as Cinder's LVM driver
+    does (C(cinder/volume/drivers/lvm.py) C(create_snapshot), C(delete_snapshot), C(revert_to_snapshot)). Option
+    names are those of openstack.cloud's C(volume_snapshot) (O(snapshots[].name), O(snapshots[].volume),
+    O(snapshots[].force), O(snapshots[].state)).
+  - "The snapshot LV is C(snap-<volume>+<name>) in the volume's VG (C(+) is allowed by LVM and cannot occur in a
+    volume or snapshot name, so no two snapshots and no volume share an LV name), tagged C(ember.blockstore),
+    C(ember.volume=<volume>), C(ember.snapshot=<name>) and C(ember.volume_size=<bytes>) (the volume's size when
+    it was taken). The volume module's C(cascade) deletes only LVs with these tags; LVs without them are never
+    touched here."
+  - A thick volume's snapshot is a COW snapshot (C(lvcreate --snapshot --size)) whose COW store is the volume's
+    size unless O(snapshots[].cow_size) says less, so by default it cannot overflow (Cinder's choice). A thin
+    volume's snapshot is a thin snapshot in the same pool (C(lvcreate --snapshot) without a size); it keeps LVM's
+    skip-activation flag, as in Cinder.
+  - O(snapshots[].state=absent) deletes the snapshot (C(lvremove)).
+  - "O(snapshots[].state=reverted) reverts the volume to the snapshot, as Cinder's revert-to-snapshot: only when
+    the volume is not exported (not attached) and not open on the node, only when its size equals its size when the
+    snapshot was taken, and only to its latest snapshot (by LVM creation time, C(lv_time)) unless
+    O(snapshots[].force=true). The snapshot is merged into the volume (C(lvconvert --merge), which consumes it) and
+    then re-created with the same name, as Cinder does, tagged C(ember.reverted)."
+  - "Idempotence of a revert: a snapshot tagged C(ember.reverted) that is still the volume's latest snapshot means
+    the volume was reverted to it, so the same request again changes nothing. After a newer snapshot is taken (or
+    the snapshot is deleted and taken again) the same request reverts again. While a revert runs the volume carries
+    C(ember.reverting=<name>); a run interrupted after the merge is finished by the next run with the same request."
+  - Batch form (O(snapshots)) handles many snapshots in one module run; the single form (O(name), O(volume), ...)
+    handles one. Every item is validated and decided before the first change; one bad item changes nothing.
+author: ember.blockstore contributors (@ember-blockstore)
+options:
+  snapshots:
+    description: Snapshots to manage in one run. Mutually exclusive with O(name).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: "Snapshot name: 1-63 lowercase letters, digits, C(.) or C(-), starting and ending with a
+          letter or digit; the device-mapper name of its LV (C(<vg>-snap-<volume>+<name>), C(-) doubled) must
+          fit in 127 characters."
+        type: str
+        required: true
+      volume: {description: "Name of the volume (as given to the volume module).", type: str, required: true}
+      vg: {description: Volume group that holds the volume., type: str, required: true}
+      state:
+        description: Desired state; V(reverted) reverts the volume to this snapshot.
+        type: str
+        choices: [present, absent, reverted]
+        default: present
+      cow_size:
+        description:
+          - COW store size of a thick volume's snapshot, in the units of the volume module's C(size) (V(512MiB),
+            V(1G) = 10^9 bytes, a bare number is GiB). Rounded up to whole extents; more than zero and at most the
+            volume's size.
+          - "Default the volume's size (Cinder's choice: the snapshot cannot overflow). An error for a thin volume
+            (its snapshots use the pool). Used when the snapshot is created; an existing snapshot is not resized."
+        type: raw
+      force:
+        description: With O(snapshots[].state=reverted), revert to a snapshot that is not the volume's latest.
+        type: bool
+        default: false
+      description:
+        description:
+          - Free text (ASCII, one line, at most 255 characters) kept in an C(ember.description=) tag (characters a
+            tag cannot hold are written as C(#XX)). A different description on an existing snapshot updates the tag.
+        type: str
+  name: {description: Single form; see O(snapshots)., type: str}
+  volume: {description: Single form; see O(snapshots)., type: str}
+  vg: {description: Single form; see O(snapshots)., type: str}
+  state: {description: Single form; see O(snapshots)., type: str, choices: [present, absent, reverted],
+          default: present}
+  cow_size: {description: Single form; see O(snapshots)., type: raw}
+  force: {description: Single form; see O(snapshots)., type: bool, default: false}
+  description: {description: Single form; see O(snapshots)., type: str}
+  target_prefix:
+    description: IQN prefix of the targets that export volumes (a volume exported is not reverted).
+    type: str
+    default: "iqn.2026-11.io.ember.blockstore:"
+extends_documentation_fragment:
+  - ember.blockstore.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff shows each changed snapshot's state (and description) before and after.
+notes:
+  - "Errors before any change, each naming the item's field and value: invalid names, a device-mapper name over
+    127 characters, O(snapshots[].cow_size) zero, negative, malformed, larger than the volume or given for a thin
+    volume, a snapshot listed twice, a missing or foreign volume, an LV of the snapshot's name that is not the
+    project's, a revert while the volume is exported or open, to a missing snapshot, to one that is not the latest
+    (without O(snapshots[].force)), after the volume's size changed, or with other changes of the same volume's
+    snapshots in the same run."
+seealso:
+  - module: ember.blockstore.volume
+"""
+
+EXAMPLES = r"""
+- name: Snapshot a thick volume (COW store as big as the volume)
+  ember.blockstore.snapshot:
+    name: nightly
+    volume: db01-data
+    vg: ember-thick
+
+- name: Several snapshots in one run, one with a smaller COW store
+  ember.blockstore.snapshot:
+    snapshots:
+      - {name: before-upgrade, volume: web01, vg: ember-thick, cow_size: 512MiB, description: before the upgrade}
+      - {name: nightly, volume: db02, vg: ember-thin}
+      - {name: old, volume: db02, vg: ember-thin, state: absent}
+
+- name: Revert a detached volume to its latest snapshot
+  ember.blockstore.snapshot:
+    name: before-upgrade
+    volume: web01
+    vg: ember-thick
+    state: reverted
+"""
+
+RETURN = r"""
+snapshots:
+  description: One result per requested snapshot, in request order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Snapshot name., type: str, sample: nightly}
+    volume: {description: Volume name., type: str, sample: db01-data}
+    vg: {description: Volume group., type: str, sample: ember-thick}
+    lv_name: {description: LV name of the snapshot., type: str, sample: snap-db01-data+nightly}
+    action:
+      description: "V(create), V(update) (description), V(none), V(delete), V(absent) (nothing to delete) or
+        V(revert)."
+      type: str
+      sample: create
+    changed: {description: Whether this item changed., type: bool, sample: true}
+    status: {description: "V(available), V(deleted), V(absent) or V(reverted) (the volume was reverted to it, now
+                           or before).", type: str, sample: available}
+    thin: {description: Whether it is a thin snapshot (in the volume's thin pool)., type: bool, sample: false}
+    cow_size_bytes: {description: COW store size of a thick snapshot; null for a thin one or when absent., type: int,
+                     sample: 1002438656}
+    volume_size_bytes: {description: The volume's size (null when the volume does not exist)., type: int,
+                        sample: 1002438656}
+    created_at: {description: "When LVM created the snapshot LV (UTC, from C(lv_time)); null when it did not
+                               exist before this run.", type: str, sample: "2026-11-20T10:11:12Z"}
+    description: {description: The snapshot's description or null., type: str, sample: before the upgrade}
+    device: {description: Device path of the snapshot on the storage node., type: str,
+             sample: /dev/ember-thick/snap-db01-data+nightly}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import single_form
+from ansible_collections.ember.blockstore.plugins.module_utils._batch import Batch, batch_form, read_state
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    DEFAULT_TARGET_PREFIX,
+    NameError_,
+    validate_target_prefix,
+    validate_volume_name,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
+from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import (
+    ITEM_OPTIONS,
+    SnapshotApplier,
+    decide,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils._volume import exported_volumes
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
+
+RESULT_KEYS = ("name", "volume", "vg", "lv_name", "action", "changed", "status", "thin", "cow_size_bytes",
+               "volume_size_bytes", "created_at", "description", "device")
+CHANGES = ("create", "update", "delete", "revert")
+
+
+def argument_spec():
+    return dict(snapshots=dict(type="list", elements="dict", options=ITEM_OPTIONS),
+                target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX), **single_form(ITEM_OPTIONS))
+
+
+def valid_volume(name):
+    try:
+        validate_volume_name(name)
+    except NameError_:
+        return False
+    return True
+
+
+def result_of(act):
+    out = {key: act.get(key) for key in RESULT_KEYS}
+    out["changed"] = act["action"] in CHANGES
+    return out
+
+
+def describe(act):
+    return "snapshot %s of volume %s" % (act["name"], act["volume"])
+
+
+def diff_of(actions):
+    diff = {"before": {}, "after": {}}
+    for act in actions:
+        if act["action"] not in CHANGES:
+            continue
+        key = "%s/%s" % (act["volume"], act["name"])
+        before = "absent" if act["action"] == "create" else "present"
+        after = {"delete": "absent", "revert": "reverted"}.get(act["action"], "present")
+        diff["before"][key] = {"state": before, "description": act.get("previous_description")}
+        diff["after"][key] = {"state": after, "description": act.get("description")}
+        if act["action"] == "revert":
+            diff["before"][key]["description"] = act.get("description")
+    return diff
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           **batch_form("snapshots", "name", required_by={"name": ("volume", "vg")}))
+    params = module.params
+    batch = Batch(module, "snapshots", result_of, describe, ITEM_OPTIONS, "snapshot")
+    try:
+        validate_target_prefix(params["target_prefix"])
+    except NameError_ as exc:
+        batch.fail(str(exc))
+
+    runner = Runner(module, lock=True)
+    lvm, tgt = Lvm(runner), Tgt(runner)
+    # Only a revert asks whether its volume is exported: the targets are read only then.
+    names = sorted({i["volume"] for i in batch.items if i.get("state") == "reverted" and valid_volume(i.get("volume"))})
+    state, live = read_state(module, lambda: (lvm.state(times=True), tgt.show_if_running() if names else {}))
+    exported, foreign = exported_volumes(names, live, params["target_prefix"])
+    actions = batch.decided(*decide(batch.items, state, exported, field=batch.field, foreign=foreign))
+
+    # --- apply: the one place the snapshot applier runs (check mode: nothing is applied) ---
+    applier = SnapshotApplier(lvm)
+    results = batch.apply_each(actions, applier.apply)
+    # --- end of apply ---
+
+    module.exit_json(changed=batch.changed(results), snapshots=results, diff=diff_of(actions))
+
+
+if __name__ == "__main__":
+    main()
