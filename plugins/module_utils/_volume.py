@@ -244,12 +244,15 @@ class VolumeApplier:
         for snap in act["snapshots"]:
             self.lvm.remove(act["vg"], snap)
         act["wiped_bytes"] = 0
+        act["wipe_method"] = None
         if act.get("thin_pool"):
             act["wipe"] = "skipped: thin pool zeroes blocks before reuse"
         elif act.get("volume_clear", "zero") == "zero":
             self.lvm.activate(act["vg"], act["lv_name"])
-            act["wiped_bytes"] = self.lvm.clear(act["device"], act["previous_size_bytes"],
-                                                act.get("volume_clear_size_bytes") or 0)
+            wiped, method = self.lvm.clear(act["device"], act["previous_size_bytes"],
+                                           act.get("volume_clear_size_bytes") or 0)
+            act["wiped_bytes"] = wiped
+            act["wipe_method"] = method
             # Never report a wipe that did not write anything (a volume smaller than the 1 MiB dd block).
             act["wipe"] = "zero" if act["wiped_bytes"] else "skipped: volume smaller than 1 MiB, nothing written"
         else:

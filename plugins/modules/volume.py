@@ -21,8 +21,8 @@ description:
     marker; a volume exported by another target is not deleted); a volume with snapshots needs
     O(volumes[].cascade=true), which deletes only snapshots tagged C(ember.blockstore), C(ember.volume=<name>) and
     C(ember.snapshot=<snapshot>). Thick volumes are wiped before
-    deletion as Cinder's C(volume_clear=zero) does; thin volumes are not (the thin pool zeroes blocks before it
-    hands them out again).
+    deletion as Cinder's C(volume_clear=zero) does (C(blkdiscard --zeroout), else C(dd) from /dev/zero); thin
+    volumes are not (the thin pool zeroes blocks before it hands them out again).
   - Batch form (O(volumes)) handles many volumes in one module run; the single form (O(name), O(size), ...)
     handles one. Every item is validated and decided before the first change; one bad item changes nothing.
 author: ember.blockstore contributors (@ember-blockstore)
@@ -133,7 +133,11 @@ volumes:
     device: {description: Device path on the storage node., type: str, sample: /dev/ember-thin/volume-db01-data}
     wipe: {description: "How a deleted volume was wiped: V(zero) only when zeros were written, V(none), or
                          V(skipped) with the reason.", type: str, returned: when deleted, sample: zero}
-    wiped_bytes: {description: Bytes overwritten with zeros., type: int, returned: when deleted, sample: 2147483648}
+    wiped_bytes: {description: Bytes made zero., type: int, returned: when deleted, sample: 2147483648}
+    wipe_method: {description: "How the zeros were made: V(blkdiscard --zeroout) (the kernel's BLKZEROOUT, reads
+                                return zeros) or V(dd) (zeros written from /dev/zero, when blkdiscard is missing or
+                                fails); null when nothing was written.", type: str, returned: when deleted,
+                   sample: blkdiscard --zeroout}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -156,7 +160,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm impor
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 RESULT_KEYS = ("name", "lv_name", "vg", "thin_pool", "backend", "volume_type", "action", "changed", "size_bytes",
-               "previous_size_bytes", "status", "device", "wipe", "wiped_bytes")
+               "previous_size_bytes", "status", "device", "wipe", "wiped_bytes", "wipe_method")
 
 
 def argument_spec():
@@ -174,7 +178,8 @@ def validate_name_quietly(name):
 
 
 def result_of(act):
-    out = {key: act.get(key) for key in RESULT_KEYS if key in act or key not in ("wipe", "wiped_bytes")}
+    out = {key: act.get(key) for key in RESULT_KEYS
+           if key in act or key not in ("wipe", "wiped_bytes", "wipe_method")}
     out["changed"] = act["action"] in ("create", "extend", "delete")
     return out
 

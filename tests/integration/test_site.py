@@ -264,8 +264,8 @@ def test_state_absent_logs_out_unexports_and_deletes_wiped(lab, tmp_path):
     run = run_playbook(lab, extra_vars=extra, tmp_path=tmp_path)
     assert run.rc == 0, run.stdout[-3000:]
     deleted = run.task("Delete volumes (wiped as the backend's volume_clear says)")["stor1"]["volumes"]
-    assert [(d["name"], d["action"], d["wipe"], d["wiped_bytes"]) for d in deleted] == [
-        ("logs01", "delete", "zero", size)]
+    assert [(d["name"], d["action"], d["wipe"], d["wiped_bytes"], d["wipe_method"]) for d in deleted] == [
+        ("logs01", "delete", "zero", size, "blkdiscard --zeroout")]
     assert "logs01" not in lab.managed_lvs("stor1")
     assert "volume-logs01" not in lab.ssh("stor1", "tgtadm --lld iscsi --mode target --op show").stdout
     assert "ember-volume-logs01.conf" not in lab.ssh("stor1", "ls /etc/tgt/conf.d").stdout

@@ -226,8 +226,38 @@ def _dd_counts(runner):
 ])
 def test_lvm_clear_counts(size, clear, count, wiped):
     runner = _Runner()
-    assert Lvm(runner).clear("/dev/ember-thick/volume-x", size, clear) == wiped
+    assert Lvm(runner).clear("/dev/ember-thick/volume-x", size, clear) == (wiped, "dd")
     assert _dd_counts(runner) == [count]
+
+
+class _Tools(_Runner):
+    """ionice and blkdiscard are installed; blkdiscard answers ``rc``."""
+
+    def __init__(self, rc):
+        super().__init__()
+        self.rc = rc
+
+    def get_bin_path(self, name):
+        return "/usr/bin/" + name
+
+    def run(self, args, check=True):
+        self.commands.append(args)
+        return (self.rc if "blkdiscard" in args else 0), "", ""
+
+
+def test_clear_uses_blkdiscard_zeroout_for_the_same_bytes():
+    runner = _Tools(rc=0)
+    assert Lvm(runner).clear("/dev/ember-thick/volume-x", 256 * MiB, 100 * MiB) == (100 * MiB, "blkdiscard --zeroout")
+    assert runner.commands == [["/usr/bin/ionice", "-c3", "blkdiscard", "--zeroout", "--offset", "0", "--length",
+                                str(100 * MiB), "/dev/ember-thick/volume-x"]]
+
+
+def test_clear_falls_back_to_dd_when_blkdiscard_fails():
+    runner = _Tools(rc=1)  # e.g. an old util-linux without --zeroout
+    assert Lvm(runner).clear("/dev/ember-thick/volume-x", 256 * MiB) == (256 * MiB, "dd")
+    assert [c[2] for c in runner.commands] == ["blkdiscard", "dd"]  # after /usr/bin/ionice -c3
+    assert runner.commands[1][2:] == ["dd", "if=/dev/zero", "of=/dev/ember-thick/volume-x", "bs=1M", "count=256",
+                                      "oflag=direct", "conv=fdatasync"]
 
 
 def _delete_action(**kwargs):

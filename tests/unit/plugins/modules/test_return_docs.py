@@ -171,7 +171,7 @@ def test_volume_result_of_a_deleted_volume():
     documented = contains("volume", "volumes")
     only_deleted = {key for key, spec in documented.items() if spec.get("returned") == "when deleted"}
     set_by_delete = _keys_set_by_volume_delete()
-    assert only_deleted == set_by_delete == {"wipe", "wiped_bytes"}
+    assert only_deleted == set_by_delete == {"wipe", "wiped_bytes", "wipe_method"}
     act = next(a for a in _volume_actions() if a["action"] == "delete")
     applied = dict(act, **{key: None for key in set_by_delete})
     assert set(module("volume").result_of(applied)) == set(documented)
