@@ -214,3 +214,12 @@ class StreamedRun:
         self._out.close()
         self.seconds = time.monotonic() - self.start
         return rc
+
+
+def module_play(tmp_path, host, module, args, name="direct"):
+    """A one-task playbook that runs ``module`` with ``args`` on ``host`` (registered without no_log: the tests
+    look at what a failure says)."""
+    path = tmp_path / ("%s.yml" % name)
+    path.write_text(yaml.safe_dump([{"hosts": host, "gather_facts": False, "tasks": [
+        {"name": name, module: args}]}]))
+    return str(path)

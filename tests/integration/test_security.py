@@ -18,7 +18,7 @@ import shlex
 
 import pytest
 import yaml
-from lab_helpers import ROOT, run_playbook
+from lab_helpers import ROOT, module_play, run_playbook
 
 pytestmark = pytest.mark.lab
 
@@ -63,15 +63,6 @@ def wait_for_sessions(lab):
              "echo \"$s\" | grep -q \"volume-$v \" || ok=0; done; [ $ok = 1 ] && exit 0; sleep 2; done; exit 1" % (
                  " ".join(attached))
     lab.ssh("client1", script)
-
-
-def module_play(tmp_path, host, module, args, name="direct"):
-    """A one-task playbook that runs ``module`` with ``args`` on ``host`` (registered without no_log: the tests
-    look at what a failure says)."""
-    path = tmp_path / ("%s.yml" % name)
-    path.write_text(yaml.safe_dump([{"hosts": host, "gather_facts": False, "tasks": [
-        {"name": name, module: args}]}]))
-    return str(path)
 
 
 # --- an unmanaged LV and an unmanaged target named like managed ones -----------------------------------------

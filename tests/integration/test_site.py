@@ -11,7 +11,7 @@ import os
 
 import pytest
 import yaml
-from lab_helpers import ROOT, run_playbook
+from lab_helpers import ROOT, module_play, run_playbook
 
 pytestmark = pytest.mark.lab
 
@@ -138,6 +138,39 @@ def test_data_survives_tgt_restart(lab):
                                  "dd if=%s bs=1M count=64 iflag=direct status=none | sha256sum" % (dev, dev)).stdout
         assert out.split()[0] == sums[name], name
     SHARED["sums"] = sums
+
+
+def test_snapshot_write_revert_reads_the_snapshots_data_thick_and_thin(lab, tmp_path):
+    # Cinder's create-snapshot and revert-to-snapshot on a detached thick and a detached thin volume of stor1.
+    devices = {"scratch01": "/dev/ember-thick/volume-scratch01", "archive01": "/dev/ember-thin/volume-archive01"}
+    vgs = {"scratch01": "ember-thick", "archive01": "ember-thin"}
+
+    def snapshots(state):
+        return {"snapshots": [{"name": "s1", "volume": v, "vg": vgs[v], "state": state} for v in devices]}
+
+    def write_random():
+        return lab.ssh("stor1", "set -e; head -c 16M /dev/urandom > /tmp/s.bin; for d in %s; do dd if=/tmp/s.bin "
+                                "of=$d bs=1M oflag=direct conv=fsync status=none; done; sha256sum < /tmp/s.bin"
+                       % " ".join(devices.values())).stdout.split()[0]
+
+    def read_back():
+        read = "dd if=%s bs=1M count=16 iflag=direct status=none | sha256sum"
+        return {v: lab.ssh("stor1", read % d).stdout.split()[0] for v, d in devices.items()}
+
+    def run(state, name):
+        done = run_playbook(lab, playbook=module_play(tmp_path, "stor1", "ember.blockstore.snapshot", snapshots(state),
+                                                      name=name))
+        assert done.rc == 0, done.stdout[-3000:]
+        return done.task(name)["stor1"]["snapshots"]
+
+    taken = write_random()
+    assert {s["action"] for s in run("present", "take")} == {"create"}
+    assert write_random() != taken
+    assert {s["action"] for s in run("reverted", "revert")} == {"revert"}
+    assert read_back() == {v: taken for v in devices}
+    assert {s["action"] for s in run("reverted", "revert_again")} == {"none"}  # a second run changes nothing
+    assert {s["action"] for s in run("absent", "delete")} == {"delete"}
+    assert not [n for n in lab.ssh("stor1", "lvs --noheadings -o lv_name").stdout.split() if n.startswith("snap-")]
 
 
 def test_target_loaded_without_its_lun_gets_it_live(lab):
