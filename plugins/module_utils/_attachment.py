@@ -243,11 +243,11 @@ def apply(act, tgt, live, force=False):
     if act["generated"]:
         act["chap_password"] = generate_secret()
         act["desired"] = act["desired"].replace(PENDING_SECRET, act["chap_password"])
-    # Refuse before writing: a written file would make the next run believe the target is already right.
     if act.get("lun_only"):
         tgt.add_lun(act["tid"], 1, act["backing_store"])
         _verify(act, tgt, "adding LUN 1 live")
         return
+    # Refuse before writing: a written file would make the next run believe the target is already right.
     if not act["acl_only"] and act["sessions"] and not force and iqn in live:
         raise RuntimeError("target %s must be reloaded (%s) but has logged-in initiators (%s); log them out "
                            "first or set force: true (their sessions drop)"
