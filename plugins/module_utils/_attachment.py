@@ -230,7 +230,8 @@ def apply(act, tgt, live, force=False):
     Order (never weaker than before): the file is written first (only what is in files survives a restart); an
     ACL-only change unbinds before it binds; any other change deletes the live target (refused by tgt-admin while
     initiators are connected, unless ``force``), then the CHAP account, and lets ``tgt-admin --update`` create
-    both again from the file (the account before the ACL). Every path ends by reading the target back."""
+    both again from the file (the account before the ACL). A target that lacks only LUN 1 gets it added live
+    (``lun_only``: nothing else changes, sessions stay). Every path ends by reading the target back."""
     if act["action"] == "unexport":
         if act["sessions"] and not force:
             raise RuntimeError("target %s has logged-in initiators (%s); log them out first or set force: true"
