@@ -135,11 +135,14 @@ class Iscsiadm:
         is not exactly one. ``node_dirs`` defaults to :data:`NODE_DIRS`."""
         host, _sep, port = normalize_portal(portal).rpartition(":")
         host = host[1:-1] if host.startswith("[") else host
-        found = []
+        found = {}
         for root in node_dirs or NODE_DIRS:
             pattern = os.path.join(root, glob.escape(target_iqn), "%s,%s,*" % (glob.escape(host), port), iface)
-            found.extend(path for path in glob.glob(pattern) if os.path.isfile(path))
-        return found[0] if len(found) == 1 else None
+            for path in glob.glob(pattern):
+                if os.path.isfile(path):
+                    # One file seen through two roots (one node directory a link to the other) is one record.
+                    found.setdefault(os.path.realpath(path), path)
+        return next(iter(found.values())) if len(found) == 1 else None
 
     def set_secret(self, target_iqn, portal, password, node_dirs=None):
         """Put the CHAP secret into the node record without a command line. Returns ``"record"``, or ``"argv"``

@@ -242,3 +242,16 @@ def test_a_session_without_its_device_is_rescanned_not_logged_in_again(monkeypat
     assert run.result["connections"][0]["real_device"] == "/dev/sdx"
     assert ["iscsiadm", "-m", "node", "-T", IQN, "-p", "198.18.0.11:3260", "--rescan"] in run.calls
     assert not any("--login" in c for c in run.calls)
+
+
+def test_a_node_directory_linked_to_the_other_is_one_record(tmp_path):
+    # /etc/iscsi/nodes may be a link to /var/lib/iscsi/nodes: the same record file found twice is still one record,
+    # so the secret goes into the file, not on iscsiadm's command line.
+    real = tmp_path / "var-lib-nodes"
+    record = real / IQN / "198.18.0.11,3260,1" / "default"
+    record.parent.mkdir(parents=True)
+    record.write_text(RECORD.format(iqn=IQN, address="198.18.0.11", port=3260))
+    link = tmp_path / "etc-nodes"
+    link.symlink_to(real)
+    found = iscsiadm.Iscsiadm(None).record_path(IQN, "198.18.0.11:3260", node_dirs=(str(link), str(real)))
+    assert found is not None and os.path.realpath(found) == str(record)
