@@ -137,8 +137,12 @@ class Iscsiadm:
         host = host[1:-1] if host.startswith("[") else host
         found = {}
         for root in node_dirs or NODE_DIRS:
-            pattern = os.path.join(root, glob.escape(target_iqn), "%s,%s,*" % (glob.escape(host), port), iface)
-            for path in glob.glob(pattern):
+            base = os.path.join(root, glob.escape(target_iqn))
+            # Two layouts: <iqn>/<host>,<port>,<tpgt>/<iface> and, as open-iscsi 2.1.8 writes for `-o new`
+            # (measured on the lab), the flat file <iqn>/<host>,<port>.
+            paths = glob.glob(os.path.join(base, "%s,%s,*" % (glob.escape(host), port), iface))
+            paths += glob.glob(os.path.join(base, "%s,%s" % (glob.escape(host), port)))
+            for path in paths:
                 if os.path.isfile(path):
                     # One file seen through two roots (one node directory a link to the other) is one record.
                     found.setdefault(os.path.realpath(path), path)

@@ -255,3 +255,12 @@ def test_a_node_directory_linked_to_the_other_is_one_record(tmp_path):
     link.symlink_to(real)
     found = iscsiadm.Iscsiadm(None).record_path(IQN, "198.18.0.11:3260", node_dirs=(str(link), str(real)))
     assert found is not None and os.path.realpath(found) == str(record)
+
+
+def test_the_flat_record_file_of_open_iscsi_2_1_8_is_found(tmp_path):
+    # `iscsiadm -o new` on Debian 12 writes <nodes>/<iqn>/<host>,<port> as a file (seen on the lab).
+    record = tmp_path / IQN / "198.18.0.12,3260"
+    record.parent.mkdir(parents=True)
+    record.write_text(RECORD.format(iqn=IQN, address="198.18.0.12", port=3260))
+    found = iscsiadm.Iscsiadm(None).record_path(IQN, "198.18.0.12:3260", node_dirs=(str(tmp_path),))
+    assert found == str(record)
