@@ -17,7 +17,8 @@ import re
 __all__ = [
     "NameError_", "MANAGED_TAG", "VOLUME_TAG", "TYPE_TAG", "BACKEND_TAG", "SNAPSHOT_TAG", "LV_PREFIX", "TGT_CONF_DIR",
     "DEFAULT_TARGET_PREFIX", "MAX_IQN_BYTES", "MAX_TARGET_PREFIX_BYTES", "CHAP_MAX_LENGTH", "CHAP_MIN_SECRET",
-    "validate_volume_name", "lv_name", "volume_name_from_lv", "target_iqn", "chap_username", "validate_iqn",
+    "validate_volume_name", "is_volume_name",
+    "lv_name", "volume_name_from_lv", "target_iqn", "chap_username", "validate_iqn",
     "validate_type_name", "tgt_conf_path", "validate_target_prefix", "validate_vg_name", "validate_lv_name",
     "validate_backend_name", "validate_text", "validate_chap_username", "validate_chap_secret", "show_value",
     "is_managed_lv", "is_managed_snapshot", "validate_device_path",
@@ -92,6 +93,15 @@ def validate_text(value, field, max_length=255, what="value"):
         raise NameError_("%s: %s contains a control character (newline, NUL, ...); a %s is one line of text"
                          % (field, show_value(value), what))
     return value
+
+
+def is_volume_name(name):
+    """Whether ``name`` is a valid volume name (for lookups that skip an invalid name; decide() reports it)."""
+    try:
+        validate_volume_name(name)
+    except NameError_:
+        return False
+    return True
 
 
 def validate_volume_name(name, field="name"):

@@ -162,8 +162,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._batch import Bat
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
     NameError_,
+    is_volume_name,
     validate_target_prefix,
-    validate_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import (
@@ -183,14 +183,6 @@ CHANGES = ("create", "update", "delete", "revert")
 def argument_spec():
     return dict(snapshots=dict(type="list", elements="dict", options=ITEM_OPTIONS),
                 target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX), **single_form(ITEM_OPTIONS))
-
-
-def valid_volume(name):
-    try:
-        validate_volume_name(name)
-    except NameError_:
-        return False
-    return True
 
 
 def result_of(act):
@@ -231,7 +223,8 @@ def main():
     runner = Runner(module, lock=True)
     lvm, tgt = Lvm(runner), Tgt(runner)
     # Only a revert asks whether its volume is exported: the targets are read only then.
-    names = sorted({i["volume"] for i in batch.items if i.get("state") == "reverted" and valid_volume(i.get("volume"))})
+    names = sorted({i["volume"] for i in batch.items
+                    if i.get("state") == "reverted" and is_volume_name(i.get("volume"))})
     state, live = read_state(module, lambda: (lvm.state(times=True), tgt.show_if_running() if names else {}))
     exported, foreign = exported_volumes(names, live, params["target_prefix"])
     actions = batch.decided(*decide(batch.items, state, exported, field=batch.field, foreign=foreign))

@@ -146,8 +146,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._batch import Bat
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
     NameError_,
+    is_volume_name,
     validate_target_prefix,
-    validate_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
@@ -166,15 +166,6 @@ RESULT_KEYS = ("name", "lv_name", "vg", "thin_pool", "backend", "volume_type", "
 def argument_spec():
     return dict(volumes=dict(type="list", elements="dict", options=ITEM_OPTIONS),
                 target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX), **single_form(ITEM_OPTIONS))
-
-
-def validate_name_quietly(name):
-    """Whether ``name`` is a valid volume name (an invalid one is reported by decide(), not looked up)."""
-    try:
-        validate_volume_name(name)
-    except NameError_:
-        return False
-    return True
 
 
 def result_of(act):
@@ -209,7 +200,7 @@ def main():
     lvm, tgt = Lvm(runner), Tgt(runner)
     state, live = read_state(module, lambda: (lvm.state(), tgt.show_if_running()))
     exported, foreign = exported_volumes([i["name"] for i in batch.items if isinstance(i.get("name"), str)
-                                          and validate_name_quietly(i["name"])], live, params["target_prefix"])
+                                          and is_volume_name(i["name"])], live, params["target_prefix"])
     actions = batch.decided(*decide(batch.items, state, exported, field=batch.field,
                                     predict_missing=module.check_mode, foreign=foreign))
 
