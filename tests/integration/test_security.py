@@ -194,11 +194,6 @@ ARGV_SHIM = ("set -e; real=$(command -v iscsiadm); rm -f /tmp/ember-iscsiadm-arg
              "> /usr/local/sbin/iscsiadm; chmod 755 /usr/local/sbin/iscsiadm")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect found 2026-11-30 by the argv shim: in the CI replica the connection module did not find the node "
-    "record file after `iscsiadm -o new` and fell back to `-o update -v <secret>` (the secret on argv); cause not "
-    "yet verified on the lab: open-iscsi 2.1.8 writes the record as the flat file <iqn>/<host>,<port>, which "
-    "record_path now also finds. Tracked in the closing note."))
 def test_ps_shows_no_secret_during_a_login(lab, converged, tmp_path):
     volume = "db02-data"
     host = next(h for h in ("stor1", "stor2") if volume in lab.managed_lvs(h))
