@@ -99,6 +99,7 @@ try:
     import netaddr
 except ImportError:  # reported when the filter is used (ansible-test imports plugins without it)
     netaddr = None
+from ansible_collections.ember.blockstore.plugins.plugin_utils.metrics import textfile
 from ansible_collections.ember.blockstore.plugins.plugin_utils.report import build_report, summary_lines
 from ansible_collections.ember.blockstore.plugins.plugin_utils.saved_plan import (
     plan_state,
@@ -235,10 +236,19 @@ def report_summary(report_dict, pools=True):
     return summary_lines(report_dict, pools=pools)
 
 
+def metrics_textfile(report_dict, host):
+    """See :func:`..plugin_utils.metrics.textfile`."""
+    try:
+        return textfile(report_dict, host)
+    except ValueError as exc:
+        raise AnsibleFilterError("metrics_textfile: %s" % exc) from exc
+
+
 class FilterModule:
     """ember.blockstore plan filters."""
 
     def filters(self):
         return {"plan": blockstore_plan, "ledger_intent_args": ledger_intent_args,
                 "ledger_final_args": ledger_final_args, "report": report, "report_summary": report_summary,
-                "save_plan": save_plan, "check_saved_plan": check_saved_plan}
+                "save_plan": save_plan, "check_saved_plan": check_saved_plan,
+                "metrics_textfile": metrics_textfile}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ansible_collections.ember.blockstore.plugins.module_utils._size import format_size
 
-__all__ = ["build_report", "summary_lines", "pool_lines"]
+__all__ = ["build_report", "summary_lines", "pool_usage", "pool_lines"]
 
 _MAX_DETAIL = 300
 
@@ -134,8 +134,9 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
         for host, result in sorted(results.items()):
             if (result or {}).get("unreachable") and host not in failed:
                 failed[host] = "stopped answering during the %s phase" % phase
+    usage = pool_usage(rows, pools or [], facts)
     return {"rows": rows, "counts": counts, "hosts_failed": failed, "errors": errors,
-            "pools": pool_lines(rows, pools or [], facts)}
+            "pools": pool_lines(usage), "pool_usage": usage}
 
 
 _BAR = 30
@@ -151,12 +152,14 @@ def _bar(used, provisioned, total):
     return "[" + "#" * full + "+" * plus + "." * (_BAR - full - plus) + "]" + (">" if provisioned > total else "")
 
 
-def pool_lines(rows, pools, facts):
-    """One line per pool after the run (the pool facts gathered at its start, with the sizes the run created,
-    extended and deleted; in check mode what it would do): a text bar and used, provisioned, free and the
-    over-subscription ratio (provisioned / size, against ``max_over_subscription_ratio`` for thin pools, as
-    Cinder's capacity filter counts them). A created thin volume allocates nothing, so only its provisioned
-    size counts; a thick one uses its size."""
+def pool_usage(rows, pools, facts):
+    """Each pool after the run (the pool facts gathered at its start, with the sizes the run created, extended
+    and deleted; in check mode what it would do), sorted by pool id: ``{"id", "host", "backend", "driver",
+    "availability_zone", "thin", "total_bytes", "used_bytes", "provisioned_bytes", "free_bytes",
+    "over_subscription", "max_over_subscription_ratio", "reserved_percentage"}``. A created thin volume
+    allocates nothing, so only its provisioned size counts; a thick one uses its size. Over-subscription is
+    provisioned / size, as Cinder's capacity filter counts it; ``max_over_subscription_ratio`` is None for
+    thick pools."""
     delta = {}
     for row in rows:
         pool_id, name = row.get("pool"), row["volume"]
@@ -169,22 +172,40 @@ def pool_lines(rows, pools, facts):
             continue
         if after != before and pool_id and pool_id != "-":
             delta[pool_id] = delta.get(pool_id, 0) + after - before
-    lines = []
+    usage = []
     for pool in sorted(pools, key=lambda p: p.get("id") or ""):
         if not pool.get("exists") and not pool.get("predicted"):
             continue
+        caps = pool.get("capabilities") or {}
         thin = pool.get("thin_pool") is not None or pool.get("driver") == "lvm_thin"
         change = delta.get(pool["id"], 0)
         total = pool.get("total_bytes") or 0
-        used = (pool.get("allocated_bytes") or 0) + (0 if thin else change)
-        provisioned = (pool.get("provisioned_bytes") or 0) + change
-        ratio = (float(provisioned) / total) if total else 0.0
-        mosr = (pool.get("capabilities") or {}).get("max_over_subscription_ratio") or pool.get(
-            "max_over_subscription_ratio")
-        limit = " of %s max" % mosr if thin and mosr is not None else ""
+        used = max((pool.get("allocated_bytes") or 0) + (0 if thin else change), 0)
+        provisioned = max((pool.get("provisioned_bytes") or 0) + change, 0)
+        usage.append({
+            "id": pool["id"], "host": pool.get("host") or pool["id"].split("@")[0],
+            "backend": pool.get("backend") or pool["id"].split("@")[-1], "driver": pool.get("driver"),
+            "availability_zone": caps.get("availability_zone") or pool.get("availability_zone"), "thin": thin,
+            "total_bytes": total, "used_bytes": used, "provisioned_bytes": provisioned,
+            "free_bytes": max(total - used, 0), "over_subscription": (float(provisioned) / total) if total else 0.0,
+            "max_over_subscription_ratio": (caps.get("max_over_subscription_ratio")
+                                            or pool.get("max_over_subscription_ratio")) if thin else None,
+            "reserved_percentage": caps.get("reserved_percentage") or 0,
+        })
+    return usage
+
+
+def pool_lines(usage):
+    """One line per pool of :func:`pool_usage`: a text bar and used, provisioned, free and the
+    over-subscription ratio (against ``max_over_subscription_ratio`` for thin pools)."""
+    lines = []
+    for pool in usage:
+        mosr = pool["max_over_subscription_ratio"]
+        limit = " of %s max" % mosr if mosr is not None else ""
         lines.append("pool %s %s used %s, provisioned %s, free %s of %s, over-subscription %.2f%s" % (
-            pool["id"], _bar(used, provisioned, total), format_size(max(used, 0)), format_size(max(provisioned, 0)),
-            format_size(max(total - used, 0)), format_size(total), ratio, limit))
+            pool["id"], _bar(pool["used_bytes"], pool["provisioned_bytes"], pool["total_bytes"]),
+            format_size(pool["used_bytes"]), format_size(pool["provisioned_bytes"]),
+            format_size(pool["free_bytes"]), format_size(pool["total_bytes"]), pool["over_subscription"], limit))
     return lines
 
 

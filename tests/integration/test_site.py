@@ -8,6 +8,7 @@ deletion, and a volume too big for every pool. Each asserts the state on the hos
 import copy
 import json
 import os
+import subprocess
 
 import pytest
 import yaml
@@ -290,9 +291,28 @@ def test_deleting_an_attached_volume_needs_force_and_changes_nothing_without(lab
     assert lab.state() == before
 
 
+METRICS_DIR = "/var/lib/prometheus/node-exporter"
+
+
+def metrics_of(lab, host, promtool):
+    """The metrics file of ``host``, after `promtool check metrics` accepted it; {(name, labels): value}."""
+    text = lab.ssh(host, "cat %s/ember_blockstore.prom" % METRICS_DIR).stdout
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+    assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), (check, text)
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _sep, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
 def test_state_absent_logs_out_unexports_and_deletes_wiped(lab, tmp_path):
+    # This run and the next also write the node_exporter textfile (blockstore_metrics_dir): promtool accepts it,
+    # it shows the pools after the delete, and the run after it leaves it unchanged.
     absent = {"name": "logs01", "state": "absent", "force": True}
-    extra = {"blockstore_volumes": volumes_with({"logs01": absent})}
+    extra = {"blockstore_volumes": volumes_with({"logs01": absent}), "blockstore_metrics_dir": METRICS_DIR}
+    lab.ssh("stor1", "rm -rf /var/lib/prometheus", check=False)
     size = lab.managed_lvs("stor1")["logs01"][1]
     run = run_playbook(lab, extra_vars=extra, tmp_path=tmp_path)
     assert run.rc == 0, run.stdout[-3000:]
@@ -304,9 +324,22 @@ def test_state_absent_logs_out_unexports_and_deletes_wiped(lab, tmp_path):
     assert "ember-volume-logs01.conf" not in lab.ssh("stor1", "ls /etc/tgt/conf.d").stdout
     assert "volume-logs01" not in lab.ssh("client1", "iscsiadm -m session 2>/dev/null; iscsiadm -m node "
                                                      "2>/dev/null; true").stdout
+    promtool = subprocess.run([os.path.join(ROOT, "lab", "promtool.sh")], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    metrics = {host: metrics_of(lab, host, promtool) for host in ("stor1", "stor2")}
+    for host, samples in metrics.items():
+        managed = lab.managed_lvs(host)
+        # One size sample per managed volume on the host, with its size on the host; none for logs01.
+        sizes = {key.split('volume="')[1].split('"')[0]: value for key, value in samples.items()
+                 if key.startswith("ember_blockstore_volume_size_bytes{")}
+        assert sizes == {name: float(size) for name, (_vg, size, _pool) in managed.items()}, (host, samples)
+        for backend in POOL_VG:
+            key = ('ember_blockstore_pool_capacity_bytes{pool="%s@%s",backend="%s"' % (host, backend, backend))
+            assert [k for k in samples if k.startswith(key)], (host, backend, sorted(samples))
     again = run_playbook(lab, extra_vars=extra, tmp_path=tmp_path)
     assert again.rc == 0, again.stdout[-3000:]
     assert again.changed == 0, again.changed_by_host()
+    assert metrics_of(lab, "stor1", promtool) == metrics["stor1"]
 
 
 def test_volume_too_big_for_every_pool_fails_before_any_change(lab, tmp_path):

@@ -26,6 +26,7 @@ from ansible_collections.ember.blockstore.plugins.filter.plan import (
     check_saved_plan,
     ledger_final_args,
     ledger_intent_args,
+    metrics_textfile,
     report,
     report_summary,
     save_plan,
@@ -158,7 +159,7 @@ def test_registered():
     assert FilterModule().filters() == {"plan": blockstore_plan, "ledger_intent_args": ledger_intent_args,
                                         "ledger_final_args": ledger_final_args, "report": report,
                                         "report_summary": report_summary, "save_plan": save_plan,
-                                        "check_saved_plan": check_saved_plan}
+                                        "check_saved_plan": check_saved_plan, "metrics_textfile": metrics_textfile}
 
 
 def test_all_hosts_ok_is_the_plain_scheduler():
