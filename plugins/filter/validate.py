@@ -11,7 +11,7 @@ field, before anything is written):
 - ``text | ember.blockstore.systemd_escape``: ``%`` doubled for a unit file;
 - ``iqn | ember.blockstore.iscsi_name(field)``: an iSCSI name (RFC 3720, at most 223 bytes);
 - ``backends | ember.blockstore.valid_backends``: a storage node's ``blockstore_backends``, every field checked as
-  ``backend_facts`` checks it, before ``community.general.lvg`` receives a volume group or device name.
+  ``backend_info`` checks it, before ``community.general.lvg`` receives a volume group or device name.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def test_inventory_volumes_and_types_validate(inventory):
 
 
 def test_lab_volumes_fit_the_lab_pools():
-    """Plan the lab's volumes over pools predicted from its 4 GiB disks, as backend_facts does in check mode."""
+    """Plan the lab's volumes over pools predicted from its 4 GiB disks, as backend_info does in check mode."""
     data = load(os.path.join(ROOT, "inventories", "lab", "group_vars", "all.yml"))
     pools = []
     for host, backends in backends_of("lab").items():

@@ -208,7 +208,7 @@ def test_backend_choices(key):
 # (b) the module option specs and the lvm_backend role's copy agree with the schema.
 
 def test_backend_options_are_the_module_spec():
-    """backend_facts takes ``backends`` with backend_options() (and validate_backends applies it): names, types,
+    """backend_info takes ``backends`` with backend_options() (and validate_backends applies it): names, types,
     elements, choices, defaults and requirements are the role spec's, option for option."""
     assert {name: bare(spec) for name, spec in BACKEND_OPTIONS.items()} == backend_options()
 

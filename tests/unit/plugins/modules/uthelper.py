@@ -45,7 +45,7 @@ import yaml
 from ansible.module_utils import basic
 from ansible_collections.ember.blockstore.plugins.module_utils import (
     _attachment,
-    _backend_facts,
+    _backend_info,
     _connection,
     _naming,
     _volume,
@@ -136,12 +136,12 @@ def redirect_host(monkeypatch, root, case, module):
     conf_dir = root / "conf.d"
     conf_dir.mkdir(exist_ok=True)
     conf_path = functools.partial(_naming.tgt_conf_path, conf_dir=str(conf_dir))
-    for owner in (_attachment, _volume, _backend_facts):
+    for owner in (_attachment, _volume, _backend_info):
         monkeypatch.setattr(owner, "tgt_conf_path", conf_path)
-    monkeypatch.setattr(_backend_facts, "TGT_CONF_DIR", str(conf_dir))
-    monkeypatch.setattr(_backend_facts, "TARGETS_CONF", str(root / "targets.conf"))
-    monkeypatch.setattr(_backend_facts, "TGT_DROPIN", str(root / "tgt-dropin.conf"))
-    monkeypatch.setattr(_backend_facts, "LVM_BACKUP_DIR", str(root / "lvm-backup"))
+    monkeypatch.setattr(_backend_info, "TGT_CONF_DIR", str(conf_dir))
+    monkeypatch.setattr(_backend_info, "TARGETS_CONF", str(root / "targets.conf"))
+    monkeypatch.setattr(_backend_info, "TGT_DROPIN", str(root / "tgt-dropin.conf"))
+    monkeypatch.setattr(_backend_info, "LVM_BACKUP_DIR", str(root / "lvm-backup"))
     monkeypatch.setattr(iscsiadm, "NODE_DIRS", (str(root / "nodes"),))
     if hasattr(module, "PID_FILES"):
         monkeypatch.setattr(module, "PID_FILES", (str(root / "iscsid.pid"),))

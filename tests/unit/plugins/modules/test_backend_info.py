@@ -1,6 +1,6 @@
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""``_backend_facts.pool_facts`` over LVM and tgt state captured on the lab's stor1, with stor1's backends from
+"""``_backend_info.pool_facts`` over LVM and tgt state captured on the lab's stor1, with stor1's backends from
 ``inventories/lab/host_vars/stor1.yml``.
 
 Values asserted below are read from the fixtures: ember-thick vg_size 4290772992 / vg_free 3183476736 (stor1) and
@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 
 import pytest
-from ansible_collections.ember.blockstore.plugins.module_utils import _backend_facts
+from ansible_collections.ember.blockstore.plugins.module_utils import _backend_info
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
-from ansible_collections.ember.blockstore.plugins.module_utils._backend_facts import pool_facts
+from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import pool_facts
 from ansible_collections.ember.blockstore.plugins.module_utils._size import parse_size
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
@@ -312,7 +312,7 @@ def _disk(sizes):
 
 def test_missing_vg_predicted_thick(stor1, monkeypatch):
     # The lab's data disks are 4 GiB: the prediction is the VG vgcreate made on them.
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({"/dev/vdb": 4 * GiB}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({"/dev/vdb": 4 * GiB}))
     pool = pool_facts("stor2", thick(vg="ember-new"), stor1, {}, {}, True)
     assert pool["exists"] is False
     assert pool["predicted"] is True
@@ -323,26 +323,26 @@ def test_missing_vg_predicted_thick(stor1, monkeypatch):
 
 def test_missing_vg_predicted_thin(stor1, monkeypatch):
     # 95%VG of that VG is exactly the thin pool lvcreate made on stor1.
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({"/dev/vdc": 4 * GiB}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({"/dev/vdc": 4 * GiB}))
     pool = pool_facts("stor2", thin(vg="ember-new"), stor1, {}, {}, True)
     assert pool["predicted"] is True
     assert pool["total_bytes"] == pool["free_bytes"] == POOL_SIZE
 
 
 def test_missing_vg_predicted_over_several_pvs(stor1, monkeypatch):
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({"/dev/vdb": 4 * GiB, "/dev/vdc": 4 * GiB}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({"/dev/vdb": 4 * GiB, "/dev/vdc": 4 * GiB}))
     pool = pool_facts("stor2", thick(vg="ember-new", pvs=["/dev/vdb", "/dev/vdc"]), stor1, {}, {}, True)
     assert pool["total_bytes"] == 2 * VG_SIZE
 
 
 def test_missing_vg_predicted_with_absolute_pool_size(stor1, monkeypatch):
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({"/dev/vdc": 4 * GiB}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({"/dev/vdc": 4 * GiB}))
     pool = pool_facts("stor2", thin(vg="ember-new", pool_size="3GiB"), stor1, {}, {}, True)
     assert pool["total_bytes"] == 3 * GiB
 
 
 def test_missing_pv_predicts_zero(stor1, monkeypatch):
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({}))
     pool = pool_facts("stor2", thick(vg="ember-new"), stor1, {}, {}, True)
     assert pool["predicted"] is True
     assert pool["total_bytes"] == 0
@@ -350,14 +350,14 @@ def test_missing_pv_predicts_zero(stor1, monkeypatch):
 
 def test_missing_thin_pool_in_existing_vg_predicted_from_the_vg(stor1, monkeypatch):
     # The VG exists: its real size is used, the PVs are not read.
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({}))
     pool = pool_facts("stor1", thin(vg="ember-thick"), stor1, {}, {}, True)
     assert pool["predicted"] is True
     assert pool["total_bytes"] == POOL_SIZE  # 95% of ember-thick's 1023 extents
 
 
 def test_existing_pool_is_not_predicted(stor1, monkeypatch):
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({}))
     pool = pool_facts("stor1", thin(), stor1, {}, {}, True)
     assert pool["predicted"] is False
     assert pool["exists"] is True
@@ -414,7 +414,7 @@ def test_unmanaged_targets_named_like_ours_are_clashes():
 
 
 def test_only_marked_files_are_exports():
-    from ansible_collections.ember.blockstore.plugins.module_utils._backend_facts import read_exports
+    from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import read_exports
 
     files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": text("tgt/conf_db01_acl.conf"),
              "/etc/tgt/conf.d/ember-volume-web01.conf":

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the ``backend_facts`` module reports about a storage node: the backends' configs, the problems of their
+"""What the ``backend_info`` module reports about a storage node: the backends' configs, the problems of their
 VGs, the ember target files and the pools (pure over LVM and tgt state read through the drivers)."""
 
 from __future__ import annotations
