@@ -26,6 +26,7 @@ A case file ``cases/<module>.yml``::
           msg: "a substring of msg"
           result: {volumes: [{action: none}]}   # deep subset: dicts by key, lists item by item (same length)
           files: {conf.d/x.conf: null}          # after the run: null = absent, a string = a substring of it
+          deprecations: [{msg: ..., version: 1.0.0}]   # of the argument spec (deprecated options, aliases)
 
 ``out_file``/``err_file`` name a capture under ``tests/unit/fixtures/`` (``tgt/show.txt:1-43`` takes those lines).
 The run fails when the module runs a command that is not the next expected one, or leaves expected ones unrun.
@@ -190,6 +191,7 @@ def run_case(monkeypatch, capsys, tmp_path, name, case):
     if "msg" in expect:
         assert expect["msg"] in run.msg, run.msg
     assert_subset(_substitute(expect.get("result") or {}, tmp_path), run.result)
+    assert_subset(expect.get("deprecations") or [], run.deprecations, "deprecations")
     for rel, fragment in (expect.get("files") or {}).items():
         path = tmp_path / rel
         if fragment is None:
