@@ -46,9 +46,22 @@ options:
       vg: {description: Volume group name., type: str, required: true}
       pvs: {description: Physical volumes of the VG (used to predict size in check mode)., type: list,
             elements: str, default: []}
-      pool: {description: Thin pool LV name (V(lvm_thin) only)., type: str, default: thinpool}
-      pool_size: {description: "Thin pool data size: C(NN%VG) or a size with unit (V(3GiB)).", type: str,
-                  default: 95%VG}
+      thin_pool:
+        description:
+          - Thin pool LV name (V(lvm_thin) only).
+          - The alias C(pool) is its name before release 0.2.0; it is deprecated and will be removed in
+            release 1.0.0.
+        type: str
+        default: thinpool
+        aliases: [pool]
+      thin_pool_size:
+        description:
+          - "Thin pool data size: C(NN%VG) or a size with unit (V(3GiB))."
+          - The alias C(pool_size) is its name before release 0.2.0; it is deprecated and will be removed
+            in release 1.0.0.
+        type: str
+        default: 95%VG
+        aliases: [pool_size]
       availability_zone: {description: Availability zone of the backend., type: str, default: nova}
       reserved_percentage: {description: Percent of total capacity kept free (Cinder's reserved_percentage).,
                             type: int, default: 0}

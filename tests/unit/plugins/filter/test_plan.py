@@ -66,8 +66,9 @@ def cfg(**backend):
 def backends(zone):  # inventories/lab/host_vars/stor*.yml
     return [cfg(name="lvm-thick", driver="lvm", vg="ember-thick", pvs=["/dev/vdb"], availability_zone=zone,
                 reserved_percentage=5),
-            cfg(name="lvm-thin", driver="lvm_thin", vg="ember-thin", pvs=["/dev/vdc"], pool="thinpool",
-                pool_size="95%VG", availability_zone=zone, reserved_percentage=10, max_over_subscription_ratio=4.0)]
+            cfg(name="lvm-thin", driver="lvm_thin", vg="ember-thin", pvs=["/dev/vdc"], thin_pool="thinpool",
+                thin_pool_size="95%VG", availability_zone=zone, reserved_percentage=10,
+                max_over_subscription_ratio=4.0)]
 
 
 def _stor2_state():

@@ -42,9 +42,9 @@ VALID = {
                               "description": "before the upgrade"}],
                "target_prefix": "iqn.2026-11.io.ember.blockstore:"},
     backend_info: {"backends": [{"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "pvs": ["/dev/vdc"],
-                                  "pool": "thinpool", "pool_size": "95%VG", "availability_zone": "az1",
-                                  "volume_backend_name": "lvm-thin", "volume_clear_size": "0"}],
-                    "host": "stor1", "target_prefix": "iqn.2026-11.io.ember.blockstore:"},
+                                 "thin_pool": "thinpool", "thin_pool_size": "95%VG", "availability_zone": "az1",
+                                 "volume_backend_name": "lvm-thin", "volume_clear_size": "0"}],
+                   "host": "stor1", "target_prefix": "iqn.2026-11.io.ember.blockstore:"},
 }
 
 # (module, path to the value in the module's arguments, the field the message must name)
@@ -78,8 +78,8 @@ FIELDS = [
     (backend_info, ("backends", 0, "name"), "backends[0].name"),
     (backend_info, ("backends", 0, "vg"), "backends[0].vg"),
     (backend_info, ("backends", 0, "pvs", 0), "backends[0].pvs[0]"),
-    (backend_info, ("backends", 0, "pool"), "backends[0].pool"),
-    (backend_info, ("backends", 0, "pool_size"), "backends[0].pool_size"),
+    (backend_info, ("backends", 0, "thin_pool"), "backends[0].thin_pool"),
+    (backend_info, ("backends", 0, "thin_pool_size"), "backends[0].thin_pool_size"),
     (backend_info, ("backends", 0, "volume_clear_size"), "backends[0].volume_clear_size"),
     (backend_info, ("target_prefix",), "target_prefix"),
 ]
