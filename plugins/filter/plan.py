@@ -9,7 +9,7 @@ short_description: The converge plan of a run, safe against storage hosts that d
 version_added: 0.2.0
 author: ember.blockstore contributors (@ember-blockstore)
 description:
-  - Classifies each storage host from what it reported (its C(backend_facts) result, a preparation failure),
+  - Classifies each storage host from what it reported (its C(backend_info) result, a preparation failure),
     merges the placement ledgers the hosts hold, then schedules the inventory's volumes with the
     P(ember.blockstore.schedule#filter) filter over the pools of the hosts that reported.
   - A host that did not report, or whose volume group is damaged, is unknown, never empty. Without
@@ -22,7 +22,7 @@ positional: _input, storage_hosts, volumes
 options:
   _input:
     description:
-      - Per storage host, the registered C(backend_facts) result (which may be unreachable or failed).
+      - Per storage host, the registered C(backend_info) result (which may be unreachable or failed).
     type: dict
     required: true
   prepare_errors:
@@ -62,7 +62,7 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
-# pool_facts: registered from ember.blockstore.backend_facts on each storage node (it may have failed or
+# pool_facts: registered from ember.blockstore.backend_info on each storage node (it may have failed or
 # been unreachable: the plan classifies each host from it).
 - name: Plan
   ansible.builtin.set_fact:
@@ -155,7 +155,7 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
                             forget_hosts=forget_hosts or ())
     except PlanRefused as exc:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + _messages(exc)) from None
-    # Names something that is not the project's holds on a reporting node (backend_facts' clashes) are refused.
+    # Names something that is not the project's holds on a reporting node (backend_info's clashes) are refused.
     clashes = name_clashes(volumes, context["pools"])
     if clashes:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(clashes)) from None

@@ -18,7 +18,7 @@ description:
   - New volumes are placed largest first, then by name, never in the order O(volumes) lists them, so the plan
     does not depend on that order. Each placement consumes capacity before the next one.
   - Fails, before anything is changed, when a volume's name clashes with an LV or tgt target on a storage node
-    that is not ember.blockstore's (reported by C(backend_facts) as C(clashes)), naming host, VG and LV (or the
+    that is not ember.blockstore's (reported by C(backend_info) as C(clashes)), naming host, VG and LV (or the
     target IQN).
   - Fails, before anything is changed, when the input is invalid, a volume would shrink, an in-use volume would be
     deleted without its C(force) key, or volumes fit nowhere (C(No valid backend for <name>:) with the filters
@@ -30,8 +30,8 @@ positional: _input, volumes
 options:
   _input:
     description:
-      - Pool facts, one dict per backend per storage host, as the M(ember.blockstore.backend_facts) module returns
-        them in RV(ember.blockstore.backend_facts#module:pools).
+      - Pool facts, one dict per backend per storage host, as the M(ember.blockstore.backend_info) module returns
+        them in RV(ember.blockstore.backend_info#module:pools).
     type: list
     elements: dict
     required: true
@@ -56,7 +56,7 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
-# pool_facts: registered from ember.blockstore.backend_facts on each storage node.
+# pool_facts: registered from ember.blockstore.backend_info on each storage node.
 - name: Plan the volumes over the pools gathered from the storage nodes
   ansible.builtin.set_fact:
     blockstore_plan: >-
@@ -108,7 +108,7 @@ from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_
 def schedule(pools, volumes, volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
              default_availability_zone=None):
     """Return the plan of ``volumes`` over ``pools``; see :func:`..plugin_utils.scheduler.filter_scheduler.plan`.
-    Volumes whose names something unmanaged holds on a storage node (``backend_facts`` clashes) are refused
+    Volumes whose names something unmanaged holds on a storage node (``backend_info`` clashes) are refused
     first."""
     clashes = name_clashes(volumes, pools)
     if clashes:

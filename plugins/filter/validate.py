@@ -11,13 +11,15 @@ field, before anything is written):
 - ``text | ember.blockstore.systemd_escape``: ``%`` doubled for a unit file;
 - ``iqn | ember.blockstore.iscsi_name(field)``: an iSCSI name (RFC 3720, at most 223 bytes);
 - ``backends | ember.blockstore.valid_backends``: a storage node's ``blockstore_backends``, every field checked as
-  ``backend_facts`` checks it, before ``community.general.lvg`` receives a volume group or device name.
+  ``backend_info`` checks it, before ``community.general.lvg`` receives a volume group or device name; the keys
+  renamed in 0.2.0 come back under their new names, with a deprecation warning.
 """
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.ember.blockstore.plugins.module_utils._argspec import validate_backends
+from ansible.utils.display import Display
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import RENAMED_BACKEND_KEYS, validate_backends
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import NameError_, validate_iqn
 from ansible_collections.ember.blockstore.plugins.module_utils._portals import (
     portal_changes,
@@ -46,6 +48,16 @@ def iscsi_name(value, field="iscsi name"):
     return validate_iqn(value, field)
 
 
+def valid_backends(backends, field="blockstore_backends"):
+    checked = validate_backends(backends, field)
+    for index, backend in enumerate(backends):
+        for old in sorted(set(backend) & set(RENAMED_BACKEND_KEYS)):
+            Display().deprecated(
+                "%s[%d].%s: the key is called %s since release 0.2.0" % (field, index, old, RENAMED_BACKEND_KEYS[old]),
+                version="1.0.0", collection_name="ember.blockstore")
+    return checked
+
+
 class FilterModule:
     """tgt_portals, tgt_portal_changes, tgt_portals_differ, systemd_escape, iscsi_name, valid_backends."""
 
@@ -56,5 +68,5 @@ class FilterModule:
             "tgt_portals_differ": portals_differ,
             "systemd_escape": systemd_escape,
             "iscsi_name": _wrap(iscsi_name),
-            "valid_backends": _wrap(validate_backends),
+            "valid_backends": _wrap(valid_backends),
         }

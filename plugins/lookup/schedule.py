@@ -22,8 +22,8 @@ options:
     required: true
   pools:
     description:
-      - Pool facts, one dict per backend per storage host, as the M(ember.blockstore.backend_facts) module returns
-        them in RV(ember.blockstore.backend_facts#module:pools).
+      - Pool facts, one dict per backend per storage host, as the M(ember.blockstore.backend_info) module returns
+        them in RV(ember.blockstore.backend_info#module:pools).
     type: list
     elements: dict
     required: true
@@ -37,7 +37,7 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
-# pool_facts: registered from ember.blockstore.backend_facts on each storage node.
+# pool_facts: registered from ember.blockstore.backend_info on each storage node.
 - name: Plan the volumes over the pools gathered from the storage nodes
   ansible.builtin.set_fact:
     blockstore_plan: >-

@@ -54,7 +54,7 @@ def parse_portal_show(text):
 
 def portal_changes(desired, shown_text):
     """``{"add": [...], "delete": [...]}`` to go from the portals tgtd shows (its output, or the list
-    ``backend_facts`` reports) to ``desired`` (from :func:`tgt_portals`). tgtd shows addresses without their IPv6
+    ``backend_info`` reports) to ``desired`` (from :func:`tgt_portals`). tgtd shows addresses without their IPv6
     zone id (inet_ntop), so a zone is ignored when comparing; deletes use the shown form (tgtd matches them by that
     string)."""
     current = list(shown_text) if isinstance(shown_text, (list, tuple)) else parse_portal_show(shown_text)
@@ -64,7 +64,7 @@ def portal_changes(desired, shown_text):
 
 
 def portals_differ(shown, addresses, storage_ip, port=DEFAULT_PORT):
-    """Whether tgtd (``shown``: the portals ``backend_facts`` reports, None when it did not report them) listens
+    """Whether tgtd (``shown``: the portals ``backend_info`` reports, None when it did not report them) listens
     elsewhere than on ``addresses`` (or ``[storage_ip]`` when empty). A list that does not validate counts as
     different, so that the tgt_target role runs and names the bad value."""
     if shown is None:
@@ -82,7 +82,7 @@ def systemd_escape(value):
     return str(value).replace("%", "%%")
 
 
-# The first line of the drop-in: backend_facts reports a node whose drop-in lacks it (an older release's) as not
+# The first line of the drop-in: backend_info reports a node whose drop-in lacks it (an older release's) as not
 # configured, so the fast path runs the tgt_target role there again.
 TGT_DROPIN_MARKER = "# Managed by ember.blockstore (role tgt_target, drop-in version 2)"
 

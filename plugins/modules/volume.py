@@ -79,7 +79,7 @@ attributes:
     support: full
     details: The diff shows each changed volume's size and state before and after.
 seealso:
-  - module: ember.blockstore.backend_facts
+  - module: ember.blockstore.backend_info
   - module: ember.blockstore.attachment
 """
 

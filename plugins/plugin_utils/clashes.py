@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Name clashes between the inventory and what the storage nodes hold outside the project (controller side).
 
-``backend_facts`` reports, per pool, ``clashes``: LVs named ``volume-<name>`` in the pool's volume group that do not
+``backend_info`` reports, per pool, ``clashes``: LVs named ``volume-<name>`` in the pool's volume group that do not
 carry both of the project's tags, and tgt targets named ``<prefix>volume-<name>`` (or files at the project's target
 path) without the project's marker. A volume of the inventory with such a name cannot be created, exported or
 deleted on that host without touching something that is not the project's; the modules would refuse it there, one
@@ -36,7 +36,7 @@ def name_clashes(volumes, pools, field=VOLUMES_FIELD):
     """Messages, one per clash, for every inventory volume whose name something else holds on a storage node.
 
     ``volumes`` is ``blockstore_volumes`` (items without a string ``name`` are skipped: the plan's validation
-    reports them); ``pools`` the ``backend_facts`` pools, whose ``clashes`` lists are read (a pool without that key
+    reports them); ``pools`` the ``backend_info`` pools, whose ``clashes`` lists are read (a pool without that key
     has none). Every state counts: a ``present`` volume would be created or exported over the foreign object, an
     ``absent`` one would look deleted while the name is still taken. Target clashes are host-wide and repeated in
     each pool of a host; each is reported once. Messages start with the volume name and are sorted, so the same

@@ -4,10 +4,10 @@
 """Controller side of fault safety: which storage hosts reported, the merged placement ledger, and the plan
 that never re-creates a volume living on a host that did not answer.
 
-Pure functions over plain data (the registered results of ``backend_facts`` per storage host), used by the
+Pure functions over plain data (the registered results of ``backend_info`` per storage host), used by the
 ``ember.blockstore.plan`` filter in the ``blockstore`` role. See docs/design.md, "Placement ledger".
 
-A host *reports* when its ``backend_facts`` run succeeded, it did not fail in the preparation roles, and none of
+A host *reports* when its ``backend_info`` run succeeded, it did not fail in the preparation roles, and none of
 its backends is damaged. A host that does not report is *unknown*, never *empty*:
 
 - without ``allow_partial`` the plan fails before any change, naming each such host, why, and the volumes the
@@ -49,7 +49,7 @@ def _ssh_reason(msg):
 def host_reports(storage_hosts, results):
     """Classify each storage host from what the play registered for it.
 
-    ``results``: ``{host: {"gather": <backend_facts result or {}>, "prepare_error": str | None}}``.
+    ``results``: ``{host: {"gather": <backend_info result or {}>, "prepare_error": str | None}}``.
     Returns ``{host: {"status": "ok" | "unreachable" | "failed" | "damaged", "reason": str | None,
     "pools": [...], "ledger": {...} | None, "ledger_error": str | None, "problems": [...]}}``.
     """
@@ -62,7 +62,7 @@ def host_reports(storage_hosts, results):
         if gather.get("unreachable"):
             report.update(status="unreachable", reason="unreachable: %s" % _ssh_reason(gather.get("msg")))
         elif gather.get("failed"):
-            report.update(status="failed", reason="backend_facts failed: %s" % (gather.get("msg") or "?"))
+            report.update(status="failed", reason="backend_info failed: %s" % (gather.get("msg") or "?"))
         elif not gather or gather.get("skipped") or "pools" not in gather:
             report.update(status="unreachable",
                           reason="no facts (unreachable, or failed before gathering its pools)")

@@ -53,7 +53,7 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
     Each ``*_results`` argument maps an inventory host to the result its module task registered (skipped,
     failed or unreachable results included). In check mode nothing ran, so the statuses are the predicted ones
     (``creating``, ``deleting``). A run only sends a module the items that need a change; the others are
-    confirmed by the facts gathered at the start: ``pools`` (``backend_facts`` pools of all storage hosts) and
+    confirmed by the facts gathered at the start: ``pools`` (``backend_info`` pools of all storage hosts) and
     ``consumer_facts`` (``{consumer: initiator_info result}``). Returns ``{"rows": [...], "counts":
     {status: n}, "hosts_failed": {host: reason}, "errors": [str]}``.
     """

@@ -30,7 +30,7 @@ _MAX_LINES = 50
 
 def plan_state(gathers, initiator_facts=None):
     """What a plan depends on, from the facts of one run: ``{"storage": {host: {...}}, "consumers": {host:
-    [target IQNs]}}``. ``gathers``: ``{host: backend_facts result}``; ``initiator_facts``: ``{consumer:
+    [target IQNs]}}``. ``gathers``: ``{host: backend_info result}``; ``initiator_facts``: ``{consumer:
     initiator_info result}``. A host that did not report has ``None``."""
     storage = {}
     for host, gather in sorted((gathers or {}).items()):

@@ -117,7 +117,7 @@ def test_unmanaged_lv_and_target_survive_and_the_plan_refuses_the_clash(lab, con
         run = run_playbook(lab, playbook=play)
         assert run.rc != 0 and "is not managed by ember.blockstore" in run.messages()
         assert lab.state() == before
-        # backend_facts reports them (the inventory without the clashing names plans fine).
+        # backend_info reports them (the inventory without the clashing names plans fine).
         run = run_playbook(lab, check=True, extra_vars={"blockstore_volumes": DECLARED}, tmp_path=tmp_path)
         assert run.rc == 0, run.stdout[-3000:]
         pools = run.task("Gather pools, placement ledger and host state")

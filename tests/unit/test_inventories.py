@@ -56,7 +56,7 @@ def test_inventory_volumes_and_types_validate(inventory):
 
 
 def test_lab_volumes_fit_the_lab_pools():
-    """Plan the lab's volumes over pools predicted from its 4 GiB disks, as backend_facts does in check mode."""
+    """Plan the lab's volumes over pools predicted from its 4 GiB disks, as backend_info does in check mode."""
     data = load(os.path.join(ROOT, "inventories", "lab", "group_vars", "all.yml"))
     pools = []
     for host, backends in backends_of("lab").items():
@@ -64,7 +64,7 @@ def test_lab_volumes_fit_the_lab_pools():
             cfg = full_backend(raw)
             vg = predict_vg_size([4 * GiB])
             thin = cfg["driver"] == "lvm_thin"
-            total = thin_pool_size(cfg["pool_size"], vg) if thin else vg
+            total = thin_pool_size(cfg["thin_pool_size"], vg) if thin else vg
             pools.append({
                 "id": "%s@%s" % (host, cfg["name"]), "host": host, "backend": cfg["name"], "driver": cfg["driver"],
                 "vg": cfg["vg"], "thin_pool": cfg["thin_pool"], "extent_size_bytes": 4 * 2**20,

@@ -21,6 +21,7 @@ import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.ember.blockstore.plugins.module_utils import _attachment, _volume
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import (
+    RENAMED_BACKEND_KEYS,
     backend_config,
     backend_options,
     validate_backends,
@@ -50,13 +51,15 @@ BACKENDS = ROLE["gather"]["options"]["blockstore_backends"]
 VOLUME_OPTIONS = VOLUMES["options"]
 ATTACHMENT_OPTIONS = VOLUME_OPTIONS["attachments"]["options"]
 BACKEND_OPTIONS = BACKENDS["options"]
+# The backend keys of the schema without the deprecated names of RENAMED_BACKEND_KEYS (pool, pool_size).
+CURRENT_BACKEND_OPTIONS = {key: spec for key, spec in BACKEND_OPTIONS.items() if key not in RENAMED_BACKEND_KEYS}
 
 # A valid value for every key of the schema (the tests check that this covers the spec exactly).
 VOLUME_SAMPLES = {"name": "vol1", "size": "1GiB", "volume_type": "fast", "availability_zone": ["az1", "az2"],
                   "state": "present", "attachments": [{"host": "client1"}], "force": True,
                   "description": "for humans"}
-BACKEND_SAMPLES = {"name": "thin", "driver": "lvm_thin", "vg": "vg0", "pvs": ["/dev/vdb"], "pool": "tp",
-                   "pool_size": "3GiB", "availability_zone": "az1", "reserved_percentage": 5,
+BACKEND_SAMPLES = {"name": "thin", "driver": "lvm_thin", "vg": "vg0", "pvs": ["/dev/vdb"], "thin_pool": "tp",
+                   "thin_pool_size": "3GiB", "availability_zone": "az1", "reserved_percentage": 5,
                    "max_over_subscription_ratio": "auto", "volume_backend_name": "thin-pools",
                    "capabilities": {"disk_type": "ssd"}, "volume_clear": "none", "volume_clear_size": "100"}
 TYPES_SAMPLE = {"fast": {"extra_specs": {"volume_backend_name": "thin"}}}
@@ -108,7 +111,8 @@ def allowed_in(message):
 
 def test_samples_cover_the_spec():
     assert set(VOLUME_SAMPLES) == set(VOLUME_OPTIONS)
-    assert set(BACKEND_SAMPLES) == set(BACKEND_OPTIONS)
+    assert set(BACKEND_SAMPLES) == set(CURRENT_BACKEND_OPTIONS)
+    assert set(BACKEND_OPTIONS) == set(CURRENT_BACKEND_OPTIONS) | set(RENAMED_BACKEND_KEYS)
 
 
 def test_volume_keys_are_the_validator_keys():
@@ -177,7 +181,32 @@ def test_volume_types_keys():
 def test_backend_keys_are_the_validator_keys():
     message = backend_error({"name": "b", "vg": "vg0", "zz_unknown": 1})
     assert "unknown keys zz_unknown" in message
-    assert set(BACKEND_OPTIONS) == set(backend_options())
+    assert set(CURRENT_BACKEND_OPTIONS) == set(backend_options())
+
+
+@pytest.mark.parametrize("old", sorted(RENAMED_BACKEND_KEYS))
+def test_renamed_backend_keys(old):
+    """The names of thin_pool and thin_pool_size before 0.2.0 are options of the schema without a default (separate
+    options: the role argument spec schema of ansible-lint has no aliases), mutually exclusive with the new name,
+    and deprecated aliases of the module option; the validators accept them and refuse both names."""
+    new = RENAMED_BACKEND_KEYS[old]
+    assert new in CURRENT_BACKEND_OPTIONS
+    assert bare(BACKEND_OPTIONS[old]) == {"type": CURRENT_BACKEND_OPTIONS[new]["type"]}
+    assert "Deprecated" in text(BACKEND_OPTIONS[old]) and "O(blockstore_backends[].%s)" % new in text(
+        BACKEND_OPTIONS[old])
+    assert "O(blockstore_backends[].%s)" % old in text(BACKEND_OPTIONS[new])
+    assert [new, old] in BACKENDS["mutually_exclusive"]
+    module = backend_options()[new]
+    assert module["aliases"] == [old]
+    assert module["deprecated_aliases"] == [{"name": old, "version": "1.0.0", "collection_name": "ember.blockstore"}]
+    value = BACKEND_SAMPLES[new]
+    assert backend_error({"name": "b", "vg": "vg0", old: value}) is None
+    assert validate_backends([{"name": "b", "vg": "vg0", old: value}]) == [{"name": "b", "vg": "vg0", new: value}]
+    message = backend_error({"name": "b", "vg": "vg0", old: value, new: value})
+    assert "both %s and %s" % (new, old) in message
+    assert ansible_errors(BACKENDS, [{"name": "b", "vg": "vg0", old: value}]) == []
+    assert ansible_errors(BACKENDS, [{"name": "b", "vg": "vg0", old: value, new: value}]) == [
+        "parameters are mutually exclusive: %s|%s found in x" % (new, old)]
 
 
 def test_every_backend_key_is_accepted():
@@ -208,9 +237,12 @@ def test_backend_choices(key):
 # (b) the module option specs and the lvm_backend role's copy agree with the schema.
 
 def test_backend_options_are_the_module_spec():
-    """backend_facts takes ``backends`` with backend_options() (and validate_backends applies it): names, types,
-    elements, choices, defaults and requirements are the role spec's, option for option."""
-    assert {name: bare(spec) for name, spec in BACKEND_OPTIONS.items()} == backend_options()
+    """backend_info takes ``backends`` with backend_options() (and validate_backends applies it): names, types,
+    elements, choices, defaults and requirements are the role spec's, option for option (the module has the
+    renamed keys as aliases, see test_renamed_backend_keys)."""
+    module = {name: {key: value for key, value in spec.items() if key not in ("aliases", "deprecated_aliases")}
+              for name, spec in backend_options().items()}
+    assert {name: bare(spec) for name, spec in CURRENT_BACKEND_OPTIONS.items()} == module
 
 
 def test_lvm_backend_role_has_the_same_backend_options():
@@ -219,6 +251,7 @@ def test_lvm_backend_role_has_the_same_backend_options():
         "roles/lvm_backend/meta/argument_specs.yml: blockstore_backends.options must be a copy of the "
         "blockstore role's gather entry point's (the schema)")
     assert bare(copy["blockstore_backends"])["type"] == "list"
+    assert copy["blockstore_backends"]["mutually_exclusive"] == BACKENDS["mutually_exclusive"]
 
 
 # volume module option -> (schema, field) it receives; None: a module-only option (no inventory key).
@@ -229,7 +262,7 @@ VOLUME_MODULE_FIELDS = {
     "volume_type": (VOLUME_OPTIONS, "volume_type"),
     "force": (VOLUME_OPTIONS, "force"),
     "vg": (BACKEND_OPTIONS, "vg"),
-    "thin_pool": (BACKEND_OPTIONS, "pool"),  # the plan gives the pool of lvm_thin backends, None for lvm
+    "thin_pool": (BACKEND_OPTIONS, "thin_pool"),  # the plan gives the pool of lvm_thin backends, None for lvm
     "backend": (BACKEND_OPTIONS, "name"),
     "volume_clear": (BACKEND_OPTIONS, "volume_clear"),
     "volume_clear_size": (BACKEND_OPTIONS, "volume_clear_size"),
@@ -382,7 +415,7 @@ def test_volume_defaults_are_the_validator_defaults():
 
 
 def test_backend_defaults_are_the_code_defaults():
-    cfg = {key: spec.get("default") for key, spec in BACKEND_OPTIONS.items()}
+    cfg = {key: spec.get("default") for key, spec in CURRENT_BACKEND_OPTIONS.items()}
     cfg.update(name="b", vg="vg0")
     normalised = backend_config(cfg)
     assert normalised["volume_backend_name"] == "b"  # "default O(blockstore_backends[].name)"
@@ -424,7 +457,7 @@ def test_shipped_inventories_pass_the_role_validation(inventory):
 def test_role_validation_accepts_what_the_validators_accept():
     assert ansible_errors(VOLUMES, [VOLUME_SAMPLES, {"name": "gone", "state": "absent"},
                                     {"name": "v2", "size": 10, "availability_zone": "az1"}]) == []
-    assert ansible_errors(BACKENDS, [BACKEND_SAMPLES, {"name": "b", "vg": "vg0", "pool_size": 3 * 2**30,
+    assert ansible_errors(BACKENDS, [BACKEND_SAMPLES, {"name": "b", "vg": "vg0", "thin_pool_size": 3 * 2**30,
                                                        "volume_clear_size": 0, "max_over_subscription_ratio": 4}]) == []
 
 

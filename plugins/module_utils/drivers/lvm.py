@@ -291,7 +291,7 @@ def predict_vg_size(pv_sizes, extent=DEFAULT_EXTENT):
 
 
 def thin_pool_size(spec, vg_size, extent=DEFAULT_EXTENT):
-    """Data size of a thin pool for ``pool_size`` ``spec``: ``NN%VG`` (rounded down to extents, as
+    """Data size of a thin pool for ``thin_pool_size`` ``spec``: ``NN%VG`` (rounded down to extents, as
     ``lvcreate -l NN%VG`` does) or an absolute size (rounded up to extents)."""
     spec = str(spec).strip()
     if spec.upper().endswith("%VG"):
@@ -300,9 +300,9 @@ def thin_pool_size(spec, vg_size, extent=DEFAULT_EXTENT):
         except ValueError:
             pct = -1.0
         if not 0 < pct <= 100:
-            raise SizeError("pool_size: %r is not a percentage of the VG such as 95%%VG, or a size" % spec)
+            raise SizeError("thin_pool_size: %r is not a percentage of the VG such as 95%%VG, or a size" % spec)
         return int(vg_size // extent * pct / 100) * extent
-    return round_up(parse_size(spec, "pool_size"), extent)
+    return round_up(parse_size(spec, "thin_pool_size"), extent)
 
 
 class LvmState:

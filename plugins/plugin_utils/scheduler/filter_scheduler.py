@@ -250,7 +250,7 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
          pinned=None, exclude=None, default_availability_zone=None):
     """Plan the inventory's volumes over the reported pools; raise :class:`ScheduleError` if anything is wrong.
 
-    ``volumes`` is ``blockstore_volumes``, ``pools`` the ``backend_facts`` pool dicts, ``volume_types``
+    ``volumes`` is ``blockstore_volumes``, ``pools`` the ``backend_info`` pool dicts, ``volume_types``
     ``blockstore_volume_types``. ``weight_multiplier`` is Cinder's ``capacity_weight_multiplier`` (positive
     spreads to the pool with the most virtual free capacity, negative stacks). ``default_volume_type`` applies
     to new volumes without a type. ``consumers``, when given, lists the hosts attachments may name.

@@ -221,7 +221,7 @@ class PoolState:
 
 
 def load_pools(pools):
-    """Validate a list of ``backend_facts`` pool dicts; return :class:`PoolState` objects sorted by id."""
+    """Validate a list of ``backend_info`` pool dicts; return :class:`PoolState` objects sorted by id."""
     if pools is None:
         pools = []
     if not isinstance(pools, (list, tuple)):

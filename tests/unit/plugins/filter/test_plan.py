@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The ``plan`` filter end to end over realistic gathers, and the ledger arguments of a simulated run.
 
-stor1's gather is ``backend_facts.pool_facts`` over the LVM/tgt state captured on the lab after a converge
+stor1's gather is ``backend_info.pool_facts`` over the LVM/tgt state captured on the lab after a converge
 (``lvs_converged.json``: logs01 and scratch01 thick, archive01 and db01-data thin). stor2 (zone az2) is the same
 capture with its volumes renamed to stor2's (web01 thick 256 MiB, db02-data thin 1 GiB), as the lab converges it.
 The declared volumes and types are the lab's (``inventories/lab/group_vars/all.yml``); every node holds the
@@ -33,7 +33,7 @@ from ansible_collections.ember.blockstore.plugins.filter.plan import (
 )
 from ansible_collections.ember.blockstore.plugins.module_utils import _ledger
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
-from ansible_collections.ember.blockstore.plugins.module_utils._backend_facts import pool_facts
+from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import pool_facts
 from ansible_collections.ember.blockstore.plugins.module_utils._ledger import read_ledger, write_ledger
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
@@ -67,8 +67,9 @@ def cfg(**backend):
 def backends(zone):  # inventories/lab/host_vars/stor*.yml
     return [cfg(name="lvm-thick", driver="lvm", vg="ember-thick", pvs=["/dev/vdb"], availability_zone=zone,
                 reserved_percentage=5),
-            cfg(name="lvm-thin", driver="lvm_thin", vg="ember-thin", pvs=["/dev/vdc"], pool="thinpool",
-                pool_size="95%VG", availability_zone=zone, reserved_percentage=10, max_over_subscription_ratio=4.0)]
+            cfg(name="lvm-thin", driver="lvm_thin", vg="ember-thin", pvs=["/dev/vdc"], thin_pool="thinpool",
+                thin_pool_size="95%VG", availability_zone=zone, reserved_percentage=10,
+                max_over_subscription_ratio=4.0)]
 
 
 def _stor2_state():

@@ -26,7 +26,7 @@ def pool(pid, free, volumes=()):
     host, backend = pid.split("@")
     return {"id": pid, "host": host, "backend": backend, "driver": "lvm", "vg": "ember", "thin_pool": None,
             "extent_size_bytes": 4 * 2**20, "total_bytes": 100 * GiB, "free_bytes": free,
-            # A thick LVM pool, as backend_facts reports it: provisioned = allocated = used = total - free.
+            # A thick LVM pool, as backend_info reports it: provisioned = allocated = used = total - free.
             "provisioned_bytes": 100 * GiB - free, "allocated_bytes": 100 * GiB - free,
             "capabilities": {"volume_backend_name": backend, "availability_zone": "az1", "reserved_percentage": 0},
             "volumes": list(volumes)}

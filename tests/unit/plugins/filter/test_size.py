@@ -11,5 +11,5 @@ def test_to_bytes_and_human_size():
 
 
 def test_to_bytes_names_the_field():
-    with pytest.raises(AnsibleFilterError, match=r"^pool_size: '3 parsecs'"):
-        FilterModule().filters()["to_bytes"]("3 parsecs", "pool_size")
+    with pytest.raises(AnsibleFilterError, match=r"^thin_pool_size: '3 parsecs'"):
+        FilterModule().filters()["to_bytes"]("3 parsecs", "thin_pool_size")

@@ -4,7 +4,7 @@
 
 Plans are written in the shape ``_schedule.plan`` returns (one entry per inventory volume), for the lab: stor1
 (198.18.0.11) with pools ``stor1@lvm-thick`` / ``stor1@lvm-thin``, stor2 (198.18.0.12), consumer client1. The
-last test runs the real planner over ``backend_facts.pool_facts`` of the state captured after the converge run.
+last test runs the real planner over ``backend_info.pool_facts`` of the state captured after the converge run.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
-from ansible_collections.ember.blockstore.plugins.module_utils._backend_facts import pool_facts
+from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import pool_facts
 from ansible_collections.ember.blockstore.plugins.module_utils._converge import (
     attachment_items,
     connect_items,
@@ -50,7 +50,7 @@ def entry(name, action, host="stor1", backend="lvm-thin", state="present", size=
 
 
 def pool(host, backend, volumes=(), volume_clear="zero", volume_clear_size_bytes=0):
-    """The keys of a backend_facts pool that _converge reads."""
+    """The keys of a backend_info pool that _converge reads."""
     return {"id": "%s@%s" % (host, backend), "host": host, "backend": backend, "volume_clear": volume_clear,
             "volume_clear_size_bytes": volume_clear_size_bytes, "volumes": list(volumes)}
 

@@ -134,17 +134,17 @@ def test_portals_differ_decides_whether_the_role_runs_again(shown, addresses, st
 
 
 def test_a_drop_in_of_an_older_release_is_not_configured(tmp_path, monkeypatch):
-    # backend_facts reports tgt configured only with the current drop-in, so the fast path runs tgt_target again
+    # backend_info reports tgt configured only with the current drop-in, so the fast path runs tgt_target again
     # on a node upgraded from 0.1/0.2 (whose drop-in did not activate the VGs before loading the targets).
-    from ansible_collections.ember.blockstore.plugins.module_utils import _backend_facts
-    monkeypatch.setattr(_backend_facts.os.path, "isdir", lambda path: True)
+    from ansible_collections.ember.blockstore.plugins.module_utils import _backend_info
+    monkeypatch.setattr(_backend_info.os.path, "isdir", lambda path: True)
     targets = tmp_path / "targets.conf"
     targets.write_text("default-driver iscsi\ninclude /etc/tgt/conf.d/*.conf\n")
     dropin = tmp_path / "ember-start-offline.conf"
     dropin.write_text(render_dropin(["198.18.0.11:3260"]))
-    assert _backend_facts.tgt_configured(str(targets), str(dropin)) is True
+    assert _backend_info.tgt_configured(str(targets), str(dropin)) is True
     dropin.write_text("# Managed by ember.blockstore (role tgt_target): keep initiators out until every target is "
                       "loaded, and\n[Unit]\n")
-    assert _backend_facts.tgt_configured(str(targets), str(dropin)) is False
+    assert _backend_info.tgt_configured(str(targets), str(dropin)) is False
     dropin.unlink()
-    assert _backend_facts.tgt_configured(str(targets), str(dropin)) is False
+    assert _backend_info.tgt_configured(str(targets), str(dropin)) is False

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils import basic
+from ansible.module_utils.common import arg_spec
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ember.blockstore.plugins.module_utils import _ledger
 
@@ -54,12 +55,15 @@ def is_read_only(args):
 
 
 class ModuleRun:
-    def __init__(self, result, calls, warnings):
+    def __init__(self, result, calls, warnings, deprecations=()):
         self.result = result
         self.calls = calls
         # module.warn() texts: in a test process that imported controller code, Ansible shows warnings on the
         # display instead of adding them to the result, so they are recorded here.
         self.warnings = warnings
+        # The deprecations of the argument spec (deprecated options and aliases), recorded for the same reason:
+        # [{msg, version, collection_name}].
+        self.deprecations = list(deprecations)
 
     @property
     def failed(self):
@@ -92,10 +96,18 @@ def run_module(monkeypatch, capsys, module, args, answer=lab_answer, check_mode=
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, warning, **kwargs: warnings.append(
         basic.remove_values(warning, self.no_log_values)))
+    deprecations = []
+
+    def deprecate(msg, version=None, date=None, collection_name=None, **kwargs):
+        # ansible-core 2.19 passes a deprecator (its resolved_name is the collection) instead of collection_name.
+        collection_name = collection_name or getattr(kwargs.get("deprecator"), "resolved_name", None)
+        deprecations.append({"msg": msg, "version": version, "collection_name": collection_name})
+
+    monkeypatch.setattr(arg_spec, "deprecate", deprecate)
     module_args = dict(args)
     if check_mode:
         module_args["_ansible_check_mode"] = True
     with patch_module_args(module_args), pytest.raises(SystemExit):
         module.main()
     out = capsys.readouterr().out
-    return ModuleRun(json.loads(out[out.index("{"):]), calls, warnings)
+    return ModuleRun(json.loads(out[out.index("{"):]), calls, warnings, deprecations)

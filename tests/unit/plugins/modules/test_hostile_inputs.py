@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from ansible_collections.ember.blockstore.plugins.modules import attachment, backend_facts, connection, snapshot, volume
+from ansible_collections.ember.blockstore.plugins.modules import attachment, backend_info, connection, snapshot, volume
 from modrun import run_module
 
 CLIENT1 = "iqn.1993-08.org.debian:01:ed703fed4dfd"
@@ -41,10 +41,10 @@ VALID = {
     snapshot: {"snapshots": [{"name": "nightly", "volume": "scratch01", "vg": "ember-thick", "cow_size": "64MiB",
                               "description": "before the upgrade"}],
                "target_prefix": "iqn.2026-11.io.ember.blockstore:"},
-    backend_facts: {"backends": [{"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "pvs": ["/dev/vdc"],
-                                  "pool": "thinpool", "pool_size": "95%VG", "availability_zone": "az1",
-                                  "volume_backend_name": "lvm-thin", "volume_clear_size": "0"}],
-                    "host": "stor1", "target_prefix": "iqn.2026-11.io.ember.blockstore:"},
+    backend_info: {"backends": [{"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "pvs": ["/dev/vdc"],
+                                 "thin_pool": "thinpool", "thin_pool_size": "95%VG", "availability_zone": "az1",
+                                 "volume_backend_name": "lvm-thin", "volume_clear_size": "0"}],
+                   "host": "stor1", "target_prefix": "iqn.2026-11.io.ember.blockstore:"},
 }
 
 # (module, path to the value in the module's arguments, the field the message must name)
@@ -75,20 +75,20 @@ FIELDS = [
     (snapshot, ("snapshots", 0, "vg"), "snapshots[0].vg"),
     (snapshot, ("snapshots", 0, "cow_size"), "snapshots[0].cow_size"),
     (snapshot, ("target_prefix",), "target_prefix"),
-    (backend_facts, ("backends", 0, "name"), "backends[0].name"),
-    (backend_facts, ("backends", 0, "vg"), "backends[0].vg"),
-    (backend_facts, ("backends", 0, "pvs", 0), "backends[0].pvs[0]"),
-    (backend_facts, ("backends", 0, "pool"), "backends[0].pool"),
-    (backend_facts, ("backends", 0, "pool_size"), "backends[0].pool_size"),
-    (backend_facts, ("backends", 0, "volume_clear_size"), "backends[0].volume_clear_size"),
-    (backend_facts, ("target_prefix",), "target_prefix"),
+    (backend_info, ("backends", 0, "name"), "backends[0].name"),
+    (backend_info, ("backends", 0, "vg"), "backends[0].vg"),
+    (backend_info, ("backends", 0, "pvs", 0), "backends[0].pvs[0]"),
+    (backend_info, ("backends", 0, "thin_pool"), "backends[0].thin_pool"),
+    (backend_info, ("backends", 0, "thin_pool_size"), "backends[0].thin_pool_size"),
+    (backend_info, ("backends", 0, "volume_clear_size"), "backends[0].volume_clear_size"),
+    (backend_info, ("target_prefix",), "target_prefix"),
 ]
 # Labels that reach no command line and no file (the scheduler's facts, pool ids): control characters, non-ASCII
 # and over-long values are refused; shell characters are harmless there.
 LABELS = [
-    (backend_facts, ("backends", 0, "availability_zone"), "backends[0].availability_zone"),
-    (backend_facts, ("backends", 0, "volume_backend_name"), "backends[0].volume_backend_name"),
-    (backend_facts, ("host",), "host"),
+    (backend_info, ("backends", 0, "availability_zone"), "backends[0].availability_zone"),
+    (backend_info, ("backends", 0, "volume_backend_name"), "backends[0].volume_backend_name"),
+    (backend_info, ("host",), "host"),
     # Kept in an LV tag with every character a tag cannot hold escaped as #XX.
     (snapshot, ("snapshots", 0, "description"), "snapshots[0].description"),
 ]

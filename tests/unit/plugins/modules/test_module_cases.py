@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from uthelper import CASES_DIR, all_cases, run_case
 
-MODULES = ["attachment", "backend_facts", "connection", "initiator_info", "ledger", "snapshot", "volume"]
+MODULES = ["attachment", "backend_info", "connection", "initiator_info", "ledger", "snapshot", "volume"]
 
 
 def test_every_module_has_cases():

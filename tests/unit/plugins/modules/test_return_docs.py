@@ -4,7 +4,7 @@
 
 Top-level keys are read from the ``module.exit_json(...)`` calls in the source (``changed`` and ``diff`` are
 Ansible's common return values and not documented per module). Item keys come from the code that builds them:
-volume's ``RESULT_KEYS``/``result_of``, attachment's ``result_of`` on a decided action, backend_facts'
+volume's ``RESULT_KEYS``/``result_of``, attachment's ``result_of`` on a decided action, backend_info's
 ``pool_facts`` and connection's ``RESULT_KEYS``/``result_of`` on a decided action.
 """
 
@@ -19,7 +19,7 @@ import pytest
 import yaml
 from ansible_collections.ember.blockstore.plugins.module_utils import (
     _attachment,
-    _backend_facts,
+    _backend_info,
     _connection,
     _snapshot,
     _volume,
@@ -101,7 +101,7 @@ def with_defaults(options, **values):
 # --- every module ------------------------------------------------------------------------------------------------
 
 def test_every_module_is_checked():
-    assert MODULES == ["attachment", "backend_facts", "connection", "initiator_info", "ledger", "snapshot",
+    assert MODULES == ["attachment", "backend_info", "connection", "initiator_info", "ledger", "snapshot",
                        "volume"], \
         "a module was added or removed: add its RETURN check to this file"
 
@@ -273,10 +273,10 @@ def test_attachment_connection_info_keys_are_listed():
             assert sorted(info) == listed
 
 
-# --- backend_facts -----------------------------------------------------------------------------------------------
+# --- backend_info -----------------------------------------------------------------------------------------------
 
 def _pools():
-    facts = _backend_facts
+    facts = _backend_info
     conf = parse_conf((FIXTURES / "tgt/conf_db01.conf").read_text())
     exports = {conf["backing_store"]: conf}
     live = parse_show((FIXTURES / "tgt/show_two_targets.txt").read_text())
@@ -291,21 +291,21 @@ def _pools():
     return out
 
 
-def test_backend_facts_pool_keys():
-    documented = contains("backend_facts", "pools")
+def test_backend_info_pool_keys():
+    documented = contains("backend_info", "pools")
     for pool in _pools():
         assert set(pool) == set(documented), pool["id"]
 
 
-def test_backend_facts_volume_keys():
-    documented = contains("backend_facts", "pools", "volumes")
+def test_backend_info_volume_keys():
+    documented = contains("backend_info", "pools", "volumes")
     for pool in _pools():
         for vol in pool["volumes"]:
             assert set(vol) == set(documented), vol["name"]
 
 
-def test_backend_facts_capability_keys_are_listed():
-    spec = contains("backend_facts", "pools")["capabilities"]
+def test_backend_info_capability_keys_are_listed():
+    spec = contains("backend_info", "pools")["capabilities"]
     listed = listed_in_description(spec["description"], "Reported to the scheduler:")
     assert "plus the backend's capabilities" in spec["description"]
     for pool in _pools():

@@ -26,6 +26,7 @@ A case file ``cases/<module>.yml``::
           msg: "a substring of msg"
           result: {volumes: [{action: none}]}   # deep subset: dicts by key, lists item by item (same length)
           files: {conf.d/x.conf: null}          # after the run: null = absent, a string = a substring of it
+          deprecations: [{msg: ..., version: 1.0.0}]   # of the argument spec (deprecated options, aliases)
 
 ``out_file``/``err_file`` name a capture under ``tests/unit/fixtures/`` (``tgt/show.txt:1-43`` takes those lines).
 The run fails when the module runs a command that is not the next expected one, or leaves expected ones unrun.
@@ -45,7 +46,7 @@ import yaml
 from ansible.module_utils import basic
 from ansible_collections.ember.blockstore.plugins.module_utils import (
     _attachment,
-    _backend_facts,
+    _backend_info,
     _connection,
     _naming,
     _volume,
@@ -136,12 +137,12 @@ def redirect_host(monkeypatch, root, case, module):
     conf_dir = root / "conf.d"
     conf_dir.mkdir(exist_ok=True)
     conf_path = functools.partial(_naming.tgt_conf_path, conf_dir=str(conf_dir))
-    for owner in (_attachment, _volume, _backend_facts):
+    for owner in (_attachment, _volume, _backend_info):
         monkeypatch.setattr(owner, "tgt_conf_path", conf_path)
-    monkeypatch.setattr(_backend_facts, "TGT_CONF_DIR", str(conf_dir))
-    monkeypatch.setattr(_backend_facts, "TARGETS_CONF", str(root / "targets.conf"))
-    monkeypatch.setattr(_backend_facts, "TGT_DROPIN", str(root / "tgt-dropin.conf"))
-    monkeypatch.setattr(_backend_facts, "LVM_BACKUP_DIR", str(root / "lvm-backup"))
+    monkeypatch.setattr(_backend_info, "TGT_CONF_DIR", str(conf_dir))
+    monkeypatch.setattr(_backend_info, "TARGETS_CONF", str(root / "targets.conf"))
+    monkeypatch.setattr(_backend_info, "TGT_DROPIN", str(root / "tgt-dropin.conf"))
+    monkeypatch.setattr(_backend_info, "LVM_BACKUP_DIR", str(root / "lvm-backup"))
     monkeypatch.setattr(iscsiadm, "NODE_DIRS", (str(root / "nodes"),))
     if hasattr(module, "PID_FILES"):
         monkeypatch.setattr(module, "PID_FILES", (str(root / "iscsid.pid"),))
@@ -190,6 +191,7 @@ def run_case(monkeypatch, capsys, tmp_path, name, case):
     if "msg" in expect:
         assert expect["msg"] in run.msg, run.msg
     assert_subset(_substitute(expect.get("result") or {}, tmp_path), run.result)
+    assert_subset(expect.get("deprecations") or [], run.deprecations, "deprecations")
     for rel, fragment in (expect.get("files") or {}).items():
         path = tmp_path / rel
         if fragment is None:

@@ -3,7 +3,7 @@
 """``plugin_utils.ledger``: which storage hosts reported, the merged placement ledger, the reconciled plan input,
 and the ledgers written before and after a run.
 
-Gathers are ``backend_facts`` results as a play registers them (``unreachable``/``failed`` results included);
+Gathers are ``backend_info`` results as a play registers them (``unreachable``/``failed`` results included);
 pools carry only the keys these functions read (``id`` and ``volumes``).
 """
 
@@ -88,7 +88,7 @@ def test_unreachable_host_carries_ansibles_message():
 def test_failed_gather():
     got = reports(stor2={"failed": True, "msg": "vgs failed (rc=5): Volume group not found"})["stor2"]
     assert got["status"] == "failed"
-    assert "backend_facts" in got["reason"] and "Volume group not found" in got["reason"]
+    assert "backend_info" in got["reason"] and "Volume group not found" in got["reason"]
     assert got["pools"] == []
 
 

@@ -280,11 +280,11 @@ def test_thin_pool_size_absolute_rounds_up_to_extents(spec, expected):
 
 
 def test_thin_pool_size_bad_absolute_size_names_the_field():
-    with pytest.raises(SizeError, match=r"^pool_size: '3 bananas'"):
+    with pytest.raises(SizeError, match=r"^thin_pool_size: '3 bananas'"):
         thin_pool_size("3 bananas", 4290772992, EXTENT)
 
 
 @pytest.mark.parametrize("spec", ["ninety%VG", "0%VG", "150%VG"])
 def test_thin_pool_size_bad_percent_names_the_field(spec):
-    with pytest.raises(SizeError, match=r"^pool_size: "):
+    with pytest.raises(SizeError, match=r"^thin_pool_size: "):
         thin_pool_size(spec, 4290772992, EXTENT)

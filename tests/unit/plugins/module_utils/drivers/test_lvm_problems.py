@@ -52,7 +52,7 @@ def thick(**kwargs):
 
 def thin(**kwargs):
     return cfg(**dict({"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "pvs": ["/dev/vdc"],
-                       "pool": "thinpool", "pool_size": "95%VG", "availability_zone": "az1"}, **kwargs))
+                       "thin_pool": "thinpool", "thin_pool_size": "95%VG", "availability_zone": "az1"}, **kwargs))
 
 
 def pvs_json(*rows):

@@ -16,7 +16,7 @@ EXTENT = 4 * MiB
 
 def pool_facts(pid="stor1@lvm", *, thin=False, total=100 * GiB, free=None, provisioned=None, allocated=None,
                az="az1", reserved=0, mosr=20.0, extent=EXTENT, volumes=(), **caps):
-    """Pool facts as the backend_facts module reports them. Thick pools: ``free`` defaults to ``total`` and
+    """Pool facts as the backend_info module reports them. Thick pools: ``free`` defaults to ``total`` and
     allocated = provisioned = used = total - free (the VG's used space). Thin pools: ``free`` defaults to
     ``total``, allocated = total - free (data used), provisioned (the thin LVs' sizes) defaults to allocated."""
     host, backend = pid.split("@")

@@ -1,6 +1,6 @@
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""``_backend_facts.pool_facts`` over LVM and tgt state captured on the lab's stor1, with stor1's backends from
+"""``_backend_info.pool_facts`` over LVM and tgt state captured on the lab's stor1, with stor1's backends from
 ``inventories/lab/host_vars/stor1.yml``.
 
 Values asserted below are read from the fixtures: ember-thick vg_size 4290772992 / vg_free 3183476736 (stor1) and
@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 
 import pytest
-from ansible_collections.ember.blockstore.plugins.module_utils import _backend_facts
+from ansible_collections.ember.blockstore.plugins.module_utils import _backend_info
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
-from ansible_collections.ember.blockstore.plugins.module_utils._backend_facts import pool_facts
+from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import pool_facts
 from ansible_collections.ember.blockstore.plugins.module_utils._size import parse_size
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
@@ -59,7 +59,7 @@ def thick(**kwargs):  # stor1's first backend
 
 def thin(**kwargs):  # stor1's second backend
     return cfg(**dict({"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "pvs": ["/dev/vdc"],
-                       "pool": "thinpool", "pool_size": "95%VG", "availability_zone": "az1",
+                       "thin_pool": "thinpool", "thin_pool_size": "95%VG", "availability_zone": "az1",
                        "reserved_percentage": 10, "max_over_subscription_ratio": 4.0}, **kwargs))
 
 
@@ -270,7 +270,7 @@ def test_live_target_without_file_lists_bound_names_only():
 
 
 def test_other_pool_name_does_not_exist(stor1):
-    pool = pool_facts("stor1", thin(pool="otherpool"), stor1, {}, {}, False)
+    pool = pool_facts("stor1", thin(thin_pool="otherpool"), stor1, {}, {}, False)
     assert pool["exists"] is False
     assert pool["total_bytes"] == pool["free_bytes"] == pool["provisioned_bytes"] == 0
     assert pool["volumes"] == []
@@ -312,7 +312,7 @@ def _disk(sizes):
 
 def test_missing_vg_predicted_thick(stor1, monkeypatch):
     # The lab's data disks are 4 GiB: the prediction is the VG vgcreate made on them.
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({"/dev/vdb": 4 * GiB}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({"/dev/vdb": 4 * GiB}))
     pool = pool_facts("stor2", thick(vg="ember-new"), stor1, {}, {}, True)
     assert pool["exists"] is False
     assert pool["predicted"] is True
@@ -323,26 +323,26 @@ def test_missing_vg_predicted_thick(stor1, monkeypatch):
 
 def test_missing_vg_predicted_thin(stor1, monkeypatch):
     # 95%VG of that VG is exactly the thin pool lvcreate made on stor1.
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({"/dev/vdc": 4 * GiB}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({"/dev/vdc": 4 * GiB}))
     pool = pool_facts("stor2", thin(vg="ember-new"), stor1, {}, {}, True)
     assert pool["predicted"] is True
     assert pool["total_bytes"] == pool["free_bytes"] == POOL_SIZE
 
 
 def test_missing_vg_predicted_over_several_pvs(stor1, monkeypatch):
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({"/dev/vdb": 4 * GiB, "/dev/vdc": 4 * GiB}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({"/dev/vdb": 4 * GiB, "/dev/vdc": 4 * GiB}))
     pool = pool_facts("stor2", thick(vg="ember-new", pvs=["/dev/vdb", "/dev/vdc"]), stor1, {}, {}, True)
     assert pool["total_bytes"] == 2 * VG_SIZE
 
 
-def test_missing_vg_predicted_with_absolute_pool_size(stor1, monkeypatch):
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({"/dev/vdc": 4 * GiB}))
-    pool = pool_facts("stor2", thin(vg="ember-new", pool_size="3GiB"), stor1, {}, {}, True)
+def test_missing_vg_predicted_with_absolute_thin_pool_size(stor1, monkeypatch):
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({"/dev/vdc": 4 * GiB}))
+    pool = pool_facts("stor2", thin(vg="ember-new", thin_pool_size="3GiB"), stor1, {}, {}, True)
     assert pool["total_bytes"] == 3 * GiB
 
 
 def test_missing_pv_predicts_zero(stor1, monkeypatch):
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({}))
     pool = pool_facts("stor2", thick(vg="ember-new"), stor1, {}, {}, True)
     assert pool["predicted"] is True
     assert pool["total_bytes"] == 0
@@ -350,14 +350,14 @@ def test_missing_pv_predicts_zero(stor1, monkeypatch):
 
 def test_missing_thin_pool_in_existing_vg_predicted_from_the_vg(stor1, monkeypatch):
     # The VG exists: its real size is used, the PVs are not read.
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({}))
     pool = pool_facts("stor1", thin(vg="ember-thick"), stor1, {}, {}, True)
     assert pool["predicted"] is True
     assert pool["total_bytes"] == POOL_SIZE  # 95% of ember-thick's 1023 extents
 
 
 def test_existing_pool_is_not_predicted(stor1, monkeypatch):
-    monkeypatch.setattr(_backend_facts, "block_device_size", _disk({}))
+    monkeypatch.setattr(_backend_info, "block_device_size", _disk({}))
     pool = pool_facts("stor1", thin(), stor1, {}, {}, True)
     assert pool["predicted"] is False
     assert pool["exists"] is True
@@ -414,7 +414,7 @@ def test_unmanaged_targets_named_like_ours_are_clashes():
 
 
 def test_only_marked_files_are_exports():
-    from ansible_collections.ember.blockstore.plugins.module_utils._backend_facts import read_exports
+    from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import read_exports
 
     files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": text("tgt/conf_db01_acl.conf"),
              "/etc/tgt/conf.d/ember-volume-web01.conf":
@@ -425,15 +425,15 @@ def test_only_marked_files_are_exports():
 @pytest.mark.parametrize(("key", "value", "fragment"), [
     ("name", "lvm;thick", "backends[?].name: "),
     ("vg", "-ember", "backends[lvm-thick].vg: "),
-    ("pool", "thin\npool", "backends[lvm-thick].pool: "),
+    ("thin_pool", "thin\npool", "backends[lvm-thick].thin_pool: "),
     ("pvs", ["/dev/vdb", "/dev/../etc/shadow"], "backends[lvm-thick].pvs[1]: "),
     ("availability_zone", "az\n1", "backends[lvm-thick].availability_zone: "),
     ("volume_backend_name", "x" * 300, "backends[lvm-thick].volume_backend_name: "),
     ("capabilities", {"k\n": "v"}, "backends[lvm-thick].capabilities key: "),
     ("capabilities", {"k": "v\x00"}, "backends[lvm-thick].capabilities.k: "),
     ("capabilities", {"k": float("nan")}, "backends[lvm-thick].capabilities.k: "),
-    ("pool_size", "9" * 5000, "backends[lvm-thick].pool_size: "),
-    ("pool_size", "101%VG", "backends[lvm-thick].pool_size: "),
+    ("thin_pool_size", "9" * 5000, "backends[lvm-thick].thin_pool_size: "),
+    ("thin_pool_size", "101%VG", "backends[lvm-thick].thin_pool_size: "),
     ("max_over_subscription_ratio", "nan", "backends[lvm-thick].max_over_subscription_ratio: "),
     ("max_over_subscription_ratio", "inf", "backends[lvm-thick].max_over_subscription_ratio: "),
     ("max_over_subscription_ratio", 0, "backends[lvm-thick].max_over_subscription_ratio: "),
@@ -450,7 +450,8 @@ def test_validate_backends_for_the_roles():
     from ansible_collections.ember.blockstore.plugins.module_utils._argspec import validate_backends
 
     good = [{"name": "lvm-thick", "vg": "ember-thick", "pvs": ["/dev/vdb"]},
-            {"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "pvs": ["/dev/vdc"], "pool": "thinpool"}]
+            {"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", "pvs": ["/dev/vdc"],
+             "thin_pool": "thinpool"}]
     assert validate_backends(good) is good
     for bad, fragment in [
         ([{"name": "x", "vg": "-ff", "pvs": ["/dev/vdb"]}], "blockstore_backends[0].vg: "),
@@ -458,11 +459,40 @@ def test_validate_backends_for_the_roles():
         ([{"name": "x", "vg": "vg", "driver": "zfs"}], "blockstore_backends[0].driver: "),
         ([{"name": "x", "vg": "vg", "colour": "red"}], "blockstore_backends[0]: unknown keys colour"),
         ([{"vg": "vg"}], "blockstore_backends[0].name: required"),
+        ([{"name": "x", "vg": "vg", "pool": "tp", "thin_pool": "tp"}],
+         "blockstore_backends[0]: both thin_pool and pool are given; pool is the name of thin_pool before 0.2.0"),
+        ([{"name": "x", "vg": "vg", "pool": "bad\npool"}], "blockstore_backends[0].thin_pool: "),
         ("lvm", "blockstore_backends: expected a list"),
     ]:
         with pytest.raises(ValueError) as excinfo:
             validate_backends(bad)
         assert str(excinfo.value).startswith(fragment), str(excinfo.value)
+
+
+@pytest.mark.parametrize(("old", "new", "value"), [("pool", "thin_pool", "tp"),
+                                                   ("pool_size", "thin_pool_size", "3GiB")])
+def test_validate_backends_takes_the_old_key_names(old, new, value):
+    """The keys renamed in 0.2.0 still work until 1.0.0: the list comes back with them under the new names (the
+    other backends and keys as they were); both names at once are an error naming both."""
+    from ansible_collections.ember.blockstore.plugins.module_utils._argspec import validate_backends
+
+    thick = {"name": "lvm-thick", "vg": "ember-thick"}
+    backends = [thick, {"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", old: value}]
+    checked = validate_backends(backends)
+    assert checked == [thick, {"name": "lvm-thin", "driver": "lvm_thin", "vg": "ember-thin", new: value}]
+    assert checked[0] is thick and old in backends[1]  # the input is not changed
+    for both in ({old: value, new: value}, {old: value, new: "other"}):
+        with pytest.raises(ValueError, match=r"^blockstore_backends\[1\]: both %s and %s are given" % (new, old)):
+            validate_backends([thick, dict(backends[1], **both)])
+
+
+def test_backend_config_takes_what_ansible_module_passes_for_an_old_key():
+    """AnsibleModule copies a deprecated alias's value to the option and keeps both: that is no conflict; a
+    backend dict with different values under both names is."""
+    assert thin(pool="tp", thin_pool="tp")["thin_pool"] == "tp" and "pool" not in thin(pool="tp", thin_pool="tp")
+    assert thin(pool_size="3GiB", thin_pool_size="3GiB")["thin_pool_size"] == "3GiB"
+    with pytest.raises(ValueError, match=r"^backends\[lvm-thin\]: both thin_pool and pool are given"):
+        thin(pool="tp")  # thin() sets thin_pool=thinpool
 
 
 def test_the_shipped_inventories_pass_the_role_check():

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the ``backend_facts`` module reports about a storage node: the backends' configs, the problems of their
+"""What the ``backend_info`` module reports about a storage node: the backends' configs, the problems of their
 VGs, the ember target files and the pools (pure over LVM and tgt state read through the drivers)."""
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARG
     elif predict:
         vg_size = vg["size_bytes"] if vg else predict_vg_size(
             [block_device_size(pv) or 0 for pv in cfg["pvs"]], extent)
-        total = thin_pool_size(cfg["pool_size"], vg_size, extent) if thin else vg_size
+        total = thin_pool_size(cfg["thin_pool_size"], vg_size, extent) if thin else vg_size
         pool.update(predicted=True, total_bytes=total, free_bytes=total)
     return pool
 

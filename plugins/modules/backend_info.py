@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: backend_facts
+module: backend_info
 short_description: Report the pools of a storage node, their capacity, capabilities and volumes
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Reads the LVM state of a storage node with one C(vgs) and one C(lvs) call, the ember target files in
     C(/etc/tgt/conf.d/) and the live tgt targets, and reports one pool per declared backend in the shape the
@@ -29,6 +29,9 @@ description:
   - In check mode, a volume group or thin pool that does not exist yet is predicted from the sizes of its
     physical volumes, so that a C(--check) run of a new host can plan; such pools have RV(pools[].predicted=true).
   - Read-only; never reports C(changed).
+  - This module was called C(ember.blockstore.backend_facts) before release 0.2.0 (it never returned
+    C(ansible_facts), so by Ansible's naming convention it is an C(_info) module). The old name
+    still redirects here, with a deprecation warning, until it is removed in release 1.0.0.
 author: ember.blockstore contributors (@ember-blockstore)
 options:
   backends:
@@ -43,9 +46,22 @@ options:
       vg: {description: Volume group name., type: str, required: true}
       pvs: {description: Physical volumes of the VG (used to predict size in check mode)., type: list,
             elements: str, default: []}
-      pool: {description: Thin pool LV name (V(lvm_thin) only)., type: str, default: thinpool}
-      pool_size: {description: "Thin pool data size: C(NN%VG) or a size with unit (V(3GiB)).", type: str,
-                  default: 95%VG}
+      thin_pool:
+        description:
+          - Thin pool LV name (V(lvm_thin) only).
+          - The alias C(pool) is its name before release 0.2.0; it is deprecated and will be removed in
+            release 1.0.0.
+        type: str
+        default: thinpool
+        aliases: [pool]
+      thin_pool_size:
+        description:
+          - "Thin pool data size: C(NN%VG) or a size with unit (V(3GiB))."
+          - The alias C(pool_size) is its name before release 0.2.0; it is deprecated and will be removed
+            in release 1.0.0.
+        type: str
+        default: 95%VG
+        aliases: [pool_size]
       availability_zone: {description: Availability zone of the backend., type: str, default: nova}
       reserved_percentage: {description: Percent of total capacity kept free (Cinder's reserved_percentage).,
                             type: int, default: 0}
@@ -80,11 +96,11 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Gather pool facts
-  ember.blockstore.backend_facts:
+- name: Report the pools of this storage node
+  ember.blockstore.backend_info:
     backends: "{{ blockstore_backends }}"
     host: "{{ inventory_hostname }}"
-  register: facts
+  register: backends
 """
 
 RETURN = r"""
@@ -186,7 +202,7 @@ tgt:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_options
-from ansible_collections.ember.blockstore.plugins.module_utils._backend_facts import (
+from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import (
     backend_configs,
     pool_facts,
     problems_of,
@@ -253,7 +269,7 @@ def main():
             pools = [pool_facts(host, cfg, state, exports, live, module.check_mode, module.params["target_prefix"],
                                 files) for cfg in configs]
         except SizeError as exc:
-            module.fail_json(msg="backend_facts on %s: %s" % (host, exc))
+            module.fail_json(msg="backend_info on %s: %s" % (host, exc))
     module.exit_json(changed=False, pools=pools, problems=problems, ledger=ledger, ledger_error=ledger_error,
                      tgt={"running": running, "configured": configured, "ready": running and configured,
                           "portals": portals})
