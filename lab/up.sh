@@ -38,6 +38,8 @@ else
   echo "$accel" >"$accel_cache"
 fi
 if [ "$accel" = kvm ]; then accel_args=(-accel kvm -cpu host); else accel_args=(-accel "tcg,thread=multi" -cpu max); fi
+# vCPUs per VM (measured under TCG on this 2-core host, docs/lab.md): EMBER_LAB_SMP overrides.
+LAB_SMP="${EMBER_LAB_SMP:-2}"
 log "accelerator: $accel"
 
 vde_switch -s "$LAB_RUN/vde.ctl" -d -p "$LAB_RUN/vde.pid" -M "$LAB_RUN/vde.mgmt" >/dev/null
@@ -60,7 +62,7 @@ for spec in $LAB_VMS; do
     drives+=(-drive "file=$LAB_RUN/$name-data$i.raw,format=raw,if=virtio,cache=$LAB_DISK_CACHE")
   done
   mac="52:54:00:18:00:$(printf '%02x' "${ip##*.}")"
-  args=(qemu-system-x86_64 "${accel_args[@]}" -m "$LAB_MEM" -smp 2 -name "ember-$name"
+  args=(qemu-system-x86_64 "${accel_args[@]}" -m "$LAB_MEM" -smp "$LAB_SMP" -name "ember-$name"
     -display none -daemonize -pidfile "$LAB_RUN/$name.pid" -serial "file:$LAB_RUN/$name.console"
     -kernel "$LAB_IMAGE_DIR/vmlinuz" -initrd "$LAB_IMAGE_DIR/initrd.img"
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 ember.hostname=$name ember.storage_ip=$ip/24"
