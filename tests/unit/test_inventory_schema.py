@@ -337,6 +337,8 @@ def rendered(value):
         return "true" if value else "false"
     if value == [] or value == {}:
         return "[]" if value == [] else "{}"
+    if value == "":
+        return '""'
     return str(value)
 
 
