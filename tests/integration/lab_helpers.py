@@ -106,13 +106,15 @@ class PlaybookRun:
         return {h: s.get("changed", 0) for h, s in self.stats.items()}
 
     def task(self, name):
-        """{host: result} of the task named ``name`` (its last occurrence)."""
+        """{host: result} of the task named ``name``: each host's last occurrence. Under a play with
+        ``strategy: free`` (site.yml's gather) the json callback records one entry per host and task, so the
+        entries are merged per host."""
         found = None
         for play in self.data.get("plays", []):
             for task in play.get("tasks", []):
                 # Role tasks are named "<role> : <task name>" by the callback.
                 if task["task"]["name"] == name or task["task"]["name"].endswith(" : " + name):
-                    found = task["hosts"]
+                    found = dict(found or {}, **task["hosts"])
         if found is None:
             raise KeyError("task %r not in the run" % name)
         return found
