@@ -295,7 +295,7 @@ METRICS_DIR = "/var/lib/prometheus/node-exporter"
 
 
 def metrics_of(lab, host, promtool):
-    """The metrics file of ``host``, after `promtool check metrics` accepted it; {(name, labels): value}."""
+    """The metrics file of ``host``, after `promtool check metrics` accepted it: {"name{labels}": value}."""
     text = lab.ssh(host, "cat %s/ember_blockstore.prom" % METRICS_DIR).stdout
     check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
     assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), (check, text)
