@@ -15,17 +15,17 @@ __all__ = ["textfile", "PREFIX"]
 
 PREFIX = "ember_blockstore_"
 
-# (name, help, key of a pool_usage entry); gauges in bytes unless named otherwise.
+# (name, help, value of a pool_usage entry); gauges in bytes unless named otherwise.
 _POOL_GAUGES = (
-    ("pool_capacity_bytes", "Size of the pool (volume group or thin pool data).", "total_bytes"),
+    ("pool_capacity_bytes", "Size of the pool (volume group or thin pool data).", lambda p: p["total_bytes"]),
     ("pool_allocated_bytes", "Bytes of the pool in use (thick volumes and snapshots; thin: data written).",
-     "used_bytes"),
-    ("pool_provisioned_bytes", "Sum of the sizes of the volumes in the pool.", "provisioned_bytes"),
-    ("pool_free_bytes", "Bytes of the pool not in use.", "free_bytes"),
+     lambda p: p["used_bytes"]),
+    ("pool_provisioned_bytes", "Sum of the sizes of the volumes in the pool.", lambda p: p["provisioned_bytes"]),
+    ("pool_free_bytes", "Bytes of the pool not in use.", lambda p: p["free_bytes"]),
     ("pool_over_subscription_ratio", "Provisioned bytes divided by the pool's size (Cinder's capacity filter).",
-     "over_subscription"),
+     lambda p: p["over_subscription"]),
     ("pool_reserved_ratio", "Share of the pool the capacity filter keeps free (reserved_percentage / 100).",
-     "reserved_percentage"),
+     lambda p: (p.get("reserved_percentage") or 0) / 100.0),
 )
 _STATES = ("available", "in-use", "creating", "deleting", "error", "unknown", "not in inventory")
 
@@ -55,11 +55,6 @@ def _ratio(value):
         return None
 
 
-def _pool_value(pool, key):
-    value = pool.get(key) or 0
-    return value / 100.0 if key == "reserved_percentage" else value
-
-
 def textfile(report, host):
     """The metrics text of storage host ``host`` from a run's report (the ``report`` filter's result: its
     ``pool_usage`` entries of that host and its ``rows`` on those pools). Volumes that are deleted or absent have
@@ -84,11 +79,11 @@ def textfile(report, host):
         return (("pool", pool["id"]), ("backend", pool["backend"]), ("driver", pool.get("driver") or ""),
                 ("availability_zone", pool.get("availability_zone") or ""))
 
-    for name, help_text, key in _POOL_GAUGES:
-        family(name, help_text, [(pool_labels(p), _pool_value(p, key)) for p in pools])
+    for name, help_text, value in _POOL_GAUGES:
+        family(name, help_text, [(pool_labels(p), value(p)) for p in pools])
+    ratios = [(p, _ratio(p.get("max_over_subscription_ratio"))) for p in pools if p.get("thin")]
     family("pool_max_over_subscription_ratio", "The thin pool's max_over_subscription_ratio (absent when auto).",
-           [(pool_labels(p), _ratio(p.get("max_over_subscription_ratio"))) for p in pools
-            if p.get("thin") and _ratio(p.get("max_over_subscription_ratio")) is not None])
+           [(pool_labels(p), ratio) for p, ratio in ratios if ratio is not None])
     counts = {}
     for row in rows:
         counts[(row["pool"], row["state"])] = counts.get((row["pool"], row["state"]), 0) + 1
