@@ -13,14 +13,22 @@ from ansible_collections.ember.blockstore.plugins.module_utils._argspec import b
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
     LV_PREFIX,
+    SNAPSHOT_TAG,
     TGT_CONF_DIR,
     NameError_,
+    is_managed_snapshot,
     target_iqn,
     tgt_conf_path,
     validate_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._portals import TGT_DROPIN_MARKER
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_clear_size
+from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import (
+    DESCRIPTION_TAG,
+    REVERTED_TAG,
+    SIZE_TAG,
+    decode_description,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import (
     DEFAULT_EXTENT,
     backend_problems,
@@ -125,6 +133,35 @@ def lv_clashes(host, vg, lvm_state):
     return out
 
 
+def managed_snapshots(lvm_state, vg, lv, thin):
+    """The snapshots the ``snapshot`` module made of the volume on ``lv`` (its tags, see module_utils/_snapshot.py),
+    by name: ``name``, ``lv_name``, ``volume_size_bytes`` (the volume's size when it was taken),
+    ``cow_size_bytes`` (a thick snapshot's COW store; None for a thin one), ``reverted`` (the volume was reverted
+    to it), ``description``, ``created_at`` (epoch seconds or None) and ``latest`` (no other snapshot of the
+    volume is as new or newer, every creation time known: the snapshot module reverts only to that one without
+    ``force``)."""
+    out = []
+    for snap in lvm_state.lvs:
+        if snap["vg"] != vg or not is_managed_snapshot(snap, lv["volume"]):
+            continue
+        tags = snap["tags"]
+        name = next(t[len(SNAPSHOT_TAG):] for t in tags if t.startswith(SNAPSHOT_TAG))
+        size = next((t[len(SIZE_TAG):] for t in tags if t.startswith(SIZE_TAG)), "")
+        description = next((t[len(DESCRIPTION_TAG):] for t in tags if t.startswith(DESCRIPTION_TAG)), None)
+        out.append({"name": name, "lv_name": snap["name"],
+                    "volume_size_bytes": int(size) if size.isdigit() else None,
+                    "cow_size_bytes": None if thin else snap["size_bytes"],
+                    "reverted": REVERTED_TAG in tags,
+                    "description": None if description is None else decode_description(description),
+                    "created_at": snap["time"], "latest": False})
+    out.sort(key=lambda item: item["name"])
+    for item in out:  # the snapshot module's rule: no other snapshot as new or newer, every time known
+        item["latest"] = item["created_at"] is not None and all(
+            other["created_at"] is not None and other["created_at"] < item["created_at"]
+            for other in out if other is not item)
+    return out
+
+
 def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARGET_PREFIX, files=None):
     """Facts of one backend's pool from one LVM snapshot (pure; unit tested with captured outputs). ``files``:
     ``{path: text}`` of the ember target files (for the target clashes; None = not known, none reported)."""
@@ -186,6 +223,7 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARG
                 "target_iqn": iqn, "initiator_addresses": sorted(export.get("addresses") or []),
                 "export_ok": export_ok,
                 "snapshots": sorted(s["name"] for s in lvm_state.snapshots_of(cfg["vg"], lv["name"])),
+                "managed_snapshots": managed_snapshots(lvm_state, cfg["vg"], lv, thin),
                 "device": lv["path"],
             })
     elif predict:

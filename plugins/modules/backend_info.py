@@ -158,6 +158,24 @@ pools:
         export_ok: {description: "Whether the live target matches its file (LUN 1 on this LV, the file's CHAP
                     account, the file's ACL).", type: bool, sample: true}
         snapshots: {description: Names of LVs whose origin is this volume., type: list, elements: str, sample: []}
+        managed_snapshots:
+          description: The snapshots the P(ember.blockstore.snapshot#module) module made of this volume, by name.
+          type: list
+          elements: dict
+          contains:
+            name: {description: Snapshot name., type: str, sample: nightly}
+            lv_name: {description: LV name., type: str, sample: snap-db01-data+nightly}
+            volume_size_bytes: {description: The volume's size when the snapshot was taken., type: int,
+                                sample: 10737418240}
+            cow_size_bytes: {description: COW store size of a thick volume's snapshot; null for a thin one., type: int,
+                             sample: 10737418240}
+            reverted: {description: Whether the volume was reverted to this snapshot (tag C(ember.reverted)).,
+                       type: bool, sample: false}
+            description: {description: The snapshot's description or null., type: str, sample: before the upgrade}
+            created_at: {description: LVM creation time (seconds since the epoch) or null., type: int,
+                         sample: 1796025600}
+            latest: {description: "Whether no other snapshot of the volume is as new or newer (every creation time
+                     known): a revert without C(force) is to this one only.", type: bool, sample: true}
         device: {description: Device path on the storage node., type: str, sample: /dev/ember-thin/volume-db01-data}
     clashes:
       description: "Names in the project's namespace held by something that is not the project's: C(kind) (C(lv) or

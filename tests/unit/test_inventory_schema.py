@@ -57,7 +57,9 @@ CURRENT_BACKEND_OPTIONS = {key: spec for key, spec in BACKEND_OPTIONS.items() if
 # A valid value for every key of the schema (the tests check that this covers the spec exactly).
 VOLUME_SAMPLES = {"name": "vol1", "size": "1GiB", "volume_type": "fast", "availability_zone": ["az1", "az2"],
                   "state": "present", "attachments": [{"host": "client1"}], "force": True,
-                  "description": "for humans"}
+                  "description": "for humans", "cascade": False,
+                  "snapshots": [{"name": "nightly", "cow_size": "512MiB", "description": "before", "state": "present",
+                                 "force": False}]}
 BACKEND_SAMPLES = {"name": "thin", "driver": "lvm_thin", "vg": "vg0", "pvs": ["/dev/vdb"], "thin_pool": "tp",
                    "thin_pool_size": "3GiB", "availability_zone": "az1", "reserved_percentage": 5,
                    "max_over_subscription_ratio": "auto", "volume_backend_name": "thin-pools",
@@ -143,7 +145,7 @@ def test_volume_required_keys():
         elif key == "size":
             # Not required by the spec: only a present volume needs one (an absent one is deleted by name).
             assert errors and "size: missing" in errors[0]
-            assert volume_errors([dict(item, state="absent", attachments=[], force=False)]) == []
+            assert volume_errors([dict(item, state="absent", attachments=[], force=False, snapshots=[])]) == []
         else:
             assert errors == [], (key, errors)
     assert ATTACHMENT_OPTIONS["host"].get("required") is True
@@ -405,7 +407,7 @@ def test_docs_top_level_variables_are_in_a_role_spec():
 def test_volume_defaults_are_the_validator_defaults():
     (request,) = validate_requests([{"name": "vol1", "size": 1}])
     applied = {"state": request.state, "force": request.force, "attachments": request.attachments,
-               "description": request.description, "volume_type": request.volume_type,
+               "description": request.description, "cascade": request.cascade, "snapshots": request.snapshots, "volume_type": request.volume_type,
                "availability_zone": request.availability_zones}
     for key, spec in VOLUME_OPTIONS.items():
         if key in ("name", "size"):

@@ -232,6 +232,77 @@ class _Planner:
         self.report.add(Rejection(spec.name, by_filter, len(self.pools)))
 
 
+def snapshot_actions(req, pool, vol, size):
+    """``(actions, need, errors)`` for the snapshots the inventory lists under one volume on ``pool``, as the
+    snapshot module will apply them after the volume's create or extend (``size``: its size then, bytes).
+
+    Each action: ``name``, ``state``, ``action`` (create, none, update (the description), delete, absent,
+    revert), ``cow_size_bytes`` (a thick snapshot's COW store: the option, else the volume's size as Cinder's LVM
+    driver sizes it; None for thin), ``description``, ``force``. ``need``: the bytes new snapshots take from the
+    pool (the COW stores; on a thin pool each counts the volume's size in provisioned capacity, as Cinder's LVM
+    driver reports thin snapshots). ``vol`` is the volume's facts (None for a new volume).
+    A revert is refused here, before any change, for every reason the snapshot module would refuse it: the
+    snapshot does not exist (yet), the volume is in-use or changes size, its size differs from the snapshot's,
+    a newer snapshot exists (without ``force``), or other snapshots of the volume change in the same run. A
+    snapshot the volume was reverted to already (tag ``ember.reverted``) is ``none``: in the inventory a revert
+    happens once."""
+    thin = pool.thin_pool is not None
+    have = vol["snapshots"] if vol else {}
+    actions, errors, need = [], [], 0
+    for snap in req.snapshots or []:
+        name, state, field = snap["name"], snap["state"], snap["field"]
+        found = have.get(name)
+        act = {"name": name, "state": state, "action": "none", "cow_size_bytes": None,
+               "description": snap["description"], "force": snap["force"]}
+        if thin and snap["cow_size"] is not None:
+            errors.append(f"{field}.cow_size: {req.name} is on thin pool {pool.id}: its snapshots share the pool "
+                          "and have no COW size")
+            continue
+        if state == "present":
+            if found is None:
+                cow = None if thin else round_up(snap["cow_size"] or size, pool.extent)
+                act.update(action="create", cow_size_bytes=cow)
+                need += size if thin else cow
+            elif snap["description"] is not None and snap["description"] != found.get("description"):
+                act["action"] = "update"
+        elif state == "absent":
+            act["action"] = "delete" if found is not None else "absent"
+        actions.append(act)
+    changing = [a["name"] for a in actions if a["action"] in ("create", "update", "delete")]
+    for act, snap in zip([a for a in actions if a["state"] == "reverted"],
+                         [s for s in req.snapshots or [] if s["state"] == "reverted"]):
+        field, name = snap["field"], snap["name"]
+        found = have.get(name)
+        why = None
+        if vol is None:
+            why = f"{req.name} does not exist yet: create it and its snapshot first, revert in a later run"
+        elif found is None:
+            why = f"{req.name} on {pool.id} has no snapshot {name} to revert to; create it (state: present) first"
+        elif found.get("reverted"):
+            continue
+        elif vol["attached_to"]:
+            why = (f"{req.name} on {pool.id} is in-use (attached to {', '.join(vol['attached_to'])}); Cinder "
+                   "reverts only an available volume: detach it first")
+        elif size != vol["size_bytes"]:
+            why = f"{req.name} is extended in the same run; revert first, extend in a later run"
+        elif found.get("volume_size_bytes") not in (None, vol["size_bytes"]):
+            why = (f"{req.name} is {format_size(vol['size_bytes'])} but was "
+                   f"{format_size(found['volume_size_bytes'])} when snapshot {name} was taken; Cinder reverts only "
+                   "when the sizes are equal")
+        elif not found.get("latest") and not snap["force"]:
+            newer = sorted(other for other in have if other != name)
+            why = (f"{name} is not {req.name}'s latest snapshot (others: {', '.join(newer)}); Cinder reverts only "
+                   "to the latest: set force: true to revert to it anyway")
+        elif changing:
+            why = (f"snapshot(s) {', '.join(changing)} of {req.name} change in the same run; revert in a run of "
+                   "its own")
+        if why:
+            errors.append(f"{field}.state: reverted: {why}")
+        else:
+            act["action"] = "revert"
+    return actions, need, errors
+
+
 def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
     return {
         "name": req.name, "state": req.state, "action": action, "size_bytes": size,
@@ -242,7 +313,7 @@ def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
         "pool_id": pool.id if pool else None, "driver": pool.driver if pool else None,
         "vg": pool.vg if pool else None, "thin_pool": pool.thin_pool if pool else None,
         "attachments": list(req.attachments), "force": req.force, "description": req.description,
-        "reason": reason,
+        "cascade": req.cascade, "snapshots": [], "reason": reason,
     }
 
 
@@ -312,8 +383,18 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
                 errors.append(f"{req.field}: {req.name} on {pool.id} is in-use (attached to {', '.join(in_use)}); "
                               "set force: true to detach and delete it")
                 continue
+            held = sorted(vol["snapshots"])
+            if held and not req.cascade:
+                errors.append(f"{req.field}: {req.name} on {pool.id} has snapshot(s) {', '.join(held)}; set "
+                              "cascade: true to delete them with it (Cinder refuses to delete a volume with "
+                              "snapshots unless cascade)")
+                continue
             reason = f"existing; delete (forced, attached to {', '.join(in_use)})" if in_use else "existing; delete"
+            if held:
+                reason += f" with snapshot(s) {', '.join(held)} (cascade)"
             entries[pos] = _entry(req, "delete", pool, vtype, specs, None, current, reason)
+            entries[pos]["snapshots"] = [{"name": name, "state": "absent", "action": "delete", "cow_size_bytes": None,
+                                          "description": None, "force": False} for name in held]
             continue
         if req.volume_type is not None and vol["volume_type"] is not None and req.volume_type != vol["volume_type"]:
             errors.append(f"{req.field}.volume_type: {req.name} exists on {pool.id} with volume type "
@@ -334,18 +415,27 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
             errors.append(f"{req.field}.size: volumes never shrink: {req.name} is {format_size(current)} "
                           f"({current} bytes) on {pool.id}, inventory asks {format_size(size)} ({size} bytes)")
             continue
-        if size == current:
-            entries[pos] = _entry(req, "none", pool, vtype, specs, size, current, "existing")
+        snaps, need, problems = snapshot_actions(req, pool, vol, size)
+        if problems:
+            errors.extend(problems)
             continue
-        spec = planner.spec(req, vtype, size - current)
+        if size == current and not need:
+            entries[pos] = _entry(req, "none", pool, vtype, specs, size, current, "existing")
+            entries[pos]["snapshots"] = snaps
+            continue
+        spec = planner.spec(req, vtype, size - current + need)
         ok, why = CapacityFilter.passes(pool, spec)
         if not ok:
-            errors.append(f"No valid backend for {req.name}: extend from {format_size(current)} to "
-                          f"{format_size(size)} stays on {pool.id}: {why}")
+            what = (f"extend from {format_size(current)} to {format_size(size)}" if size > current else "")
+            if need:
+                what += (" and " if what else "") + f"new snapshot(s) needing {format_size(need)}"
+            errors.append(f"No valid backend for {req.name}: {what} stays on {pool.id}: {why}")
             continue
-        pool.consume(size - current)
-        entries[pos] = _entry(req, "extend", pool, vtype, specs, size, current,
-                              f"existing; extend by {format_size(size - current)}")
+        pool.consume(size - current + need)
+        action = "extend" if size > current else "none"
+        reason = f"existing; extend by {format_size(size - current)}" if size > current else "existing"
+        entries[pos] = _entry(req, action, pool, vtype, specs, size, current, reason)
+        entries[pos]["snapshots"] = snaps
 
     by_id = {pool.id: pool for pool in states}
     for is_pinned, req, pos in placement_order(new):
@@ -359,7 +449,9 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         if problem:
             errors.append(problem)
             continue
-        spec = planner.spec(req, vtype, req.size, zones)
+        # New snapshots go on the volume's pool: the placement asks for room for them too.
+        need = sum(snap["cow_size"] or req.size for snap in req.snapshots if snap["state"] == "present")
+        spec = planner.spec(req, vtype, req.size + need, zones)
         if is_pinned:
             pool = by_id.get(pinned[req.name])
             why = "did not report" if pool is None else None
@@ -379,8 +471,13 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         else:
             pool, reason = planner.place(spec)
         if pool is not None:
-            entries[pos] = _entry(req, "create", pool, vtype, spec.extra_specs, round_up(req.size, pool.extent),
-                                  None, reason)
+            size = round_up(req.size, pool.extent)
+            snaps, dummy, problems = snapshot_actions(req, pool, None, size)
+            if problems:
+                errors.extend(problems)
+                continue
+            entries[pos] = _entry(req, "create", pool, vtype, spec.extra_specs, size, None, reason)
+            entries[pos]["snapshots"] = snaps
 
     if errors or planner.report:
         raise ScheduleError(errors, planner.report)

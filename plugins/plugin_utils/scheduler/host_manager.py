@@ -139,9 +139,15 @@ class PoolState:
             attached = vol.get("attached_to") or []
             if not isinstance(attached, list):
                 attached = [attached]
+            snapshots = vol.get("managed_snapshots") or []
+            if not isinstance(snapshots, list) or not all(isinstance(s, dict) and isinstance(s.get("name"), str)
+                                                          for s in snapshots):
+                errors.append(f"{vfield}.managed_snapshots: expected a list of dicts with a string name"[:400])
+                snapshots = []
             self.volumes.append({"name": str(vol["name"]), "size_bytes": size,
                                  "volume_type": None if vtype is None else str(vtype),
-                                 "attached_to": [str(a) for a in attached]})
+                                 "attached_to": [str(a) for a in attached],
+                                 "snapshots": {str(s["name"]): dict(s) for s in snapshots}})
         if errors:
             raise ScheduleError(errors)
         self.indexes = []  # the planner's per-group indexes this pool is in (see filter_scheduler)

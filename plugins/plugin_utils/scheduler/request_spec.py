@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     NameError_,
+    validate_text,
     validate_type_name,
     validate_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_volume_size
+from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import validate_snapshot_name
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError, shorten
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filters.extra_specs_ops import match
 
@@ -42,9 +44,12 @@ TYPES_FIELD = "blockstore_volume_types"
 # ``metadata`` (Cinder's volume metadata) is not accepted until the volume module stores it on the host:
 # a key that would be silently dropped is an error instead.
 VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
-                         "description"))
+                         "description", "snapshots", "cascade"))
 TYPE_KEYS = frozenset(("extra_specs", "description"))
 ATTACHMENT_KEYS = frozenset(("host",))
+# A volume's snapshots (option names of the snapshot module, which openstack.cloud's volume_snapshot uses).
+SNAPSHOT_KEYS = frozenset(("name", "state", "cow_size", "description", "force"))
+SNAPSHOT_STATES = ("present", "absent", "reverted")
 # The reserved extra spec that restricts a volume type to zones (Cinder API microversion 3.52).
 TYPE_AZ_KEY = "RESKEY:availability_zones"
 
@@ -68,7 +73,8 @@ class RequestSpec:
 
 @dataclass
 class VolumeRequest:
-    """One validated ``blockstore_volumes`` item."""
+    """One validated ``blockstore_volumes`` item. ``snapshots``: one dict per listed snapshot with ``field``,
+    ``name``, ``state``, ``cow_size`` (bytes or None), ``description`` and ``force``."""
 
     index: int
     name: str
@@ -79,6 +85,8 @@ class VolumeRequest:
     attachments: list | None = None
     force: bool = False
     description: str | None = None
+    snapshots: list | None = None
+    cascade: bool = False
 
     @property
     def field(self):
@@ -241,6 +249,10 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         description = item.get("description")
         if description is not None and not isinstance(description, str):
             errors.append(f"{field}.description: {description!r} is not a string")
+        cascade = item.get("cascade", False)
+        if not isinstance(cascade, bool):
+            errors.append(f"{field}.cascade: {cascade!r} is not a boolean")
+        snapshots = _validate_snapshots(item.get("snapshots"), field, state, size, hosts, errors)
         if vtype is not None:  # without an explicit type, plan() checks the default or the existing volume's type
             problem = multiattach_error(field, hosts, vtype, volume_types[vtype]["extra_specs"])
             if problem:
@@ -250,10 +262,86 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         requests.append(VolumeRequest(
             index=index, name=str(name), state=state, size=size, volume_type=None if vtype is None else str(vtype),
             availability_zones=zones, attachments=hosts, force=force,
-            description=None if description is None else str(description)))
+            description=None if description is None else str(description), snapshots=snapshots,
+            cascade=cascade))
     if errors:
         raise ScheduleError(errors)
     return requests
+
+
+def _validate_snapshots(snapshots, field, state, size, hosts, errors):
+    """Validate one volume's ``snapshots`` list (appending messages to ``errors``); return the clean dicts.
+
+    Rules that need no host state: names as the snapshot module takes them, each once; ``state`` present, absent
+    or reverted; ``cow_size`` (a thick volume's COW store, the snapshot module's option) more than zero and at most
+    the volume's size; at most one revert per volume, and none while the inventory attaches the volume (Cinder
+    reverts only an available volume); an absent volume lists no present snapshot (its snapshots go with it,
+    with ``cascade``)."""
+    if snapshots is None:
+        return []
+    if not isinstance(snapshots, list):
+        errors.append(f"{field}.snapshots: expected a list of {{name: ...}}, got {type(snapshots).__name__}")
+        return []
+    clean, seen = [], {}
+    for i, snap in enumerate(snapshots):
+        sfield = f"{field}.snapshots[{i}]"
+        if not isinstance(snap, dict):
+            errors.append(shorten(f"{sfield}: expected a dict with at least a name, got {snap!r}"))
+            continue
+        before = len(errors)
+        unknown = sorted(str(k) for k in snap if k not in SNAPSHOT_KEYS)
+        if unknown:
+            errors.append(f"{sfield}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SNAPSHOT_KEYS))}")
+        name = snap.get("name")
+        try:
+            validate_snapshot_name(name, sfield + ".name")
+        except NameError_ as exc:
+            errors.append(str(exc))
+            name = None
+        if name is not None:
+            if name in seen:
+                errors.append(f"{sfield}.name: {name!r} is already listed as {seen[name]}")
+            seen.setdefault(name, sfield)
+        sstate = snap.get("state", "present")
+        if sstate not in SNAPSHOT_STATES:
+            errors.append(f"{sfield}.state: {sstate!r} is not one of {', '.join(SNAPSHOT_STATES)}")
+        elif state == "absent" and sstate != "absent":
+            errors.append(f"{sfield}.state: {sstate!r}, but the volume is absent; its snapshots are deleted with it "
+                          "(cascade: true on the volume): list them with state: absent or not at all")
+        elif sstate == "reverted" and hosts:
+            errors.append(f"{sfield}.state: reverted, but the volume is attached to {', '.join(hosts)}; Cinder "
+                          "reverts only an available volume: remove its attachments in one run, revert in the next")
+        cow = snap.get("cow_size")
+        if cow is not None:
+            try:
+                cow = parse_volume_size(cow, sfield + ".cow_size")
+            except SizeError as exc:
+                errors.append(str(exc))
+                cow = None
+            else:
+                if cow <= 0:
+                    errors.append(f"{sfield}.cow_size: {snap['cow_size']!r} must be greater than zero")
+                elif isinstance(size, int) and cow > size:
+                    errors.append(f"{sfield}.cow_size: {snap['cow_size']!r} ({cow} bytes) is larger than the "
+                                  f"volume's size ({size} bytes); a COW store never needs more")
+        description = snap.get("description")
+        if description is not None:
+            try:
+                validate_text(description, sfield + ".description", 255, "description")
+            except NameError_ as exc:
+                errors.append(str(exc))
+        force = snap.get("force", False)
+        if not isinstance(force, bool):
+            errors.append(f"{sfield}.force: {force!r} is not a boolean")
+        if len(errors) > before:
+            continue
+        clean.append({"field": sfield, "name": str(name), "state": sstate, "cow_size": cow,
+                      "description": None if description is None else str(description), "force": force})
+    reverts = [snap["field"] for snap in clean if snap["state"] == "reverted"]
+    if len(reverts) > 1:
+        errors.append(f"{field}.snapshots: {len(reverts)} snapshots with state: reverted ({', '.join(reverts)}); a "
+                      "volume is reverted to one snapshot")
+    return clean
 
 
 def type_availability_zones(extra_specs):
