@@ -161,13 +161,13 @@ def _plural(count, word):
 class _Volume:
     """One volume of the after-the-run state, with what it counts."""
 
-    __slots__ = ("label", "name", "project", "size", "snapshot_bytes", "snapshots", "volume_type")
+    __slots__ = ("label", "name", "project", "size", "snapshot_bytes", "snapshots", "unmanaged", "volume_type")
 
     def __init__(self, item):
         self.name = str(item.get("name"))
-        unmanaged = item.get("counted_as") == "unmanaged"
-        self.label = self.name + (" (unmanaged)" if unmanaged else "")
-        self.project = None if unmanaged else item.get("project")
+        self.unmanaged = item.get("counted_as") == "unmanaged"
+        self.label = self.name + (" (unmanaged)" if self.unmanaged else "")
+        self.project = None if self.unmanaged else item.get("project")
         self.volume_type = item.get("volume_type")
         self.size = int(item.get("size_bytes") or 0)
         snapshots = [s for s in item.get("snapshots") or [] if isinstance(s, dict)]
@@ -210,7 +210,8 @@ def _message(key, resource, volume_type, project, limit, volumes):
         if used <= limit:
             return None
         holders.sort(key=lambda v: (-v.snapshots, v.label))
-        names = [f"{v.label} ({_plural(v.snapshots, 'snapshot')})" for v in holders]
+        names = [f"{v.name} ({'unmanaged, ' if v.unmanaged else ''}{_plural(v.snapshots, 'snapshot')})"
+                 for v in holders]
         return (f"{head}: limit {limit}, the inventory would have {used} of {_plural(len(holders), 'volume')}: "
                 f"{_names(names)}; raise the quota or delete snapshots")
     volume_bytes = sum(v.size for v in volumes)

@@ -343,7 +343,7 @@ def test_unmanaged_counts_for_global_quotas_only():
                                                 "snapshots": 0}}}) == []
     assert check(volumes, {"volumes": 2, "volumes_gold": 1, "snapshots": 0}) == [
         "blockstore_quotas.snapshots: quota exceeded for snapshots: limit 0, the inventory would have 1 of 1 "
-        "volume: old (unmanaged) (1 snapshot); raise the quota or delete snapshots",
+        "volume: old (unmanaged, 1 snapshot); raise the quota or delete snapshots",
         "blockstore_quotas.volumes: quota exceeded for volumes: limit 2, the inventory would have 3: old "
         "(unmanaged), w1, w2; raise the quota or remove volumes",
         "blockstore_quotas.volumes_gold: quota exceeded for volumes of volume type gold: limit 1, the inventory "
