@@ -21,11 +21,12 @@ def _wrap(func):
 
 
 class FilterModule:
-    """volume_items, attachment_items, connect_items, disconnect_items, report_table."""
+    """volume_items, snapshot_items, attachment_items, connect_items, disconnect_items, report_table."""
 
     def filters(self):
         return {
             "volume_items": _wrap(_converge.volume_items),
+            "snapshot_items": _wrap(_converge.snapshot_items),
             "attachment_items": _wrap(_converge.attachment_items),
             "connect_items": _wrap(_converge.connect_items),
             "disconnect_items": _wrap(_converge.disconnect_items),

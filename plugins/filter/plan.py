@@ -55,6 +55,12 @@ options:
     description: Storage hosts removed for good; their ledger entries are dropped.
     type: list
     elements: str
+  quotas:
+    description:
+      - C(blockstore_quotas) (Cinder's C(volumes), C(gigabytes), C(snapshots), per volume type and per project;
+        see docs/quotas.md). Checked against what will exist after the run; an exceeded quota fails the plan
+        before any change, naming the quota, its limit and the usage.
+    type: dict
 requirements:
   - netaddr (on the controller)
 extends_documentation_fragment:
@@ -100,6 +106,7 @@ try:
 except ImportError:  # reported when the filter is used (ansible-test imports plugins without it)
     netaddr = None
 from ansible_collections.ember.blockstore.plugins.plugin_utils.metrics import textfile
+from ansible_collections.ember.blockstore.plugins.plugin_utils.quotas import check_quotas, validate_quotas
 from ansible_collections.ember.blockstore.plugins.plugin_utils.report import build_report, summary_lines
 from ansible_collections.ember.blockstore.plugins.plugin_utils.saved_plan import (
     plan_state,
@@ -138,8 +145,13 @@ def _address_errors(addresses):
 
 def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consumer_addresses=None,
                     volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
-                    allow_partial=False, forget=None, forget_hosts=None, default_availability_zone=None):
+                    allow_partial=False, forget=None, forget_hosts=None, default_availability_zone=None,
+                    quotas=None):
     """See DOCUMENTATION."""
+    try:
+        limits = validate_quotas(quotas, volume_types if isinstance(volume_types, dict) else None)
+    except ScheduleError as exc:
+        raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(exc.errors)) from None
     problems = _address_errors(consumer_addresses)
     if problems:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(problems))
@@ -178,12 +190,48 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
             result["unmanaged"].append({"name": name, "pool_id": entry["pool_id"], "host": entry["host"],
                                         "backend": entry["pool_id"].split("@", 1)[-1], "size_bytes": None,
                                         "volume_type": None, "reason": "unknown (%s)" % entry["reason"]})
+    over = check_quotas(quota_usage(result, context["pools"]), limits)
+    if over:
+        raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(over))
     result["hosts"] = {host: {"status": r["status"], "reason": r["reason"]} for host, r in reports.items()}
     result["hosts_ok"] = sorted(h for h, r in reports.items() if r["status"] == "ok")
     result["ledger"] = {"generation": ledger["generation"], "nodes": ledger["nodes"],
                         "conflicts": ledger["conflicts"],
                         "intent": intent_ledger(context, result["volumes"])}
     return result
+
+
+def quota_usage(result, pools):
+    """What will exist after the run, as :func:`plugin_utils.quotas.check_quotas` counts it: every volume the plan
+    keeps or creates at its size after the run, with the snapshots it will have (those the inventory keeps or
+    takes, and those on the host it does not list, each at its volume's size when taken, as Cinder counts a
+    snapshot's ``volume_size``), and the volumes found on the nodes but not in the inventory (``unmanaged``)."""
+    facts = {}
+    for pool in pools or []:
+        for vol in pool.get("volumes") or []:
+            facts[(pool["id"], vol["name"])] = vol
+    usage = []
+    for entry in result["volumes"]:
+        if entry["state"] != "present":
+            continue
+        size = entry["size_bytes"] if entry["size_bytes"] is not None else (entry["requested_size_bytes"] or 0)
+        have = {s["name"]: s for s in (facts.get((entry["pool_id"], entry["name"])) or {}).get("managed_snapshots")
+                or []}
+        snaps = {name: s.get("volume_size_bytes") or size for name, s in have.items()}
+        for snap in entry.get("snapshots") or []:
+            if snap["action"] in ("delete", "absent"):
+                snaps.pop(snap["name"], None)
+            elif snap["name"] not in snaps:
+                snaps[snap["name"]] = size
+        usage.append({"name": entry["name"], "project": entry.get("project"), "volume_type": entry["volume_type"],
+                      "size_bytes": size,
+                      "snapshots": [{"name": n, "size_bytes": b} for n, b in sorted(snaps.items())]})
+    for vol in result["unmanaged"]:
+        have = (facts.get((vol["pool_id"], vol["name"])) or {}).get("managed_snapshots") or []
+        usage.append({"name": vol["name"], "project": None, "volume_type": vol["volume_type"],
+                      "size_bytes": vol["size_bytes"] or 0, "counted_as": "unmanaged",
+                      "snapshots": [{"name": s["name"], "size_bytes": s.get("volume_size_bytes") or 0} for s in have]})
+    return usage
 
 
 def ledger_intent_args(plan, host):

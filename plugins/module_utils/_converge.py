@@ -15,7 +15,7 @@ from __future__ import annotations
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, target_iqn
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 
-__all__ = ["volume_items", "attachment_items", "connect_items", "disconnect_items", "format_table"]
+__all__ = ["volume_items", "snapshot_items", "attachment_items", "connect_items", "disconnect_items", "format_table"]
 
 
 def _pool_index(pools):
@@ -55,8 +55,30 @@ def volume_items(plan, host, pools, phase="present"):
         elif phase == "absent" and entry["action"] == "delete":
             items.append({"name": entry["name"], "state": "absent", "vg": entry["vg"],
                           "thin_pool": entry.get("thin_pool"), "force": bool(entry.get("force")),
+                          "cascade": bool(entry.get("cascade")),
                           "volume_clear": pool.get("volume_clear", "zero"),
                           "volume_clear_size": _in_bytes(pool.get("volume_clear_size_bytes", 0))})
+    return items
+
+
+def snapshot_items(plan, host):
+    """Items for the ``snapshot`` module on ``host``: the snapshots the plan creates, updates (description),
+    deletes or reverts to there (snapshots that are already as the inventory says get no item, so a run that
+    changes nothing runs no snapshot module). The snapshots of a volume being deleted go with it (``cascade``)."""
+    items = []
+    for entry in plan["volumes"]:
+        if entry.get("host") != host or entry["state"] != "present":
+            continue
+        for snap in entry.get("snapshots") or []:
+            if snap["action"] not in ("create", "update", "delete", "revert"):
+                continue
+            item = {"name": snap["name"], "volume": entry["name"], "vg": entry["vg"], "state": snap["state"],
+                    "force": bool(snap.get("force"))}
+            if snap["action"] == "create" and snap.get("cow_size_bytes") is not None:
+                item["cow_size"] = _in_bytes(snap["cow_size_bytes"])
+            if snap.get("description") is not None:
+                item["description"] = snap["description"]
+            items.append(item)
     return items
 
 

@@ -184,13 +184,14 @@ def _validate(item, where):
     return name, volume, cow
 
 
-def decide(items, lvm_state, exported, field="snapshots", foreign=None):
+def decide(items, lvm_state, exported, field="snapshots", foreign=None, predict_missing=False):
     """Return ``(actions, errors)``.
 
     ``items``: option dicts (``ITEM_OPTIONS``). ``lvm_state``: :class:`drivers.lvm.LvmState` read with creation
     times (``Lvm.state(times=True)``). ``exported``: ``{volume name: target iqn}`` of volumes exported by a target
     of ours, ``foreign``: those whose IQN a target not ours uses (both from ``_volume.exported_volumes``); a volume
-    in either is in-use and is not reverted.
+    in either is in-use and is not reverted. ``predict_missing`` (check mode): a snapshot of a volume that does not
+    exist yet is predicted to be created (the volume module creates the volume earlier in the same run).
 
     Each action: the item plus ``action`` (create|update|none|delete|absent|revert), ``lv_name``, ``origin_lv``,
     ``thin``, ``cow_size_bytes``, ``volume_size_bytes``, ``created_at``, ``status``, ``device``, and for a revert
@@ -233,7 +234,11 @@ def decide(items, lvm_state, exported, field="snapshots", foreign=None):
                           % (where, vg_name, lv, name, volume, MANAGED_TAG, VOLUME_TAG, volume, SNAPSHOT_TAG, name))
             continue
         if state == "present":
-            error = _decide_present(act, where, cow, vol, snap, vg, lvm_state)
+            if vol is None and snap is None and predict_missing:
+                act.update(action="create", status="available", previous_description=None)
+                error = None
+            else:
+                error = _decide_present(act, where, cow, vol, snap, vg, lvm_state)
         elif state == "absent":
             error = _decide_absent(act, where, snap)
         else:

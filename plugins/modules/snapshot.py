@@ -89,6 +89,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    details: In check mode a snapshot of a volume that does not exist yet is predicted to be created (the volume
+      module creates the volume earlier in the same run).
   diff_mode:
     support: full
     details: The diff shows each changed snapshot's state (and description) before and after.
@@ -227,7 +229,8 @@ def main():
                     if i.get("state") == "reverted" and is_volume_name(i.get("volume"))})
     state, live = read_state(module, lambda: (lvm.state(times=True), tgt.show_if_running() if names else {}))
     exported, foreign = exported_volumes(names, live, params["target_prefix"])
-    actions = batch.decided(*decide(batch.items, state, exported, field=batch.field, foreign=foreign))
+    actions = batch.decided(*decide(batch.items, state, exported, field=batch.field, foreign=foreign,
+                                    predict_missing=module.check_mode))
 
     # --- apply: the one place the snapshot applier runs (check mode: nothing is applied) ---
     applier = SnapshotApplier(lvm)

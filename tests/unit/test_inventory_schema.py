@@ -57,7 +57,7 @@ CURRENT_BACKEND_OPTIONS = {key: spec for key, spec in BACKEND_OPTIONS.items() if
 # A valid value for every key of the schema (the tests check that this covers the spec exactly).
 VOLUME_SAMPLES = {"name": "vol1", "size": "1GiB", "volume_type": "fast", "availability_zone": ["az1", "az2"],
                   "state": "present", "attachments": [{"host": "client1"}], "force": True,
-                  "description": "for humans", "cascade": False,
+                  "description": "for humans", "cascade": False, "project": "web",
                   "snapshots": [{"name": "nightly", "cow_size": "512MiB", "description": "before", "state": "present",
                                  "force": False}]}
 BACKEND_SAMPLES = {"name": "thin", "driver": "lvm_thin", "vg": "vg0", "pvs": ["/dev/vdb"], "thin_pool": "tp",
@@ -407,7 +407,8 @@ def test_docs_top_level_variables_are_in_a_role_spec():
 def test_volume_defaults_are_the_validator_defaults():
     (request,) = validate_requests([{"name": "vol1", "size": 1}])
     applied = {"state": request.state, "force": request.force, "attachments": request.attachments,
-               "description": request.description, "cascade": request.cascade, "snapshots": request.snapshots, "volume_type": request.volume_type,
+               "description": request.description, "cascade": request.cascade, "snapshots": request.snapshots,
+               "project": request.project, "volume_type": request.volume_type,
                "availability_zone": request.availability_zones}
     for key, spec in VOLUME_OPTIONS.items():
         if key in ("name", "size"):

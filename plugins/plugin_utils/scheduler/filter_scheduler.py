@@ -313,7 +313,7 @@ def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
         "pool_id": pool.id if pool else None, "driver": pool.driver if pool else None,
         "vg": pool.vg if pool else None, "thin_pool": pool.thin_pool if pool else None,
         "attachments": list(req.attachments), "force": req.force, "description": req.description,
-        "cascade": req.cascade, "snapshots": [], "reason": reason,
+        "cascade": req.cascade, "snapshots": [], "project": req.project, "reason": reason,
     }
 
 

@@ -44,7 +44,7 @@ TYPES_FIELD = "blockstore_volume_types"
 # ``metadata`` (Cinder's volume metadata) is not accepted until the volume module stores it on the host:
 # a key that would be silently dropped is an error instead.
 VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
-                         "description", "snapshots", "cascade"))
+                         "description", "snapshots", "cascade", "project"))
 TYPE_KEYS = frozenset(("extra_specs", "description"))
 ATTACHMENT_KEYS = frozenset(("host",))
 # A volume's snapshots (option names of the snapshot module, which openstack.cloud's volume_snapshot uses).
@@ -87,6 +87,7 @@ class VolumeRequest:
     description: str | None = None
     snapshots: list | None = None
     cascade: bool = False
+    project: str | None = None
 
     @property
     def field(self):
@@ -249,6 +250,12 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         description = item.get("description")
         if description is not None and not isinstance(description, str):
             errors.append(f"{field}.description: {description!r} is not a string")
+        project = item.get("project")
+        if project is not None:
+            try:
+                validate_text(project, field + ".project", 255, "project name")
+            except NameError_ as exc:
+                errors.append(str(exc))
         cascade = item.get("cascade", False)
         if not isinstance(cascade, bool):
             errors.append(f"{field}.cascade: {cascade!r} is not a boolean")
@@ -263,7 +270,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             index=index, name=str(name), state=state, size=size, volume_type=None if vtype is None else str(vtype),
             availability_zones=zones, attachments=hosts, force=force,
             description=None if description is None else str(description), snapshots=snapshots,
-            cascade=cascade))
+            cascade=cascade, project=project))
     if errors:
         raise ScheduleError(errors)
     return requests

@@ -108,9 +108,9 @@ def test_volume_items_other_host(plan, pools):
 def test_volume_items_absent_carry_the_pool_wipe_settings(plan, pools):
     assert volume_items(plan, "stor1", pools, phase="absent") == [
         {"name": "scratch01", "state": "absent", "vg": "ember-thick", "thin_pool": None, "force": True,
-         "volume_clear": "zero", "volume_clear_size": "%dB" % MiB},
+         "cascade": False, "volume_clear": "zero", "volume_clear_size": "%dB" % MiB},
         {"name": "archive01", "state": "absent", "vg": "ember-thin", "thin_pool": "thinpool", "force": False,
-         "volume_clear": "none", "volume_clear_size": "0B"},
+         "cascade": False, "volume_clear": "none", "volume_clear_size": "0B"},
     ]
     assert volume_items(plan, "stor2", pools, phase="absent") == []
 
@@ -344,7 +344,7 @@ def test_items_from_a_real_plan():
     ]
     assert volume_items(result, "stor1", pools, phase="absent") == [
         {"name": "scratch01", "state": "absent", "vg": "ember-thick", "thin_pool": None, "force": False,
-         "volume_clear": "zero", "volume_clear_size": "0B"}]
+         "cascade": False, "volume_clear": "zero", "volume_clear_size": "0B"}]
     assert attachment_items(result, "stor1", {"client1": CLIENT1}) == [
         {"volume": "db01-data", "vg": "ember-thin", "state": "present", "initiators": [CLIENT1]},
         {"volume": "logs01", "vg": "ember-thick", "state": "present", "initiators": [CLIENT1]}]

@@ -288,3 +288,15 @@ def test_foreign_target_counts_as_in_use():
     actions, errors = decide([item(name="weekly", volume="a", vg="ember-thick", state="reverted")], state(), {},
                              foreign={"a": IQN_A})
     assert actions == [] and len(errors) == 1 and IQN_A in errors[0]
+
+
+def test_check_mode_predicts_a_snapshot_of_a_volume_created_in_the_same_run():
+    request = [item(name="nightly", volume="brand-new", vg="ember-thick")]
+    actions, errors = decide(request, state(), {})
+    assert actions == [] and "volume 'brand-new' does not exist in volume group ember-thick" in errors[0]
+    actions, errors = decide(request, state(), {}, predict_missing=True)
+    assert errors == [] and [(a["action"], a["status"]) for a in actions] == [("create", "available")]
+    # A revert of a volume that does not exist is never predicted.
+    actions, errors = decide([item(name="nightly", volume="brand-new", vg="ember-thick", state="reverted")],
+                             state(), {}, predict_missing=True)
+    assert actions == [] and "there is nothing to revert" in errors[0]
