@@ -75,15 +75,29 @@ class Lab:
         return out
 
     def managed_lvs(self, host):
-        """{volume name: (vg, lv size bytes, pool_lv)} of ember-managed LVs on ``host``."""
+        """{volume name: (vg, lv size bytes, pool_lv)} of ember-managed volume LVs on ``host`` (not snapshots)."""
         out = self.ssh(host, "lvs --reportformat json --units b --nosuffix -o lv_name,vg_name,lv_size,lv_tags,pool_lv")
         vols = {}
         for row in json.loads(out.stdout)["report"][0]["lv"]:
             tags = row["lv_tags"].split(",")
-            if "ember.blockstore" in tags:
+            if "ember.blockstore" in tags and not any(t.startswith("ember.snapshot=") for t in tags):
                 name = [t for t in tags if t.startswith("ember.volume=")][0].split("=", 1)[1]
                 vols[name] = (row["vg_name"], int(row["lv_size"]), row["pool_lv"] or None)
         return vols
+
+
+    def managed_snapshots(self, host):
+        """{(volume, snapshot name): {"vg", "size", "pool_lv", "tags"}} of the snapshot module's LVs on ``host``."""
+        out = self.ssh(host, "lvs --reportformat json --units b --nosuffix -o lv_name,vg_name,lv_size,lv_tags,pool_lv")
+        snaps = {}
+        for row in json.loads(out.stdout)["report"][0]["lv"]:
+            tags = row["lv_tags"].split(",")
+            names = [t.split("=", 1)[1] for t in tags if t.startswith("ember.snapshot=")]
+            if "ember.blockstore" in tags and names:
+                volume = [t for t in tags if t.startswith("ember.volume=")][0].split("=", 1)[1]
+                snaps[(volume, names[0])] = {"vg": row["vg_name"], "size": int(row["lv_size"]),
+                                             "pool_lv": row["pool_lv"] or None, "tags": sorted(tags)}
+        return snaps
 
 
 class PlaybookRun:

@@ -12,13 +12,14 @@ import subprocess
 
 import pytest
 import yaml
-from lab_helpers import ROOT, module_play, run_playbook
+from lab_helpers import ROOT, run_playbook
 
 pytestmark = pytest.mark.lab
 
 with open(os.path.join(ROOT, "inventories", "lab", "group_vars", "all.yml")) as _handle:
     DECLARED = yaml.safe_load(_handle)["blockstore_volumes"]
 NAMES = {v["name"] for v in DECLARED}
+DECLARED_BY_NAME = {v["name"]: v for v in DECLARED}
 ATTACHED = sorted(v["name"] for v in DECLARED if v.get("attachments"))
 POOL_VG = {"lvm-thick": "ember-thick", "lvm-thin": "ember-thin"}
 SHARED = {}
@@ -141,13 +142,21 @@ def test_data_survives_tgt_restart(lab):
     SHARED["sums"] = sums
 
 
-def test_snapshot_write_revert_reads_the_snapshots_data_thick_and_thin(lab, tmp_path):
-    # Cinder's create-snapshot and revert-to-snapshot on a detached thick and a detached thin volume of stor1.
+def test_inventory_snapshots_take_revert_and_keep_still(lab, tmp_path):
+    # Snapshots declared under volumes: check -> real -> again (changed=0); then data written after the snapshot,
+    # a revert declared in the inventory, and the data reads back as the snapshot's; again and check change
+    # nothing. scratch01 (thick, with a smaller COW store) and archive01 (thin) are detached on stor1; logs01
+    # (thick, attached) gets a snapshot too, which the cascade delete further down removes with it.
     devices = {"scratch01": "/dev/ember-thick/volume-scratch01", "archive01": "/dev/ember-thin/volume-archive01"}
-    vgs = {"scratch01": "ember-thick", "archive01": "ember-thin"}
 
-    def snapshots(state):
-        return {"snapshots": [{"name": "s1", "volume": v, "vg": vgs[v], "state": state} for v in devices]}
+    def declared(revert):
+        state = "reverted" if revert else "present"
+        return {"blockstore_volumes": volumes_with({
+            "scratch01": dict(DECLARED_BY_NAME["scratch01"], snapshots=[
+                {"name": "s1", "cow_size": "128MiB", "state": state, "description": "before the upgrade"}]),
+            "archive01": dict(DECLARED_BY_NAME["archive01"], snapshots=[{"name": "s1", "state": state}]),
+            "logs01": dict(DECLARED_BY_NAME["logs01"], snapshots=[{"name": "s1"}]),
+        })}
 
     def write_random():
         return lab.ssh("stor1", "set -e; head -c 16M /dev/urandom > /tmp/s.bin; for d in %s; do dd if=/tmp/s.bin "
@@ -158,20 +167,45 @@ def test_snapshot_write_revert_reads_the_snapshots_data_thick_and_thin(lab, tmp_
         read = "dd if=%s bs=1M count=16 iflag=direct status=none | sha256sum"
         return {v: lab.ssh("stor1", read % d).stdout.split()[0] for v, d in devices.items()}
 
-    def run(state, name):
-        done = run_playbook(lab, playbook=module_play(tmp_path, "stor1", "ember.blockstore.snapshot", snapshots(state),
-                                                      name=name))
-        assert done.rc == 0, done.stdout[-3000:]
-        return done.task(name)["stor1"]["snapshots"]
+    def actions(run):
+        return sorted((s["volume"], s["name"], s["action"])
+                      for s in run.task("Take, delete and revert to snapshots")["stor1"]["snapshots"])
 
     taken = write_random()
-    assert {s["action"] for s in run("present", "take")} == {"create"}
+    before = lab.state()
+    check = run_playbook(lab, check=True, extra_vars=declared(False), tmp_path=tmp_path)
+    assert check.rc == 0, check.stdout[-3000:]
+    assert actions(check) == [("archive01", "s1", "create"), ("logs01", "s1", "create"),
+                              ("scratch01", "s1", "create")]
+    assert lab.state() == before
+    run = run_playbook(lab, extra_vars=declared(False), tmp_path=tmp_path)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.changed_by_host() == {"stor1": 1, "stor2": 0, "client1": 0, "localhost": 0}, run.changed_by_host()
+    snaps = lab.managed_snapshots("stor1")
+    assert sorted(snaps) == [("archive01", "s1"), ("logs01", "s1"), ("scratch01", "s1")]
+    assert snaps[("scratch01", "s1")]["size"] == 128 * 2**20 and snaps[("scratch01", "s1")]["pool_lv"] is None
+    assert "ember.description=before+the+upgrade" not in snaps[("scratch01", "s1")]["tags"]
+    assert "ember.description=before#20the#20upgrade" in snaps[("scratch01", "s1")]["tags"]
+    assert snaps[("archive01", "s1")]["pool_lv"] == "thinpool"
+    assert snaps[("logs01", "s1")]["size"] == lab.managed_lvs("stor1")["logs01"][1]  # COW default: the volume's size
+    again = run_playbook(lab, extra_vars=declared(False), tmp_path=tmp_path)
+    assert again.rc == 0 and again.changed == 0, again.changed_by_host()
+
     assert write_random() != taken
-    assert {s["action"] for s in run("reverted", "revert")} == {"revert"}
+    revert = run_playbook(lab, extra_vars=declared(True), tmp_path=tmp_path)
+    assert revert.rc == 0, revert.stdout[-3000:]
+    assert actions(revert) == [("archive01", "s1", "revert"), ("scratch01", "s1", "revert")]
     assert read_back() == {v: taken for v in devices}
-    assert {s["action"] for s in run("reverted", "revert_again")} == {"none"}  # a second run changes nothing
-    assert {s["action"] for s in run("absent", "delete")} == {"delete"}
-    assert not [n for n in lab.ssh("stor1", "lvs --noheadings -o lv_name").stdout.split() if n.startswith("snap-")]
+    after = lab.state()
+    again = run_playbook(lab, extra_vars=declared(True), tmp_path=tmp_path)
+    assert again.rc == 0 and again.changed == 0, again.changed_by_host()
+    check = run_playbook(lab, check=True, extra_vars=declared(True), tmp_path=tmp_path)
+    assert check.rc == 0 and check.changed == 0, check.changed_by_host()
+    assert lab.state() == after
+    # The inventory without the snapshots leaves them alone (they are not deleted by omission).
+    plain = run_playbook(lab, tmp_path=tmp_path)
+    assert plain.rc == 0 and plain.changed == 0, plain.changed_by_host()
+    assert sorted(lab.managed_snapshots("stor1")) == sorted(snaps)
 
 
 def test_target_loaded_without_its_lun_gets_it_live(lab):
@@ -310,7 +344,14 @@ def metrics_of(lab, host, promtool):
 def test_state_absent_logs_out_unexports_and_deletes_wiped(lab, tmp_path):
     # This run and the next also write the node_exporter textfile (blockstore_metrics_dir): promtool accepts it,
     # it shows the pools after the delete, and the run after it leaves it unchanged.
+    # logs01 has a snapshot (test_inventory_snapshots_take_revert_and_keep_still): cascade deletes it with it.
     absent = {"name": "logs01", "state": "absent", "force": True}
+    unchanged = lab.state()
+    refused = run_playbook(lab, extra_vars={"blockstore_volumes": volumes_with({"logs01": absent})},
+                           tmp_path=tmp_path)
+    assert refused.rc != 0 and "logs01 on stor1@lvm-thick has snapshot(s) s1; set cascade: true" in refused.messages()
+    assert lab.state() == unchanged
+    absent["cascade"] = True
     extra = {"blockstore_volumes": volumes_with({"logs01": absent}), "blockstore_metrics_dir": METRICS_DIR}
     lab.ssh("stor1", "rm -rf /var/lib/prometheus", check=False)
     size = lab.managed_lvs("stor1")["logs01"][1]
@@ -320,6 +361,8 @@ def test_state_absent_logs_out_unexports_and_deletes_wiped(lab, tmp_path):
     assert [(d["name"], d["action"], d["wipe"], d["wiped_bytes"], d["wipe_method"]) for d in deleted] == [
         ("logs01", "delete", "zero", size, "blkdiscard --zeroout")]
     assert "logs01" not in lab.managed_lvs("stor1")
+    assert not [key for key in lab.managed_snapshots("stor1") if key[0] == "logs01"]
+    assert "snap-logs01" not in lab.ssh("stor1", "lvs --noheadings -o lv_name").stdout
     assert "volume-logs01" not in lab.ssh("stor1", "tgtadm --lld iscsi --mode target --op show").stdout
     assert "ember-volume-logs01.conf" not in lab.ssh("stor1", "ls /etc/tgt/conf.d").stdout
     assert "volume-logs01" not in lab.ssh("client1", "iscsiadm -m session 2>/dev/null; iscsiadm -m node "
