@@ -71,7 +71,7 @@ snapshots:
                                    (it shares the thin pool).", type: int, sample: 10737418240}
     status: {description: "V(available), V(error) or V(restoring) (see the module's description).", type: str,
              sample: available}
-    description: {description: Description (C(ember.description) tag) decoded, or null., type: str,
+    description: {description: "Description (C(ember.description) tag) decoded, or null.", type: str,
                   sample: before upgrade}
     created_at: {description: "Creation time of the LV (C(lv_time)), ISO 8601 in UTC; null when its time is not in
                                LVM's default format.", type: str, sample: "2026-11-20T10:05:00Z"}

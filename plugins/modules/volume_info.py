@@ -136,7 +136,7 @@ volumes:
                            V(reverting), V(backing-up) or V(restoring-backup) (see the module's description).",
              type: str,
              sample: in-use}
-    volume_type: {description: Volume type recorded at creation (C(ember.type) tag), or null., type: str,
+    volume_type: {description: "Volume type recorded at creation (C(ember.type) tag), or null.", type: str,
                   sample: fast}
     availability_zone: {description: "Availability zone of the volume's backend (from O(backends)), or null.",
                         type: str, sample: az1}
