@@ -30,19 +30,13 @@ import time
 
 from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import (
     live_backing_stores,
+    managed_snapshots,
     volume_facts,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
-    SNAPSHOT_TAG,
-    VOLUME_TAG,
-    is_managed_snapshot,
-    lv_name,
-)
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import SNAPSHOT_TAG, lv_name
 from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import (
     DESCRIPTION_TAG,
-    REVERTED_TAG,
     REVERTING_TAG,
-    SIZE_TAG,
     decode_description,
     snapshot_lv_name,
 )
@@ -126,16 +120,13 @@ def _backend_of(lv, placement, configs):
     return None
 
 
-def _our_snapshots(lvm_state, lv, volume):
-    names = []
-    for snap in lvm_state.snapshots_of(lv["vg"], lv["name"]):
-        name = _tag_value(snap["tags"], SNAPSHOT_TAG)
-        if is_managed_snapshot(snap, volume) and name and snap["name"] == snapshot_lv_name(volume, name):
-            names.append(name)
-    return sorted(names)
+def _ours(snapshots, volume):
+    """The items of ``_backend_info.managed_snapshots`` that are LVs ``snap-<volume>+<name>`` (not the volume's
+    own LV, which carries its snapshot's tags while a thin revert is unfinished)."""
+    return [s for s in snapshots if s["lv_name"] == snapshot_lv_name(volume, s["name"])]
 
 
-def _volume(name, host, lv, facts, status, placement, configs, lvm_state, live):
+def _volume(name, host, lv, facts, status, placement, configs, live):
     backend = _backend_of(lv, placement, configs)
     zone = next((cfg["availability_zone"] for cfg in configs if cfg["name"] == backend), None)
     tags = lv["tags"] if lv is not None else []
@@ -151,7 +142,7 @@ def _volume(name, host, lv, facts, status, placement, configs, lvm_state, live):
         "pool": (lv["vg"] + ("/" + lv["pool_lv"] if lv["pool_lv"] else "")) if lv is not None else None,
         "host": host, "bootable": False, "multiattach": MULTIATTACH_TAG in tags, "encrypted": False,
         "description": decode_description(description) if description is not None else None, "metadata": {},
-        "snapshots": _our_snapshots(lvm_state, lv, name) if lv is not None else [],
+        "snapshots": [snap["name"] for snap in _ours(facts["managed_snapshots"], name)] if facts else [],
         "source": decode_description(source) if source else None,
         "attachments": _attachments(facts, live) if facts else [],
         "created_at": iso_utc(lv["time"]) if lv is not None else None,
@@ -192,7 +183,7 @@ def volumes_info(host, lvm_state, exports, live, ledger, configs=(), names=None)
                             % (name, STATUS_TAG, ignored, ", ".join(STATUS_TAG_VALUES)))
         placement = placements.get(name)
         here = placement if placement and placement.get("host") == host else None
-        out.append(_volume(name, host, lv, facts, status, here, configs, lvm_state, live))
+        out.append(_volume(name, host, lv, facts, status, here, configs, live))
     return out, warnings
 
 
@@ -218,29 +209,26 @@ def snapshot_status(snap, origin, name):
 
 
 def snapshots_info(lvm_state, names=None, volumes=None):
-    """The project's snapshots on this node (LVs ``snap-<volume>+<name>`` with the tags
-    :func:`_naming.is_managed_snapshot` asks for), sorted by volume and name; only ``names`` / of ``volumes``
-    when given."""
+    """The project's snapshots of the managed volumes on this node (``_backend_info.managed_snapshots``: LVs
+    ``snap-<volume>+<name>`` with the tags :func:`_naming.is_managed_snapshot` asks for), sorted by volume and
+    name; only ``names`` / of ``volumes`` when given."""
     out = []
-    for snap in lvm_state.lvs:
-        volume = _tag_value(snap["tags"], VOLUME_TAG)
-        name = _tag_value(snap["tags"], SNAPSHOT_TAG)
-        if not volume or not name or snap["name"] != snapshot_lv_name(volume, name) \
-                or not is_managed_snapshot(snap, volume):
+    for vol in lvm_state.lvs:
+        if not vol["managed"] or (volumes is not None and vol["volume"] not in volumes):
             continue
-        if (names is not None and name not in names) or (volumes is not None and volume not in volumes):
-            continue
-        thin = bool(snap["pool_lv"])
-        recorded = _tag_value(snap["tags"], SIZE_TAG)
-        # The volume's size when it was taken; a thin snapshot without the tag has the volume's size then.
-        size = int(recorded) if recorded and recorded.isdigit() else (snap["size_bytes"] if thin else None)
-        description = _tag_value(snap["tags"], DESCRIPTION_TAG)
-        origin = lvm_state.lv(snap["vg"], lv_name(volume))
-        out.append({
-            "name": name, "id": "%s+%s" % (volume, name), "volume": volume, "size": size_gib(size),
-            "size_bytes": size, "cow_size_bytes": None if thin else snap["size_bytes"],
-            "status": snapshot_status(snap, origin, name),
-            "description": decode_description(description) if description is not None else None,
-            "created_at": iso_utc(snap["time"]), "reverted": REVERTED_TAG in snap["tags"], "lv_name": snap["name"],
-        })
+        thin = bool(vol["pool_lv"])
+        for item in _ours(managed_snapshots(lvm_state, vol["vg"], vol, thin), vol["volume"]):
+            if names is not None and item["name"] not in names:
+                continue
+            snap = lvm_state.lv(vol["vg"], item["lv_name"])
+            # The volume's size when it was taken; a thin snapshot without the tag has the volume's size then.
+            size = item["volume_size_bytes"]
+            if size is None and thin:
+                size = snap["size_bytes"]
+            out.append({
+                "name": item["name"], "id": "%s+%s" % (vol["volume"], item["name"]), "volume": vol["volume"],
+                "size": size_gib(size), "size_bytes": size, "cow_size_bytes": item["cow_size_bytes"],
+                "status": snapshot_status(snap, vol, item["name"]), "description": item["description"],
+                "created_at": iso_utc(item["created_at"]), "reverted": item["reverted"], "lv_name": item["lv_name"],
+            })
     return sorted(out, key=lambda item: (item["volume"], item["name"]))
