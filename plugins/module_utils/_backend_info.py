@@ -43,7 +43,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
 )
 
 __all__ = ["tgt_configured", "read_conf_files", "read_exports", "target_clashes", "lv_clashes", "pool_facts",
-           "backend_configs", "read_vg_backup", "problems_of"]
+           "volume_facts", "live_backing_stores", "managed_snapshots", "backend_configs", "read_vg_backup",
+           "problems_of"]
 
 # Paths on the storage node (looked up when used, so the module tests can point them at a temporary directory).
 TARGETS_CONF = "/etc/tgt/targets.conf"
@@ -162,6 +163,46 @@ def managed_snapshots(lvm_state, vg, lv, thin):
     return out
 
 
+def live_backing_stores(live):
+    """``{backing store path: target iqn}`` of LUN 1 of the live targets (``drivers.tgt.parse_show`` output)."""
+    return {(t["luns"].get(1) or {}).get("backing_store"): iqn for iqn, t in live.items()}
+
+
+def volume_facts(lv, lvm_state, exports, live, live_by_backing=None, thin=None):
+    """What ``backend_info`` reports of one managed volume LV (pure): its size, type, export and snapshots.
+
+    A volume is exported (``in-use``) when it has a target file or a live target, as the volume module sees it.
+    ``exports``: :func:`read_exports`; ``live``: ``drivers.tgt.parse_show`` output; ``live_by_backing``:
+    :func:`live_backing_stores` of ``live`` (computed when not given); ``thin``: whether the volume is thin
+    (default: it is in a thin pool)."""
+    if live_by_backing is None:
+        live_by_backing = live_backing_stores(live)
+    if thin is None:
+        thin = bool(lv["pool_lv"])
+    export = exports.get(lv["path"]) or {}
+    iqn = export.get("iqn") or live_by_backing.get(lv["path"])
+    target = live.get(iqn) or {}
+    # Our files record the consumers' IQNs; a live target without a file (or bound by hand) may carry
+    # name entries in its ACL.
+    attached = sorted(export.get("initiators")
+                      or [a for a in target.get("acl", []) if a.startswith(("iqn.", "eui.", "naa."))])
+    # The export is as its file says: LUN 1 on this LV, the file's CHAP account bound, the file's ACL.
+    export_ok = bool(export) and bool(target) \
+        and (target["luns"].get(1) or {}).get("backing_store") == lv["path"] \
+        and target["accounts"] == ([export["chap_username"]] if export.get("chap_username") else []) \
+        and sorted(target.get("acl", [])) == sorted(export.get("addresses") or [])
+    return {
+        "name": lv["volume"], "lv_name": lv["name"], "size_bytes": lv["size_bytes"],
+        "volume_type": lv["volume_type"], "status": "in-use" if iqn else "available",
+        "attached_to": attached, "sessions": sorted(target.get("sessions", [])),
+        "target_iqn": iqn, "initiator_addresses": sorted(export.get("addresses") or []),
+        "export_ok": export_ok,
+        "snapshots": sorted(s["name"] for s in lvm_state.snapshots_of(lv["vg"], lv["name"])),
+        "managed_snapshots": managed_snapshots(lvm_state, lv["vg"], lv, thin),
+        "device": lv["path"],
+    }
+
+
 def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARGET_PREFIX, files=None):
     """Facts of one backend's pool from one LVM snapshot (pure; unit tested with captured outputs). ``files``:
     ``{path: text}`` of the ember target files (for the target clashes; None = not known, none reported)."""
@@ -201,31 +242,9 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARG
             used = vg["size_bytes"] - vg["free_bytes"]
             pool.update(total_bytes=vg["size_bytes"], free_bytes=vg["free_bytes"], allocated_bytes=used,
                         provisioned_bytes=used)
-        # A volume is exported (in-use) when it has a target file or a live target, as the volume module sees it.
-        live_by_backing = {(t["luns"].get(1) or {}).get("backing_store"): iqn for iqn, t in live.items()}
+        live_by_backing = live_backing_stores(live)
         for lv in sorted(members, key=lambda item: item["volume"]):
-            export = exports.get(lv["path"]) or {}
-            iqn = export.get("iqn") or live_by_backing.get(lv["path"])
-            target = live.get(iqn) or {}
-            # Our files record the consumers' IQNs; a live target without a file (or bound by hand) may carry
-            # name entries in its ACL.
-            attached = sorted(export.get("initiators")
-                              or [a for a in target.get("acl", []) if a.startswith(("iqn.", "eui.", "naa."))])
-            # The export is as its file says: LUN 1 on this LV, the file's CHAP account bound, the file's ACL.
-            export_ok = bool(export) and bool(target) \
-                and (target["luns"].get(1) or {}).get("backing_store") == lv["path"] \
-                and target["accounts"] == ([export["chap_username"]] if export.get("chap_username") else []) \
-                and sorted(target.get("acl", [])) == sorted(export.get("addresses") or [])
-            pool["volumes"].append({
-                "name": lv["volume"], "lv_name": lv["name"], "size_bytes": lv["size_bytes"],
-                "volume_type": lv["volume_type"], "status": "in-use" if iqn else "available",
-                "attached_to": attached, "sessions": sorted(target.get("sessions", [])),
-                "target_iqn": iqn, "initiator_addresses": sorted(export.get("addresses") or []),
-                "export_ok": export_ok,
-                "snapshots": sorted(s["name"] for s in lvm_state.snapshots_of(cfg["vg"], lv["name"])),
-                "managed_snapshots": managed_snapshots(lvm_state, cfg["vg"], lv, thin),
-                "device": lv["path"],
-            })
+            pool["volumes"].append(volume_facts(lv, lvm_state, exports, live, live_by_backing, thin))
     elif predict:
         vg_size = vg["size_bytes"] if vg else predict_vg_size(
             [block_device_size(pv) or 0 for pv in cfg["pvs"]], extent)

@@ -74,20 +74,23 @@ def parse_show(text):
     """Parse ``tgtadm --lld iscsi --mode target --op show`` into ``{iqn: target}``.
 
     target: ``{tid, state, sessions: [initiator iqn], luns: {lun: {type, backing_store, size}}, accounts: [],
-    acl: []}``.
+    acl: [], connections: [{initiator, address}]}`` (``connections``: one per iSCSI connection of a session, with
+    the initiator's IP address as tgt shows it).
     """
     targets = {}
     target = None
     section = None
     lun = None
+    initiator = None
     for raw in text.splitlines():
         line = raw.strip()
         match = re.match(r"^Target (\d+): (\S+)$", raw)
         if match:
             target = {"tid": int(match.group(1)), "state": None, "sessions": [], "luns": {}, "accounts": [],
-                      "acl": []}
+                      "acl": [], "connections": []}
             targets[match.group(2)] = target
             section = None
+            initiator = None
             continue
         if target is None or not line:
             continue
@@ -98,7 +101,10 @@ def parse_show(text):
         if section == "System information" and line.startswith("State:"):
             target["state"] = line.split(":", 1)[1].strip()
         elif section == "I_T nexus information" and line.startswith("Initiator:"):
-            target["sessions"].append(line.split(":", 1)[1].split()[0])
+            initiator = line.split(":", 1)[1].split()[0]
+            target["sessions"].append(initiator)
+        elif section == "I_T nexus information" and line.startswith("IP Address:") and initiator:
+            target["connections"].append({"initiator": initiator, "address": line.split(":", 1)[1].strip()})
         elif section == "LUN information":
             if line.startswith("LUN:"):
                 lun = int(line.split(":", 1)[1])

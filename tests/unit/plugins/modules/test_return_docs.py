@@ -5,7 +5,8 @@
 Top-level keys are read from the ``module.exit_json(...)`` calls in the source (``changed`` and ``diff`` are
 Ansible's common return values and not documented per module). Item keys come from the code that builds them:
 volume's ``RESULT_KEYS``/``result_of``, attachment's ``result_of`` on a decided action, backend_info's
-``pool_facts`` and connection's ``RESULT_KEYS``/``result_of`` on a decided action.
+``pool_facts``, connection's ``RESULT_KEYS``/``result_of`` on a decided action, and ``_info``'s
+``volumes_info``/``snapshots_info`` (volume_info, snapshot_info).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils import (
     _attachment,
     _backend_info,
     _connection,
+    _info,
     _snapshot,
     _volume,
 )
@@ -102,7 +104,7 @@ def with_defaults(options, **values):
 
 def test_every_module_is_checked():
     assert MODULES == ["attachment", "backend_info", "connection", "initiator_info", "ledger", "snapshot",
-                       "volume"], \
+                       "snapshot_info", "volume", "volume_info"], \
         "a module was added or removed: add its RETURN check to this file"
 
 
@@ -341,3 +343,49 @@ def test_connection_result_of_decided_actions():
     documented = list(contains("connection", "connections"))
     for act in _connection_actions():
         assert list(module("connection").result_of(act)) == documented, act["action"]
+
+
+# --- volume_info / snapshot_info ---------------------------------------------------------------------------------
+
+def _info_state():
+    return LvmState(parse_vgs((FIXTURES / "lvm/vgs_stor1.json").read_text()),
+                    parse_lvs((FIXTURES / "lvm/lvs_info.json").read_text()))
+
+
+def _volumes_info():
+    """Every kind of volume: exported (with a session), not exported, and only in the ledger (no LV)."""
+    live = parse_show((FIXTURES / "tgt/show_connected.txt").read_text())
+    ledger = {"volumes": {"lost": {"host": "stor1", "pool_id": "stor1@lvm-thick", "status": "available"}}}
+    volumes, _warnings = _info.volumes_info("stor1", _info_state(), {}, live, ledger)
+    assert {v["status"] for v in volumes} >= {"in-use", "available", "error"}
+    assert any(v["attachments"] for v in volumes) and any(v["size_bytes"] is None for v in volumes)
+    return volumes
+
+
+def test_volume_info_keys():
+    documented = contains("volume_info", "volumes")
+    for vol in _volumes_info():
+        assert set(vol) == set(documented), vol["name"]
+
+
+def test_volume_info_attachment_keys():
+    documented = contains("volume_info", "volumes", "attachments")
+    attachments = [a for v in _volumes_info() for a in v["attachments"]]
+    assert attachments
+    for item in attachments:
+        assert set(item) == set(documented)
+
+
+def test_volume_info_statuses_are_documented():
+    described = return_doc("volume_info")["volumes"]["contains"]["status"]["description"]
+    description = " ".join(yaml.safe_load(module("volume_info").DOCUMENTATION)["description"])
+    for status in ("available", "in-use", "reverting", "deleting") + _info.STATUS_TAG_VALUES:
+        assert "V(%s)" % status in described and "V(%s)" % status in description, status
+
+
+def test_snapshot_info_keys():
+    documented = contains("snapshot_info", "snapshots")
+    snapshots = _info.snapshots_info(_info_state())
+    assert {s["status"] for s in snapshots} == {"available", "error", "restoring"}
+    for snap in snapshots:
+        assert set(snap) == set(documented), snap["id"]

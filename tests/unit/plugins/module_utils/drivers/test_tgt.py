@@ -74,6 +74,7 @@ def test_parse_show_connected_target():
             },
             "accounts": ["ember_b"],
             "acl": ["ALL", CLIENT1_OLD],
+            "connections": [{"initiator": CLIENT1_OLD, "address": "198.18.0.21"}],
         },
     }
 
@@ -146,7 +147,7 @@ def test_parse_show_target_without_sessions_or_accounts():
     assert parse_show(out) == {PREFIX + "volume-new": {
         "tid": 3, "state": "ready", "sessions": [], "luns": {0: {"type": "controller", "backing_store": None,
                                                                  "size": None}},
-        "accounts": [], "acl": ["ALL"]}}
+        "accounts": [], "acl": ["ALL"], "connections": []}}
 
 
 # --- parse_conf / render_conf ------------------------------------------------------------------------------------
