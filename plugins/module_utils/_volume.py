@@ -185,7 +185,7 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                 act["status"] = "in-use"
         if item["state"] == "present":
             resume = bool(lv and CREATING_TAG in lv["tags"])
-            if size is None and source is None:
+            if size is None and source is None and not resume:
                 errors.append("%s.size: required when state is present (volume %s)" % (where, name))
                 continue
             if size is not None and size <= 0:
@@ -481,8 +481,8 @@ class VolumeApplier:
         the temporary snapshot removed (also when the copy failed; the tag then stays for the next run);
         ``lvextend`` when an interrupted volume is asked bigger."""
         vg, lv, name = act["vg"], act["lv_name"], act["name"]
-        tags = Lvm.tags(name, act.get("volume_type"), act.get("backend")) + [source_tag(act["source"]),
-                                                                              CREATING_TAG]
+        marks = [source_tag(act["source"]), CREATING_TAG]
+        tags = Lvm.tags(name, act.get("volume_type"), act.get("backend")) + marks
         if act.get("thin_pool"):
             if not act["resume"]:
                 self.lvm.create_snapshot(vg, act["source_lv"], lv, tags)
@@ -495,7 +495,7 @@ class VolumeApplier:
                 self.lvm.activate(vg, lv)
             else:
                 self.lvm.create(vg, name, act["size_bytes"], volume_type=act.get("volume_type"),
-                                backend=act.get("backend"), extra_tags=tags[-2:])
+                                backend=act.get("backend"), extra_tags=marks)
             temp = act.get("temp_snapshot")
             if temp:
                 if act.get("leftover_temp"):

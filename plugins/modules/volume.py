@@ -55,8 +55,9 @@ options:
           - Size with unit (V(10GiB), V(512MiB), V(1G) = 10^9 bytes, V(1073741824B)) or a bare number of GiB
             (V(10) is 10 GiB, as in Cinder and openstack.cloud's C(volume) module).
           - Required when O(volumes[].state=present), unless O(volumes[].source) is given (then the default is the
-            source volume's size, or the size of the volume when the snapshot was taken); with a source it must be
-            at least that size (Cinder refuses a smaller one).
+            source volume's size, or the size of the volume when the snapshot was taken) or the volume is one whose
+            creation from a source was interrupted (tag C(ember.creating)); with a source it must be at least that
+            size (Cinder refuses a smaller one).
         type: raw
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
       vg: {description: Volume group that holds the volume., type: str, required: true}
