@@ -85,7 +85,7 @@ options:
             volume group lacks free space for the new volume plus the temporary COW snapshot."
         type: dict
         suboptions:
-          volume: {description: Name of the source volume (in O(volumes[].vg))., type: str, required: true}
+          volume: {description: "Name of the source volume (in O(volumes[].vg)).", type: str, required: true}
           snapshot: {description: "Name of a snapshot of O(volumes[].source.volume): the new volume is made from
                                    it (omit to clone the volume).", type: str}
   name: {description: Single form; see O(volumes)., type: str}
