@@ -195,7 +195,7 @@ volumes:
       sample: {volume: db01-data, snapshot: null}
       contains:
         volume: {description: Source volume., type: str, sample: db01-data}
-        snapshot: {description: Snapshot of the source volume, or null for a clone., type: str, sample: null}
+        snapshot: {description: "Snapshot of the source volume, or null for a clone.", type: str, sample: null}
     copy_method: {description: "V(dd) when a thick volume is created (or finished) by copying its source; null
                                 otherwise (thin volumes share the source's blocks).", type: str, sample: dd}
     wipe: {description: "How a deleted volume was wiped: V(zero) only when zeros were written, V(none), or
