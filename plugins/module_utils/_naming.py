@@ -15,7 +15,8 @@ import hashlib
 import re
 
 __all__ = [
-    "NameError_", "MANAGED_TAG", "VOLUME_TAG", "TYPE_TAG", "BACKEND_TAG", "SNAPSHOT_TAG", "LV_PREFIX", "TGT_CONF_DIR",
+    "NameError_", "MANAGED_TAG", "VOLUME_TAG", "TYPE_TAG", "BACKEND_TAG", "SNAPSHOT_TAG", "SOURCE_TAG", "CREATING_TAG",
+    "CLONE_TAG", "CLONE_SNAPSHOT_PREFIX", "LV_PREFIX", "TGT_CONF_DIR",
     "DEFAULT_TARGET_PREFIX", "MAX_IQN_BYTES", "MAX_TARGET_PREFIX_BYTES", "CHAP_MAX_LENGTH", "CHAP_MIN_SECRET",
     "validate_volume_name", "is_volume_name",
     "lv_name", "volume_name_from_lv", "target_iqn", "chap_username", "validate_iqn",
@@ -30,6 +31,14 @@ TYPE_TAG = "ember.type="
 BACKEND_TAG = "ember.backend="
 # A snapshot is the project's when it carries MANAGED_TAG, VOLUME_TAG + <its volume> and SNAPSHOT_TAG + <name>.
 SNAPSHOT_TAG = "ember.snapshot="
+# A volume made from a source records it: ``ember.source=<volume>`` (a clone) or ``<volume>+<snapshot>``; while its
+# data is being written it also carries CREATING_TAG (a run that finds it finishes the volume).
+SOURCE_TAG = "ember.source="
+CREATING_TAG = "ember.creating"
+# The temporary COW snapshot of a thick clone's source: LV ``clone-snap-<new volume>`` tagged MANAGED_TAG and
+# ``ember.clone=<new volume>`` (no SNAPSHOT_TAG: it is not a snapshot of the snapshot module).
+CLONE_TAG = "ember.clone="
+CLONE_SNAPSHOT_PREFIX = "clone-snap-"
 LV_PREFIX = "volume-"
 DEFAULT_TARGET_PREFIX = "iqn.2026-11.io.ember.blockstore:"
 TGT_CONF_DIR = "/etc/tgt/conf.d"

@@ -6,16 +6,40 @@
 :func:`decide` is pure: from the requested items and one LVM snapshot it returns what must change for every
 item, or the list of errors; nothing is applied unless every item is valid. :class:`VolumeApplier` then runs
 the commands. Check mode stops after :func:`decide`, so ``--check`` predicts exactly what a real run does.
+
+Sources (``source: {volume: A}`` a clone, ``source: {volume: A, snapshot: S}`` from A's snapshot S), as Cinder's
+LVM driver makes them (``cinder/volume/drivers/lvm.py`` ``create_cloned_volume``, ``create_volume_from_snapshot``):
+
+- thin: a thin snapshot of A (or of S's LV) named as the new volume, with the volume's tags (not a snapshot's),
+  ``lvchange --setactivationskip n``, activated, ``lvextend`` when the requested size is bigger; the pool shares
+  the blocks;
+- thick: the new LV is created at its size, then ``dd`` copies S's LV, or for a clone a temporary COW snapshot
+  ``clone-snap-<new volume>`` of A (COW size A's size, Cinder's choice; A may stay attached), removed after the
+  copy.
+
+The new LV records its source in ``ember.source=<A>`` or ``<A>+<S>`` and carries ``ember.creating`` until its
+data is complete: a run that finds that tag finishes it (thick: the copy is done again from the recorded source,
+a leftover temporary snapshot removed and made again; thin: activation and extend). A source is used only when
+the LV is created; an existing volume keeps what it is (its recorded source is returned).
+
+Order: items with a source are not put into the batched ``lvm`` shell; they run alone, after the plain creates and
+extends and before the deletes. A source must exist before the run: a source volume that the same run creates,
+extends or deletes is refused (create it in an earlier task), so the order of the list never matters.
 """
 
 from __future__ import annotations
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    CLONE_SNAPSHOT_PREFIX,
+    CLONE_TAG,
+    CREATING_TAG,
     MANAGED_TAG,
+    SOURCE_TAG,
     VOLUME_TAG,
     NameError_,
     is_managed_snapshot,
     lv_name,
+    show_value,
     target_iqn,
     tgt_conf_path,
     validate_backend_name,
@@ -32,10 +56,24 @@ from ansible_collections.ember.blockstore.plugins.module_utils._size import (
     parse_volume_size,
     round_up,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT
+from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import (
+    SIZE_TAG,
+    decode_description,
+    dm_name_length,
+    encode_description,
+    snapshot_lv_name,
+    validate_snapshot_name,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT, Lvm
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import is_managed_conf, read_file
 
-__all__ = ["ITEM_OPTIONS", "decide", "VolumeApplier", "exported_volumes"]
+__all__ = ["ITEM_OPTIONS", "SOURCE_OPTIONS", "decide", "VolumeApplier", "exported_volumes", "source_tag",
+           "recorded_source", "clone_snapshot_name"]
+
+SOURCE_OPTIONS = dict(
+    volume=dict(type="str", required=True),
+    snapshot=dict(type="str"),
+)
 
 ITEM_OPTIONS = dict(
     name=dict(type="str", required=True),
@@ -49,7 +87,36 @@ ITEM_OPTIONS = dict(
     volume_clear_size=dict(type="raw", default=0),
     force=dict(type="bool", default=False),
     cascade=dict(type="bool", default=False),
+    source=dict(type="dict", options=SOURCE_OPTIONS),
 )
+# device-mapper's DM_NAME_LEN is 128: ``<vg>-<lv>`` with ``-`` doubled must fit in 127 characters.
+_DM_NAME_MAX = 127
+
+
+def source_tag(source):
+    """The ``ember.source=`` tag of a source dict: ``<volume>`` or ``<volume>+<snapshot>`` (``+`` is in neither
+    name), encoded as snapshot descriptions are."""
+    value = source["volume"] if not source.get("snapshot") else "%s+%s" % (source["volume"], source["snapshot"])
+    return SOURCE_TAG + encode_description(value)
+
+
+def recorded_source(lv):
+    """The source an LV records (``{"volume", "snapshot"}``), or None."""
+    value = next((t[len(SOURCE_TAG):] for t in (lv or {}).get("tags") or [] if t.startswith(SOURCE_TAG)), None)
+    if not value:
+        return None
+    volume, _sep, snapshot = decode_description(value).partition("+")
+    return {"volume": volume, "snapshot": snapshot or None}
+
+
+def clone_snapshot_name(volume):
+    """LV of the temporary COW snapshot a thick clone copies from: ``clone-snap-<new volume>``."""
+    return CLONE_SNAPSHOT_PREFIX + volume
+
+
+def _is_clone_snapshot(lv, volume):
+    tags = lv.get("tags") or []
+    return MANAGED_TAG in tags and CLONE_TAG + volume in tags
 
 
 def decide(items, lvm_state, exported, field="volumes", predict_missing=False, foreign=None):
@@ -61,10 +128,19 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
     (a volume exported by one of them is not deleted). ``predict_missing``: in check mode a VG or thin pool that
     the roles would create is not an error.
     Each action: the item plus ``action`` (create|extend|none|delete|absent), ``size_bytes`` (after),
-    ``previous_size_bytes``, ``lv_name``, ``device``, ``exported`` (iqn or None), ``snapshots``.
+    ``previous_size_bytes``, ``lv_name``, ``device``, ``exported`` (iqn or None), ``snapshots``, ``source`` (the
+    source dict of a create from a source, else the source the LV records, else None), ``copy_method`` (``dd`` for
+    a thick volume copied from its source, else None); a create from a source also ``from_source`` (True),
+    ``resume`` (the LV exists with ``ember.creating``: finish it), ``source_lv``, ``source_size_bytes``,
+    ``origin_size_bytes`` (thin: the size the new LV has before its extend), ``temp_snapshot`` and
+    ``leftover_temp`` (thick clone).
     """
     actions, errors = [], []
     seen = set()
+    listed = {}
+    for index, item in enumerate(items):
+        if isinstance(item.get("name"), str) and isinstance(item.get("vg"), str):
+            listed.setdefault((item["vg"], item["name"]), ("%s[%d]" % (field, index), item.get("state")))
     for index, item in enumerate(items):
         where = "%s[%d]" % (field, index)
         try:
@@ -80,6 +156,7 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
             if item.get("size") is not None:
                 size = parse_volume_size(item["size"], where + ".size")
             clear_size = parse_clear_size(item.get("volume_clear_size") or 0, where + ".volume_clear_size")
+            source = _validate_source(item.get("source"), where + ".source")
         except (NameError_, SizeError) as exc:
             errors.append(str(exc))
             continue
@@ -92,7 +169,8 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
         act = dict(item, name=name, lv_name=lv_name(name), action="none", size_bytes=None,
                    previous_size_bytes=lv["size_bytes"] if lv else None, volume_clear_size_bytes=clear_size,
                    device="/dev/%s/%s" % (item["vg"], lv_name(name)), exported=exported.get(name),
-                   snapshots=[], status="available" if lv else "absent")
+                   snapshots=[], status="available" if lv else "absent", source=recorded_source(lv),
+                   copy_method=None, from_source=False, item_field=where)
         if lv and not lv["managed"]:
             errors.append("%s: LV %s/%s exists but is not managed by ember.blockstore (it needs both tags '%s' "
                           "and '%s%s'); refusing to touch it" % (where, item["vg"], lv["name"], MANAGED_TAG,
@@ -106,10 +184,11 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
             if act["exported"]:
                 act["status"] = "in-use"
         if item["state"] == "present":
-            if size is None:
+            resume = bool(lv and CREATING_TAG in lv["tags"])
+            if size is None and source is None and not resume:
                 errors.append("%s.size: required when state is present (volume %s)" % (where, name))
                 continue
-            if size <= 0:
+            if size is not None and size <= 0:
                 errors.append("%s.size: %r must be greater than zero" % (where, item["size"]))
                 continue
             if vg is None and lv is None and not predict_missing:
@@ -126,9 +205,13 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                                   % (where, item["vg"], item["thin_pool"]))
                     continue
             extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
-            want = round_up(size, extent)
-            if lv is None:
-                act.update(action="create", size_bytes=want, status="available")
+            if lv is None and source is not None:
+                error = _decide_source(act, where, source, size, extent, lvm_state, vg, listed)
+                if error:
+                    errors.append(error)
+                    continue
+            elif lv is None:
+                act.update(action="create", size_bytes=round_up(size, extent), status="available")
             else:
                 is_thin = bool(lv["pool_lv"])
                 if is_thin != bool(item.get("thin_pool")) or (is_thin and lv["pool_lv"] != item["thin_pool"]):
@@ -136,13 +219,19 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                         where, name, "thin (pool %s)" % lv["pool_lv"] if is_thin else "thick", item["vg"],
                         "thin pool %s" % item["thin_pool"] if item.get("thin_pool") else "a thick LV"))
                     continue
-                if want > lv["size_bytes"]:
-                    act.update(action="extend", size_bytes=want)
-                elif want < lv["size_bytes"]:
+                want = round_up(size, extent) if size is not None else lv["size_bytes"]
+                if want < lv["size_bytes"]:
                     errors.append("%s.size: %s (%s) is smaller than volume %s's current size %s; volumes are "
                                   "never shrunk" % (where, item["size"], format_size(want), name,
                                                     format_size(lv["size_bytes"])))
                     continue
+                if resume:
+                    error = _decide_resume(act, where, lv, want, extent, lvm_state, vg, listed)
+                    if error:
+                        errors.append(error)
+                        continue
+                elif want > lv["size_bytes"]:
+                    act.update(action="extend", size_bytes=want)
                 else:
                     act["size_bytes"] = lv["size_bytes"]
         else:
@@ -169,7 +258,142 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
             else:
                 act["action"] = "absent"
         actions.append(act)
+    decided = {(a["vg"], a["name"]): a for a in actions}
+    for act in actions:
+        if not act["from_source"] or not act.get("source_lv"):
+            continue
+        other = decided.get((act["vg"], act["source"]["volume"]))
+        if other is not None and other["action"] == "extend":
+            errors.append("%s.source.volume: volume %r is extended in this same run (%s); a source must not change "
+                          "in the run that copies it: extend it in an earlier or a later task"
+                          % (act["item_field"], act["source"]["volume"], other["item_field"]))
     return actions, errors
+
+
+def _validate_source(source, where):
+    """``{"volume", "snapshot"}`` of an item's ``source`` (names validated), or None; raises NameError_."""
+    if source is None:
+        return None
+    if not isinstance(source, dict):
+        raise NameError_("%s: %s is not a dict with volume (and snapshot)" % (where, show_value(source)))
+    volume = validate_volume_name(source.get("volume"), where + ".volume")
+    snapshot = source.get("snapshot")
+    if snapshot is not None:
+        validate_snapshot_name(snapshot, where + ".snapshot")
+    return {"volume": volume, "snapshot": snapshot}
+
+
+def _describe(source):
+    if source.get("snapshot"):
+        return "snapshot %s of volume %s" % (source["snapshot"], source["volume"])
+    return "volume %s" % source["volume"]
+
+
+def _decide_source(act, where, source, size, extent, lvm_state, vg, listed, existing=None):
+    """A create from ``source`` (or, with ``existing``, the rest of one that was interrupted): checks the source
+    and sets the action's fields; returns an error message or None. Nothing here reads more than ``lvm_state``."""
+    field = where + ".source"
+    vg_name, name, volume = act["vg"], act["name"], source["volume"]
+    if volume == name:
+        return "%s.volume: %r is the volume itself; a volume cannot be made from itself" % (field, volume)
+    other = listed.get((vg_name, volume))
+    src_lv = lvm_state.volume(vg_name, volume)
+    if src_lv is None:
+        if other is not None and other[1] == "present":
+            return ("%s.volume: volume %r is created in this same run (%s); a source must exist before the run: "
+                    "create it in an earlier task" % (field, volume, other[0]))
+        elsewhere = sorted(lv["vg"] for lv in lvm_state.lvs if lv["managed"] and lv["volume"] == volume)
+        if elsewhere:
+            return ("%s.volume: volume %r is in volume group %s, not %s; a source must be in the new volume's "
+                    "volume group (and thin pool)" % (field, volume, ", ".join(elsewhere), vg_name))
+        return ("%s.volume: volume %r does not exist in volume group %s (no LV %s/%s)"
+                % (field, volume, vg_name, vg_name, lv_name(volume)))
+    if not src_lv["managed"]:
+        return ("%s.volume: LV %s/%s exists but is not an ember.blockstore volume; refusing to copy it"
+                % (field, vg_name, src_lv["name"]))
+    if other is not None and other[1] == "absent":
+        return ("%s.volume: volume %r is deleted in this same run (%s); it cannot be a source"
+                % (field, volume, other[0]))
+    pool = act.get("thin_pool") or None
+    if src_lv["pool_lv"] != pool:
+        return ("%s.volume: volume %r is %s, but volume %s is %s; a source must be in the same thin pool (or both "
+                "thick)" % (field, volume, "thin (pool %s)" % src_lv["pool_lv"] if src_lv["pool_lv"] else "thick",
+                            name, "thin (pool %s)" % pool if pool else "thick"))
+    if CREATING_TAG in src_lv["tags"]:
+        return ("%s.volume: volume %r is itself still being created from its source (tag %s); run again to "
+                "finish it first" % (field, volume, CREATING_TAG))
+    if source.get("snapshot"):
+        snap_name = snapshot_lv_name(volume, source["snapshot"])
+        snap = lvm_state.lv(vg_name, snap_name)
+        tags = (snap or {}).get("tags") or []
+        if snap is None or not is_managed_snapshot(snap, volume) or "ember.snapshot=" + source["snapshot"] not in tags:
+            return ("%s.snapshot: volume %s has no snapshot %r (no ember.blockstore snapshot LV %s/%s)"
+                    % (field, volume, source["snapshot"], vg_name, snap_name))
+        recorded = next((t[len(SIZE_TAG):] for t in tags if t.startswith(SIZE_TAG)), None)
+        if recorded and recorded.isdigit():
+            source_size = int(recorded)
+        elif snap["pool_lv"]:
+            source_size = snap["size_bytes"]
+        else:
+            return ("%s.snapshot: snapshot LV %s/%s has no %s tag: the size of its volume is unknown"
+                    % (field, vg_name, snap_name, SIZE_TAG))
+        source_lv, origin_size = snap_name, snap["size_bytes"]
+    else:
+        source_size = origin_size = src_lv["size_bytes"]
+        source_lv = src_lv["name"]
+    want = round_up(size, extent) if size is not None else round_up(source_size, extent)
+    if want < source_size:
+        return ("%s.size: %s (%s) is smaller than its source's size %s (%s); a volume made from a source is at "
+                "least as big (Cinder refuses a smaller one)" % (where, show_value(act.get("size")), format_size(want),
+                                                                 format_size(source_size), _describe(source)))
+    if existing is not None:
+        want = max(want, existing["size_bytes"])
+    act.update(action="create", size_bytes=want, status=act["status"] if existing else "available",
+               source=dict(source), from_source=True, resume=existing is not None, source_lv=source_lv,
+               source_size_bytes=source_size, origin_size_bytes=existing["size_bytes"] if existing else origin_size,
+               copy_method=None if pool else "dd", temp_snapshot=None, leftover_temp=False)
+    if pool or source.get("snapshot"):
+        return None
+    temp = clone_snapshot_name(name)
+    if dm_name_length(vg_name, temp) > _DM_NAME_MAX:
+        return ("%s.name: %r gives the temporary snapshot LV %s/%s of its clone, whose device-mapper name is %d "
+                "characters (at most %d); use a shorter volume name"
+                % (where, name, vg_name, temp, dm_name_length(vg_name, temp), _DM_NAME_MAX))
+    leftover = lvm_state.lv(vg_name, temp)
+    if leftover is not None and not _is_clone_snapshot(leftover, name):
+        return ("%s: LV %s/%s exists but is not ember.blockstore's temporary clone snapshot of volume %s (tags '%s' "
+                "and '%s%s'); refusing to touch it" % (where, vg_name, temp, name, MANAGED_TAG, CLONE_TAG, name))
+    cow = round_up(src_lv["size_bytes"], extent)
+    need = cow + (0 if existing is not None else want)
+    free = (vg["free_bytes"] if vg else 0) + (leftover["size_bytes"] if leftover else 0)
+    if free < need:
+        parts = "a temporary COW snapshot of %s" % format_size(cow)
+        if existing is None:
+            parts = "the new volume of %s and %s" % (format_size(want), parts)
+        return ("%s.volume: a thick clone of volume %s needs %s free in volume group %s (%s); it has %s"
+                % (field, volume, format_size(need), vg_name, parts, format_size(free)))
+    act.update(temp_snapshot=temp, leftover_temp=leftover is not None)
+    return None
+
+
+def _decide_resume(act, where, lv, want, extent, lvm_state, vg, listed):
+    """An LV with ``ember.creating``: a create from a source that was interrupted. Thick: the copy is done again
+    from the recorded source (which must still be there); thin: the data is already shared, only activation and
+    extend are left (the source is not needed)."""
+    source = recorded_source(lv)
+    if source is None:
+        return ("%s: volume %s carries %s but records no source (%s...); delete it (state: absent) and create "
+                "it again" % (where, act["name"], CREATING_TAG, SOURCE_TAG))
+    if lv["pool_lv"]:
+        act.update(action="create", size_bytes=want, from_source=True, resume=True, source=source, source_lv=None,
+                   source_size_bytes=None, origin_size_bytes=lv["size_bytes"], copy_method=None,
+                   temp_snapshot=None, leftover_temp=False)
+        return None
+    error = _decide_source(act, where, source, want, extent, lvm_state, vg, listed, existing=lv)
+    if error:
+        return ("%s (volume %s is half made from %s, tag %s: it is copied again from there; or delete it with "
+                "state: absent)" % (error, act["name"], _describe(source), CREATING_TAG))
+    return None
 
 
 class VolumeApplier:
@@ -187,11 +411,12 @@ class VolumeApplier:
         Creates and extends go through one ``lvm`` shell process (:meth:`Lvm.run_script`), then one read-back
         checks each one's effect (the LV exists, carries the managed tag, has at least the size); an item whose
         effect is missing is run again on its own, so its error is its own (a create that failed left no LV, an
-        extend that failed left the size). udev is settled once. Deletes run one by one afterwards (each removes its
-        export and wipes its device); the first failed delete stops the batch, and the items after it are not
-        attempted (not in the list)."""
+        extend that failed left the size). udev is settled once. Creates from a source run next, one by one in
+        request order (each is several commands, a copy among them; one that fails does not stop the others).
+        Deletes run one by one afterwards (each removes its export and wipes its device); the first failed delete
+        stops the batch, and the items after it are not attempted (not in the list)."""
         outcomes = {}
-        changes = [a for a in actions if a["action"] in ("create", "extend")]
+        changes = [a for a in actions if a["action"] in ("create", "extend") and not a.get("from_source")]
         if changes:
             self.lvm.run_script([self._args(act) for act in changes])
             state = self.lvm.state()
@@ -205,6 +430,13 @@ class VolumeApplier:
                 except (CommandError, RuntimeError) as exc:
                     outcomes[id(act)] = exc
             self.lvm.settle()
+        for act in actions:
+            if act["action"] == "create" and act.get("from_source"):
+                try:
+                    self.create_from_source(act)
+                    outcomes[id(act)] = None
+                except (CommandError, RuntimeError) as exc:
+                    outcomes[id(act)] = exc
         for act in actions:
             if act["action"] == "delete":
                 try:
@@ -229,13 +461,68 @@ class VolumeApplier:
         return lv is not None and MANAGED_TAG in lv["tags"] and lv["size_bytes"] >= act["size_bytes"]
 
     def apply(self, act):
-        if act["action"] == "create":
+        if act["action"] == "create" and act.get("from_source"):
+            self.create_from_source(act)
+        elif act["action"] == "create":
             self.lvm.create(act["vg"], act["name"], act["size_bytes"], thin_pool=act.get("thin_pool"),
                             volume_type=act.get("volume_type"), backend=act.get("backend"))
         elif act["action"] == "extend":
             self.lvm.extend(act["vg"], act["name"], act["size_bytes"])
         elif act["action"] == "delete":
             self.delete(act)
+
+    def create_from_source(self, act):
+        """Create (or, with ``resume``, finish) a volume from its source; ``ember.creating`` is removed last.
+
+        Thin: ``lvcreate --snapshot --name volume-<name>`` of the source LV with the volume's tags plus
+        ``ember.source=`` and ``ember.creating``, ``lvchange --setactivationskip n``, ``lvchange -ay``,
+        ``lvextend`` when the size asked for is bigger. Thick: ``lvcreate`` at the volume's size with the same tags;
+        the source is S's LV (activated) or a temporary COW snapshot of A (a leftover one removed first); ``dd``;
+        the temporary snapshot removed (also when the copy failed; the tag then stays for the next run);
+        ``lvextend`` when an interrupted volume is asked bigger."""
+        vg, lv, name = act["vg"], act["lv_name"], act["name"]
+        marks = [source_tag(act["source"]), CREATING_TAG]
+        tags = Lvm.tags(name, act.get("volume_type"), act.get("backend")) + marks
+        if act.get("thin_pool"):
+            if not act["resume"]:
+                self.lvm.create_snapshot(vg, act["source_lv"], lv, tags)
+            self.lvm.set_activation_skip(vg, lv, False)
+            self.lvm.activate(vg, lv)
+            if act["size_bytes"] > act["origin_size_bytes"]:
+                self.lvm.extend(vg, name, act["size_bytes"])
+        else:
+            if act["resume"]:
+                self.lvm.activate(vg, lv)
+            else:
+                self.lvm.create(vg, name, act["size_bytes"], volume_type=act.get("volume_type"),
+                                backend=act.get("backend"), extra_tags=marks)
+            temp = act.get("temp_snapshot")
+            if temp:
+                if act.get("leftover_temp"):
+                    self.lvm.remove(vg, temp)
+                self.lvm.create_snapshot(vg, act["source_lv"], temp, [MANAGED_TAG, CLONE_TAG + name],
+                                         act["source_size_bytes"])
+                copy_from = temp
+            else:
+                self.lvm.activate(vg, act["source_lv"])
+                copy_from = act["source_lv"]
+            self.lvm.settle()
+            try:
+                act["copy_method"] = self.lvm.copy("/dev/%s/%s" % (vg, copy_from), act["device"],
+                                                   act["source_size_bytes"])
+            except CommandError:
+                if temp:
+                    try:
+                        self.lvm.remove(vg, temp)
+                    except CommandError:
+                        pass  # the next run removes it: the copy's error is the one to report
+                raise
+            if temp:
+                self.lvm.remove(vg, temp)
+            if act["size_bytes"] > act["origin_size_bytes"] and act["resume"]:
+                self.lvm.extend(vg, name, act["size_bytes"])
+        self.lvm.change_tags(vg, lv, delete=[CREATING_TAG])
+        self.lvm.settle()
 
     def delete(self, act):
         if act["exported"]:

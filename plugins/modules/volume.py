@@ -23,6 +23,23 @@ description:
     C(ember.snapshot=<snapshot>). Thick volumes are wiped before
     deletion as Cinder's C(volume_clear=zero) does (C(blkdiscard --zeroout), else C(dd) from /dev/zero); thin
     volumes are not (the thin pool zeroes blocks before it hands them out again).
+  - "O(volumes[].source) makes a new volume from a source, as Cinder's LVM driver does (C(create_cloned_volume),
+    C(create_volume_from_snapshot)): a clone of another volume of this node (O(volumes[].source.volume)) or a
+    copy of one of its snapshots (with O(volumes[].source.snapshot), a snapshot of the
+    P(ember.blockstore.snapshot#module) module). The source must be in the same volume group and the same thin
+    pool (or both thick). A thin volume is a thin snapshot of the source LV with the volume's own tags, activated
+    (C(lvchange --setactivationskip n)) and extended when the size asked for is bigger: the pool shares the
+    blocks. A thick volume is created at its size and the data copied with C(dd); a clone copies from a temporary
+    COW snapshot C(clone-snap-<name>) of the source volume (COW size the source's size, as Cinder), so the source
+    may stay attached and in use, and the temporary snapshot is removed after the copy."
+  - "The new LV records its source in a C(ember.source=<volume>) or C(ember.source=<volume>+<snapshot>) tag and
+    carries C(ember.creating) until its data is complete; a later run that finds C(ember.creating) does the copy
+    again (a leftover temporary snapshot is removed and made again) or, for a thin volume, finishes its activation
+    and extend. The source is used only when the volume is created: an existing volume with a source is left as it
+    is (its recorded source is returned)."
+  - "Order within a run: plain creates and extends first (one C(lvm) shell), then the volumes with a source one by
+    one in list order, then deletes. A source volume that the same run creates, extends or deletes is refused
+    (create it in an earlier task), so the result never depends on the order of the list."
   - Batch form (O(volumes)) handles many volumes in one module run; the single form (O(name), O(size), ...)
     handles one. Every item is validated and decided before the first change; one bad item changes nothing.
 author: ember.blockstore contributors (@ember-blockstore)
@@ -37,7 +54,10 @@ options:
         description:
           - Size with unit (V(10GiB), V(512MiB), V(1G) = 10^9 bytes, V(1073741824B)) or a bare number of GiB
             (V(10) is 10 GiB, as in Cinder and openstack.cloud's C(volume) module).
-          - Required when O(volumes[].state=present).
+          - Required when O(volumes[].state=present), unless O(volumes[].source) is given (then the default is the
+            source volume's size, or the size of the volume when the snapshot was taken) or the volume is one whose
+            creation from a source was interrupted (tag C(ember.creating)); with a source it must be at least that
+            size (Cinder refuses a smaller one).
         type: raw
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
       vg: {description: Volume group that holds the volume., type: str, required: true}
@@ -55,6 +75,19 @@ options:
         default: 0
       force: {description: Delete even when exported (the export is removed first)., type: bool, default: false}
       cascade: {description: Delete the volume's snapshots too., type: bool, default: false}
+      source:
+        description:
+          - What a new volume is made from (openstack.cloud's C(volume) takes C(volume) and C(snapshot) for the
+            same). Used only when the volume's LV is created.
+          - "Errors before any change: a source that does not exist, is not managed, is in another volume group or
+            thin pool, is the volume itself, is created, extended or deleted in the same run, or is still being
+            made from its own source; a missing snapshot; a size smaller than the source's; a thick clone whose
+            volume group lacks free space for the new volume plus the temporary COW snapshot."
+        type: dict
+        suboptions:
+          volume: {description: "Name of the source volume (in O(volumes[].vg)).", type: str, required: true}
+          snapshot: {description: "Name of a snapshot of O(volumes[].source.volume): the new volume is made from
+                                   it (omit to clone the volume).", type: str}
   name: {description: Single form; see O(volumes)., type: str}
   size: {description: Single form; see O(volumes)., type: raw}
   state: {description: Single form; see O(volumes)., type: str, choices: [present, absent], default: present}
@@ -66,6 +99,12 @@ options:
   volume_clear_size: {description: Single form; see O(volumes)., type: raw, default: 0}
   force: {description: Single form; see O(volumes)., type: bool, default: false}
   cascade: {description: Single form; see O(volumes)., type: bool, default: false}
+  source:
+    description: Single form; see O(volumes).
+    type: dict
+    suboptions:
+      volume: {description: Single form; see O(volumes)., type: str, required: true}
+      snapshot: {description: Single form; see O(volumes)., type: str}
   target_prefix:
     description: IQN prefix of the targets that export volumes (to find a volume's export).
     type: str
@@ -81,6 +120,7 @@ attributes:
 seealso:
   - module: ember.blockstore.backend_info
   - module: ember.blockstore.attachment
+  - module: ember.blockstore.snapshot
 """
 
 EXAMPLES = r"""
@@ -97,6 +137,23 @@ EXAMPLES = r"""
     volumes:
       - {name: web01, size: 2GiB, vg: ember-thick}
       - {name: old-scratch, state: absent, vg: ember-thick}
+
+- name: Clone a thin volume (a thin snapshot of it, with the volume's own tags), 20 GiB instead of its 10 GiB
+  ember.blockstore.volume:
+    name: db01-data-copy
+    size: 20GiB
+    vg: ember-thin
+    thin_pool: thinpool
+    source:
+      volume: db01-data
+
+- name: A thick volume from a snapshot (created at the snapshot's size, then copied with dd)
+  ember.blockstore.volume:
+    name: web01-restored
+    vg: ember-thick
+    source:
+      volume: web01
+      snapshot: nightly
 
 - name: Delete a volume that is still exported (its target is removed first) and its snapshots
   ember.blockstore.volume:
@@ -131,6 +188,16 @@ volumes:
     status: {description: "V(available), V(in-use) (exported), V(deleted) or V(absent).", type: str,
              sample: available}
     device: {description: Device path on the storage node., type: str, sample: /dev/ember-thin/volume-db01-data}
+    source:
+      description: "The source of a volume created from one here (O(volumes[].source)), else the source its LV
+                    records (C(ember.source) tag); null for a volume not made from a source."
+      type: dict
+      sample: {volume: db01-data, snapshot: null}
+      contains:
+        volume: {description: Source volume., type: str, sample: db01-data}
+        snapshot: {description: "Snapshot of the source volume, or null for a clone.", type: str, sample: null}
+    copy_method: {description: "V(dd) when a thick volume is created (or finished) by copying its source; null
+                                otherwise (thin volumes share the source's blocks).", type: str, sample: dd}
     wipe: {description: "How a deleted volume was wiped: V(zero) only when zeros were written, V(none), or
                          V(skipped) with the reason.", type: str, returned: when deleted, sample: zero}
     wiped_bytes: {description: Bytes made zero., type: int, returned: when deleted, sample: 2147483648}
@@ -160,7 +227,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm impor
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 RESULT_KEYS = ("name", "lv_name", "vg", "thin_pool", "backend", "volume_type", "action", "changed", "size_bytes",
-               "previous_size_bytes", "status", "device", "wipe", "wiped_bytes", "wipe_method")
+               "previous_size_bytes", "status", "device", "source", "copy_method", "wipe", "wiped_bytes", "wipe_method")
 
 
 def argument_spec():

@@ -269,6 +269,7 @@ VOLUME_MODULE_FIELDS = {
     "volume_clear": (BACKEND_OPTIONS, "volume_clear"),
     "volume_clear_size": (BACKEND_OPTIONS, "volume_clear_size"),
     "cascade": None,  # the plan never deletes a volume with snapshots; not an inventory key
+    "source": None,  # module-only for now: the inventory schema has no volume sources yet
 }
 ATTACHMENT_MODULE_FIELDS = {
     "volume": (VOLUME_OPTIONS, "name"),

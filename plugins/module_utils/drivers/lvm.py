@@ -389,10 +389,11 @@ class Lvm:
             tags.append(BACKEND_TAG + backend)
         return tags
 
-    def create_args(self, vg, volume, size_bytes, thin_pool=None, volume_type=None, backend=None):
-        """The ``lvcreate`` command line of a managed volume (thin: a virtual size in ``vg/thin_pool``)."""
+    def create_args(self, vg, volume, size_bytes, thin_pool=None, volume_type=None, backend=None, extra_tags=()):
+        """The ``lvcreate`` command line of a managed volume (thin: a virtual size in ``vg/thin_pool``);
+        ``extra_tags`` after the volume's own."""
         args = ["lvcreate", "--yes", "--wipesignatures", "y", "-n", lv_name(volume)]
-        for tag in self.tags(volume, volume_type, backend):
+        for tag in self.tags(volume, volume_type, backend) + list(extra_tags):
             args += ["--addtag", tag]
         if thin_pool:
             args += ["--thin", "--virtualsize", "%db" % size_bytes, "%s/%s" % (vg, thin_pool)]
@@ -404,8 +405,8 @@ class Lvm:
     def extend_args(vg, volume, size_bytes):
         return ["lvextend", "--size", "%db" % size_bytes, "%s/%s" % (vg, lv_name(volume))]
 
-    def create(self, vg, volume, size_bytes, thin_pool=None, volume_type=None, backend=None):
-        self.runner.run(self.create_args(vg, volume, size_bytes, thin_pool, volume_type, backend))
+    def create(self, vg, volume, size_bytes, thin_pool=None, volume_type=None, backend=None, extra_tags=()):
+        self.runner.run(self.create_args(vg, volume, size_bytes, thin_pool, volume_type, backend, extra_tags))
         self.settle()
 
     def extend(self, vg, volume, size_bytes):
@@ -453,6 +454,15 @@ class Lvm:
         self.runner.run(prefix + ["dd", "if=/dev/zero", "of=%s" % device, "bs=1M", "count=%d" % count,
                                   "oflag=direct", "conv=fdatasync"])
         return count * mib, "dd"
+
+    def copy(self, source, target, size_bytes):
+        """Copy the first ``size_bytes`` (rounded up to whole MiB) of block device ``source`` onto ``target`` with
+        ``dd`` (1 MiB blocks, O_DIRECT both ways, fsync at the end), as Cinder's ``volume_utils.copy_volume`` does
+        for its LVM driver. Returns ``"dd"``."""
+        mib = 1024 * 1024
+        self.runner.run(["dd", "if=%s" % source, "of=%s" % target, "bs=1M", "count=%d" % -(-size_bytes // mib),
+                         "iflag=direct", "oflag=direct", "conv=fsync"])
+        return "dd"
 
     def remove(self, vg, name):
         """``lvremove -f`` with retries: udev may still hold the device just after close (as Cinder retries)."""
