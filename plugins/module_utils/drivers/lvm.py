@@ -323,7 +323,9 @@ class LvmState:
         return self.lv(vg, lv_name(volume))
 
     def snapshots_of(self, vg, name):
-        return [lv for lv in self.lvs if lv["vg"] == vg and lv["origin"] == name]
+        """LVs whose origin is ``vg/name``, except managed volumes: a thin clone (a thin snapshot of the volume
+        that the volume module made a volume of its own) is not a snapshot, and does not hold its origin."""
+        return [lv for lv in self.lvs if lv["vg"] == vg and lv["origin"] == name and not lv["managed"]]
 
     def managed_in(self, vg, thin_pool=None):
         """Managed LVs that belong to a backend: thin ones in ``thin_pool``, or thick ones in ``vg``."""

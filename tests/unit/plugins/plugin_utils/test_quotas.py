@@ -23,14 +23,14 @@ def vol(name, size_gib=1, project=None, volume_type=None, snapshots=(), size_byt
     return item
 
 
-def errors_of(quotas, types=TYPES):
+def errors_of(quotas, types=None):
     with pytest.raises(ScheduleError) as info:
-        validate_quotas(quotas, types)
+        validate_quotas(quotas, TYPES if types is None else types)
     return info.value.errors
 
 
-def check(volumes, quotas, types=TYPES):
-    return check_quotas(volumes, validate_quotas(quotas, types))
+def check(volumes, quotas, types=None):
+    return check_quotas(volumes, validate_quotas(quotas, TYPES if types is None else types))
 
 
 # validate_quotas
@@ -64,7 +64,9 @@ def test_input_is_not_changed():
 def test_volume_types_may_be_the_validated_dict_or_none():
     assert validate_quotas({"volumes_gold": 1}, {"gold": {"extra_specs": {}, "description": None}}) == {
         "volumes_gold": 1, "projects": {}}
-    assert errors_of({"volumes_gold": 1}, None) == [
+    with pytest.raises(ScheduleError) as info:
+        validate_quotas({"volumes_gold": 1}, None)
+    assert info.value.errors == [
         "blockstore_quotas.volumes_gold: volume type 'gold' is not a key of blockstore_volume_types "
         "(none are defined)"]
 

@@ -288,3 +288,16 @@ def test_thin_pool_size_bad_absolute_size_names_the_field():
 def test_thin_pool_size_bad_percent_names_the_field(spec):
     with pytest.raises(SizeError, match=r"^thin_pool_size: "):
         thin_pool_size(spec, 4290772992, EXTENT)
+
+
+def test_a_thin_clone_is_not_a_snapshot_of_its_source():
+    # A thin clone is a thin snapshot LV that the volume module made a volume (its origin stays the source): it
+    # must not hold the source (a delete without cascade) or show among its snapshots.
+    doc = json.loads(text("lvs_snap_sources.json"))
+    rows = doc["report"][0]["lv"]
+    clone = dict(next(r for r in rows if r["lv_name"] == "volume-b"), lv_name="volume-b5", origin="volume-b",
+                 lv_tags="ember.blockstore,ember.source=b,ember.volume=b5", lv_path="/dev/ember-thin/volume-b5")
+    rows.append(clone)
+    lvm = LvmState(parse_vgs(text("vgs_stor1.json")), parse_lvs(json.dumps(doc)))
+    assert lvm.lv("ember-thin", "volume-b5")["managed"] and lvm.lv("ember-thin", "volume-b5")["origin"] == "volume-b"
+    assert sorted(s["name"] for s in lvm.snapshots_of("ember-thin", "volume-b")) == ["snap-b", "snap-b+nightly"]

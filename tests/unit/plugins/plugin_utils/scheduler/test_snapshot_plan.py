@@ -110,9 +110,8 @@ class TestCapacity:
         result = plan([{"name": "v", "size": "1GiB", "snapshots": [{"name": "a", "description": "kept"}]}],
                       [pool_facts(volumes=[vol])])
         assert [s["action"] for s in result["volumes"][0]["snapshots"]] == ["none"]
-        result = plan([{"name": "v", "size": "1GiB", "snapshots": [{"name": "a", "description": "new"},
-                                                                  {"name": "b", "state": "absent"}]}],
-                      [pool_facts(volumes=[vol])])
+        changed = [{"name": "a", "description": "new"}, {"name": "b", "state": "absent"}]
+        result = plan([{"name": "v", "size": "1GiB", "snapshots": changed}], [pool_facts(volumes=[vol])])
         assert [s["action"] for s in result["volumes"][0]["snapshots"]] == ["update", "absent"]
 
 
