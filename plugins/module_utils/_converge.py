@@ -49,9 +49,12 @@ def volume_items(plan, host, pools, phase="present"):
             continue
         pool = index.get(entry["pool_id"], {})
         if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend"):
-            items.append({"name": entry["name"], "size": _in_bytes(entry["size_bytes"]), "state": "present",
-                          "vg": entry["vg"], "thin_pool": entry.get("thin_pool"),
-                          "volume_type": entry.get("volume_type"), "backend": entry.get("backend")})
+            item = {"name": entry["name"], "size": _in_bytes(entry["size_bytes"]), "state": "present",
+                    "vg": entry["vg"], "thin_pool": entry.get("thin_pool"),
+                    "volume_type": entry.get("volume_type"), "backend": entry.get("backend")}
+            if entry["action"] == "create" and entry.get("source"):
+                item["source"] = {key: value for key, value in entry["source"].items() if value is not None}
+            items.append(item)
         elif phase == "absent" and entry["action"] == "delete":
             items.append({"name": entry["name"], "state": "absent", "vg": entry["vg"],
                           "thin_pool": entry.get("thin_pool"), "force": bool(entry.get("force")),

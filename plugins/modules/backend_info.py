@@ -268,7 +268,7 @@ def main():
     lvm, tgt = Lvm(runner), Tgt(runner)
 
     def read():
-        state, messages = lvm.state(tolerant=True)
+        state, messages = lvm.state(tolerant=True, times=True)  # times: which snapshot is the latest
         pv_rows = lvm.pvs()
         running = tgt.running()
         live = tgt.show_if_running() if running else {}

@@ -58,6 +58,7 @@ CURRENT_BACKEND_OPTIONS = {key: spec for key, spec in BACKEND_OPTIONS.items() if
 VOLUME_SAMPLES = {"name": "vol1", "size": "1GiB", "volume_type": "fast", "availability_zone": ["az1", "az2"],
                   "state": "present", "attachments": [{"host": "client1"}], "force": True,
                   "description": "for humans", "cascade": False, "project": "web",
+                  "source": {"volume": "vol0", "snapshot": "nightly"},
                   "snapshots": [{"name": "nightly", "cow_size": "512MiB", "description": "before", "state": "present",
                                  "force": False}]}
 BACKEND_SAMPLES = {"name": "thin", "driver": "lvm_thin", "vg": "vg0", "pvs": ["/dev/vdb"], "thin_pool": "tp",
@@ -143,7 +144,10 @@ def test_volume_required_keys():
         if key in required:
             assert errors and all(".%s:" % key in e for e in errors), (key, errors)
         elif key == "size":
-            # Not required by the spec: only a present volume needs one (an absent one is deleted by name).
+            # Not required by the spec: only a present volume without a source needs one (an absent one is deleted
+            # by name; one made from a source defaults to the source's size).
+            assert errors == []
+            errors = volume_errors([{k: v for k, v in item.items() if k != "source"}])
             assert errors and "size: missing" in errors[0]
             assert volume_errors([dict(item, state="absent", attachments=[], force=False, snapshots=[])]) == []
         else:
@@ -268,8 +272,8 @@ VOLUME_MODULE_FIELDS = {
     "backend": (BACKEND_OPTIONS, "name"),
     "volume_clear": (BACKEND_OPTIONS, "volume_clear"),
     "volume_clear_size": (BACKEND_OPTIONS, "volume_clear_size"),
-    "cascade": None,  # the plan never deletes a volume with snapshots; not an inventory key
-    "source": None,  # module-only for now: the inventory schema has no volume sources yet
+    "cascade": (VOLUME_OPTIONS, "cascade"),
+    "source": (VOLUME_OPTIONS, "source"),
 }
 ATTACHMENT_MODULE_FIELDS = {
     "volume": (VOLUME_OPTIONS, "name"),
@@ -409,7 +413,7 @@ def test_volume_defaults_are_the_validator_defaults():
     (request,) = validate_requests([{"name": "vol1", "size": 1}])
     applied = {"state": request.state, "force": request.force, "attachments": request.attachments,
                "description": request.description, "cascade": request.cascade, "snapshots": request.snapshots,
-               "project": request.project, "volume_type": request.volume_type,
+               "project": request.project, "source": request.source, "volume_type": request.volume_type,
                "availability_zone": request.availability_zones}
     for key, spec in VOLUME_OPTIONS.items():
         if key in ("name", "size"):

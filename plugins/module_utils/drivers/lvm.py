@@ -35,8 +35,8 @@ __all__ = [
 ]
 
 LVS_FIELDS = "lv_name,vg_name,lv_size,lv_attr,lv_tags,pool_lv,origin,data_percent,metadata_percent,lv_path,segtype"
-# The snapshot module also reads each LV's creation time (to find a volume's latest snapshot, as Cinder's revert
-# needs); the other modules' reads stay as they were.
+# The snapshot, backend_info and info modules also read each LV's creation time (to find a volume's latest
+# snapshot, as Cinder's revert needs); the other modules' reads stay as they were.
 LVS_TIME_FIELDS = LVS_FIELDS + ",lv_time"
 VGS_FIELDS = "vg_name,vg_size,vg_free,vg_extent_size,vg_tags,pv_count,vg_missing_pv_count,vg_attr"
 PVS_FIELDS = "pv_name,vg_name,pv_size,pv_missing"

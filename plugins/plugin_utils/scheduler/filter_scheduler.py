@@ -232,6 +232,61 @@ class _Planner:
         self.report.add(Rejection(spec.name, by_filter, len(self.pools)))
 
 
+def source_of(req, planner):
+    """Resolve a new volume's ``source`` against the facts (Cinder's create flow checks the source volume or
+    snapshot exists): the source volume must exist on one reporting pool, and its snapshot if one is named. A
+    request without a size gets the source's (the volume's size, or its size when the snapshot was taken); a
+    smaller size is refused, as Cinder refuses a volume smaller than its source. Returns an error or None."""
+    src = req.source
+    found = planner.existing.get(src["volume"], [])
+    if len(found) != 1:
+        return (f"{req.field}.source.volume: volume {src['volume']!r} does not exist on any storage host that "
+                "reported" if not found else
+                f"{req.field}.source.volume: {src['volume']!r} exists on several pools")
+    pool, vol = found[0]
+    size = vol["size_bytes"]
+    if src["snapshot"] is not None:
+        snap = vol["snapshots"].get(src["snapshot"])
+        if snap is None:
+            return (f"{req.field}.source.snapshot: volume {src['volume']} on {pool.id} has no snapshot "
+                    f"{src['snapshot']!r}; known: {', '.join(sorted(vol['snapshots'])) or 'none'}")
+        size = snap.get("volume_size_bytes") or size
+    if req.size is None:
+        req.size = size
+    elif round_up(req.size, pool.extent) < size:
+        return (f"{req.field}.size: {format_size(req.size)} ({req.size} bytes) is smaller than its source "
+                f"{src['volume']}{'' if src['snapshot'] is None else ' snapshot ' + src['snapshot']} "
+                f"({format_size(size)}, {size} bytes); Cinder refuses a volume smaller than its source")
+    req.source_pool = pool
+    req.source_volume_type = vol["volume_type"]
+    return None
+
+
+def place_from_source(req, spec, planner, changing):
+    """``(pool, reason, error)`` for a new volume made from a source: on the source's pool, as Cinder's LVM
+    driver requires (it copies within one volume group), after the same filters as any placement. A thick clone
+    also needs room for the temporary COW snapshot of the source (its size, as Cinder's create_cloned_volume
+    takes it) while it copies. A source the same run creates, extends or deletes is refused (the volume module
+    copies only a source that stays as it is during the run)."""
+    src, pool = req.source, req.source_pool
+    what = "clone of " + src["volume"] if src["snapshot"] is None else (
+        "from snapshot %s of %s" % (src["snapshot"], src["volume"]))
+    action = changing.get(src["volume"])
+    if action in ("create", "extend", "delete"):
+        done = {"create": "created", "extend": "extended", "delete": "deleted"}[action]
+        return None, None, (f"{req.field}.source.volume: {src['volume']} is {done} in the same run "
+                            f"(action {action}); make {req.name} from it in a later run")
+    thin = pool.thin_pool is not None
+    if src["snapshot"] is None and not thin:
+        spec.size += planner.existing[src["volume"]][0][1]["size_bytes"]
+    for flt in FILTERS:
+        ok, why = flt.passes(pool, spec)
+        if not ok:
+            return None, None, f"No valid backend for {req.name} ({what}): it must go on {pool.id}: {why}"
+    pool.consume(round_up(spec.size, pool.extent))
+    return pool, f"{what} on its pool {pool.id}", None
+
+
 def snapshot_actions(req, pool, vol, size):
     """``(actions, need, errors)`` for the snapshots the inventory lists under one volume on ``pool``, as the
     snapshot module will apply them after the volume's create or extend (``size``: its size then, bytes).
@@ -313,7 +368,7 @@ def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
         "pool_id": pool.id if pool else None, "driver": pool.driver if pool else None,
         "vg": pool.vg if pool else None, "thin_pool": pool.thin_pool if pool else None,
         "attachments": list(req.attachments), "force": req.force, "description": req.description,
-        "cascade": req.cascade, "snapshots": [], "project": req.project, "reason": reason,
+        "cascade": req.cascade, "snapshots": [], "project": req.project, "source": req.source, "reason": reason,
     }
 
 
@@ -367,6 +422,11 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
             continue
         if not found:
             if req.state == "present":
+                if req.source is not None:
+                    problem = source_of(req, planner)
+                    if problem:
+                        errors.append(problem)
+                        continue
                 new.append((req.name in pinned, req, pos))
             else:
                 vtype = req.volume_type
@@ -410,7 +470,8 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         if problem:
             errors.append(problem)
             continue
-        size = round_up(req.size, pool.extent)
+        # A volume made from a source keeps it only at creation: without a size it stays as it is.
+        size = round_up(req.size, pool.extent) if req.size is not None else current
         if size < current:
             errors.append(f"{req.field}.size: volumes never shrink: {req.name} is {format_size(current)} "
                           f"({current} bytes) on {pool.id}, inventory asks {format_size(size)} ({size} bytes)")
@@ -438,8 +499,12 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         entries[pos]["snapshots"] = snaps
 
     by_id = {pool.id: pool for pool in states}
+    changing = {entry["name"]: entry["action"] for entry in entries if entry is not None}
+    changing.update((req.name, "create") for dummy, req, dummy in new)
     for is_pinned, req, pos in placement_order(new):
         vtype = req.volume_type if req.volume_type is not None else default_volume_type
+        if req.source is not None and req.volume_type is None and req.source_volume_type is not None:
+            vtype = req.source_volume_type  # Cinder: a clone or a volume from a snapshot keeps the source's type
         specs = planner.extra_specs(vtype)
         problem = req.volume_type is None and multiattach_error(req.field, req.attachments, vtype, specs)
         if problem:
@@ -452,6 +517,19 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         # New snapshots go on the volume's pool: the placement asks for room for them too.
         need = sum(snap["cow_size"] or req.size for snap in req.snapshots if snap["state"] == "present")
         spec = planner.spec(req, vtype, req.size + need, zones)
+        if req.source is not None:
+            pool, reason, problem = place_from_source(req, spec, planner, changing)
+            if problem:
+                errors.append(problem)
+                continue
+            size = round_up(req.size, pool.extent)
+            snaps, dummy, problems = snapshot_actions(req, pool, None, size)
+            if problems:
+                errors.extend(problems)
+                continue
+            entries[pos] = _entry(req, "create", pool, vtype, spec.extra_specs, size, None, reason)
+            entries[pos]["snapshots"] = snaps
+            continue
         if is_pinned:
             pool = by_id.get(pinned[req.name])
             why = "did not report" if pool is None else None

@@ -44,12 +44,14 @@ TYPES_FIELD = "blockstore_volume_types"
 # ``metadata`` (Cinder's volume metadata) is not accepted until the volume module stores it on the host:
 # a key that would be silently dropped is an error instead.
 VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
-                         "description", "snapshots", "cascade", "project"))
+                         "description", "snapshots", "cascade", "project", "source"))
 TYPE_KEYS = frozenset(("extra_specs", "description"))
 ATTACHMENT_KEYS = frozenset(("host",))
 # A volume's snapshots (option names of the snapshot module, which openstack.cloud's volume_snapshot uses).
 SNAPSHOT_KEYS = frozenset(("name", "state", "cow_size", "description", "force"))
 SNAPSHOT_STATES = ("present", "absent", "reverted")
+# A new volume's source (Cinder's source_volid / snapshot_id): a volume, or one of its snapshots.
+SOURCE_KEYS = frozenset(("volume", "snapshot"))
 # The reserved extra spec that restricts a volume type to zones (Cinder API microversion 3.52).
 TYPE_AZ_KEY = "RESKEY:availability_zones"
 
@@ -88,6 +90,7 @@ class VolumeRequest:
     snapshots: list | None = None
     cascade: bool = False
     project: str | None = None
+    source: dict | None = None
 
     @property
     def field(self):
@@ -194,8 +197,9 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         if state not in ("present", "absent"):
             errors.append(f"{field}.state: {state!r} is not one of present, absent")
         size = item.get("size")
+        source = _validate_source(item.get("source"), field, name, errors)
         if size is None:
-            if state == "present":
+            if state == "present" and source is None:
                 errors.append(f"{field}.size: missing; a present volume needs a size such as 10GiB")
         else:
             try:
@@ -270,10 +274,40 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             index=index, name=str(name), state=state, size=size, volume_type=None if vtype is None else str(vtype),
             availability_zones=zones, attachments=hosts, force=force,
             description=None if description is None else str(description), snapshots=snapshots,
-            cascade=cascade, project=project))
+            cascade=cascade, project=project, source=source))
     if errors:
         raise ScheduleError(errors)
     return requests
+
+
+def _validate_source(source, field, name, errors):
+    """Validate a volume's ``source`` (``{volume: A}`` for a clone, ``{volume: A, snapshot: S}`` for a volume
+    made from A's snapshot S); return ``{"volume", "snapshot"}`` or None (appending messages to ``errors``)."""
+    if source is None:
+        return None
+    if not isinstance(source, dict):
+        errors.append(shorten(f"{field}.source: expected {{volume: name}} or {{volume: name, snapshot: name}}, "
+                              f"got {source!r}"))
+        return None
+    before = len(errors)
+    unknown = sorted(str(k) for k in source if k not in SOURCE_KEYS)
+    if unknown:
+        errors.append(f"{field}.source: unknown key(s) {', '.join(unknown)}; allowed: snapshot, volume")
+    try:
+        validate_volume_name(source.get("volume"), field + ".source.volume")
+    except NameError_ as exc:
+        errors.append(str(exc))
+    if source.get("snapshot") is not None:
+        try:
+            validate_snapshot_name(source["snapshot"], field + ".source.snapshot")
+        except NameError_ as exc:
+            errors.append(str(exc))
+    if len(errors) == before and source.get("volume") == name and source.get("snapshot") is None:
+        errors.append(f"{field}.source.volume: {name!r} is the volume itself")
+    if len(errors) > before:
+        return None
+    return {"volume": str(source["volume"]),
+            "snapshot": None if source.get("snapshot") is None else str(source["snapshot"])}
 
 
 def _validate_snapshots(snapshots, field, state, size, hosts, errors):

@@ -27,7 +27,7 @@ class TestValidation:
     def test_unknown_key(self):
         assert self.errors([{"name": "a", "size": 1, "sise": 2, "zone": "x"}]) == [
             ("blockstore_volumes[0]: unknown key(s) sise, zone; allowed: attachments, availability_zone, cascade, "
-             "description, force, name, project, size, snapshots, state, volume_type")]
+             "description, force, name, project, size, snapshots, source, state, volume_type")]
 
     def test_metadata_is_refused_until_it_is_stored(self):
         # A key the hosts would not keep is an error, not silently dropped.

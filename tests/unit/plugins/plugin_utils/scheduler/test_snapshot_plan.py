@@ -231,3 +231,69 @@ def test_snapshot_items_carry_only_changes():
     assert snapshot_items(result, "stor2") == []
     (delete,) = volume_items(result, "stor1", pools, phase="absent")
     assert (delete["name"], delete["cascade"]) == ("w", True)
+
+
+class TestSource:
+    def pools(self, free=10 * GiB):
+        src = with_snaps(existing("src", GiB, volume_type="bulk"), snap("s1", volume_size=GiB // 2))
+        return [pool_facts("stor1@lvm", total=10 * GiB, free=free, volumes=[src]),
+                pool_facts("stor2@lvm", total=100 * GiB)]
+
+    def test_a_clone_goes_on_its_sources_pool_with_its_size_and_type(self):
+        from ansible_collections.ember.blockstore.plugins.module_utils._converge import volume_items
+
+        pools = self.pools()
+        result = plan([{"name": "c", "source": {"volume": "src"}}], pools, TYPES_BULK)
+        (entry,) = result["volumes"]
+        assert (entry["action"], entry["pool_id"], entry["size_bytes"], entry["volume_type"]) == (
+            "create", "stor1@lvm", GiB, "bulk")
+        assert entry["reason"] == "clone of src on its pool stor1@lvm"
+        (item,) = volume_items(result, "stor1", pools)
+        assert item["source"] == {"volume": "src"} and item["size"] == "%dB" % GiB
+        # The temporary COW snapshot of a thick clone is reserved as well: 1 GiB volume + 1 GiB COW.
+        assert result["pools"][0]["free_bytes"] == 8 * GiB
+
+    def test_from_a_snapshot_the_default_size_is_the_volumes_size_when_taken(self):
+        result = plan([{"name": "c", "source": {"volume": "src", "snapshot": "s1"}, "size": "1GiB"},
+                       {"name": "d", "source": {"volume": "src", "snapshot": "s1"}}], self.pools(), TYPES_BULK)
+        assert [(v["size_bytes"], v["reason"]) for v in result["volumes"]] == [
+            (GiB, "from snapshot s1 of src on its pool stor1@lvm"),
+            (GiB // 2, "from snapshot s1 of src on its pool stor1@lvm")]
+
+    @pytest.mark.parametrize("volume, expected", [
+        ({"name": "c", "source": {"volume": "nope"}}, "blockstore_volumes[0].source.volume: volume 'nope' does "
+                                                      "not exist on any storage host that reported"),
+        ({"name": "c", "source": {"volume": "src", "snapshot": "s9"}}, "blockstore_volumes[0].source.snapshot: "
+                                                                       "volume src on stor1@lvm has no snapshot 's9'"),
+        ({"name": "c", "size": "512MiB", "source": {"volume": "src"}}, "blockstore_volumes[0].size: 512 MiB "
+                                                                       "(536870912 bytes) is smaller than its source"),
+        ({"name": "c", "source": {"volume": "c"}}, "blockstore_volumes[0].source.volume: 'c' is the volume itself"),
+        ({"name": "c", "source": {"volume": "src", "colour": 1}}, "source: unknown key(s) colour"),
+        ({"name": "c", "source": "src"}, "blockstore_volumes[0].source: expected {volume: name}"),
+    ])
+    def test_bad_sources_are_refused_before_any_change(self, volume, expected):
+        errors = errors_of([volume], self.pools(), TYPES_BULK)
+        assert any(e.startswith(expected) or expected in e for e in errors), errors
+
+    def test_a_source_that_changes_in_the_same_run_is_refused(self):
+        (error,) = errors_of([{"name": "src", "size": "2GiB"}, {"name": "c", "source": {"volume": "src"}}],
+                             self.pools(), TYPES_BULK)
+        assert error == ("blockstore_volumes[1].source.volume: src is extended in the same run (action extend); "
+                         "make c from it in a later run")
+        (error,) = errors_of([{"name": "n", "size": 1}, {"name": "c", "source": {"volume": "n"}}], self.pools(),
+                             TYPES_BULK)
+        assert "volume 'n' does not exist on any storage host that reported" in error
+
+    def test_a_thick_clone_needs_room_for_the_temporary_snapshot(self):
+        (error,) = errors_of([{"name": "c", "source": {"volume": "src"}}], self.pools(free=int(1.5 * GiB)),
+                             TYPES_BULK)
+        assert error.startswith("No valid backend for c (clone of src): it must go on stor1@lvm: ")
+
+    def test_an_existing_volume_keeps_what_it_is(self):
+        pools = self.pools()
+        pools[0]["volumes"].append(existing("c", 3 * GiB, volume_type="bulk"))
+        result = plan([{"name": "c", "source": {"volume": "src"}}], pools, TYPES_BULK)
+        assert [(v["name"], v["action"], v["size_bytes"]) for v in result["volumes"]] == [("c", "none", 3 * GiB)]
+
+
+TYPES_BULK = {"bulk": {"extra_specs": {}}}
