@@ -142,7 +142,7 @@ def test_data_survives_tgt_restart(lab):
     SHARED["sums"] = sums
 
 
-def test_inventory_snapshots_take_revert_and_keep_still(lab, tmp_path):
+def test_inventory_snapshots_revert_and_volumes_from_sources(lab, tmp_path):
     # Snapshots declared under volumes: check -> real -> again (changed=0); then data written after the snapshot,
     # a revert declared in the inventory, and the data reads back as the snapshot's; again and check change
     # nothing. scratch01 (thick, with a smaller COW store) and archive01 (thin) are detached on stor1; logs01
@@ -202,10 +202,40 @@ def test_inventory_snapshots_take_revert_and_keep_still(lab, tmp_path):
     check = run_playbook(lab, check=True, extra_vars=declared(True), tmp_path=tmp_path)
     assert check.rc == 0 and check.changed == 0, check.changed_by_host()
     assert lab.state() == after
-    # The inventory without the snapshots leaves them alone (they are not deleted by omission).
-    plain = run_playbook(lab, tmp_path=tmp_path)
-    assert plain.rc == 0 and plain.changed == 0, plain.changed_by_host()
+    SHARED["snapshot_data"] = taken
+
+    # Volumes made from sources, with the snapshots no longer listed (they are not deleted by omission): a thick
+    # clone (through a temporary snapshot, copied with dd), a thin clone and a thin volume from a snapshot,
+    # bigger than it. Check -> real -> again -> check; each reads back the source's data.
+    made = {"clone01": {"name": "clone01", "source": {"volume": "scratch01"}},
+            "clone02": {"name": "clone02", "source": {"volume": "archive01"}},
+            "fromsnap01": {"name": "fromsnap01", "size": "3GiB", "source": {"volume": "archive01", "snapshot": "s1"}}}
+    sourced = {"blockstore_volumes": copy.deepcopy(DECLARED) + list(made.values())}
+    before = lab.state()
+    check = run_playbook(lab, check=True, extra_vars=sourced, tmp_path=tmp_path)
+    assert check.rc == 0, check.stdout[-3000:]
+    predicted = {v["name"]: v for v in check.task("Create and extend volumes")["stor1"]["volumes"]}
+    assert {n: predicted[n]["action"] for n in made} == {n: "create" for n in made}
+    assert lab.state() == before
+    run = run_playbook(lab, extra_vars=sourced, tmp_path=tmp_path)
+    assert run.rc == 0, run.stdout[-3000:]
+    created = {v["name"]: v for v in run.task("Create and extend volumes")["stor1"]["volumes"]}
+    assert {n: (created[n]["action"], created[n]["copy_method"]) for n in made} == {
+        "clone01": ("create", "dd"), "clone02": ("create", None), "fromsnap01": ("create", None)}
+    managed = lab.managed_lvs("stor1")
+    assert managed["clone01"] == ("ember-thick", managed["scratch01"][1], None)
+    assert managed["clone02"] == ("ember-thin", managed["archive01"][1], "thinpool")
+    assert managed["fromsnap01"] == ("ember-thin", 3 * 2**30, "thinpool")
+    read = "dd if=/dev/%s/volume-%s bs=1M count=16 iflag=direct status=none | sha256sum"
+    for name, (vg, _size, _pool) in ((n, managed[n]) for n in made):
+        assert lab.ssh("stor1", read % (vg, name)).stdout.split()[0] == taken, name
+    lvs = lab.ssh("stor1", "lvs --noheadings -o lv_name,lv_tags").stdout
+    assert "clone-snap-" not in lvs and "ember.creating" not in lvs  # the temporary snapshot is gone
     assert sorted(lab.managed_snapshots("stor1")) == sorted(snaps)
+    again = run_playbook(lab, extra_vars=sourced, tmp_path=tmp_path)
+    assert again.rc == 0 and again.changed == 0, again.changed_by_host()
+    check = run_playbook(lab, check=True, extra_vars=sourced, tmp_path=tmp_path)
+    assert check.rc == 0 and check.changed == 0, check.changed_by_host()
 
 
 def test_target_loaded_without_its_lun_gets_it_live(lab):
@@ -344,7 +374,7 @@ def metrics_of(lab, host, promtool):
 def test_state_absent_logs_out_unexports_and_deletes_wiped(lab, tmp_path):
     # This run and the next also write the node_exporter textfile (blockstore_metrics_dir): promtool accepts it,
     # it shows the pools after the delete, and the run after it leaves it unchanged.
-    # logs01 has a snapshot (test_inventory_snapshots_take_revert_and_keep_still): cascade deletes it with it.
+    # logs01 has a snapshot (test_inventory_snapshots_revert_and_volumes_from_sources): cascade deletes it with it.
     absent = {"name": "logs01", "state": "absent", "force": True}
     unchanged = lab.state()
     refused = run_playbook(lab, extra_vars={"blockstore_volumes": volumes_with({"logs01": absent})},

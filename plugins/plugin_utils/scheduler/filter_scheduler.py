@@ -272,10 +272,13 @@ def place_from_source(req, spec, planner, changing):
     what = "clone of " + src["volume"] if src["snapshot"] is None else (
         "from snapshot %s of %s" % (src["snapshot"], src["volume"]))
     action = changing.get(src["volume"])
-    if action in ("create", "extend", "delete"):
-        done = {"create": "created", "extend": "extended", "delete": "deleted"}[action]
+    if action in ("create", "extend", "delete", "revert"):
+        done = {"create": "created", "extend": "extended", "delete": "deleted", "revert": "reverted"}[action]
         return None, None, (f"{req.field}.source.volume: {src['volume']} is {done} in the same run "
                             f"(action {action}); make {req.name} from it in a later run")
+    if src["snapshot"] is not None and changing.get((src["volume"], src["snapshot"])) == "delete":
+        return None, None, (f"{req.field}.source.snapshot: snapshot {src['snapshot']} of {src['volume']} is "
+                            f"deleted in the same run; make {req.name} from it in an earlier run or keep it")
     thin = pool.thin_pool is not None
     if src["snapshot"] is None and not thin:
         spec.size += planner.existing[src["volume"]][0][1]["size_bytes"]
@@ -500,6 +503,13 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
 
     by_id = {pool.id: pool for pool in states}
     changing = {entry["name"]: entry["action"] for entry in entries if entry is not None}
+    for entry in entries:  # a revert rewrites the volume's data in the run; a deleted snapshot is gone
+        if entry is not None and entry["action"] == "none":
+            for snap in entry["snapshots"]:
+                if snap["action"] in ("revert", "delete"):
+                    changing.setdefault((entry["name"], snap["name"]), snap["action"])
+                if snap["action"] == "revert":
+                    changing[entry["name"]] = "revert"
     changing.update((req.name, "create") for dummy, req, dummy in new)
     for is_pinned, req, pos in placement_order(new):
         vtype = req.volume_type if req.volume_type is not None else default_volume_type

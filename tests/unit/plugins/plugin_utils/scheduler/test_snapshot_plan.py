@@ -297,3 +297,15 @@ class TestSource:
 
 
 TYPES_BULK = {"bulk": {"extra_specs": {}}}
+
+
+def test_a_source_reverted_or_a_snapshot_deleted_in_the_same_run_is_refused():
+    src = with_snaps(existing("src", GiB, volume_type="bulk"), snap("s1"))
+    pools = [pool_facts("stor1@lvm", total=10 * GiB, volumes=[src])]
+    reverted = {"name": "src", "size": "1GiB", "snapshots": [{"name": "s1", "state": "reverted"}]}
+    (error,) = errors_of([reverted, {"name": "c", "source": {"volume": "src"}}], pools, TYPES_BULK)
+    assert error == ("blockstore_volumes[1].source.volume: src is reverted in the same run (action revert); make c "
+                     "from it in a later run")
+    deleted = {"name": "src", "size": "1GiB", "snapshots": [{"name": "s1", "state": "absent"}]}
+    (error,) = errors_of([deleted, {"name": "c", "source": {"volume": "src", "snapshot": "s1"}}], pools, TYPES_BULK)
+    assert error.startswith("blockstore_volumes[1].source.snapshot: snapshot s1 of src is deleted in the same run")
