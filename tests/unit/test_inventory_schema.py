@@ -149,7 +149,8 @@ def test_volume_required_keys():
             assert errors == []
             errors = volume_errors([{k: v for k, v in item.items() if k != "source"}])
             assert errors and "size: missing" in errors[0]
-            assert volume_errors([dict(item, state="absent", attachments=[], force=False, snapshots=[])]) == []
+            assert volume_errors([dict(item, state="absent", attachments=[], force=False, snapshots=[],
+                                       source=None)]) == []
         else:
             assert errors == [], (key, errors)
     assert ATTACHMENT_OPTIONS["host"].get("required") is True

@@ -197,9 +197,9 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         if state not in ("present", "absent"):
             errors.append(f"{field}.state: {state!r} is not one of present, absent")
         size = item.get("size")
-        source = _validate_source(item.get("source"), field, name, errors)
+        source = _validate_source(item.get("source"), field, name, state, errors)
         if size is None:
-            if state == "present" and source is None:
+            if state == "present" and item.get("source") is None:
                 errors.append(f"{field}.size: missing; a present volume needs a size such as 10GiB")
         else:
             try:
@@ -218,8 +218,13 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         zones = item.get("availability_zone")
         if zones is not None:
             zlist = [zones] if isinstance(zones, str) else zones
-            if not isinstance(zlist, list) or not all(isinstance(z, str) and z for z in zlist):
-                errors.append(f"{field}.availability_zone: {zones!r} is not a zone name or a list of zone names")
+            if not isinstance(zlist, list) or not zlist or not all(isinstance(z, str) and z for z in zlist):
+                errors.append(shorten(f"{field}.availability_zone: {zones!r} is not a zone name or a non-empty list "
+                                      "of zone names"))
+                zones = None
+            elif len(set(zlist)) != len(zlist) or any(z != z.strip() or not z.isprintable() for z in zlist):
+                errors.append(shorten(f"{field}.availability_zone: {zones!r} names a zone twice, or a zone with "
+                                      "surrounding spaces or control characters"))
                 zones = None
             else:
                 zones = tuple(str(z) for z in zlist) or None
@@ -252,8 +257,11 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         if not isinstance(force, bool):
             errors.append(f"{field}.force: {force!r} is not a boolean")
         description = item.get("description")
-        if description is not None and not isinstance(description, str):
-            errors.append(f"{field}.description: {description!r} is not a string")
+        if description is not None:
+            try:
+                validate_text(description, field + ".description", 255, "description")
+            except NameError_ as exc:
+                errors.append(str(exc))
         project = item.get("project")
         if project is not None:
             try:
@@ -280,10 +288,13 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
     return requests
 
 
-def _validate_source(source, field, name, errors):
+def _validate_source(source, field, name, state, errors):
     """Validate a volume's ``source`` (``{volume: A}`` for a clone, ``{volume: A, snapshot: S}`` for a volume
     made from A's snapshot S); return ``{"volume", "snapshot"}`` or None (appending messages to ``errors``)."""
     if source is None:
+        return None
+    if state == "absent":
+        errors.append(f"{field}.source: given for an absent volume; a source is used only when a volume is created")
         return None
     if not isinstance(source, dict):
         errors.append(shorten(f"{field}.source: expected {{volume: name}} or {{volume: name, snapshot: name}}, "

@@ -79,9 +79,9 @@ class TestValidation:
             "blockstore_volumes[0]: expected a dict with at least a name, got str",
             "blockstore_volumes[1].state: 'gone' is not one of present, absent",
             "blockstore_volumes[2].force: 'yes' is not a boolean",
-            "blockstore_volumes[3].description: 5 is not a string",
-            "blockstore_volumes[5].availability_zone: 5 is not a zone name or a list of zone names",
-            "blockstore_volumes[6].availability_zone: ['az1', ''] is not a zone name or a list of zone names",
+            "blockstore_volumes[3].description: 5 is not a non-empty string",
+            "blockstore_volumes[5].availability_zone: 5 is not a zone name or a non-empty list of zone names",
+            "blockstore_volumes[6].availability_zone: ['az1', ''] is not a zone name or a non-empty list of zone names",
         ]
         assert self.errors({"name": "a"}) == ["blockstore_volumes: expected a list of volumes, got dict"]
 

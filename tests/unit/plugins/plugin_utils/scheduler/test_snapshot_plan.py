@@ -309,3 +309,23 @@ def test_a_source_reverted_or_a_snapshot_deleted_in_the_same_run_is_refused():
     deleted = {"name": "src", "size": "1GiB", "snapshots": [{"name": "s1", "state": "absent"}]}
     (error,) = errors_of([deleted, {"name": "c", "source": {"volume": "src", "snapshot": "s1"}}], pools, TYPES_BULK)
     assert error.startswith("blockstore_volumes[1].source.snapshot: snapshot s1 of src is deleted in the same run")
+
+
+@pytest.mark.parametrize("volume, expected", [
+    ({"name": "v", "size": 1, "description": "two\nlines"}, "blockstore_volumes[0].description: 'two\\nlines' "
+                                                            "contains a control character"),
+    ({"name": "v", "size": 1, "description": "x" * 300}, "blockstore_volumes[0].description: "),
+    ({"name": "v", "size": 1, "availability_zone": []}, "availability_zone: [] is not a zone name or a non-empty"),
+    ({"name": "v", "size": 1, "availability_zone": ["az1", "az1"]}, "names a zone twice"),
+    ({"name": "v", "size": 1, "availability_zone": "az1\n"}, "with surrounding spaces or control characters"),
+    ({"name": "v", "state": "absent", "source": {"volume": "w"}}, "blockstore_volumes[0].source: given for an "
+                                                                  "absent volume"),
+])
+def test_text_zones_and_sources_are_checked(volume, expected):
+    errors = errors_of([volume], [pool_facts()])
+    assert len(errors) == 1 and expected in errors[0], errors
+
+
+def test_a_bad_source_is_the_only_error():
+    (error,) = errors_of([{"name": "v", "source": {"volume": "v"}}], [pool_facts()])
+    assert error == "blockstore_volumes[0].source.volume: 'v' is the volume itself"
