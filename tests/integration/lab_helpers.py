@@ -85,7 +85,6 @@ class Lab:
                 vols[name] = (row["vg_name"], int(row["lv_size"]), row["pool_lv"] or None)
         return vols
 
-
     def managed_snapshots(self, host):
         """{(volume, snapshot name): {"vg", "size", "pool_lv", "tags"}} of the snapshot module's LVs on ``host``."""
         out = self.ssh(host, "lvs --reportformat json --units b --nosuffix -o lv_name,vg_name,lv_size,lv_tags,pool_lv")
