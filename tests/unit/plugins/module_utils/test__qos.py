@@ -198,8 +198,9 @@ def test_clear_line():
     assert parse_io_max(clear_line("8:16")) == {"8:16": {}}
 
 
-@pytest.mark.parametrize("limits", [{}, {"rbps": 2}, {"wbps": 2 ** 64 - 2, "riops": 7}, {"rbps": 1, "wbps": 2,
-                                                                                        "riops": 3, "wiops": 4}])
+@pytest.mark.parametrize("limits", [
+    {}, {"rbps": 2}, {"wbps": 2 ** 64 - 2, "riops": 7}, {"rbps": 1, "wbps": 2, "riops": 3, "wiops": 4},
+])
 def test_format_parse_round_trip(limits):
     assert limits_of(format_io_max("253:7", limits), "253:7") == limits
 
