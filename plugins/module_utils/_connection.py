@@ -64,7 +64,7 @@ def validate(connections, field="connections", check_mode=False):
                 validate_chap_secret(item["auth_password"], where + ".auth_password")
             if item.get("qos") is not None:
                 _qos.validate_qos_specs(item["qos"], where + ".qos")
-                _qos.validate_cgroup_unit(item.get("qos_cgroup") or _qos.DEFAULT_CGROUP, where + ".qos_cgroup")
+            _qos.validate_cgroup_unit(_unit(item), where + ".qos_cgroup")
         except NameError_ as exc:
             errors.append(str(exc))
             continue
