@@ -2,12 +2,16 @@
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The consumer side of an attach (the ``connection`` module): validate the items, read the host, decide per item
-(``login``, ``rescan``, ``logout`` or ``none``; pure) and apply through :class:`drivers.iscsiadm.Iscsiadm`."""
+(``login``, ``rescan``, ``logout`` or ``none``; pure) and apply through :class:`drivers.iscsiadm.Iscsiadm`.
+
+An item with ``qos`` (Cinder front-end QoS keys, see :mod:`_qos`) also gets its device's cgroup v2 io.max line
+in the cgroup of ``qos_cgroup`` (a slice or unit), written only when it differs."""
 
 from __future__ import annotations
 
 import os
 
+from ansible_collections.ember.blockstore.plugins.module_utils import _qos
 from ansible_collections.ember.blockstore.plugins.module_utils._address import portal as valid_portal
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     NameError_,
@@ -35,6 +39,8 @@ ITEM_OPTIONS = dict(
     auth_password=dict(type="str", no_log=True),
     volume=dict(type="str"),
     state=dict(type="str", choices=["present", "absent"], default="present"),
+    qos=dict(type="dict"),
+    qos_cgroup=dict(type="str", default=_qos.DEFAULT_CGROUP),
 )
 
 
@@ -56,6 +62,9 @@ def validate(connections, field="connections", check_mode=False):
             # nothing logs in with it.
             if item["auth_password"] is not None and not (check_mode and item["auth_password"] == PENDING_SECRET):
                 validate_chap_secret(item["auth_password"], where + ".auth_password")
+            if item.get("qos") is not None:
+                _qos.validate_qos_specs(item["qos"], where + ".qos")
+            _qos.validate_cgroup_unit(_unit(item), where + ".qos_cgroup")
         except NameError_ as exc:
             errors.append(str(exc))
             continue
@@ -76,31 +85,96 @@ def _where(item):
     return portal, (item["target_iqn"], portal), device_path(portal, item["target_iqn"], item["target_lun"])
 
 
+def _wants_qos(item):
+    return item["state"] == "present" and item.get("qos") is not None
+
+
+def _unit(item):
+    return item.get("qos_cgroup") or _qos.DEFAULT_CGROUP
+
+
+def _read_text(path):
+    with open(path) as handle:
+        return handle.read()
+
+
 def read_host(iscsi, items):
     """What the decision needs from the consumer: ``sessions`` and ``nodes`` (``{(target_iqn, portal)}``, from
-    iscsiadm), ``devices`` (``{by-path: kernel device or None}`` of every item) and ``in_use`` (``{by-path:
-    [mount points and holders]}`` of the logged-in devices to log out)."""
+    iscsiadm), ``devices`` (``{by-path: kernel device or None}`` of every item), ``in_use`` (``{by-path:
+    [mount points and holders]}`` of the logged-in devices to log out) and, for the items with ``qos``,
+    ``cgroups`` (``{unit: {path, io} or {error}}``, :func:`_qos.resolve_cgroup`) and ``qos`` (``{by-path:
+    {device: MAJ:MIN, current: io.max limits} or {error}}`` of the devices already there)."""
     sessions = {(s["target_iqn"], s["portal"]) for s in iscsi.sessions()}
     nodes = {(n["target_iqn"], n["portal"]) for n in iscsi.nodes()}
-    devices, in_use = {}, {}
+    devices, in_use, cgroups, qos = {}, {}, {}, {}
     for item in items:
         _portal, key, path = _where(item)
         devices[path] = real_device(path)
         if item["state"] == "absent" and key in sessions and devices[path] is not None:
             in_use[path] = device_in_use(devices[path])
-    return {"sessions": sessions, "nodes": nodes, "devices": devices, "in_use": in_use}
+        if not _wants_qos(item):
+            continue
+        unit = _unit(item)
+        if unit not in cgroups:
+            try:
+                cgroups[unit] = _qos.resolve_cgroup(iscsi.runner, unit)
+            except _qos.CgroupError as exc:
+                cgroups[unit] = {"error": str(exc)}
+        cgroup = cgroups[unit]
+        if key not in sessions or devices[path] is None or "error" in cgroup:
+            continue
+        try:
+            number = _qos.device_number(devices[path])
+            current = _qos.limits_of(_read_text(os.path.join(cgroup["path"], "io.max")), number) \
+                if cgroup["io"] else {}
+        except (OSError, ValueError) as exc:
+            qos[path] = {"error": "cannot read the io.max limits of %s (%s): %s" % (path, devices[path], exc)}
+        else:
+            qos[path] = {"device": number, "current": current}
+    return {"sessions": sessions, "nodes": nodes, "devices": devices, "in_use": in_use, "cgroups": cgroups,
+            "qos": qos}
 
 
-def decide(items, state, force=False):
+def _decide_qos(act, state, where):
+    """Set ``qos`` (the io.max limits wanted, None when the item does not manage them), ``qos_changed`` and what
+    :meth:`ConnectionApplier.apply_qos` needs; returns an error or None."""
+    requested = act["qos_requested"]
+    act.update(qos=None, qos_changed=False, qos_path=None)
+    if act["state"] != "present" or requested is None:
+        return None
+    wanted = act["qos"] = _qos.validate_qos_specs(requested)
+    cgroup = (state.get("cgroups") or {}).get(_unit(act)) or {"error": "its cgroup was not read"}
+    if "error" in cgroup:
+        return "%s.qos_cgroup: %s" % (where, cgroup["error"])
+    act["qos_path"] = cgroup["path"]
+    if act["action"] in ("login", "rescan"):
+        # A disk that appears gets a new request queue: the kernel keeps no io.max line for it yet.
+        act["qos_changed"] = bool(wanted)
+    else:
+        info = (state.get("qos") or {}).get(act["path"]) or {"error": "its io.max limits were not read"}
+        if "error" in info:
+            return "%s.qos: %s" % (where, info["error"])
+        act["qos_changed"] = info["current"] != wanted
+    if act["qos_changed"]:
+        act["changed"] = True
+    return None
+
+
+def decide(items, state, force=False, field="connections"):
     """``(actions, errors)`` from validated items and :func:`read_host` (pure). Each action is the item with its
     normalised ``target_portal``, its by-path ``device``, ``action`` and ``changed``, and ``real_device`` when
     logged in. An existing session is left as it is; one whose device is missing is rescanned. A logout of a
-    device in use (without ``force``) is ``refused``: it fails at its turn, after the items before it."""
-    actions = []
-    for item in items:
+    device in use (without ``force``) is ``refused``: it fails at its turn, after the items before it.
+
+    With ``qos`` (not None) a present item also carries the io.max limits wanted (``qos``) and whether they must
+    be written (``qos_changed``, which makes the item ``changed``); ``qos: {}`` clears the device's limits, an item
+    without ``qos`` leaves io.max alone. A slice or unit whose cgroup cannot carry io.max is an error (before any
+    change)."""
+    actions, errors = [], []
+    for index, item in enumerate(items):
         portal, key, path = _where(item)
         act = dict(item, target_portal=portal, path=path, action="none", changed=False, device=None,
-                   real_device=None, logout=False)
+                   real_device=None, logout=False, qos_requested=item.get("qos"))
         if item["state"] == "present":
             act["device"] = path
             if key not in state["sessions"]:
@@ -116,8 +190,11 @@ def decide(items, state, force=False):
             if users and not force:
                 act["refused"] = "%s (%s) is in use (%s); unmount it first or set force: true" % (
                     path, item["target_iqn"], ", ".join(users))
+        error = _decide_qos(act, state, "%s[%d]" % (field, index))
+        if error:
+            errors.append(error)
         actions.append(act)
-    return actions, []
+    return actions, errors
 
 
 class ConnectionApplier:
@@ -143,6 +220,40 @@ class ConnectionApplier:
             if act["logout"]:
                 self.iscsi.logout(iqn, portal)
             self.iscsi.delete_node(iqn, portal)
+        if act["qos"] is not None:
+            self.apply_qos(act)
+
+    def apply_qos(self, act):
+        """Write the device's io.max line in the item's cgroup when it differs from the limits wanted (read again
+        here: after a login the device is new); sets ``qos_changed``. When the io controller is not enabled for
+        that cgroup, systemd enables it (:func:`_qos.io_accounting_command`), only when there is a limit to set.
+        RuntimeError when the kernel refuses the line or does not show it afterwards."""
+        wanted, unit, cgroup = act["qos"], _unit(act), act["qos_path"]
+        enabled = _qos.io_enabled(cgroup)
+        if not enabled and wanted:
+            args = _qos.io_accounting_command(unit)
+            self.iscsi.runner.run(args)
+            if not _qos.io_enabled(cgroup):
+                raise RuntimeError("the io controller is still not enabled for %s (%s) after %s: enable it in "
+                                   "the parent's cgroup.subtree_control, or name another slice in qos_cgroup"
+                                   % (unit, cgroup, " ".join(args)))
+            enabled = True
+        act["qos_changed"] = False
+        if enabled:
+            io_max = os.path.join(cgroup, "io.max")
+            try:
+                number = _qos.device_number(act["real_device"])
+                if _qos.io_max_differs(_read_text(io_max), number, wanted):
+                    with open(io_max, "w") as handle:
+                        handle.write(_qos.format_io_max(number, wanted) + "\n")
+                    act["qos_changed"] = True
+                    if _qos.io_max_differs(_read_text(io_max), number, wanted):
+                        raise RuntimeError("%s does not show the limits %s for %s after writing them"
+                                           % (io_max, _qos.format_io_max(number, wanted), act["real_device"]))
+            except (OSError, ValueError) as exc:
+                raise RuntimeError("cannot set the io.max limits of %s (%s) in %s: %s"
+                                   % (act["path"], act["real_device"], io_max, exc)) from exc
+        act["changed"] = act["action"] != "none" or act["qos_changed"]
 
     def wait(self, act):
         """Wait for the device after a login or rescan; RuntimeError when it does not appear in time."""

@@ -26,7 +26,24 @@ description:
   - An existing session is left as it is (not changed). When its device is missing (the target got its LUN live,
     after the session was made), the session is rescanned (C(iscsiadm -m node --rescan)) and the module waits for
     the device as after a login.
+  - "QoS, as Cinder's front-end QoS: an item with O(connections[].qos) (Cinder's qos spec keys) gets the limits on
+    its device in the cgroup v2 C(io.max) of the slice or unit O(connections[].qos_cgroup) (default
+    C(system.slice)): every process in that cgroup, together, stays below them. The device's line is written only
+    when it differs from the limits wanted, so a second run changes nothing. See the QoS section of
+    docs/design.md for the mapping to io.max and what is refused."
+  - When the io controller is not enabled for that cgroup, the module runs
+    C(systemctl set-property --runtime <qos_cgroup> IOAccounting=yes) (systemd then enables it) and fails if io is
+    still missing; a unit without a cgroup (not loaded or not active) or a host without cgroup v2 fails the module
+    before any change.
 author: ember.blockstore contributors (@ember-blockstore)
+notes:
+  - The io.max limits (and a runtime IOAccounting) last until the next reboot; after a reboot the sessions come
+    back by themselves (C(node.startup=automatic)) but without limits, until the next run of this module (the
+    converge) writes them again.
+  - An item without O(connections[].qos) leaves io.max alone; O(connections[].qos={}) clears the device's limits in
+    that cgroup (a MAJ:MIN can be reused by another disk, so limits are removed only when asked).
+  - A logout needs no io.max change - the limits belong to the disk; when the disk goes away after the logout, the
+    kernel drops the limits with it (see docs/design.md).
 options:
   connections:
     description: Targets to log in to or out of.
@@ -42,6 +59,24 @@ options:
       auth_password: {description: "CHAP secret (12-255 word characters).", type: str}
       volume: {description: Volume name (for results)., type: str}
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
+      qos:
+        description:
+          - "Front-end QoS limits of the volume, as Cinder's qos specs: V(read_bytes_sec), V(write_bytes_sec),
+            V(read_iops_sec), V(write_iops_sec) (integers of at least 2, or strings of digits as Cinder stores
+            them) and optionally V(consumer) (V(front-end) or V(both); V(back-end) is refused: tgt cannot
+            throttle)."
+          - "Refused, never ignored: V(total_iops_sec) and V(total_bytes_sec) (io.max limits reads and writes
+            separately: give the read and write pair), the bursts C(*_sec_max), the capacity-based C(*_per_gb)
+            keys, V(size_iops_sec) and any other key."
+          - "V({}) removes the device's limits in that cgroup; omitted (null), io.max is not touched. Ignored with
+            O(connections[].state=absent)."
+        type: dict
+      qos_cgroup:
+        description:
+          - The systemd slice or unit whose cgroup gets the limits (its C(ControlGroup) under /sys/fs/cgroup), e.g.
+            V(system.slice), V(machine.slice) or V(app.service). Used only with O(connections[].qos).
+        type: str
+        default: system.slice
   wait_timeout:
     description: Seconds to wait for the device after login (0-3600).
     type: int
@@ -63,6 +98,13 @@ EXAMPLES = r"""
 - name: Log in to exported volumes
   ember.blockstore.connection:
     connections: "{{ export.attachments | map(attribute='connection_info') | list }}"
+  no_log: true
+
+- name: Log in with Cinder front-end QoS limits on the device, for the processes of system.slice
+  ember.blockstore.connection:
+    connections:
+      - "{{ export.attachments[0].connection_info | combine({'qos': {'read_iops_sec': '500', 'write_iops_sec': '200',
+           'write_bytes_sec': 52428800}}) }}"
   no_log: true
 
 - name: Log out of a volume even though it is still mounted (forced)
@@ -92,6 +134,13 @@ connections:
                lun-1"}
     real_device: {description: Kernel device (/dev/sdX); null in check mode or when logged out., type: str,
                   sample: /dev/sda}
+    qos:
+      description: "The io.max limits applied to the device (V(rbps), V(wbps), V(riops), V(wiops); only those set,
+        V({}) none); null when the item has no O(connections[].qos) or is absent."
+      type: dict
+      sample: {riops: 500, wiops: 200, wbps: 52428800}
+    qos_changed: {description: Whether the device's io.max line was (or in check mode would be) written., type: bool,
+                  sample: false}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -106,7 +155,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._connection impor
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import Iscsiadm
 
-RESULT_KEYS = ("volume", "target_iqn", "target_portal", "action", "changed", "device", "real_device")
+RESULT_KEYS = ("volume", "target_iqn", "target_portal", "action", "changed", "device", "real_device", "qos",
+               "qos_changed")
 
 
 def result_of(act):
@@ -134,7 +184,7 @@ def main():
     batch = Batch(module, "connections", result_of, lambda act: "connection to %s" % act["target_iqn"],
                   failed_changed=None)
     state = read_state(module, lambda: read_host(iscsi, batch.items))
-    actions = batch.decided(*decide(batch.items, state, force=params["force"]))
+    actions = batch.decided(*decide(batch.items, state, force=params["force"], field=batch.field))
     applier = ConnectionApplier(iscsi, params["wait_timeout"], module.warn)
     results = batch.apply_each(actions, applier.apply)
     module.exit_json(changed=batch.changed(results), connections=results)

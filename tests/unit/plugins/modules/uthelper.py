@@ -16,6 +16,7 @@ A case file ``cases/<module>.yml``::
         devices: {/dev/disk/by-path/...: /dev/sdb}      # consumer: by-path links that exist before the run
         devices_after: {...}  # ... and after a login or rescan (default: devices)
         in_use: {/dev/sdb: [/mnt/db]}                   # consumer: mount points and holders of a device
+        device_numbers: {/dev/sdb: "8:16"}              # consumer: MAJ:MIN of a device (for io.max)
         missing_bins: [iscsiadm]                        # get_bin_path finds every other tool in /usr/bin
         commands:             # expected in this order; a name, or {cmd, rc, out | out_file, err | err_file, stdin}
           - vgs
@@ -33,7 +34,8 @@ The run fails when the module runs a command that is not the next expected one, 
 
 Everything the modules read or write on the host besides commands is redirected under ``{tmp}``: tgt target files
 (``conf.d/``), the open-iscsi node database (``nodes/``), tgt's targets.conf and systemd drop-in, LVM's metadata
-backups (``lvm-backup/``), iscsid's pid file and the host lock.
+backups (``lvm-backup/``), iscsid's pid file, the host lock and the consumer's cgroup v2 tree (``cgroup/``, e.g.
+``cgroup/system.slice/io.max``; set up with ``files``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils import (
     _backend_info,
     _connection,
     _naming,
+    _qos,
     _volume,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers import iscsiadm
@@ -84,7 +87,7 @@ def load_cases(name):
     params = []
     for case in doc["cases"]:
         unknown = set(case) - {"id", "args", "check_mode", "files", "devices", "devices_after", "in_use",
-                               "missing_bins", "commands", "expect"}
+                               "device_numbers", "missing_bins", "commands", "expect"}
         assert not unknown, "%s: unknown case keys %s" % (case.get("id"), sorted(unknown))
         case = dict(case, commands=[_command(entry, named) for entry in case.get("commands") or []])
         params.append(pytest.param(name, case, id="%s:%s" % (name, case["id"])))
@@ -152,6 +155,15 @@ def redirect_host(monkeypatch, root, case, module):
     monkeypatch.setattr(_connection, "real_device", devices.get)
     monkeypatch.setattr(_connection, "device_in_use", lambda real: list(in_use.get(real, [])))
     monkeypatch.setattr(iscsiadm.Iscsiadm, "wait_for_device", lambda self, path, timeout: after.get(path))
+    monkeypatch.setattr(_qos, "CGROUP_ROOT", str(root / "cgroup"))
+    monkeypatch.setattr(_qos, "SYS_DEV_BLOCK", str(root / "sys-dev-block"))
+    numbers = case.get("device_numbers") or {}
+
+    def device_number(path):
+        if path not in numbers:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return numbers[path]
+    monkeypatch.setattr(_qos, "device_number", device_number)
     missing = set(case.get("missing_bins") or [])
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
                         lambda self, name, *args, **kwargs: None if name in missing else "/usr/bin/%s" % name)
