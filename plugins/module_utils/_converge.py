@@ -13,6 +13,7 @@ module once per host with the whole list.
 from __future__ import annotations
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, target_iqn
+from ansible_collections.ember.blockstore.plugins.module_utils._qos import DEFAULT_CGROUP as DEFAULT_QOS_CGROUP
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 
 __all__ = ["volume_items", "snapshot_items", "attachment_items", "connect_items", "disconnect_items", "format_table"]
@@ -137,10 +138,21 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
     return items
 
 
-def connect_items(export_results, initiator, sessions=None):
+def connect_items(export_results, initiator, sessions=None, plan=None, consumer=None, portals=None,
+                  prefix=DEFAULT_TARGET_PREFIX):
     """``connection_info`` of every export (from the attachment results of all storage nodes) whose ACL
     holds ``initiator``: what a consumer logs in to. ``sessions``: target IQNs the consumer is already logged
-    in to (left out)."""
+    in to (left out).
+
+    With ``plan``, ``consumer`` (its inventory name) and ``portals`` (``{storage host: storage IP}``), a volume
+    whose type has QoS specs carries them (``qos``, and the attachment's ``qos_cgroup``), and a volume with QoS
+    the consumer is already logged in to gets an item of its own (``auth_method: None``: an existing session is
+    never logged in again), so the connection module checks its io.max limits: a consumer with QoS volumes runs
+    the module in every run (the limits are not in the gathered facts, and a reboot drops them)."""
+    qos = {}
+    for entry in (plan or {}).get("volumes", []):
+        if entry["state"] == "present" and entry.get("qos_specs") and consumer in (entry.get("attachments") or []):
+            qos[entry["name"]] = entry
     items = []
     logged_in = set(sessions or ())
     for result in export_results or []:
@@ -151,6 +163,17 @@ def connect_items(export_results, initiator, sessions=None):
                               "target_lun": info["target_lun"], "auth_method": info["auth_method"],
                               "auth_username": info["auth_username"], "auth_password": info["auth_password"],
                               "volume": info["volume"], "state": "present"})
+    listed = {item["volume"] for item in items}
+    for name, entry in sorted(qos.items()):
+        iqn = target_iqn(name, prefix)
+        if name not in listed and iqn in logged_in and entry.get("host") in (portals or {}):
+            items.append({"target_iqn": iqn, "target_portal": normalize_portal(portals[entry["host"]]),
+                          "target_lun": 1, "auth_method": "None", "volume": name, "state": "present"})
+    for item in items:
+        entry = qos.get(item["volume"])
+        if entry is not None:
+            item["qos"] = dict(entry["qos_specs"])
+            item["qos_cgroup"] = (entry.get("qos_cgroups") or {}).get(consumer) or DEFAULT_QOS_CGROUP
     return sorted(items, key=lambda item: item["volume"])
 
 

@@ -371,7 +371,8 @@ def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
         "pool_id": pool.id if pool else None, "driver": pool.driver if pool else None,
         "vg": pool.vg if pool else None, "thin_pool": pool.thin_pool if pool else None,
         "attachments": list(req.attachments), "force": req.force, "description": req.description,
-        "cascade": req.cascade, "snapshots": [], "project": req.project, "source": req.source, "reason": reason,
+        "cascade": req.cascade, "snapshots": [], "project": req.project, "source": req.source,
+        "qos_specs": {}, "qos_cgroups": dict(req.qos_cgroups or {}), "reason": reason,
     }
 
 
@@ -569,6 +570,8 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
 
     if errors or planner.report:
         raise ScheduleError(errors, planner.report)
+    for entry in entries:  # the volume type's QoS specs, enforced by the consumers it is attached to
+        entry["qos_specs"] = dict(types.get(entry["volume_type"], {}).get("qos_specs") or {})
     requested = {req.name for req in requests}
     unmanaged = [{"name": vol["name"], "pool_id": pool.id, "host": pool.host, "backend": pool.backend,
                   "size_bytes": vol["size_bytes"], "volume_type": vol["volume_type"], "reason": "not in inventory"}

@@ -22,6 +22,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     validate_type_name,
     validate_volume_name,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils._qos import validate_cgroup_unit, validate_qos_specs
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_volume_size
 from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import validate_snapshot_name
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError, shorten
@@ -45,8 +46,8 @@ TYPES_FIELD = "blockstore_volume_types"
 # a key that would be silently dropped is an error instead.
 VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
                          "description", "snapshots", "cascade", "project", "source"))
-TYPE_KEYS = frozenset(("extra_specs", "description"))
-ATTACHMENT_KEYS = frozenset(("host",))
+TYPE_KEYS = frozenset(("extra_specs", "description", "qos_specs"))
+ATTACHMENT_KEYS = frozenset(("host", "qos_cgroup"))
 # A volume's snapshots (option names of the snapshot module, which openstack.cloud's volume_snapshot uses).
 SNAPSHOT_KEYS = frozenset(("name", "state", "cow_size", "description", "force"))
 SNAPSHOT_STATES = ("present", "absent", "reverted")
@@ -91,6 +92,7 @@ class VolumeRequest:
     cascade: bool = False
     project: str | None = None
     source: dict | None = None
+    qos_cgroups: dict | None = None
 
     @property
     def field(self):
@@ -138,7 +140,15 @@ def validate_volume_types(volume_types):
         if description is not None and not isinstance(description, str):
             errors.append(f"{field}.description: {description!r} is not a string")
             description = None
-        result[str(name)] = {"extra_specs": clean, "description": None if description is None else str(description)}
+        qos = spec.get("qos_specs")
+        if qos is not None:
+            try:
+                validate_qos_specs(qos, f"{field}.qos_specs")
+            except (NameError_, ValueError) as exc:
+                errors.append(str(exc))
+                qos = None
+        result[str(name)] = {"extra_specs": clean, "description": None if description is None else str(description),
+                             "qos_specs": dict(qos) if qos else {}}
     if errors:
         raise ScheduleError(errors)
     return result
@@ -231,7 +241,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         attachments = item.get("attachments")
         if attachments is None:
             attachments = []
-        hosts = []
+        hosts, cgroups = [], {}
         if not isinstance(attachments, list):
             errors.append(f"{field}.attachments: expected a list of {{host: name}}, got {type(attachments).__name__}")
         else:
@@ -242,7 +252,13 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
                     continue
                 extra = sorted(str(k) for k in att if k not in ATTACHMENT_KEYS)
                 if extra:
-                    errors.append(f"{afield}: unknown key(s) {', '.join(extra)}; allowed: host")
+                    errors.append(f"{afield}: unknown key(s) {', '.join(extra)}; allowed: "
+                                  f"{', '.join(sorted(ATTACHMENT_KEYS))}")
+                if att.get("qos_cgroup") is not None:
+                    try:
+                        cgroups[str(att.get("host"))] = validate_cgroup_unit(att["qos_cgroup"], afield + ".qos_cgroup")
+                    except (NameError_, ValueError) as exc:
+                        errors.append(str(exc))
                 host = att.get("host")
                 if not isinstance(host, str) or not host:
                     errors.append(f"{afield}.host: {host!r} is not a host name")
@@ -282,7 +298,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             index=index, name=str(name), state=state, size=size, volume_type=None if vtype is None else str(vtype),
             availability_zones=zones, attachments=hosts, force=force,
             description=None if description is None else str(description), snapshots=snapshots,
-            cascade=cascade, project=project, source=source))
+            cascade=cascade, project=project, source=source, qos_cgroups=cgroups))
     if errors:
         raise ScheduleError(errors)
     return requests

@@ -96,8 +96,8 @@ class TestValidation:
         assert errors == [
             "blockstore_volumes[0].attachments: expected a list of {host: name}, got dict",
             "blockstore_volumes[1].attachments[0]: expected a dict {host: name}, got 'app01'",
-            "blockstore_volumes[2].attachments[0]: unknown key(s) lun; allowed: host",
-            "blockstore_volumes[3].attachments[0]: unknown key(s) hostname; allowed: host",
+            "blockstore_volumes[2].attachments[0]: unknown key(s) lun; allowed: host, qos_cgroup",
+            "blockstore_volumes[3].attachments[0]: unknown key(s) hostname; allowed: host, qos_cgroup",
             "blockstore_volumes[3].attachments[0].host: None is not a host name",
             "blockstore_volumes[4].attachments[1].host: 'x' is listed twice",
         ]
@@ -159,8 +159,10 @@ class TestValidation:
 class TestVolumeTypeValidation:
     def test_valid(self):
         assert validate_volume_types(TYPES)["fast"] == {
-            "extra_specs": {"thin_provisioning_support": "<is> True"}, "description": "thin, over-subscribed"}
-        assert validate_volume_types({"plain": None}) == {"plain": {"extra_specs": {}, "description": None}}
+            "extra_specs": {"thin_provisioning_support": "<is> True"}, "description": "thin, over-subscribed",
+            "qos_specs": {}}
+        assert validate_volume_types({"plain": None}) == {"plain": {"extra_specs": {}, "description": None,
+                                                                     "qos_specs": {}}}
         assert validate_volume_types(None) == {}
 
     def test_problems(self):
@@ -174,7 +176,7 @@ class TestVolumeTypeValidation:
         assert excinfo.value.errors == [
             ("blockstore_volume_types: 'bad name' is not a valid volume type name; use letters, digits, '_', '.', "
              "'+' or '-'"),
-            "blockstore_volume_types.a: unknown key(s) qos; allowed: description, extra_specs",
+            "blockstore_volume_types.a: unknown key(s) qos; allowed: description, extra_specs, qos_specs",
             ("blockstore_volume_types.a.extra_specs.multiattach: True is not a string; quote it, for example "
              "\"<is> True\" for a boolean or \"== True\" for a number"),
             "blockstore_volume_types.b.extra_specs: expected a dict, got list",
