@@ -12,8 +12,9 @@ a volume, so the volume's description has its own name):
 
 Encoding (:func:`_naming.encode_tag_text`): letters, digits and ``_ + . - / :`` are kept, every other character is
 written as its UTF-8 bytes, each ``#XX`` (upper-case hexadecimal), ``#`` itself included. The result has only
-characters LVM allows in a tag (lvm2 ``validate_tag``: letters, digits and ``_ + . - / = ! : # &``) and never
-starts with ``#``, so it also passes the ``lvm`` shell, which ends a line at a word that starts with ``#``.
+characters LVM allows in a tag (lvm2 ``validate_tag``: letters, digits and ``_ + . - / = ! : # &``) and no white
+space or quote; each tag starts with ``ember.``, so it also passes the ``lvm`` shell, which ends a line at a word
+that starts with ``#``.
 
 Limits. Cinder's (``cinder/api/validation/parameter_types.py``): a description of at most 255 printable characters
 (no control characters, no line or paragraph separators); metadata keys of 1-255 characters from

@@ -111,7 +111,8 @@ def validate_text(value, field, max_length=255, what="value"):
 def encode_tag_text(text, keep=""):
     """Free text as (part of) an LVM tag: letters, digits, ``_ + . - / :`` and the characters of ``keep`` as they
     are, every other character as its UTF-8 bytes, each written ``#XX`` (``#`` itself included). The result holds
-    only characters lvm2's ``validate_tag`` allows and never starts with ``#``; it is empty only for ``""``."""
+    only characters lvm2's ``validate_tag`` allows, no white space, quote or backslash; it is empty only for
+    ``""``."""
     out = []
     for char in text:
         if char in _TAG_KEEP or char in keep:
