@@ -92,8 +92,8 @@ def validate_metadata(value, field="metadata"):
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise MetadataError("%s: %s is a %s, not a dict of strings" % (field, show_value(value),
-                                                                        type(value).__name__))
+        raise MetadataError("%s: %s is a %s, not a dict of strings"
+                            % (field, show_value(value), type(value).__name__))
     if len(value) > MAX_KEYS:
         raise MetadataError("%s: %d keys; a volume holds at most %d (its metadata lives in LVM's VG metadata, "
                             "which must stay small)" % (field, len(value), MAX_KEYS))

@@ -990,8 +990,8 @@ def test_tag_text_round_trips_and_fits_an_lvm_tag(value):
 def test_random_text_round_trips():
     rng = random.Random(20261120)
     alphabet = "aZ09=,#:/.-_+ \n\t'\"\\%&!@é☃😀"
-    for _ in range(500):
-        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+    for _round in range(500):
+        value = "".join(rng.choice(alphabet) for _char in range(rng.randint(0, 40)))
         assert decode_tag_text(encode_tag_text(value)) == value
 
 
