@@ -10,6 +10,7 @@ import glob
 import os
 
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config
+from ansible_collections.ember.blockstore.plugins.module_utils._metadata import read_meta
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
     LV_PREFIX,
@@ -169,7 +170,8 @@ def live_backing_stores(live):
 
 
 def volume_facts(lv, lvm_state, exports, live, live_by_backing=None, thin=None):
-    """What ``backend_info`` reports of one managed volume LV (pure): its size, type, export and snapshots.
+    """What ``backend_info`` reports of one managed volume LV (pure): its size, type, export, snapshots, and its
+    description and metadata (``_metadata.read_meta``).
 
     A volume is exported (``in-use``) when it has a target file or a live target, as the volume module sees it.
     ``exports``: :func:`read_exports`; ``live``: ``drivers.tgt.parse_show`` output; ``live_by_backing``:
@@ -191,6 +193,7 @@ def volume_facts(lv, lvm_state, exports, live, live_by_backing=None, thin=None):
         and (target["luns"].get(1) or {}).get("backing_store") == lv["path"] \
         and target["accounts"] == ([export["chap_username"]] if export.get("chap_username") else []) \
         and sorted(target.get("acl", [])) == sorted(export.get("addresses") or [])
+    description, metadata = read_meta(lv["tags"])
     return {
         "name": lv["volume"], "lv_name": lv["name"], "size_bytes": lv["size_bytes"],
         "volume_type": lv["volume_type"], "status": "in-use" if iqn else "available",
@@ -199,7 +202,7 @@ def volume_facts(lv, lvm_state, exports, live, live_by_backing=None, thin=None):
         "export_ok": export_ok,
         "snapshots": sorted(s["name"] for s in lvm_state.snapshots_of(lv["vg"], lv["name"])),
         "managed_snapshots": managed_snapshots(lvm_state, lv["vg"], lv, thin),
-        "device": lv["path"],
+        "device": lv["path"], "description": description, "metadata": metadata,
     }
 
 

@@ -33,9 +33,9 @@ from ansible_collections.ember.blockstore.plugins.module_utils._backend_info imp
     managed_snapshots,
     volume_facts,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._naming import SNAPSHOT_TAG, lv_name
+from ansible_collections.ember.blockstore.plugins.module_utils._metadata import read_meta
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import lv_name
 from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import (
-    DESCRIPTION_TAG,
     REVERTING_TAG,
     decode_description,
     snapshot_lv_name,
@@ -130,9 +130,9 @@ def _volume(name, host, lv, facts, status, placement, configs, live):
     backend = _backend_of(lv, placement, configs)
     zone = next((cfg["availability_zone"] for cfg in configs if cfg["name"] == backend), None)
     tags = lv["tags"] if lv is not None else []
-    # A volume LV that carries a snapshot's tags is mid-revert (a thin merge puts the snapshot's LV in its
-    # place): its description tag is the snapshot's, not the volume's.
-    description = _tag_value(tags, DESCRIPTION_TAG) if _tag_value(tags, SNAPSHOT_TAG) is None else None
+    # The volume's own tags (the volume module's description and metadata); a snapshot's ember.description= is
+    # not the volume's (a thin revert's merge may leave it on the volume LV for a while).
+    description, metadata = read_meta(tags)
     source = _tag_value(tags, SOURCE_TAG)
     size = lv["size_bytes"] if lv is not None else None
     return {
@@ -141,7 +141,7 @@ def _volume(name, host, lv, facts, status, placement, configs, live):
         "backend": backend,
         "pool": (lv["vg"] + ("/" + lv["pool_lv"] if lv["pool_lv"] else "")) if lv is not None else None,
         "host": host, "bootable": False, "multiattach": MULTIATTACH_TAG in tags, "encrypted": False,
-        "description": decode_description(description) if description is not None else None, "metadata": {},
+        "description": description, "metadata": metadata,
         "snapshots": [snap["name"] for snap in _ours(facts["managed_snapshots"], name)] if facts else [],
         "source": decode_description(source) if source else None,
         "attachments": _attachments(facts, live) if facts else [],

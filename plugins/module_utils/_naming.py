@@ -22,7 +22,7 @@ __all__ = [
     "lv_name", "volume_name_from_lv", "target_iqn", "chap_username", "validate_iqn",
     "validate_type_name", "tgt_conf_path", "validate_target_prefix", "validate_vg_name", "validate_lv_name",
     "validate_backend_name", "validate_text", "validate_chap_username", "validate_chap_secret", "show_value",
-    "is_managed_lv", "is_managed_snapshot", "validate_device_path",
+    "is_managed_lv", "is_managed_snapshot", "validate_device_path", "encode_tag_text", "decode_tag_text",
 ]
 
 MANAGED_TAG = "ember.blockstore"
@@ -73,6 +73,10 @@ _LV_RESERVED = ("_cdata", "_cmeta", "_corig", "_iorig", "_mimage", "_mlog", "_pm
 _WORD_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _DEVICE_RE = re.compile(r"^/[A-Za-z0-9_.+:@=-][A-Za-z0-9_.+:@=/-]*$")
+# Characters kept as they are when text is written into an LVM tag (a subset of what lvm2 validate_tag allows);
+# every other character becomes its UTF-8 bytes as #XX.
+_TAG_KEEP = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-/:")
+_TAG_ESCAPE = re.compile(r"#([0-9A-F]{2})")
 
 
 class NameError_(ValueError):  # noqa: N801 - avoid shadowing the builtin NameError
@@ -102,6 +106,36 @@ def validate_text(value, field, max_length=255, what="value"):
         raise NameError_("%s: %s contains a control character (newline, NUL, ...); a %s is one line of text"
                          % (field, show_value(value), what))
     return value
+
+
+def encode_tag_text(text, keep=""):
+    """Free text as (part of) an LVM tag: letters, digits, ``_ + . - / :`` and the characters of ``keep`` as they
+    are, every other character as its UTF-8 bytes, each written ``#XX`` (``#`` itself included). The result holds
+    only characters lvm2's ``validate_tag`` allows, no white space, quote or backslash; it is empty only for
+    ``""``."""
+    out = []
+    for char in text:
+        if char in _TAG_KEEP or char in keep:
+            out.append(char)
+        else:
+            out.extend("#%02X" % byte for byte in char.encode("utf-8", "surrogatepass"))
+    return "".join(out)
+
+
+def decode_tag_text(value):
+    """Inverse of :func:`encode_tag_text` (bytes that are not UTF-8, from a tag written by hand, are shown as
+    U+FFFD)."""
+    data = bytearray()
+    pos = 0
+    for match in _TAG_ESCAPE.finditer(value):
+        data += value[pos:match.start()].encode("utf-8", "surrogatepass")
+        data.append(int(match.group(1), 16))
+        pos = match.end()
+    data += value[pos:].encode("utf-8", "surrogatepass")
+    try:
+        return data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace")
 
 
 def is_volume_name(name):

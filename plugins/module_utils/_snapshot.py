@@ -51,6 +51,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     SNAPSHOT_TAG,
     VOLUME_TAG,
     NameError_,
+    decode_tag_text,
+    encode_tag_text,
     is_managed_snapshot,
     lv_name,
     show_value,
@@ -91,9 +93,6 @@ _SNAPSHOT_ONLY = (SNAPSHOT_TAG, SIZE_TAG, DESCRIPTION_TAG, REVERTING_TAG)
 # device-mapper's DM_NAME_LEN is 128: ``<vg>-<lv>`` with ``-`` doubled must fit in 127 characters.
 _DM_NAME_MAX = 127
 _SNAPSHOT_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,61}[a-z0-9])?$")
-# Characters LVM allows in tags (lvm2 validate_tag) that are kept as they are in a description; any other byte is
-# written as #XX (hexadecimal), '#' included.
-_TAG_SAFE = re.compile(r"[A-Za-z0-9_+.\-/=:]")
 _MAX_DESCRIPTION = 255
 
 
@@ -116,12 +115,13 @@ def dm_name_length(vg, lv):
 
 
 def encode_description(text):
-    """A description as an LVM tag value: tag characters kept, every other byte as ``#XX``."""
-    return "".join(ch if _TAG_SAFE.fullmatch(ch) else "#%02X" % ord(ch) for ch in text)
+    """A description as an LVM tag value: tag characters (``=`` too) kept, every other byte as ``#XX``
+    (:func:`_naming.encode_tag_text`)."""
+    return encode_tag_text(text, keep="=")
 
 
 def decode_description(value):
-    return re.sub(r"#([0-9A-F]{2})", lambda match: chr(int(match.group(1), 16)), value)
+    return decode_tag_text(value)
 
 
 def _tag_value(lv, prefix):

@@ -29,6 +29,17 @@ extends or deletes is refused (create it in an earlier task), so the order of th
 
 from __future__ import annotations
 
+from ansible_collections.ember.blockstore.plugins.module_utils._metadata import (
+    MAX_TAG_CHARS,
+    METADATA_TAG,
+    description_tags,
+    is_meta_tag,
+    metadata_tags,
+    read_meta,
+    tags_size,
+    validate_description,
+    validate_metadata,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     CLONE_SNAPSHOT_PREFIX,
     CLONE_TAG,
@@ -88,6 +99,8 @@ ITEM_OPTIONS = dict(
     force=dict(type="bool", default=False),
     cascade=dict(type="bool", default=False),
     source=dict(type="dict", options=SOURCE_OPTIONS),
+    description=dict(type="str"),
+    metadata=dict(type="dict"),
 )
 # device-mapper's DM_NAME_LEN is 128: ``<vg>-<lv>`` with ``-`` doubled must fit in 127 characters.
 _DM_NAME_MAX = 127
@@ -157,6 +170,8 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                 size = parse_volume_size(item["size"], where + ".size")
             clear_size = parse_clear_size(item.get("volume_clear_size") or 0, where + ".volume_clear_size")
             source = _validate_source(item.get("source"), where + ".source")
+            description = validate_description(item.get("description"), where + ".description")
+            metadata = validate_metadata(item.get("metadata"), where + ".metadata")
         except (NameError_, SizeError) as exc:
             errors.append(str(exc))
             continue
@@ -170,7 +185,9 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                    previous_size_bytes=lv["size_bytes"] if lv else None, volume_clear_size_bytes=clear_size,
                    device="/dev/%s/%s" % (item["vg"], lv_name(name)), exported=exported.get(name),
                    snapshots=[], status="available" if lv else "absent", source=recorded_source(lv),
-                   copy_method=None, from_source=False, item_field=where)
+                   copy_method=None, from_source=False, item_field=where, description=None, metadata={},
+                   meta_tags=[], tags_add=[], tags_delete=[])
+        act["previous_description"], act["previous_metadata"] = read_meta(lv["tags"] if lv else [])
         if lv and not lv["managed"]:
             errors.append("%s: LV %s/%s exists but is not managed by ember.blockstore (it needs both tags '%s' "
                           "and '%s%s'); refusing to touch it" % (where, item["vg"], lv["name"], MANAGED_TAG,
@@ -234,6 +251,10 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                     act.update(action="extend", size_bytes=want)
                 else:
                     act["size_bytes"] = lv["size_bytes"]
+            error = _decide_meta(act, where, lv, description, metadata)
+            if error:
+                errors.append(error)
+                continue
         else:
             if lv is not None:
                 if name in (foreign or {}):
@@ -281,6 +302,40 @@ def _validate_source(source, where):
     if snapshot is not None:
         validate_snapshot_name(snapshot, where + ".snapshot")
     return {"volume": volume, "snapshot": snapshot}
+
+
+def _decide_meta(act, where, lv, description, metadata):
+    """The description and metadata tags a present volume ends with (``_metadata``): ``description`` or
+    ``metadata`` None leaves that part as the LV has it (its tags untouched); given, it is the whole desired state
+    (``""`` removes the description, keys not listed are removed: Cinder's ``update_volume_metadata`` with
+    ``delete=True``). Sets ``description``, ``metadata`` (after the run), ``meta_tags`` (all of them),
+    ``tags_add``/``tags_delete`` (against the LV's tags) and turns ``none`` into ``update`` when tags change.
+    Returns an error message or None."""
+    have = [t for t in (lv["tags"] if lv else []) if is_meta_tag(t)]
+    old_desc, old_meta = act["previous_description"], act["previous_metadata"]
+    if description is None:
+        desc_tags = [t for t in have if not t.startswith(METADATA_TAG)]
+        act["description"] = old_desc
+    else:
+        desc_tags = description_tags(description)
+        act["description"] = description or None
+    if metadata is None:
+        meta_tags = [t for t in have if t.startswith(METADATA_TAG)]
+        act["metadata"] = dict(old_meta)
+    else:
+        meta_tags = metadata_tags(metadata)
+        act["metadata"] = dict(metadata)
+    want = desc_tags + meta_tags
+    if (description is not None or metadata is not None) and tags_size(want) > MAX_TAG_CHARS:
+        return ("%s: the description and metadata of volume %s take %d characters in LV tags (encoded: characters "
+                "other than letters, digits and _+.-/: take 3 each, more for non-ASCII); a volume holds at most %d, "
+                "as they live in LVM's VG metadata: shorten them" % (where, act["name"], tags_size(want),
+                                                                     MAX_TAG_CHARS))
+    act.update(meta_tags=want, tags_add=[t for t in want if t not in have],
+               tags_delete=[t for t in have if t not in want])
+    if lv is not None and act["action"] == "none" and (act["tags_add"] or act["tags_delete"]):
+        act["action"] = "update"
+    return None
 
 
 def _describe(source):
@@ -408,24 +463,26 @@ class VolumeApplier:
         """Apply every decided action, LVM's changes batched. Returns ``[(act, error)]`` in the order of
         ``actions`` for the items attempted (``error`` None when done, else the CommandError/RuntimeError).
 
-        Creates and extends go through one ``lvm`` shell process (:meth:`Lvm.run_script`), then one read-back
-        checks each one's effect (the LV exists, carries the managed tag, has at least the size); an item whose
-        effect is missing is run again on its own, so its error is its own (a create that failed left no LV, an
-        extend that failed left the size). udev is settled once. Creates from a source run next, one by one in
+        Creates, extends and updates (description and metadata tags: one ``lvchange`` per LV) go through one
+        ``lvm`` shell process (:meth:`Lvm.run_script`), then one read-back checks each one's effect (the LV exists,
+        carries the managed tag, has at least the size, carries the wanted description and metadata tags and none
+        of the old ones); what is missing of an item's effect is run again on its own, so its error is its own (a
+        create that failed left no LV, an extend that failed left the size). A command the shell cannot take (more
+        than :data:`drivers.lvm.SHELL_MAX_WORDS` words: many metadata keys) is not put into it and runs on its own
+        the same way. udev is settled once. Creates from a source run next, one by one in
         request order (each is several commands, a copy among them; one that fails does not stop the others).
         Deletes run one by one afterwards (each removes its export and wipes its device); the first failed delete
         stops the batch, and the items after it are not attempted (not in the list)."""
         outcomes = {}
-        changes = [a for a in actions if a["action"] in ("create", "extend") and not a.get("from_source")]
+        changes = [a for a in actions if a["action"] in ("create", "extend", "update") and not a.get("from_source")]
         if changes:
-            self.lvm.run_script([self._args(act) for act in changes])
+            script = [args for act in changes for args in self._commands(act)]
+            self.lvm.run_script([args for args in script if Lvm.fits_shell(args)])
             state = self.lvm.state()
             for act in changes:
-                if self._took_effect(act, state):
-                    outcomes[id(act)] = None
-                    continue
                 try:
-                    self.apply(act)
+                    for args in self._commands(act, state.volume(act["vg"], act["name"])):
+                        self.lvm.runner.run(args)
                     outcomes[id(act)] = None
                 except (CommandError, RuntimeError) as exc:
                     outcomes[id(act)] = exc
@@ -445,29 +502,46 @@ class VolumeApplier:
                 except (CommandError, RuntimeError) as exc:
                     outcomes[id(act)] = exc
                     break
-            elif act["action"] not in ("create", "extend"):
+            elif act["action"] not in ("create", "extend", "update"):
                 outcomes[id(act)] = None
         return [(act, outcomes[id(act)]) for act in actions if id(act) in outcomes]
 
-    def _args(self, act):
-        if act["action"] == "create":
-            return self.lvm.create_args(act["vg"], act["name"], act["size_bytes"], thin_pool=act.get("thin_pool"),
-                                        volume_type=act.get("volume_type"), backend=act.get("backend"))
-        return self.lvm.extend_args(act["vg"], act["name"], act["size_bytes"])
+    _UNREAD = object()
 
-    @staticmethod
-    def _took_effect(act, state):
-        lv = state.volume(act["vg"], act["name"])
-        return lv is not None and MANAGED_TAG in lv["tags"] and lv["size_bytes"] >= act["size_bytes"]
+    def _commands(self, act, lv=_UNREAD):
+        """The commands of a plain create, extend or update. With ``lv`` (the volume's LV read back after the
+        ``lvm`` shell ran, or None when it is missing): only what is still missing of its effect."""
+        vg, name = act["vg"], act["name"]
+        if lv is self._UNREAD:
+            present, size, tags = act["action"] != "create", act.get("previous_size_bytes") or 0, None
+        else:
+            present = lv is not None and MANAGED_TAG in lv["tags"]
+            size, tags = (lv["size_bytes"], lv["tags"]) if lv is not None else (0, [])
+        if not present and act["action"] != "create":
+            raise RuntimeError("volume LV %s/%s is missing after the lvm shell ran" % (vg, act["lv_name"]))
+        if not present:
+            return [self.lvm.create_args(vg, name, act["size_bytes"], thin_pool=act.get("thin_pool"),
+                                         volume_type=act.get("volume_type"), backend=act.get("backend"),
+                                         extra_tags=act["meta_tags"])]
+        commands = []
+        if size < act["size_bytes"]:
+            commands.append(self.lvm.extend_args(vg, name, act["size_bytes"]))
+        if tags is None:
+            add, delete = act["tags_add"], act["tags_delete"]
+        else:
+            add = [t for t in act["meta_tags"] if t not in tags]
+            delete = [t for t in tags if is_meta_tag(t) and t not in act["meta_tags"]]
+        change = self.lvm.change_tags_args(vg, act["lv_name"], add=add, delete=delete)
+        return commands + ([change] if change else [])
 
     def apply(self, act):
         if act["action"] == "create" and act.get("from_source"):
             self.create_from_source(act)
-        elif act["action"] == "create":
-            self.lvm.create(act["vg"], act["name"], act["size_bytes"], thin_pool=act.get("thin_pool"),
-                            volume_type=act.get("volume_type"), backend=act.get("backend"))
-        elif act["action"] == "extend":
-            self.lvm.extend(act["vg"], act["name"], act["size_bytes"])
+        elif act["action"] in ("create", "extend", "update"):
+            for args in self._commands(act):
+                self.lvm.runner.run(args)
+            if act["action"] == "create":
+                self.lvm.settle()
         elif act["action"] == "delete":
             self.delete(act)
 
@@ -482,7 +556,7 @@ class VolumeApplier:
         ``lvextend`` when an interrupted volume is asked bigger."""
         vg, lv, name = act["vg"], act["lv_name"], act["name"]
         marks = [source_tag(act["source"]), CREATING_TAG]
-        tags = Lvm.tags(name, act.get("volume_type"), act.get("backend")) + marks
+        tags = Lvm.tags(name, act.get("volume_type"), act.get("backend")) + marks + act["meta_tags"]
         if act.get("thin_pool"):
             if not act["resume"]:
                 self.lvm.create_snapshot(vg, act["source_lv"], lv, tags)
@@ -495,7 +569,7 @@ class VolumeApplier:
                 self.lvm.activate(vg, lv)
             else:
                 self.lvm.create(vg, name, act["size_bytes"], volume_type=act.get("volume_type"),
-                                backend=act.get("backend"), extra_tags=marks)
+                                backend=act.get("backend"), extra_tags=marks + act["meta_tags"])
             temp = act.get("temp_snapshot")
             if temp:
                 if act.get("leftover_temp"):
@@ -521,7 +595,10 @@ class VolumeApplier:
                 self.lvm.remove(vg, temp)
             if act["size_bytes"] > act["origin_size_bytes"] and act["resume"]:
                 self.lvm.extend(vg, name, act["size_bytes"])
-        self.lvm.change_tags(vg, lv, delete=[CREATING_TAG])
+        if act["resume"]:  # the description and metadata asked for now
+            self.lvm.change_tags(vg, lv, add=act["tags_add"], delete=[CREATING_TAG] + act["tags_delete"])
+        else:
+            self.lvm.change_tags(vg, lv, delete=[CREATING_TAG])
         self.lvm.settle()
 
     def delete(self, act):

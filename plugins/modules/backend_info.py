@@ -177,6 +177,10 @@ pools:
             latest: {description: "Whether no other snapshot of the volume is as new or newer (every creation time
                      known): a revert without C(force) is to this one only.", type: bool, sample: true}
         device: {description: Device path on the storage node., type: str, sample: /dev/ember-thin/volume-db01-data}
+        description: {description: "The volume's description (C(ember.vdesc) tag, decoded), or null.", type: str,
+                      sample: Write-ahead log of db01}
+        metadata: {description: "The volume's metadata (C(ember.meta) tags, decoded); empty when it has none.",
+                   type: dict, sample: {owner: team-db}}
     clashes:
       description: "Names in the project's namespace held by something that is not the project's: C(kind) (C(lv) or
         C(target)), C(host), C(volume) (the volume name it clashes with), and C(vg), C(lv_name), C(tags) for an LV

@@ -40,6 +40,13 @@ description:
   - "Order within a run: plain creates and extends first (one C(lvm) shell), then the volumes with a source one by
     one in list order, then deletes. A source volume that the same run creates, extends or deletes is refused
     (create it in an earlier task), so the result never depends on the order of the list."
+  - "O(volumes[].description) and O(volumes[].metadata) (Cinder's volume description and metadata) are stored
+    with the volume in its LV's tags: C(ember.vdesc=<description>) and one C(ember.meta=<key>=<value>) per key,
+    each part encoded (letters, digits and C(_+.-/:) as they are, every other character as its UTF-8 bytes, each
+    C(#XX)). Omitted, they are left as they are; given, they are the whole desired state: metadata keys not
+    listed are removed (Cinder's C(update_volume_metadata) with C(delete=True)). An existing volume whose
+    description or metadata differ is updated (action V(update), one C(lvchange --deltag/--addtag)); a new one
+    gets them with its C(lvcreate)."
   - Batch form (O(volumes)) handles many volumes in one module run; the single form (O(name), O(size), ...)
     handles one. Every item is validated and decided before the first change; one bad item changes nothing.
 author: ember.blockstore contributors (@ember-blockstore)
@@ -88,6 +95,26 @@ options:
           volume: {description: "Name of the source volume (in O(volumes[].vg)).", type: str, required: true}
           snapshot: {description: "Name of a snapshot of O(volumes[].source.volume): the new volume is made from
                                    it (omit to clone the volume).", type: str}
+      description:
+        description:
+          - The volume's description (Cinder's C(description)), stored in the LV tag C(ember.vdesc=).
+          - At most 255 printable characters, as Cinder's API takes them (no control characters such as newline).
+            V("") removes the description. Omitted, the description is left as it is.
+        type: str
+        version_added: 0.3.0
+      metadata:
+        description:
+          - The volume's metadata (Cinder's volume C(metadata)), a dict of strings, stored in one LV tag
+            C(ember.meta=<key>=<value>) per key.
+          - Given, it is the whole metadata of the volume afterwards; keys the volume has and this does not list are
+            removed (Cinder's C(update_volume_metadata) with C(delete=True)); V({}) removes all. Omitted, the metadata
+            is left as it is.
+          - "Keys: 1-255 letters, digits, C(-), C(_), C(:), C(.) or spaces (Cinder's key pattern). Values: strings of
+            0-255 characters (a number or boolean is an error: quote it in YAML). At most 64 keys, and the encoded
+            tags of the description and metadata together at most 4096 characters (they live in LVM's VG metadata,
+            rewritten on every change of the VG)."
+        type: dict
+        version_added: 0.3.0
   name: {description: Single form; see O(volumes)., type: str}
   size: {description: Single form; see O(volumes)., type: raw}
   state: {description: Single form; see O(volumes)., type: str, choices: [present, absent], default: present}
@@ -105,6 +132,8 @@ options:
     suboptions:
       volume: {description: Single form; see O(volumes)., type: str, required: true}
       snapshot: {description: Single form; see O(volumes)., type: str}
+  description: {description: Single form; see O(volumes)., type: str, version_added: 0.3.0}
+  metadata: {description: Single form; see O(volumes)., type: dict, version_added: 0.3.0}
   target_prefix:
     description: IQN prefix of the targets that export volumes (to find a volume's export).
     type: str
@@ -116,7 +145,7 @@ attributes:
     support: full
   diff_mode:
     support: full
-    details: The diff shows each changed volume's size and state before and after.
+    details: The diff shows each changed volume's size, state, description and metadata before and after.
 seealso:
   - module: ember.blockstore.backend_info
   - module: ember.blockstore.attachment
@@ -155,6 +184,17 @@ EXAMPLES = r"""
       volume: web01
       snapshot: nightly
 
+- name: A volume with a description and metadata (a later run with other metadata replaces it whole)
+  ember.blockstore.volume:
+    name: db01-logs
+    size: 5GiB
+    vg: ember-thin
+    thin_pool: thinpool
+    description: Write-ahead log of db01
+    metadata:
+      owner: team-db
+      retention: "30"
+
 - name: Delete a volume that is still exported (its target is removed first) and its snapshots
   ember.blockstore.volume:
     name: old-db
@@ -178,8 +218,9 @@ volumes:
     thin_pool: {description: Thin pool or null., type: str, sample: thinpool}
     backend: {description: Backend name., type: str, sample: lvm-thin}
     volume_type: {description: Volume type., type: str, sample: fast}
-    action: {description: "V(create), V(extend), V(none), V(delete) or V(absent) (nothing to delete).",
-             type: str, sample: create}
+    action: {description: "V(create), V(extend) (its description and metadata are updated too when they differ),
+                           V(update) (only its description or metadata change), V(none), V(delete) or V(absent)
+                           (nothing to delete).", type: str, sample: create}
     changed: {description: Whether this item changed., type: bool, sample: true}
     size_bytes: {description: Size after the run (extent-rounded); null when deleted or absent., type: int,
                  sample: 10737418240}
@@ -196,6 +237,10 @@ volumes:
       contains:
         volume: {description: Source volume., type: str, sample: db01-data}
         snapshot: {description: "Snapshot of the source volume, or null for a clone.", type: str, sample: null}
+    description: {description: "The volume's description after the run (C(ember.vdesc) tag, decoded); null when
+                                it has none or is deleted or absent.", type: str, sample: Write-ahead log of db01}
+    metadata: {description: "The volume's metadata after the run (C(ember.meta) tags, decoded); empty when it has
+                             none or is deleted or absent.", type: dict, sample: {owner: team-db}}
     copy_method: {description: "V(dd) when a thick volume is created (or finished) by copying its source; null
                                 otherwise (thin volumes share the source's blocks).", type: str, sample: dd}
     wipe: {description: "How a deleted volume was wiped: V(zero) only when zeros were written, V(none), or
@@ -227,7 +272,9 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm impor
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 RESULT_KEYS = ("name", "lv_name", "vg", "thin_pool", "backend", "volume_type", "action", "changed", "size_bytes",
-               "previous_size_bytes", "status", "device", "source", "copy_method", "wipe", "wiped_bytes", "wipe_method")
+               "previous_size_bytes", "status", "device", "source", "copy_method", "description", "metadata", "wipe",
+               "wiped_bytes", "wipe_method")
+CHANGES = ("create", "extend", "update", "delete")
 
 
 def argument_spec():
@@ -238,18 +285,21 @@ def argument_spec():
 def result_of(act):
     out = {key: act.get(key) for key in RESULT_KEYS
            if key in act or key not in ("wipe", "wiped_bytes", "wipe_method")}
-    out["changed"] = act["action"] in ("create", "extend", "delete")
+    out["changed"] = act["action"] in CHANGES
     return out
 
 
 def diff_of(actions):
     diff = {"before": {}, "after": {}}
     for act in actions:
-        if act["action"] in ("create", "extend", "delete"):
+        if act["action"] in CHANGES:
             diff["before"][act["name"]] = {"size_bytes": act["previous_size_bytes"],
-                                           "state": "absent" if act["previous_size_bytes"] is None else "present"}
+                                           "state": "absent" if act["previous_size_bytes"] is None else "present",
+                                           "description": act["previous_description"],
+                                           "metadata": act["previous_metadata"]}
             diff["after"][act["name"]] = {"size_bytes": act["size_bytes"],
-                                          "state": "absent" if act["action"] == "delete" else "present"}
+                                          "state": "absent" if act["action"] == "delete" else "present",
+                                          "description": act["description"], "metadata": act["metadata"]}
     return diff
 
 

@@ -148,10 +148,11 @@ volumes:
     bootable: {description: Always false (no image is written to a volume)., type: bool, sample: false}
     multiattach: {description: Whether the LV carries the C(ember.multiattach) tag., type: bool, sample: false}
     encrypted: {description: Always false (no encryption)., type: bool, sample: false}
-    description: {description: "The C(ember.description) tag (#XX-escaped as the snapshot module writes it),
-                                decoded, or null.", type: str, sample: null}
-    metadata: {description: "Volume metadata; always empty: the volume module does not store metadata yet.",
-               type: dict, sample: {}}
+    description: {description: "The volume's description (O(ember.blockstore.volume#module:volumes[].description),
+                                its C(ember.vdesc) tag, decoded), or null.", type: str, sample: null}
+    metadata: {description: "The volume's metadata (O(ember.blockstore.volume#module:volumes[].metadata), its
+                             C(ember.meta=<key>=<value>) tags, decoded); empty when it has none.", type: dict,
+               sample: {owner: team-db}}
     snapshots: {description: "Names of the project's snapshots of the volume.", type: list, elements: str,
                 sample: [nightly]}
     source: {description: "The C(ember.source) tag (what the volume was created from), decoded, or null.",

@@ -276,6 +276,8 @@ VOLUME_MODULE_FIELDS = {
     "volume_clear_size": (BACKEND_OPTIONS, "volume_clear_size"),
     "cascade": (VOLUME_OPTIONS, "cascade"),
     "source": (VOLUME_OPTIONS, "source"),
+    "description": None,  # module-only for now: wired by the lead
+    "metadata": None,  # module-only for now: wired by the lead
 }
 ATTACHMENT_MODULE_FIELDS = {
     "volume": (VOLUME_OPTIONS, "name"),

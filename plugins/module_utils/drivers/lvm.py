@@ -31,7 +31,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._size import Size
 __all__ = [
     "LVS_FIELDS", "VGS_FIELDS", "parse_lvs", "parse_vgs", "Lvm", "LvmState", "predict_vg_size", "thin_pool_size",
     "DEFAULT_EXTENT", "PE_START", "block_device_size", "PVS_FIELDS", "parse_pvs", "backend_problems",
-    "parse_vg_backup", "split_report", "LVS_TIME_FIELDS", "parse_lv_time",
+    "parse_vg_backup", "split_report", "LVS_TIME_FIELDS", "parse_lv_time", "SHELL_MAX_WORDS",
 ]
 
 LVS_FIELDS = "lv_name,vg_name,lv_size,lv_attr,lv_tags,pool_lv,origin,data_percent,metadata_percent,lv_path,segtype"
@@ -49,8 +49,11 @@ _DAMAGE_MARKERS = ("checksum error", "invalid metadata", "bad metadata", "failed
                    "repair vg metadata", "metadata on", "couldn't find device", "missing pv",
                    "inconsistent metadata", "failed to find", "cannot process volume group")
 DEFAULT_EXTENT = 4 * 1024 * 1024
-# One argument on a line of the ``lvm`` shell: no white space, quotes, backslashes or comment character.
-_SHELL_WORD = re.compile(r"^[^\s'\"\\#]+$")
+# One argument on a line of the ``lvm`` shell (lvm2 tools/lvmcmdline.c ``lvm_split``): no white space, quotes or
+# backslashes, and no ``#`` at its start (a word that starts with ``#`` ends the line as a comment).
+_SHELL_WORD = re.compile(r"^[^\s'\"\\#][^\s'\"\\]*$")
+# lvm2 tools/tools.h MAX_ARGS: a line of the ``lvm`` shell with 64 words or more is refused ("Too many arguments").
+SHELL_MAX_WORDS = 63
 PE_START = 1024 * 1024
 
 
@@ -414,18 +417,28 @@ class Lvm:
     def extend(self, vg, volume, size_bytes):
         self.runner.run(self.extend_args(vg, volume, size_bytes))
 
+    @staticmethod
+    def fits_shell(args):
+        """Whether ``args`` can be one line of the ``lvm`` shell (:meth:`run_script`): at most
+        :data:`SHELL_MAX_WORDS` words, each one word for the shell's splitter."""
+        return len(args) <= SHELL_MAX_WORDS and all(arg and _SHELL_WORD.match(arg) for arg in args)
+
     def run_script(self, commands):
         """Run LVM commands through one ``lvm`` shell process (commands on its stdin, one per line): one process
         start instead of one per command, which is most of the cost of a command on a slow host (measured in the
         lab: 25 ``lvcreate`` 16-30 s one process each, 10 s through one shell). The shell does not say which
         command failed, so callers read the state back and check each command's effect; ``(rc, out, err)`` is
         returned for their messages. The shell splits lines on white space: every argument must be one word
-        without quotes or backslashes (names, tags and sizes here always are), else ValueError."""
+        without quotes or backslashes, not starting with ``#``, and a line at most :data:`SHELL_MAX_WORDS` words
+        (:meth:`fits_shell`), else ValueError."""
         lines = []
         for args in commands:
             for arg in args:
                 if not arg or not _SHELL_WORD.match(arg):
                     raise ValueError("%r cannot be passed through the lvm shell" % arg)
+            if len(args) > SHELL_MAX_WORDS:
+                raise ValueError("%s ... has %d words; a line of the lvm shell has at most %d"
+                                 % (" ".join(args[:3]), len(args), SHELL_MAX_WORDS))
             lines.append(" ".join(args))
         if not lines:
             return 0, "", ""
@@ -513,15 +526,21 @@ class Lvm:
     def set_activation_skip(self, vg, name, skip):
         self.runner.run(["lvchange", "--setactivationskip", "y" if skip else "n", "%s/%s" % (vg, name)])
 
-    def change_tags(self, vg, name, add=(), delete=()):
-        """One ``lvchange`` with ``--deltag``/``--addtag`` for each tag (nothing runs when both are empty)."""
+    @staticmethod
+    def change_tags_args(vg, name, add=(), delete=()):
+        """The ``lvchange`` with ``--deltag``/``--addtag`` for each tag, or None when both are empty."""
         args = ["lvchange"]
         for tag in delete:
             args += ["--deltag", tag]
         for tag in add:
             args += ["--addtag", tag]
-        if len(args) > 1:
-            self.runner.run(args + ["%s/%s" % (vg, name)])
+        return args + ["%s/%s" % (vg, name)] if len(args) > 1 else None
+
+    def change_tags(self, vg, name, add=(), delete=()):
+        """One ``lvchange`` with ``--deltag``/``--addtag`` for each tag (nothing runs when both are empty)."""
+        args = self.change_tags_args(vg, name, add, delete)
+        if args:
+            self.runner.run(args)
 
 
 def block_device_size(path):

@@ -10,10 +10,24 @@ volume-scratch01 (512 MiB); ember-thin/thinpool with volume-archive01 (2 GiB) an
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
+from ansible_collections.ember.blockstore.plugins.module_utils._metadata import (
+    DESCRIPTION_TAG,
+    METADATA_TAG,
+    description_tags,
+    metadata_tags,
+    read_meta,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import decode_tag_text, encode_tag_text
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
+from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import (
+    _SNAPSHOT_ONLY,
+    decode_description,
+    encode_description,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
     ITEM_OPTIONS,
     VolumeApplier,
@@ -594,7 +608,7 @@ class _LvmWorld:
         if args[0] == "lvm":
             failed = [self._change(line.split()) for line in data.splitlines()]
             return (5 if any(failed) else 0), "", "".join(failed)
-        if args[0] in ("lvcreate", "lvextend"):
+        if args[0] in ("lvcreate", "lvextend", "lvchange"):
             err = self._change(list(args))
             if err and check:
                 raise CommandError(list(args), 5, "", err)
@@ -609,6 +623,12 @@ class _LvmWorld:
         name = args[args.index("-n") + 1] if "-n" in args else args[-1].split("/")[1]
         if name in self.refuse:
             return "  Volume group \"ember-thick\" has insufficient free space for %s.\n" % name
+        if args[0] == "lvchange":
+            row = next(r for r in self.rows if r["lv_name"] == name)
+            gone = {args[i + 1] for i, a in enumerate(args) if a == "--deltag"}
+            tags = [t for t in row["lv_tags"].split(",") if t and t not in gone]
+            row["lv_tags"] = ",".join(tags + [args[i + 1] for i, a in enumerate(args) if a == "--addtag"])
+            return ""
         size = next(args[i + 1] for i, a in enumerate(args) if a in ("--size", "--virtualsize"))[:-1]
         if args[0] == "lvextend":
             next(r for r in self.rows if r["lv_name"] == name)["lv_size"] = size
@@ -666,7 +686,7 @@ def test_deletes_stop_at_the_first_failure(monkeypatch):
     assert not any(c[-1] == "ember-thick/volume-c" for c in runner.commands)
 
 
-@pytest.mark.parametrize("word", ["two words", "quo'te", 'dq"', "back\\slash", "hash#", "", "new\nline"])
+@pytest.mark.parametrize("word", ["two words", "quo'te", 'dq"', "back\\slash", "#hash", "", "new\nline"])
 def test_the_lvm_shell_refuses_an_argument_it_would_split(word):
     world = _LvmWorld()
     with pytest.raises(ValueError, match="cannot be passed through the lvm shell"):
@@ -947,3 +967,137 @@ def test_a_failed_copy_keeps_the_creating_tag_and_drops_the_temporary_snapshot(s
     assert isinstance(exc, CommandError)
     assert ["lvremove", "--force", "ember-thick/clone-snap-a2"] in runner.commands
     assert not any(c[:2] == ["lvchange", "--deltag"] for c in runner.commands)
+
+
+# --- description and metadata (LV tags ember.vdesc= and ember.meta=<key>=<value>) ---------------------------------
+
+# lvm2 validate_tag (lib/misc/lvm-string.c): the characters a tag may hold.
+LVM_TAG_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+/=!:&#")
+TEXTS = ["plain", "", "a=b,c=d", "#23 is not an escape", "# leading hash", "spaces  and\nnew\r\nlines\t",
+         "quotes ' \" \\ back", "ünïcödé ☃ 😀 日本語", "\x00\x7f\x80\uffff", "".join(chr(c) for c in range(128)),
+         "%41 &amp; !bang @at", "ember.meta=x=y"]
+
+
+@pytest.mark.parametrize("value", TEXTS)
+def test_tag_text_round_trips_and_fits_an_lvm_tag(value):
+    encoded = encode_tag_text(value)
+    assert decode_tag_text(encoded) == value
+    assert set(encoded) <= LVM_TAG_CHARS
+    assert "=" not in encoded and "," not in encoded
+    assert Lvm.fits_shell(["lvchange", "--addtag", METADATA_TAG + encoded + "=" + encoded, "vg/lv"])
+
+
+def test_random_text_round_trips():
+    rng = random.Random(20261120)
+    alphabet = "aZ09=,#:/.-_+ \n\t'\"\\%&!@é☃😀"
+    for _round in range(500):
+        value = "".join(rng.choice(alphabet) for _char in range(rng.randint(0, 40)))
+        assert decode_tag_text(encode_tag_text(value)) == value
+
+
+def test_snapshot_descriptions_are_encoded_as_before():
+    assert encode_description("before upgrade, a=b #1") == "before#20upgrade#2C#20a=b#20#231"
+    assert decode_description("before#20upgrade#2C#20a=b#20#231") == "before upgrade, a=b #1"
+
+
+@pytest.mark.parametrize("metadata", [{}, {"a": ""}, {"k=ey": "v=al=ue", "#": "#", "x y": "ünï\ncode"}])
+def test_metadata_tags_read_back(metadata):
+    tags = metadata_tags(metadata) + description_tags("a description, with = and #")
+    assert read_meta(tags) == ("a description, with = and #", metadata)
+    assert all(t.count("=") == 2 for t in tags if t.startswith(METADATA_TAG))
+
+
+def test_description_tag_does_not_collide_with_the_snapshot_tags():
+    assert not DESCRIPTION_TAG.startswith(_SNAPSHOT_ONLY) and not METADATA_TAG.startswith(_SNAPSHOT_ONLY)
+    assert read_meta(["ember.description=snap#20desc", "ember.volume=a"]) == (None, {})
+
+
+def _meta_state(tags):
+    def edit(rows):
+        row = next(r for r in rows if r["lv_name"] == "volume-logs01")
+        row["lv_tags"] = ",".join(row["lv_tags"].split(",") + tags)
+    return lvm_state("converged", edit)
+
+
+LOGS01 = dict(name="logs01", size="256MiB", vg="ember-thick")
+
+
+def test_create_carries_description_and_metadata(converged):
+    (act,), errors = one(item(name="web01", size="256MiB", vg="ember-thick", description="Web tier",
+                              metadata={"owner": "ops", "a b": "c=d"}), converged)
+    assert errors == []
+    assert act["action"] == "create" and act["description"] == "Web tier"
+    assert act["meta_tags"] == ["ember.vdesc=Web#20tier", "ember.meta=a#20b=c#3Dd", "ember.meta=owner=ops"]
+    assert act["previous_description"] is None and act["previous_metadata"] == {}
+
+
+@pytest.mark.parametrize("given, action, add, delete", [
+    (dict(), "none", [], []),
+    (dict(metadata={"owner": "ops"}), "none", [], []),
+    (dict(metadata={"owner": "ops", "tier": "gold"}), "update", ["ember.meta=tier=gold"], []),
+    (dict(metadata={}), "update", [], ["ember.meta=owner=ops"]),
+    (dict(description="Logs"), "none", [], []),
+    (dict(description=""), "update", [], ["ember.vdesc=Logs"]),
+    (dict(description="Other logs"), "update", ["ember.vdesc=Other#20logs"], ["ember.vdesc=Logs"]),
+    (dict(size="512MiB", metadata={"owner": "dev"}), "extend", ["ember.meta=owner=dev"], ["ember.meta=owner=ops"]),
+])
+def test_existing_volume_tags_are_the_desired_state(given, action, add, delete):
+    state = _meta_state(["ember.meta=owner=ops", "ember.vdesc=Logs"])
+    (act,), errors = one(item(**dict(LOGS01, **given)), state)
+    assert errors == []
+    assert (act["action"], act["tags_add"], act["tags_delete"]) == (action, add, delete)
+    assert act["previous_description"] == "Logs" and act["previous_metadata"] == {"owner": "ops"}
+
+
+def test_a_deleted_volume_reports_no_description_or_metadata():
+    state = _meta_state(["ember.meta=owner=ops", "ember.vdesc=Logs"])
+    (act,), errors = one(item(name="logs01", vg="ember-thick", state="absent", volume_clear="none"), state)
+    assert errors == [] and act["action"] == "delete"
+    assert (act["description"], act["metadata"], act["previous_metadata"]) == (None, {}, {"owner": "ops"})
+
+
+@pytest.mark.parametrize("given, message", [
+    (dict(metadata={1: "x"}), "volumes[0].metadata: the key 1 is a int"),
+    (dict(metadata={"k": True}), "volumes[0].metadata['k']: True is a bool; quote it in YAML"),
+    (dict(metadata={"k": None}), "volumes[0].metadata['k']: None is a NoneType, not a string"),
+    (dict(metadata=["k"]), "volumes[0].metadata: ['k'] is a list, not a dict"),
+    (dict(metadata={"": "x"}), "volumes[0].metadata: the key '' is not 1-255"),
+    (dict(metadata={"k" * 256: "x"}), "volumes[0].metadata: the key 'kkk"),
+    (dict(metadata={"k": "v" * 256}), "is longer than 255 characters"),
+    (dict(metadata={"k%d" % i: "v" for i in range(65)}), "65 keys; a volume holds at most 64"),
+    (dict(metadata={"k%d" % i: "#" * 40 for i in range(40)}), "take 5390 characters in LV tags"),
+    (dict(description=5), "volumes[0].description: 5 is a int"),
+    (dict(description="d" * 256), "longer than 255 characters"),
+    (dict(description="a\u2028b"), "non-printable character"),
+])
+def test_description_and_metadata_errors(converged, given, message):
+    actions, errors = one(item(**dict(LOGS01, **given)), converged)
+    assert actions == [] and len(errors) == 1
+    assert message in errors[0]
+
+
+def test_limits_allow_cinder_maximums(converged):
+    metadata = {"k%02d" % i + "x" * 252: "v" * 255 for i in range(3)}
+    (act,), errors = one(item(**dict(LOGS01, description="d" * 255, metadata=metadata)), converged)
+    assert errors == [] and act["action"] == "update" and len(act["tags_add"]) == 4
+
+
+def test_updates_go_through_the_lvm_shell_and_are_read_back():
+    world = _LvmWorld()
+    items = [item(name="new0", size="64MiB", vg="ember-thick", metadata={"a": "b c"}),
+             item(name="logs01", size="256MiB", vg="ember-thick", description="Logs, rotated")]
+    actions, outcomes = _batch(world, items)
+    assert [(a["action"], e) for a, e in outcomes] == [("create", None), ("update", None)]
+    assert [c[0] for c in world.commands] == ["lvm", "vgs", "lvs", "udevadm"]
+    tags = {r["lv_name"]: r["lv_tags"].split(",") for r in world.rows}
+    assert "ember.meta=a=b#20c" in tags["volume-new0"] and "ember.vdesc=Logs#2C#20rotated" in tags["volume-logs01"]
+
+
+def test_a_create_too_long_for_the_lvm_shell_runs_alone():
+    world = _LvmWorld()
+    items = [item(name="new0", size="64MiB", vg="ember-thick", metadata={"k%02d" % i: "v" for i in range(30)}),
+             item(name="new1", size="64MiB", vg="ember-thick")]
+    actions, outcomes = _batch(world, items)
+    assert [e for _a, e in outcomes] == [None, None]
+    assert [c[0] for c in world.commands] == ["lvm", "vgs", "lvs", "lvcreate", "udevadm"]
+    assert "volume-new0" in world.commands[3] and "volume-new0" not in world.commands[0]
