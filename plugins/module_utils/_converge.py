@@ -49,10 +49,13 @@ def volume_items(plan, host, pools, phase="present"):
         if entry.get("host") != host:
             continue
         pool = index.get(entry["pool_id"], {})
-        if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend"):
+        if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend", "update"):
             item = {"name": entry["name"], "size": _in_bytes(entry["size_bytes"]), "state": "present",
                     "vg": entry["vg"], "thin_pool": entry.get("thin_pool"),
                     "volume_type": entry.get("volume_type"), "backend": entry.get("backend")}
+            for key in ("description", "metadata"):  # given: the exact state; not given: left as it is
+                if entry.get(key) is not None:
+                    item[key] = entry[key]
             if entry["action"] == "create" and entry.get("source"):
                 item["source"] = {key: value for key, value in entry["source"].items() if value is not None}
             items.append(item)

@@ -58,6 +58,7 @@ CURRENT_BACKEND_OPTIONS = {key: spec for key, spec in BACKEND_OPTIONS.items() if
 VOLUME_SAMPLES = {"name": "vol1", "size": "1GiB", "volume_type": "fast", "availability_zone": ["az1", "az2"],
                   "state": "present", "attachments": [{"host": "client1"}], "force": True,
                   "description": "for humans", "cascade": False, "project": "web",
+                  "metadata": {"owner": "web team"},
                   "source": {"volume": "vol0", "snapshot": "nightly"},
                   "snapshots": [{"name": "nightly", "cow_size": "512MiB", "description": "before", "state": "present",
                                  "force": False}]}
@@ -276,8 +277,8 @@ VOLUME_MODULE_FIELDS = {
     "volume_clear_size": (BACKEND_OPTIONS, "volume_clear_size"),
     "cascade": (VOLUME_OPTIONS, "cascade"),
     "source": (VOLUME_OPTIONS, "source"),
-    "description": None,  # module-only for now: wired by the lead
-    "metadata": None,  # module-only for now: wired by the lead
+    "description": (VOLUME_OPTIONS, "description"),
+    "metadata": (VOLUME_OPTIONS, "metadata"),
 }
 ATTACHMENT_MODULE_FIELDS = {
     "volume": (VOLUME_OPTIONS, "name"),
@@ -417,6 +418,7 @@ def test_volume_defaults_are_the_validator_defaults():
     (request,) = validate_requests([{"name": "vol1", "size": 1}])
     applied = {"state": request.state, "force": request.force, "attachments": request.attachments,
                "description": request.description, "cascade": request.cascade, "snapshots": request.snapshots,
+               "metadata": request.metadata,
                "project": request.project, "source": request.source, "volume_type": request.volume_type,
                "availability_zone": request.availability_zones}
     for key, spec in VOLUME_OPTIONS.items():

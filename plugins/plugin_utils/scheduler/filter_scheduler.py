@@ -371,6 +371,7 @@ def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
         "pool_id": pool.id if pool else None, "driver": pool.driver if pool else None,
         "vg": pool.vg if pool else None, "thin_pool": pool.thin_pool if pool else None,
         "attachments": list(req.attachments), "force": req.force, "description": req.description,
+        "metadata": req.metadata,
         "cascade": req.cascade, "snapshots": [], "project": req.project, "source": req.source,
         "qos_specs": {}, "qos_cgroups": dict(req.qos_cgroups or {}), "reason": reason,
     }
@@ -484,8 +485,12 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         if problems:
             errors.extend(problems)
             continue
+        changed = [key for key, value in (("description", req.description), ("metadata", req.metadata))
+                   if value is not None and value != (vol[key] if key == "metadata" else (vol[key] or ""))]
         if size == current and not need:
-            entries[pos] = _entry(req, "none", pool, vtype, specs, size, current, "existing")
+            action = "update" if changed else "none"
+            reason = f"existing; update {' and '.join(changed)}" if changed else "existing"
+            entries[pos] = _entry(req, action, pool, vtype, specs, size, current, reason)
             entries[pos]["snapshots"] = snaps
             continue
         spec = planner.spec(req, vtype, size - current + need)
@@ -497,8 +502,9 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
             errors.append(f"No valid backend for {req.name}: {what} stays on {pool.id}: {why}")
             continue
         pool.consume(size - current + need)
-        action = "extend" if size > current else "none"
-        reason = f"existing; extend by {format_size(size - current)}" if size > current else "existing"
+        action = "extend" if size > current else ("update" if changed else "none")
+        reason = f"existing; extend by {format_size(size - current)}" if size > current else (
+            f"existing; update {' and '.join(changed)}" if changed else "existing")
         entries[pos] = _entry(req, action, pool, vtype, specs, size, current, reason)
         entries[pos]["snapshots"] = snaps
 

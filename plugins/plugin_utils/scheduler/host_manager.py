@@ -147,7 +147,9 @@ class PoolState:
             self.volumes.append({"name": str(vol["name"]), "size_bytes": size,
                                  "volume_type": None if vtype is None else str(vtype),
                                  "attached_to": [str(a) for a in attached],
-                                 "snapshots": {str(s["name"]): dict(s) for s in snapshots}})
+                                 "snapshots": {str(s["name"]): dict(s) for s in snapshots},
+                                 "description": vol.get("description"),
+                                 "metadata": dict(vol.get("metadata") or {})})
         if errors:
             raise ScheduleError(errors)
         self.indexes = []  # the planner's per-group indexes this pool is in (see filter_scheduler)

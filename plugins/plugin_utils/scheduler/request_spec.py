@@ -16,6 +16,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ansible_collections.ember.blockstore.plugins.module_utils._metadata import (
+    MAX_TAG_CHARS,
+    MetadataError,
+    description_tags,
+    metadata_tags,
+    tags_size,
+    validate_description,
+    validate_metadata,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     NameError_,
     validate_text,
@@ -42,10 +51,8 @@ __all__ = [
 
 VOLUMES_FIELD = "blockstore_volumes"
 TYPES_FIELD = "blockstore_volume_types"
-# ``metadata`` (Cinder's volume metadata) is not accepted until the volume module stores it on the host:
-# a key that would be silently dropped is an error instead.
 VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
-                         "description", "snapshots", "cascade", "project", "source"))
+                         "description", "snapshots", "cascade", "project", "source", "metadata"))
 TYPE_KEYS = frozenset(("extra_specs", "description", "qos_specs"))
 ATTACHMENT_KEYS = frozenset(("host", "qos_cgroup"))
 # A volume's snapshots (option names of the snapshot module, which openstack.cloud's volume_snapshot uses).
@@ -93,6 +100,7 @@ class VolumeRequest:
     project: str | None = None
     source: dict | None = None
     qos_cgroups: dict | None = None
+    metadata: dict | None = None
 
     @property
     def field(self):
@@ -273,11 +281,16 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         if not isinstance(force, bool):
             errors.append(f"{field}.force: {force!r} is not a boolean")
         description = item.get("description")
-        if description is not None:
-            try:
-                validate_text(description, field + ".description", 255, "description")
-            except NameError_ as exc:
-                errors.append(str(exc))
+        metadata = item.get("metadata")
+        try:  # the volume module's rules: Cinder's limits, and what the LV tags can hold
+            validate_description(description, field + ".description")
+            validate_metadata(metadata, field + ".metadata")
+            tags = description_tags(description) + metadata_tags(metadata)
+            if tags_size(tags) > MAX_TAG_CHARS:
+                errors.append(f"{field}.metadata: the description and metadata take {tags_size(tags)} characters "
+                              f"as LV tags; a volume holds at most {MAX_TAG_CHARS}")
+        except MetadataError as exc:
+            errors.append(str(exc))
         project = item.get("project")
         if project is not None:
             try:
@@ -298,7 +311,8 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             index=index, name=str(name), state=state, size=size, volume_type=None if vtype is None else str(vtype),
             availability_zones=zones, attachments=hosts, force=force,
             description=None if description is None else str(description), snapshots=snapshots,
-            cascade=cascade, project=project, source=source, qos_cgroups=cgroups))
+            cascade=cascade, project=project, source=source, qos_cgroups=cgroups,
+            metadata=None if metadata is None else dict(metadata)))
     if errors:
         raise ScheduleError(errors)
     return requests

@@ -27,12 +27,15 @@ class TestValidation:
     def test_unknown_key(self):
         assert self.errors([{"name": "a", "size": 1, "sise": 2, "zone": "x"}]) == [
             ("blockstore_volumes[0]: unknown key(s) sise, zone; allowed: attachments, availability_zone, cascade, "
-             "description, force, name, project, size, snapshots, source, state, volume_type")]
+             "description, force, metadata, name, project, size, snapshots, source, state, volume_type")]
 
-    def test_metadata_is_refused_until_it_is_stored(self):
-        # A key the hosts would not keep is an error, not silently dropped.
-        (error,) = self.errors([{"name": "a", "size": 1, "metadata": {"app": "pg"}}])
-        assert error.startswith("blockstore_volumes[0]: unknown key(s) metadata;")
+    def test_metadata_is_checked_as_the_volume_module_stores_it(self):
+        (ok,) = validate_requests([{"name": "a", "size": 1, "metadata": {"app": "pg"}, "description": "é ok"}])
+        assert (ok.metadata, ok.description) == ({"app": "pg"}, "é ok")
+        (error,) = self.errors([{"name": "a", "size": 1, "metadata": {"a=b": "pg"}}])
+        assert error.startswith("blockstore_volumes[0].metadata: the key 'a=b' is not 1-255 letters")
+        (error,) = self.errors([{"name": "a", "size": 1, "metadata": {"k%d" % i: "v" * 200 for i in range(30)}}])
+        assert error.startswith("blockstore_volumes[0].metadata: the description and metadata take ")
 
     @pytest.mark.parametrize("name", [None, "", "DB01", "db_01", "-x", "x" * 64, 7])
     def test_bad_name(self, name):
@@ -79,7 +82,7 @@ class TestValidation:
             "blockstore_volumes[0]: expected a dict with at least a name, got str",
             "blockstore_volumes[1].state: 'gone' is not one of present, absent",
             "blockstore_volumes[2].force: 'yes' is not a boolean",
-            "blockstore_volumes[3].description: 5 is not a non-empty string",
+            "blockstore_volumes[3].description: 5 is a int; quote it in YAML ('5') to make it a string, not a string",
             "blockstore_volumes[5].availability_zone: 5 is not a zone name or a non-empty list of zone names",
             "blockstore_volumes[6].availability_zone: ['az1', ''] is not a zone name or a non-empty list of zone names",
         ]

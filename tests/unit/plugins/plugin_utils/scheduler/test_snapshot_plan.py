@@ -313,7 +313,7 @@ def test_a_source_reverted_or_a_snapshot_deleted_in_the_same_run_is_refused():
 
 @pytest.mark.parametrize("volume, expected", [
     ({"name": "v", "size": 1, "description": "two\nlines"}, "blockstore_volumes[0].description: 'two\\nlines' "
-                                                            "contains a control character"),
+                                                            "contains the non-printable character"),
     ({"name": "v", "size": 1, "description": "x" * 300}, "blockstore_volumes[0].description: "),
     ({"name": "v", "size": 1, "availability_zone": []}, "availability_zone: [] is not a zone name or a non-empty"),
     ({"name": "v", "size": 1, "availability_zone": ["az1", "az1"]}, "names a zone twice"),
@@ -329,3 +329,22 @@ def test_text_zones_and_sources_are_checked(volume, expected):
 def test_a_bad_source_is_the_only_error():
     (error,) = errors_of([{"name": "v", "source": {"volume": "v"}}], [pool_facts()])
     assert error == "blockstore_volumes[0].source.volume: 'v' is the volume itself"
+
+
+def test_description_and_metadata_are_updated_in_place_and_left_alone_when_not_given():
+    from ansible_collections.ember.blockstore.plugins.module_utils._converge import volume_items
+
+    vol = dict(existing("v", GiB), description="old", metadata={"app": "pg"})
+    pools = [pool_facts(volumes=[vol])]
+    same = plan([{"name": "v", "size": 1, "description": "old", "metadata": {"app": "pg"}}], pools)
+    assert same["volumes"][0]["action"] == "none" and volume_items(same, "stor1", pools) == []
+    unset = plan([{"name": "v", "size": 1}], pools)
+    assert unset["volumes"][0]["action"] == "none"
+    changed = plan([{"name": "v", "size": 1, "metadata": {"app": "pg", "tier": "gold"}}], pools)
+    (entry,) = changed["volumes"]
+    assert (entry["action"], entry["reason"]) == ("update", "existing; update metadata")
+    (item,) = volume_items(changed, "stor1", pools)
+    assert item["metadata"] == {"app": "pg", "tier": "gold"} and "description" not in item
+    grown = plan([{"name": "v", "size": 2, "description": ""}], pools)
+    assert grown["volumes"][0]["action"] == "extend"
+    assert volume_items(grown, "stor1", pools)[0]["description"] == ""
