@@ -240,7 +240,7 @@ def final_ledger(intent, volume_results, delete_results):
                 continue
             if item.get("failed"):
                 volumes.pop(item["name"])
-            elif item.get("action") in ("create", "none", "extend"):
+            elif item.get("action") in ("create", "none", "extend", "update"):
                 entry["status"] = "available"
     for _host, result in sorted((delete_results or {}).items()):
         for item in _items(result, "volumes"):
