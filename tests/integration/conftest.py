@@ -31,10 +31,11 @@ def lab():
         subprocess.run([os.path.join(ROOT, "lab", "down.sh")], check=False)
 
 
-# Scenarios build on one lab in this order: the slice on fresh hosts first, the same converge run through
+# Scenarios build on one lab in this order: the slice on fresh hosts first, the bad inputs on the state it leaves
+# (snapshots included), the same converge run through
 # ansible-runner (as AWX runs it) on the lab the slice left converged, then the fault scenarios that crash and
 # damage nodes, then the rest.
-ORDER = ("test_site.py", "test_runner.py", "test_faults.py")
+ORDER = ("test_site.py", "test_bad_inputs.py", "test_runner.py", "test_faults.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -17,9 +17,11 @@ from lab_helpers import ROOT, run_playbook
 pytestmark = pytest.mark.lab
 
 with open(os.path.join(ROOT, "inventories", "lab", "group_vars", "all.yml")) as _handle:
-    DECLARED = yaml.safe_load(_handle)["blockstore_volumes"]
+    _LAB_VARS = yaml.safe_load(_handle)
+DECLARED = _LAB_VARS["blockstore_volumes"]
 NAMES = {v["name"] for v in DECLARED}
 DECLARED_BY_NAME = {v["name"]: v for v in DECLARED}
+TYPES = _LAB_VARS["blockstore_volume_types"]
 ATTACHED = sorted(v["name"] for v in DECLARED if v.get("attachments"))
 POOL_VG = {"lvm-thick": "ember-thick", "lvm-thin": "ember-thin"}
 SHARED = {}
@@ -236,6 +238,57 @@ def test_inventory_snapshots_revert_and_volumes_from_sources(lab, tmp_path):
     assert again.rc == 0 and again.changed == 0, again.changed_by_host()
     check = run_playbook(lab, check=True, extra_vars=sourced, tmp_path=tmp_path)
     assert check.rc == 0 and check.changed == 0, check.changed_by_host()
+
+
+QOS_WBPS = 4 * 2**20  # bytes/s; 24 MiB then take 6 s
+
+
+def test_qos_throttles_the_consumer_and_metadata_is_kept_with_the_volume(lab, tmp_path):
+    # A volume type with Cinder's front-end QoS (write_bytes_sec) on a new attached volume: the consumer's
+    # system.slice gets its io.max line, and a direct-I/O write from that slice runs at the limit (within 10 %).
+    # In the same runs scratch01 gets a description and metadata (kept in LV tags, updated in place).
+    # Check -> real -> again -> check, then a metadata change is one update.
+    types = dict(copy.deepcopy(TYPES), limited={"extra_specs": {"volume_backend_name": "lvm-thin"},
+                                                "qos_specs": {"write_bytes_sec": str(QOS_WBPS)}})
+    meta = {"owner": "web team", "tier": "gold=1"}
+
+    def declared(metadata):
+        return {"blockstore_volume_types": types, "blockstore_volumes": volumes_with({
+            "scratch01": dict(DECLARED_BY_NAME["scratch01"], description="scratch space, été", metadata=metadata),
+        }) + [{"name": "qos01", "size": "256MiB", "volume_type": "limited", "availability_zone": "az1",
+               "attachments": [{"host": "client1"}]}]}
+
+    before = lab.state()
+    check = run_playbook(lab, check=True, extra_vars=declared(meta), tmp_path=tmp_path)
+    assert check.rc == 0, check.stdout[-3000:]
+    assert lab.state() == before
+    run = run_playbook(lab, extra_vars=declared(meta), tmp_path=tmp_path)
+    assert run.rc == 0, run.stdout[-3000:]
+    (conn,) = [c for c in run.task("Log in to exported volumes and out of volumes being deleted")["client1"][
+        "connections"] if c["volume"] == "qos01"]
+    assert conn["qos"] == {"wbps": QOS_WBPS} and conn["qos_changed"] is True
+    device = lab.ssh("client1", "readlink -f %s" % conn["device"]).stdout.strip()
+    number = lab.ssh("client1", "cat /sys/class/block/%s/dev" % device.rsplit("/", 1)[1]).stdout.strip()
+    line = lab.ssh("client1", "grep '^%s ' /sys/fs/cgroup/system.slice/io.max" % number).stdout.split()
+    assert line == [number, "rbps=max", "wbps=%d" % QOS_WBPS, "riops=max", "wiops=max"], line
+    out = lab.ssh("client1", "systemd-run --quiet --slice=system.slice --wait --pipe dd if=/dev/zero of=%s bs=1M "
+                             "count=24 oflag=direct 2>&1 | tail -1" % conn["device"]).stdout
+    seconds = float(out.split(" s,")[0].split(",")[-1])
+    rate = 24 * 2**20 / seconds
+    assert abs(rate - QOS_WBPS) <= 0.1 * QOS_WBPS, (out, rate)
+    tags = lab.ssh("stor1", "lvs --noheadings -o lv_tags ember-thick/volume-scratch01").stdout.strip().split(",")
+    assert "ember.meta=owner=web#20team" in tags and "ember.meta=tier=gold#3D1" in tags, tags
+    assert [t for t in tags if t.startswith("ember.vdesc=")] == ["ember.vdesc=scratch#20space#2C#20#C3#A9t#C3#A9"]
+    again = run_playbook(lab, extra_vars=declared(meta), tmp_path=tmp_path)
+    assert again.rc == 0 and again.changed == 0, again.changed_by_host()
+    check = run_playbook(lab, check=True, extra_vars=declared(meta), tmp_path=tmp_path)
+    assert check.rc == 0 and check.changed == 0, check.changed_by_host()
+    update = run_playbook(lab, extra_vars=declared({"owner": "db team"}), tmp_path=tmp_path)
+    assert update.rc == 0 and update.changed_by_host()["stor1"] == 1, update.changed_by_host()
+    (item,) = [v for v in update.task("Create and extend volumes")["stor1"]["volumes"] if v["name"] == "scratch01"]
+    assert (item["action"], item["metadata"]) == ("update", {"owner": "db team"})
+    tags = lab.ssh("stor1", "lvs --noheadings -o lv_tags ember-thick/volume-scratch01").stdout.strip().split(",")
+    assert [t for t in tags if t.startswith("ember.meta=")] == ["ember.meta=owner=db#20team"], tags
 
 
 def test_target_loaded_without_its_lun_gets_it_live(lab):
