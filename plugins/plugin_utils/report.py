@@ -134,7 +134,7 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
         for host, result in sorted(results.items()):
             if (result or {}).get("unreachable") and host not in failed:
                 failed[host] = "stopped answering during the %s phase" % phase
-    usage = pool_usage(rows, pools or [], facts)
+    usage = pool_usage(rows, pools or [], facts, snapshot_deltas(plan, rows, facts))
     return {"rows": rows, "counts": counts, "hosts_failed": failed, "errors": errors,
             "pools": pool_lines(usage), "pool_usage": usage}
 
@@ -152,15 +152,39 @@ def _bar(used, provisioned, total):
     return "[" + "#" * full + "+" * plus + "." * (_BAR - full - plus) + "]" + (">" if provisioned > total else "")
 
 
-def pool_usage(rows, pools, facts):
+def snapshot_deltas(plan, rows, facts):
+    """``{pool id: bytes}`` the run's snapshots add to (or free from) each pool: a snapshot taken adds its COW
+    size on a thick pool and the volume's size on a thin one (its provisioned size); one deleted, or deleted with
+    its volume (``cascade``), frees the same as the facts report it. Volumes whose row is in error or unknown are
+    left out (what happened there is not known)."""
+    state = {row["volume"]: row["state"] for row in rows}
+    delta = {}
+    for entry in plan.get("volumes") or []:
+        pool_id = entry.get("pool_id")
+        if not pool_id or state.get(entry["name"]) in (None, "error", "unknown", "absent"):
+            continue
+        have = {s["name"]: s for s in (facts.get(entry["name"]) or {}).get("managed_snapshots") or []}
+        thin = entry.get("thin_pool") is not None
+        for snap in entry.get("snapshots") or []:
+            if snap["action"] == "create":
+                size = entry.get("size_bytes") or 0 if thin else (snap.get("cow_size_bytes") or 0)
+                delta[pool_id] = delta.get(pool_id, 0) + size
+            elif snap["action"] == "delete" and snap["name"] in have:
+                old = have[snap["name"]]
+                size = (old.get("volume_size_bytes") or 0) if thin else (old.get("cow_size_bytes") or 0)
+                delta[pool_id] = delta.get(pool_id, 0) - size
+    return delta
+
+
+def pool_usage(rows, pools, facts, extra=None):
     """Each pool after the run (the pool facts gathered at its start, with the sizes the run created, extended
     and deleted; in check mode what it would do), sorted by pool id: ``{"id", "host", "backend", "driver",
     "availability_zone", "thin", "total_bytes", "used_bytes", "provisioned_bytes", "free_bytes",
     "over_subscription", "max_over_subscription_ratio", "reserved_percentage"}``. A created thin volume
     allocates nothing, so only its provisioned size counts; a thick one uses its size. Over-subscription is
     provisioned / size, as Cinder's capacity filter counts it; ``max_over_subscription_ratio`` is None for
-    thick pools."""
-    delta = {}
+    thick pools. ``extra``: ``{pool id: bytes}`` more that the run adds (snapshots, :func:`snapshot_deltas`)."""
+    delta = dict(extra or {})
     for row in rows:
         pool_id, name = row.get("pool"), row["volume"]
         before = (facts.get(name) or {}).get("size_bytes") or 0

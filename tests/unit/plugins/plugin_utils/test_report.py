@@ -442,3 +442,23 @@ def test_pool_lines_leave_out_pools_that_do_not_exist_and_failed_items():
                        pools=pools)
     assert got["pools"] == ["pool stor1@lvm-thick [..............................] used 0 B, provisioned 0 B, "
                             "free 4 GiB of 4 GiB, over-subscription 0.00"]
+
+
+def test_snapshot_deltas_count_cow_stores_and_thin_provisioned_sizes():
+    from ansible_collections.ember.blockstore.plugins.plugin_utils.report import snapshot_deltas
+
+    plan = {"volumes": [
+        {"name": "a", "pool_id": "s1@thick", "thin_pool": None, "size_bytes": 100, "snapshots": [
+            {"name": "new", "action": "create", "cow_size_bytes": 40}, {"name": "old", "action": "delete"}]},
+        {"name": "b", "pool_id": "s1@thin", "thin_pool": "tp", "size_bytes": 300, "snapshots": [
+            {"name": "new", "action": "create", "cow_size_bytes": None}, {"name": "same", "action": "none"}]},
+        {"name": "c", "pool_id": "s1@thick", "thin_pool": None, "size_bytes": None, "snapshots": [
+            {"name": "x", "action": "delete"}]},
+        {"name": "d", "pool_id": "s1@thick", "thin_pool": None, "size_bytes": 10, "snapshots": [
+            {"name": "y", "action": "create", "cow_size_bytes": 10}]}]}
+    rows = [{"volume": "a", "state": "available"}, {"volume": "b", "state": "in-use"},
+            {"volume": "c", "state": "deleted"}, {"volume": "d", "state": "error"}]
+    facts = {"a": {"managed_snapshots": [{"name": "old", "cow_size_bytes": 25, "volume_size_bytes": 100}]},
+             "c": {"managed_snapshots": [{"name": "x", "cow_size_bytes": 7, "volume_size_bytes": 50}]}}
+    # thick: +40 (a's new COW) -25 (a's old) -7 (c's, deleted with it); d is in error: not counted. thin: +300.
+    assert snapshot_deltas(plan, rows, facts) == {"s1@thick": 8, "s1@thin": 300}
