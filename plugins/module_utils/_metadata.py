@@ -63,9 +63,18 @@ def _printable(char):
     return not category.startswith("C") and (not category.startswith("Z") or category == "Zs")
 
 
+def _kind(value):
+    """A value's kind in YAML terms (Ansible hands over tagged subclasses, so never ``type(value).__name__``)."""
+    for kind, name in ((bool, "boolean"), ((int, float), "number"), (dict, "dict"), ((list, tuple), "list"),
+                       (str, "string")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
 def _type_hint(value):
-    return ("%s; quote it in YAML ('%s') to make it a string" % (type(value).__name__, value)
-            if isinstance(value, (bool, int, float)) else type(value).__name__)
+    return ("%s; quote it in YAML ('%s') to make it a string" % (_kind(value), value)
+            if isinstance(value, (bool, int, float)) else _kind(value))
 
 
 def validate_description(value, field="description"):
@@ -93,7 +102,7 @@ def validate_metadata(value, field="metadata"):
         return None
     if not isinstance(value, dict):
         raise MetadataError("%s: %s is a %s, not a dict of strings"
-                            % (field, show_value(value), type(value).__name__))
+                            % (field, show_value(value), _kind(value)))
     if len(value) > MAX_KEYS:
         raise MetadataError("%s: %d keys; a volume holds at most %d (its metadata lives in LVM's VG metadata, "
                             "which must stay small)" % (field, len(value), MAX_KEYS))

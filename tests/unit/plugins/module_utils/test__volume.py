@@ -1057,8 +1057,8 @@ def test_a_deleted_volume_reports_no_description_or_metadata():
 
 
 @pytest.mark.parametrize("given, message", [
-    (dict(metadata={1: "x"}), "volumes[0].metadata: the key 1 is a int"),
-    (dict(metadata={"k": True}), "volumes[0].metadata['k']: True is a bool; quote it in YAML"),
+    (dict(metadata={1: "x"}), "volumes[0].metadata: the key 1 is a number"),
+    (dict(metadata={"k": True}), "volumes[0].metadata['k']: True is a boolean; quote it in YAML"),
     (dict(metadata={"k": None}), "volumes[0].metadata['k']: None is a NoneType, not a string"),
     (dict(metadata=["k"]), "volumes[0].metadata: ['k'] is a list, not a dict"),
     (dict(metadata={"": "x"}), "volumes[0].metadata: the key '' is not 1-255"),
@@ -1066,7 +1066,7 @@ def test_a_deleted_volume_reports_no_description_or_metadata():
     (dict(metadata={"k": "v" * 256}), "is longer than 255 characters"),
     (dict(metadata={"k%d" % i: "v" for i in range(65)}), "65 keys; a volume holds at most 64"),
     (dict(metadata={"k%d" % i: "#" * 40 for i in range(40)}), "take 5390 characters in LV tags"),
-    (dict(description=5), "volumes[0].description: 5 is a int"),
+    (dict(description=5), "volumes[0].description: 5 is a number"),
     (dict(description="d" * 256), "longer than 255 characters"),
     (dict(description="a\u2028b"), "non-printable character"),
 ])

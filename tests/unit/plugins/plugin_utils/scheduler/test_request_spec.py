@@ -82,7 +82,8 @@ class TestValidation:
             "blockstore_volumes[0]: expected a dict with at least a name, got str",
             "blockstore_volumes[1].state: 'gone' is not one of present, absent",
             "blockstore_volumes[2].force: 'yes' is not a boolean",
-            "blockstore_volumes[3].description: 5 is a int; quote it in YAML ('5') to make it a string, not a string",
+            "blockstore_volumes[3].description: 5 is a number; quote it in YAML ('5') to make it a string, "
+            "not a string",
             "blockstore_volumes[5].availability_zone: 5 is not a zone name or a non-empty list of zone names",
             "blockstore_volumes[6].availability_zone: ['az1', ''] is not a zone name or a non-empty list of zone names",
         ]
