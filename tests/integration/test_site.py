@@ -271,6 +271,7 @@ def test_qos_throttles_the_consumer_and_metadata_is_kept_with_the_volume(lab, tm
     number = lab.ssh("client1", "cat /sys/class/block/%s/dev" % device.rsplit("/", 1)[1]).stdout.strip()
     line = lab.ssh("client1", "grep '^%s ' /sys/fs/cgroup/system.slice/io.max" % number).stdout.split()
     assert line == [number, "rbps=max", "wbps=%d" % QOS_WBPS, "riops=max", "wiops=max"], line
+
     # The writer runs in a child cgroup of system.slice (the lab has no D-Bus for systemd-run; a process cannot
     # join system.slice itself, an inner node with controllers): system.slice's io.max applies to its subtree.
     # The same write from a cgroup outside system.slice is the unthrottled baseline, measured in the same run.

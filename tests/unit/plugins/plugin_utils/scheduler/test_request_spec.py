@@ -165,8 +165,8 @@ class TestVolumeTypeValidation:
         assert validate_volume_types(TYPES)["fast"] == {
             "extra_specs": {"thin_provisioning_support": "<is> True"}, "description": "thin, over-subscribed",
             "qos_specs": {}}
-        assert validate_volume_types({"plain": None}) == {"plain": {"extra_specs": {}, "description": None,
-                                                                     "qos_specs": {}}}
+        plain = {"extra_specs": {}, "description": None, "qos_specs": {}}
+        assert validate_volume_types({"plain": None}) == {"plain": plain}
         assert validate_volume_types(None) == {}
 
     def test_problems(self):
