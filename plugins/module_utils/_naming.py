@@ -15,6 +15,7 @@ import hashlib
 import re
 
 __all__ = [
+    "type_name",
     "NameError_", "MANAGED_TAG", "VOLUME_TAG", "TYPE_TAG", "BACKEND_TAG", "SNAPSHOT_TAG", "SOURCE_TAG", "CREATING_TAG",
     "CLONE_TAG", "CLONE_SNAPSHOT_PREFIX", "LV_PREFIX", "TGT_CONF_DIR",
     "DEFAULT_TARGET_PREFIX", "MAX_IQN_BYTES", "MAX_TARGET_PREFIX_BYTES", "CHAP_MAX_LENGTH", "CHAP_MIN_SECRET",
@@ -90,6 +91,15 @@ def show_value(value, limit=60):
     if len(text) > limit:
         return "%s... (%d characters)" % (text[:limit], len(value) if hasattr(value, "__len__") else len(text))
     return text
+
+
+def type_name(value):
+    """The plain type name of a value for an error message: ``str`` for Ansible's tagged strings
+    (``_AnsibleTaggedStr``) and the like, which are subclasses of the built-in types."""
+    for base in (bool, int, float, str, bytes, dict, list, tuple, set):
+        if isinstance(value, base):
+            return base.__name__
+    return type(value).__name__
 
 
 def validate_text(value, field, max_length=255, what="value"):

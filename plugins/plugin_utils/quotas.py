@@ -24,6 +24,7 @@ Pure: plain data in, a normalized dict or a sorted list of messages out; no Ansi
 
 from __future__ import annotations
 
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import type_name
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError
 
 __all__ = ["QUOTAS_FIELD", "RESOURCES", "UNLIMITED", "check_quotas", "validate_quotas"]
@@ -107,7 +108,7 @@ def validate_quotas(quotas, volume_types=None):
     if quotas is None:
         return {PROJECTS: {}}
     if not isinstance(quotas, dict):
-        raise ScheduleError(f"{QUOTAS_FIELD}: expected a dict of quota name -> limit, got {type(quotas).__name__}")
+        raise ScheduleError(f"{QUOTAS_FIELD}: expected a dict of quota name -> limit, got {type_name(quotas)}")
     types = set(volume_types) if isinstance(volume_types, dict) else set()
     errors = []
     result = _validate_limits(QUOTAS_FIELD, quotas, types, errors, projects_allowed=True)
@@ -115,7 +116,7 @@ def validate_quotas(quotas, volume_types=None):
     result[PROJECTS] = {}
     if projects is not None and not isinstance(projects, dict):
         errors.append(f"{QUOTAS_FIELD}.{PROJECTS}: expected a dict of project name -> quotas, got "
-                      f"{type(projects).__name__}")
+                      f"{type_name(projects)}")
         projects = None
     for project, limits in (projects or {}).items():
         if not isinstance(project, str) or not project.strip():
@@ -125,7 +126,7 @@ def validate_quotas(quotas, volume_types=None):
         if limits is None:
             limits = {}
         if not isinstance(limits, dict):
-            errors.append(f"{field}: expected a dict of quota name -> limit, got {type(limits).__name__}")
+            errors.append(f"{field}: expected a dict of quota name -> limit, got {type_name(limits)}")
             continue
         result[PROJECTS][project] = _validate_limits(field, limits, types, errors, projects_allowed=False)
     if errors:

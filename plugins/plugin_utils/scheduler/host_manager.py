@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import type_name
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filters.extra_specs_ops import (
     bool_from_string,
@@ -70,7 +71,7 @@ class PoolState:
 
     def __init__(self, facts, field="pool"):
         if not isinstance(facts, dict):
-            raise ScheduleError(f"{field}: expected a dict of pool facts, got {type(facts).__name__}")
+            raise ScheduleError(f"{field}: expected a dict of pool facts, got {type_name(facts)}")
         errors = []
 
         def need_str(key, required=True):
@@ -98,7 +99,7 @@ class PoolState:
         if caps is None:
             caps = {}
         if not isinstance(caps, dict):
-            errors.append(f"{field}.capabilities: expected a dict, got {type(caps).__name__}")
+            errors.append(f"{field}.capabilities: expected a dict, got {type_name(caps)}")
             caps = {}
         self.capabilities = caps
         az = caps.get("availability_zone", facts.get("availability_zone"))
@@ -126,7 +127,7 @@ class PoolState:
             self.thin_capacity = total_available_capacity(self.total, self.reserved_bytes, self.mosr, True)
         volumes = facts.get("volumes") or []
         if not isinstance(volumes, list):
-            errors.append(f"{field}.volumes: expected a list, got {type(volumes).__name__}")
+            errors.append(f"{field}.volumes: expected a list, got {type_name(volumes)}")
             volumes = []
         self.volumes = []
         for i, vol in enumerate(volumes):
@@ -233,7 +234,7 @@ def load_pools(pools):
     if pools is None:
         pools = []
     if not isinstance(pools, (list, tuple)):
-        raise ScheduleError(f"{POOLS_FIELD}: expected a list of pool facts, got {type(pools).__name__}")
+        raise ScheduleError(f"{POOLS_FIELD}: expected a list of pool facts, got {type_name(pools)}")
     states, errors, seen = [], [], {}
     for i, facts in enumerate(pools):
         field = f"{POOLS_FIELD}[{i}]"

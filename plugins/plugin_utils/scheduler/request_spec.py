@@ -27,6 +27,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._metadata import 
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     NameError_,
+    type_name,
     validate_text,
     validate_type_name,
     validate_volume_name,
@@ -114,7 +115,7 @@ def validate_volume_types(volume_types):
     if volume_types is None:
         return {}
     if not isinstance(volume_types, dict):
-        raise ScheduleError(f"{TYPES_FIELD}: expected a dict of name -> type, got {type(volume_types).__name__}")
+        raise ScheduleError(f"{TYPES_FIELD}: expected a dict of name -> type, got {type_name(volume_types)}")
     result, errors = {}, []
     for name, spec in volume_types.items():
         field = f"{TYPES_FIELD}.{name}"
@@ -126,14 +127,14 @@ def validate_volume_types(volume_types):
         if spec is None:
             spec = {}
         if not isinstance(spec, dict):
-            errors.append(f"{field}: expected a dict with extra_specs and description, got {type(spec).__name__}")
+            errors.append(f"{field}: expected a dict with extra_specs and description, got {type_name(spec)}")
             continue
         unknown = sorted(str(k) for k in spec if k not in TYPE_KEYS)
         if unknown:
             errors.append(f"{field}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(TYPE_KEYS))}")
         specs = spec.get("extra_specs") or {}
         if not isinstance(specs, dict):
-            errors.append(f"{field}.extra_specs: expected a dict, got {type(specs).__name__}")
+            errors.append(f"{field}.extra_specs: expected a dict, got {type_name(specs)}")
             specs = {}
         clean = {}
         for key, value in specs.items():
@@ -187,13 +188,13 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
     if volumes is None:
         volumes = []
     if not isinstance(volumes, (list, tuple)):
-        raise ScheduleError(f"{VOLUMES_FIELD}: expected a list of volumes, got {type(volumes).__name__}")
+        raise ScheduleError(f"{VOLUMES_FIELD}: expected a list of volumes, got {type_name(volumes)}")
     consumer_set = None if consumers is None else set(consumers)
     requests, errors, seen = [], [], {}
     for index, item in enumerate(volumes):
         field = f"{VOLUMES_FIELD}[{index}]"
         if not isinstance(item, dict):
-            errors.append(f"{field}: expected a dict with at least a name, got {type(item).__name__}")
+            errors.append(f"{field}: expected a dict with at least a name, got {type_name(item)}")
             continue
         before = len(errors)
         if not VOLUME_KEYS.issuperset(item):
@@ -251,7 +252,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             attachments = []
         hosts, cgroups = [], {}
         if not isinstance(attachments, list):
-            errors.append(f"{field}.attachments: expected a list of {{host: name}}, got {type(attachments).__name__}")
+            errors.append(f"{field}.attachments: expected a list of {{host: name}}, got {type_name(attachments)}")
         else:
             for i, att in enumerate(attachments):
                 afield = f"{field}.attachments[{i}]"
@@ -362,7 +363,7 @@ def _validate_snapshots(snapshots, field, state, size, hosts, errors):
     if snapshots is None:
         return []
     if not isinstance(snapshots, list):
-        errors.append(f"{field}.snapshots: expected a list of {{name: ...}}, got {type(snapshots).__name__}")
+        errors.append(f"{field}.snapshots: expected a list of {{name: ...}}, got {type_name(snapshots)}")
         return []
     clean, seen = [], {}
     for i, snap in enumerate(snapshots):

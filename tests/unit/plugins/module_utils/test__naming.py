@@ -252,3 +252,21 @@ def test_managed_snapshot_needs_three_tags():
     assert not is_managed_snapshot({"tags": full}, "b")
     for missing in full:
         assert not is_managed_snapshot({"tags": [t for t in full if t != missing]}, "a")
+
+
+def test_type_name_names_the_builtin_of_ansibles_tagged_values():
+    from ansible_collections.ember.blockstore.plugins.module_utils._naming import type_name
+    from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError
+    from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.request_spec import validate_requests
+
+    class _TaggedStr(str):  # what Ansible's templating hands over (_AnsibleTaggedStr)
+        pass
+
+    assert [type_name(v) for v in (_TaggedStr("x"), True, 1, 1.5, {}, [], None)] == [
+        "str", "bool", "int", "float", "dict", "list", "NoneType"]
+    try:
+        validate_requests(_TaggedStr("db01"))
+    except ScheduleError as exc:
+        assert str(exc) == "blockstore_volumes: expected a list of volumes, got str"
+    else:
+        raise AssertionError("a string is not a list of volumes")
