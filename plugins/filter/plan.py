@@ -143,6 +143,25 @@ def _address_errors(addresses):
     return errors
 
 
+def _unaddressed_attachments(volumes, addresses):
+    """Messages for attachments of present volumes to consumers without ``blockstore_storage_ip`` (the address
+    the target's ACL binds): refused here, before any change, not when the export is written. Only when the
+    caller gives the consumers' addresses."""
+    if addresses is None:
+        return []
+    problems = []
+    for index, item in enumerate(volumes or []):
+        if not isinstance(item, dict) or item.get("state", "present") != "present":
+            continue
+        for pos, att in enumerate(item.get("attachments") or []):
+            host = att.get("host") if isinstance(att, dict) else None
+            if isinstance(host, str) and not addresses.get(host):
+                problems.append("blockstore_volumes[%d].attachments[%d].host: consumer %s has no blockstore_storage_ip "
+                                "(its address on the storage network, which the target's ACL binds)"
+                                % (index, pos, host))
+    return problems
+
+
 def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consumer_addresses=None,
                     volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
                     allow_partial=False, forget=None, forget_hosts=None, default_availability_zone=None,
@@ -183,6 +202,9 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
             note = ("\n(not considered: the pools of storage host(s) that did not report: %s)"
                     % "; ".join("%s: %s" % item for item in sorted(context["missing"].items())))
         raise AnsibleFilterError(str(exc) + note) from None
+    problems = _unaddressed_attachments(volumes, consumer_addresses)
+    if problems:
+        raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(problems))
     ledger = context["ledger"]
     # Volumes the ledger places on a missing host that the inventory does not list are reported, not touched.
     for name, entry in sorted(context["unknown"].items()):

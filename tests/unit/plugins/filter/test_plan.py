@@ -518,6 +518,19 @@ def test_a_bad_consumer_address_is_refused_naming_the_host(bad):
     assert "nothing was changed" in str(excinfo.value)
 
 
-@pytest.mark.parametrize("good", ["198.18.0.21", "fd00::21", "fe80::21%eth1", ""])
+@pytest.mark.parametrize("good", ["198.18.0.21", "fd00::21", "fe80::21%eth1"])
 def test_a_host_address_is_accepted(good):
     assert run_plan(gathers(), consumer_addresses={"client1": good})["volumes"]
+
+
+def test_an_attached_consumer_without_an_address_is_refused_before_any_change():
+    # The lab attaches db01-data, db02-data and logs01 to client1: each attachment is named.
+    with pytest.raises(AnsibleFilterError) as excinfo:
+        run_plan(gathers(), consumer_addresses={"client1": ""})
+    text = str(excinfo.value)
+    assert text.startswith("The plan is refused, nothing was changed:")
+    assert "blockstore_volumes[0].attachments[0].host: consumer client1 has no blockstore_storage_ip" in text
+    assert text.count("has no blockstore_storage_ip") == 3
+    # A consumer with nothing attached needs no address.
+    detached = [dict(v, attachments=[]) for v in volumes()]
+    assert run_plan(gathers(), detached, consumer_addresses={"client1": ""})["volumes"]
