@@ -312,3 +312,14 @@ def test_a_portal_is_one_shell_safe_word(value):
     if normal is not None:
         assert re.fullmatch(r"[0-9a-fA-F.:\[\]%A-Za-z_-]+", normal)
         assert portal(normal) == normal
+
+
+def test_test_module_names_are_unique():
+    # pytest imports test files by basename (rootdir mode, no __init__.py): two test_x.py in different
+    # directories stop the whole session at collection ("import file mismatch").
+    import collections
+    import pathlib
+
+    tests = pathlib.Path(__file__).resolve().parents[1]
+    names = collections.Counter(p.name for p in tests.rglob("test_*.py") if "output" not in p.parts)
+    assert [name for name, count in names.items() if count > 1] == []
