@@ -300,6 +300,33 @@ def test_qos_throttles_the_consumer_and_metadata_is_kept_with_the_volume(lab, tm
     assert [t for t in tags if t.startswith("ember.meta=")] == ["ember.meta=owner=db#20team"], tags
 
 
+def test_info_modules_report_cinders_fields(lab, tmp_path):
+    # volume_info and snapshot_info on stor1 after the scenarios above: statuses, description and metadata,
+    # sources, snapshots and live attachments as Cinder reports them; read-only (nothing changes).
+    playbook = tmp_path / "info.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "stor1", "gather_facts": False, "tasks": [
+        {"name": "volumes", "ember.blockstore.volume_info": {"host": "stor1"}},
+        {"name": "snapshots", "ember.blockstore.snapshot_info": {"volume": ["scratch01", "archive01"]}}]}]))
+    before = lab.state()
+    run = run_playbook(lab, playbook=str(playbook))
+    assert run.rc == 0 and run.changed == 0, run.stdout[-3000:]
+    assert lab.state() == before
+    volumes = {v["name"]: v for v in run.task("volumes")["stor1"]["volumes"]}
+    assert set(lab.managed_lvs("stor1")) <= set(volumes)
+    scratch = volumes["scratch01"]
+    assert (scratch["status"], scratch["description"], scratch["metadata"]) == (
+        "available", "scratch space, été", {"owner": "db team"})
+    assert scratch["snapshots"] == ["s1"] and scratch["size_bytes"] == lab.managed_lvs("stor1")["scratch01"][1]
+    assert "scratch01" in str(volumes["clone01"]["source"]) and "s1" in str(volumes["fromsnap01"]["source"])
+    qos = volumes["qos01"]
+    assert qos["status"] == "in-use" and [a["connected"] for a in qos["attachments"]] == [True], qos
+    snaps = {(s["volume"], s["name"]): s for s in run.task("snapshots")["stor1"]["snapshots"]}
+    assert sorted(snaps) == [("archive01", "s1"), ("scratch01", "s1")]
+    assert snaps[("scratch01", "s1")]["cow_size_bytes"] == 128 * 2**20 and snaps[("scratch01", "s1")]["reverted"]
+    assert snaps[("archive01", "s1")]["cow_size_bytes"] is None
+    assert {s["status"] for s in snaps.values()} == {"available"}
+
+
 def test_target_loaded_without_its_lun_gets_it_live(lab):
     # What a boot race does (tgtd loading a target before its LV is active): the consumer is logged in to a
     # target that has no LUN 1. The run adds the LUN live (no reload, the session stays) and the consumer rescans.
