@@ -306,7 +306,7 @@ def snapshot_actions(req, pool, vol, size):
     happens once."""
     thin = pool.thin_pool is not None
     have = vol["snapshots"] if vol else {}
-    actions, errors, need = [], [], 0
+    actions, errors, need, reverts = [], [], 0, []
     for snap in req.snapshots or []:
         name, state, field = snap["name"], snap["state"], snap["field"]
         found = have.get(name)
@@ -325,10 +325,11 @@ def snapshot_actions(req, pool, vol, size):
                 act["action"] = "update"
         elif state == "absent":
             act["action"] = "delete" if found is not None else "absent"
+        else:
+            reverts.append((act, snap))
         actions.append(act)
     changing = [a["name"] for a in actions if a["action"] in ("create", "update", "delete")]
-    for act, snap in zip([a for a in actions if a["state"] == "reverted"],
-                         [s for s in req.snapshots or [] if s["state"] == "reverted"]):
+    for act, snap in reverts:
         field, name = snap["field"], snap["name"]
         found = have.get(name)
         why = None
