@@ -91,6 +91,11 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    NameError_,
+    validate_text,
+    validate_volume_name,
+)
 from ansible_collections.ember.blockstore.plugins.plugin_utils.clashes import name_clashes
 from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     PlanRefused,
@@ -143,6 +148,30 @@ def _address_errors(addresses):
     return errors
 
 
+def _forget_errors(forget, forget_hosts):
+    """Messages for ``blockstore_ledger_forget`` entries that are not volume names and
+    ``blockstore_ledger_forget_hosts`` entries that are not host names (a typo there would silently forget
+    nothing). A host that is not in the inventory is fine: a node removed for good is usually gone from it too."""
+    errors = []
+    for field, values, check in (("blockstore_ledger_forget", forget, "volume"),
+                                 ("blockstore_ledger_forget_hosts", forget_hosts, "host")):
+        if values is None:
+            continue
+        if not isinstance(values, (list, tuple)):
+            errors.append("%s: %r is not a list of %s names" % (field, values, check))
+            continue
+        for index, value in enumerate(values):
+            where = "%s[%d]" % (field, index)
+            try:
+                if check == "volume":
+                    validate_volume_name(value, where)
+                else:
+                    validate_text(value, where, 255, "host name")
+            except NameError_ as exc:
+                errors.append(str(exc))
+    return errors
+
+
 def _unaddressed_attachments(volumes, addresses):
     """Messages for attachments of present volumes to consumers without ``blockstore_storage_ip`` (the address
     the target's ACL binds): refused here, before any change, not when the export is written. Only when the
@@ -171,7 +200,7 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
         limits = validate_quotas(quotas, volume_types if isinstance(volume_types, dict) else None)
     except ScheduleError as exc:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(exc.errors)) from None
-    problems = _address_errors(consumer_addresses)
+    problems = _address_errors(consumer_addresses) + _forget_errors(forget, forget_hosts)
     if problems:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(problems))
     results = {host: {"gather": (gathers or {}).get(host) or {},

@@ -534,3 +534,14 @@ def test_an_attached_consumer_without_an_address_is_refused_before_any_change():
     # A consumer with nothing attached needs no address.
     detached = [dict(v, attachments=[]) for v in volumes()]
     assert run_plan(gathers(), detached, consumer_addresses={"client1": ""})["volumes"]
+
+
+def test_ledger_forget_lists_are_checked_before_anything():
+    with pytest.raises(AnsibleFilterError) as excinfo:
+        run_plan(gathers(), forget=["Archive_01"], forget_hosts=["stor9", "bad\nhost"])
+    text = str(excinfo.value)
+    assert "blockstore_ledger_forget[0]: 'Archive_01' is not a valid volume name" in text
+    assert "blockstore_ledger_forget_hosts[1]: 'bad\\nhost' contains a control character" in text
+    assert "stor9" not in text  # a node removed for good is usually gone from the inventory too
+    with pytest.raises(AnsibleFilterError, match="blockstore_ledger_forget: 'archive01' is not a list"):
+        run_plan(gathers(), forget="archive01")
