@@ -472,17 +472,18 @@ def resolve_zones(req, volume_type, extra_specs, default_zone, known_zones):
 
 
 def check_options(volume_types, weight_multiplier, default_volume_type, consumers, default_zone=None):
-    """Validate the plan's options (not the volumes); raise :class:`ScheduleError` naming each bad one."""
+    """Validate the plan's options (not the volumes); raise :class:`ScheduleError` naming each bad one by its
+    inventory variable (``blockstore_default_volume_type`` for the ``default_volume_type`` option, ...)."""
     errors = []
     if isinstance(weight_multiplier, bool) or not isinstance(weight_multiplier, (int, float)) \
             or math.isnan(weight_multiplier) or math.isinf(weight_multiplier):
-        errors.append(f"weight_multiplier: {weight_multiplier!r} is not a finite number")
+        errors.append(f"blockstore_capacity_weight_multiplier: {weight_multiplier!r} is not a finite number")
     if default_volume_type is not None and default_volume_type not in volume_types:
-        errors.append(f"default_volume_type: {default_volume_type!r} is not a defined volume type; defined: "
+        errors.append(f"blockstore_default_volume_type: {default_volume_type!r} is not a defined volume type; defined: "
                       f"{', '.join(sorted(volume_types)) or 'none'}")
     if consumers is not None and (not isinstance(consumers, list) or not all(isinstance(c, str) for c in consumers)):
         errors.append(shorten(f"consumers: {consumers!r} is not a list of host names"))
     if default_zone is not None and (not isinstance(default_zone, str) or not default_zone):
-        errors.append(f"default_availability_zone: {default_zone!r} is not a zone name")
+        errors.append(f"blockstore_default_availability_zone: {default_zone!r} is not a zone name")
     if errors:
         raise ScheduleError(errors)

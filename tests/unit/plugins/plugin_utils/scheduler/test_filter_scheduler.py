@@ -645,7 +645,7 @@ class TestAvailabilityZones:
 
     def test_bad_default_zone(self):
         err = schedule_error([], [], default_availability_zone=5)
-        assert str(err) == "default_availability_zone: 5 is not a zone name"
+        assert str(err) == "blockstore_default_availability_zone: 5 is not a zone name"
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -148,10 +148,11 @@ class TestValidation:
 
     def test_options(self):
         assert schedule_error([], [], TYPES, default_volume_type="gold").errors == [
-            "default_volume_type: 'gold' is not a defined volume type; defined: bulk, fast, shared, thick"]
+            "blockstore_default_volume_type: 'gold' is not a defined volume type; defined: bulk, fast, shared, "
+            "thick"]
         for bad in (True, "1", float("nan"), float("inf"), None):
             assert schedule_error([], [], weight_multiplier=bad).errors == [
-                f"weight_multiplier: {bad!r} is not a finite number"]
+                f"blockstore_capacity_weight_multiplier: {bad!r} is not a finite number"]
         assert schedule_error([], [], consumers="app01").errors == ["consumers: 'app01' is not a list of host names"]
 
     def test_error_type(self):
