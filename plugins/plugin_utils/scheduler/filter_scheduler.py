@@ -232,6 +232,15 @@ class _Planner:
         self.report.add(Rejection(spec.name, by_filter, len(self.pools)))
 
 
+def _refusal(pool, spec):
+    """Why the first of :data:`FILTERS` (Cinder's order) refuses ``spec`` on ``pool``, or None when all pass."""
+    for flt in FILTERS:
+        ok, why = flt.passes(pool, spec)
+        if not ok:
+            return why
+    return None
+
+
 def source_of(req, planner):
     """Resolve a new volume's ``source`` against the facts (Cinder's create flow checks the source volume or
     snapshot exists): the source volume must exist on one reporting pool, and its snapshot if one is named. A
@@ -282,10 +291,9 @@ def place_from_source(req, spec, planner, changing):
     thin = pool.thin_pool is not None
     if src["snapshot"] is None and not thin:
         spec.size += planner.existing[src["volume"]][0][1]["size_bytes"]
-    for flt in FILTERS:
-        ok, why = flt.passes(pool, spec)
-        if not ok:
-            return None, None, f"No valid backend for {req.name} ({what}): it must go on {pool.id}: {why}"
+    why = _refusal(pool, spec)
+    if why:
+        return None, None, f"No valid backend for {req.name} ({what}): it must go on {pool.id}: {why}"
     pool.consume(round_up(spec.size, pool.extent))
     return pool, f"{what} on its pool {pool.id}", None
 
@@ -540,24 +548,9 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
             if problem:
                 errors.append(problem)
                 continue
-            size = round_up(req.size, pool.extent)
-            snaps, dummy, problems = snapshot_actions(req, pool, None, size)
-            if problems:
-                errors.extend(problems)
-                continue
-            entries[pos] = _entry(req, "create", pool, vtype, spec.extra_specs, size, None, reason)
-            entries[pos]["snapshots"] = snaps
-            continue
-        if is_pinned:
+        elif is_pinned:
             pool = by_id.get(pinned[req.name])
-            why = "did not report" if pool is None else None
-            if pool is not None:
-                for flt in FILTERS:
-                    ok, why = flt.passes(pool, spec)
-                    if not ok:
-                        break
-                else:
-                    why = None
+            why = "did not report" if pool is None else _refusal(pool, spec)
             if why:
                 errors.append(f"No valid backend for {req.name}: the placement ledger records it on "
                               f"{pinned[req.name]} (a create that did not finish): {why}")
