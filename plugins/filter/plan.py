@@ -28,6 +28,13 @@ options:
   prepare_errors:
     description: Per storage host, the message of a failed preparation role (empty when none failed).
     type: dict
+  consumer_initiators:
+    description:
+      - Per consumer, its initiator IQN (from M(ember.blockstore.initiator_info)). With it, every existing volume
+        gets a C(detach) list, the initiators its export records that no attachment in O(volumes) asks for any
+        more (declarative detach). An initiator with a live session that is no consumer in the inventory is
+        refused unless the volume sets C(force=true).
+    type: dict
   consumer_addresses:
     description:
       - Per consumer, its C(blockstore_storage_ip); each must be one IPv4 or IPv6 host address (checked with
@@ -96,6 +103,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     validate_text,
     validate_volume_name,
 )
+from ansible_collections.ember.blockstore.plugins.plugin_utils.attachments import plan_detaches
 from ansible_collections.ember.blockstore.plugins.plugin_utils.clashes import name_clashes
 from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     PlanRefused,
@@ -194,7 +202,7 @@ def _unaddressed_attachments(volumes, addresses):
 def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consumer_addresses=None,
                     volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
                     allow_partial=False, forget=None, forget_hosts=None, default_availability_zone=None,
-                    quotas=None):
+                    quotas=None, consumer_initiators=None):
     """See DOCUMENTATION."""
     try:
         limits = validate_quotas(quotas, volume_types if isinstance(volume_types, dict) else None)
@@ -232,6 +240,8 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
                     % "; ".join("%s: %s" % item for item in sorted(context["missing"].items())))
         raise AnsibleFilterError(str(exc) + note) from None
     problems = _unaddressed_attachments(volumes, consumer_addresses)
+    if consumer_initiators is not None:
+        problems += plan_detaches(result["volumes"], context["pools"], consumer_initiators)
     if problems:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(problems))
     ledger = context["ledger"]

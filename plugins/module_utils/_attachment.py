@@ -49,6 +49,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
     parse_conf,
     read_file,
     render_conf,
+    shown_size,
     write_private,
 )
 
@@ -170,6 +171,13 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         # A live target that is right but has no LUN 1 (tgtd loaded it before its LV was active, e.g. at boot)
         # gets the LUN added live: the sessions stay, consumers rescan.
         act["lun_only"] = account_ok and lun is None and file_ok and sorted(target["acl"]) == addresses
+        # A LUN that shows another size than its LV (the volume was extended while exported: tgtd keeps the size
+        # it read at open) is refreshed live, with the sessions kept; consumers rescan (the connection module).
+        act["refresh_size"] = bool(lun_and_account_ok and lv is not None and (lun or {}).get("size")
+                                   and lun["size"] != shown_size(lv["size_bytes"]))
+        act["lun_size"] = shown_size(lv["size_bytes"]) if lv is not None else None
+        if act["refresh_size"] and act["action"] == "none":
+            act["action"] = "update"
         act["reason"] = _reload_reason(target, file_ok, account_ok, lun, backing, addresses)
         act["tid"] = (target or {}).get("tid")
         act["live_acl"] = list((target or {}).get("acl", []))
@@ -258,6 +266,12 @@ def apply(act, tgt, live, force=False):
         write_private(act["conf_path"], act["desired"])
     if act["acl_only"]:
         act["desired_acl"] = act["initiator_addresses"]
+        if act.get("refresh_size"):
+            tgt.refresh_lun_size(act["tid"], 1, act["backing_store"])
+            shown = (tgt.show().get(iqn, {}).get("luns", {}).get(1) or {}).get("size")
+            if shown != act["lun_size"]:
+                raise RuntimeError("target %s: LUN 1 shows %s after the live size refresh, not %s (the volume's "
+                                   "size); detach the volume and run again" % (iqn, shown, act["lun_size"]))
         tgt.set_acl(act["tid"], act["live_acl"], act["desired_acl"])
         _verify(act, tgt, "the live ACL change")
         return

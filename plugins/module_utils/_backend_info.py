@@ -41,6 +41,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
     HEADER,
     is_managed_conf,
     parse_conf,
+    shown_size,
 )
 
 __all__ = ["tgt_configured", "read_conf_files", "read_exports", "target_clashes", "lv_clashes", "pool_facts",
@@ -192,7 +193,8 @@ def volume_facts(lv, lvm_state, exports, live, live_by_backing=None, thin=None):
     export_ok = bool(export) and bool(target) \
         and (target["luns"].get(1) or {}).get("backing_store") == lv["path"] \
         and target["accounts"] == ([export["chap_username"]] if export.get("chap_username") else []) \
-        and sorted(target.get("acl", [])) == sorted(export.get("addresses") or [])
+        and sorted(target.get("acl", [])) == sorted(export.get("addresses") or []) \
+        and (target["luns"].get(1) or {}).get("size") in (None, shown_size(lv["size_bytes"]))
     description, metadata = read_meta(lv["tags"])
     return {
         "name": lv["volume"], "lv_name": lv["name"], "size_bytes": lv["size_bytes"],

@@ -41,6 +41,7 @@ ITEM_OPTIONS = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
     qos=dict(type="dict"),
     qos_cgroup=dict(type="str", default=_qos.DEFAULT_CGROUP),
+    force=dict(type="bool", default=False),
 )
 
 
@@ -164,7 +165,8 @@ def decide(items, state, force=False, field="connections"):
     """``(actions, errors)`` from validated items and :func:`read_host` (pure). Each action is the item with its
     normalised ``target_portal``, its by-path ``device``, ``action`` and ``changed``, and ``real_device`` when
     logged in. An existing session is left as it is; one whose device is missing is rescanned. A logout of a
-    device in use (without ``force``) is ``refused``: it fails at its turn, after the items before it.
+    device in use (without ``force``, or the item's own) is ``refused``: it fails at its turn, after the items
+    before it.
 
     With ``qos`` (not None) a present item also carries the io.max limits wanted (``qos``) and whether they must
     be written (``qos_changed``, which makes the item ``changed``); ``qos: {}`` clears the device's limits, an item
@@ -187,7 +189,7 @@ def decide(items, state, force=False, field="connections"):
         elif key in state["sessions"] or key in state["nodes"]:
             act.update(action="logout", changed=True, logout=key in state["sessions"])
             users = state["in_use"].get(path)
-            if users and not force:
+            if users and not (force or item.get("force")):
                 act["refused"] = "%s (%s) is in use (%s); unmount it first or set force: true" % (
                     path, item["target_iqn"], ", ".join(users))
         error = _decide_qos(act, state, "%s[%d]" % (field, index))

@@ -100,12 +100,17 @@ def _export_current(vol, item, consumers, sessions):
     return all(vol["target_iqn"] in (sessions.get(c) or ()) for c in consumers)
 
 
-def attachment_items(plan, host, initiators, pools=None, phase="present", addresses=None, sessions=None):
+def attachment_items(plan, host, initiators, pools=None, phase="present", addresses=None, sessions=None,
+                     consumer_results=None, forced=False):
     """Items for the ``attachment`` module on ``host``.
 
     ``initiators``: ``{consumer inventory host: initiator IQN}``; ``addresses``: ``{consumer: storage-network
     address}``. ``phase="present"``: one export per attached volume with the ACL of its consumers' addresses and
-    IQNs. ``phase="absent"``: exports of volumes being deleted.
+    IQNs. ``phase="absent"``: exports of volumes being deleted. ``phase="detach"`` (the remove phase, after the
+    consumers ran): exports that lose attachments (the plan's ``detach``), narrowed to what stays, or removed when
+    nothing stays; ``consumer_results`` (``{consumer: its connection result}``) confirms each logout, and
+    ``forced`` selects the removals that drop a session of an initiator outside the inventory (or the others).
+    While a consumer is being detached, the present phase keeps it in the ACL.
 
     ``sessions`` (``{consumer: [target IQNs it is logged in to]}``, from ``initiator_info``) together with
     ``pools`` (the host's facts) leaves out exports that are already right with every consumer logged in, so a
@@ -129,6 +134,13 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
                                      "on the storage network, bound in the target's ACL)"
                                      % (entry["name"], ", ".join(no_address)))
                 item["initiator_addresses"] = sorted({addresses[c] for c in entry["attachments"]})
+            if entry.get("detach"):
+                # Consumers being detached log out first: their ACL entries go in the remove phase (phase="detach").
+                _pool, vol = _existing(pools, entry["name"])
+                item["initiators"] = sorted(set(item["initiators"]) | {d["initiator"] for d in entry["detach"]})
+                if "initiator_addresses" in item:
+                    item["initiator_addresses"] = sorted(set(item["initiator_addresses"])
+                                                         | set((vol or {}).get("initiator_addresses") or []))
             if sessions is not None and entry["action"] != "create":
                 _pool, vol = _existing(pools, entry["name"])
                 if _export_current(vol, item, entry["attachments"], sessions):
@@ -138,7 +150,55 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
             _pool, vol = _existing(pools, entry["name"])
             if vol and vol.get("target_iqn"):
                 items.append({"volume": entry["name"], "vg": entry["vg"], "state": "absent"})
+        elif phase == "detach" and entry["state"] == "present" and entry.get("detach"):
+            item = _detach_item(entry, pools, initiators, addresses, consumer_results)
+            if item is not None and bool(item.pop("forced")) == bool(forced):
+                items.append(item)
     return items
+
+
+def cleared(detach, consumer_results):
+    """Whether the storage node may take ``detach``'s initiator out of the export: it has no session, or its
+    consumer's ``connection`` task ran, did not fail and logged out of the target, or it is no inventory consumer
+    and the detach is forced. ``consumer_results``: ``{consumer: the registered connection result}``."""
+    if not detach.get("connected"):
+        return True
+    host = detach.get("host")
+    if host is None:
+        return bool(detach.get("force"))
+    result = (consumer_results or {}).get(host)
+    if not isinstance(result, dict) or result.get("skipped") or result.get("failed") or result.get("unreachable"):
+        return False
+    return any(item.get("target_iqn") == detach.get("target_iqn") and item.get("action") in ("logout", "none")
+               and not item.get("failed") for item in result.get("connections") or [])
+
+
+def _detach_item(entry, pools, initiators, addresses, consumer_results):
+    """The export of ``entry`` after its detaches (the remove phase, after the consumers logged out): the ACL of
+    the attachments that stay plus the detached initiators whose logout is not confirmed (:func:`cleared`), or
+    ``state: absent`` when nothing stays. ``forced``: an unexport that drops the session of an initiator that is
+    no inventory consumer (the volume's ``force``). None when nothing changes."""
+    _pool, vol = _existing(pools, entry["name"])
+    if not vol or not vol.get("target_iqn"):
+        return None
+    done = [d for d in entry["detach"] if cleared(d, consumer_results)]
+    if not done:
+        return None
+    keep = {initiators[c] for c in entry.get("attachments") or [] if initiators.get(c)}
+    keep |= {d["initiator"] for d in entry["detach"] if d not in done}
+    if not keep:
+        forced = any(d["connected"] and d["host"] is None for d in done)
+        return {"volume": entry["name"], "vg": entry["vg"], "state": "absent", "forced": forced}
+    item = {"volume": entry["name"], "vg": entry["vg"], "state": "present", "initiators": sorted(keep),
+            "forced": False}
+    if addresses is not None:
+        # Addresses of the consumers that stay; those of detached initiators whose logout is not confirmed stay
+        # too (the facts do not say which address belongs to which initiator, so all current ones are kept then).
+        wanted = {addresses[c] for c in entry.get("attachments") or [] if addresses.get(c)}
+        if len(done) < len(entry["detach"]):
+            wanted |= set(vol.get("initiator_addresses") or [])
+        item["initiator_addresses"] = sorted(wanted)
+    return item
 
 
 def connect_items(export_results, initiator, sessions=None, plan=None, consumer=None, portals=None,
@@ -181,10 +241,17 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
 
 
 def disconnect_items(plan, pools, initiator, portals, prefix=DEFAULT_TARGET_PREFIX):
-    """Logouts for a consumer with IQN ``initiator``: volumes being deleted that are exported to it.
+    """Logouts for a consumer with IQN ``initiator``: volumes being deleted that are exported to it, and volumes
+    whose plan detaches it (``force`` from the detach: a device in use is logged out too).
     ``portals``: ``{storage host: storage IP}``."""
     items = []
     for entry in plan["volumes"]:
+        detach = [d for d in entry.get("detach") or [] if d["initiator"] == initiator]
+        if detach and entry.get("host") in (portals or {}):
+            items.append({"target_iqn": detach[0].get("target_iqn") or target_iqn(entry["name"], prefix),
+                          "target_portal": normalize_portal(portals[entry["host"]]), "volume": entry["name"],
+                          "state": "absent", "force": bool(detach[0]["force"])})
+            continue
         if entry["action"] != "delete":
             continue
         _pool, vol = _existing(pools, entry["name"])

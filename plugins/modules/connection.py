@@ -77,12 +77,18 @@ options:
             V(system.slice), V(machine.slice) or V(app.service). Used only with O(connections[].qos).
         type: str
         default: system.slice
+      force:
+        description:
+          - With O(connections[].state=absent), log out of this target even when its device is mounted, held or
+            open (as O(force) does for every item).
+        type: bool
+        default: false
   wait_timeout:
     description: Seconds to wait for the device after login (0-3600).
     type: int
     default: 60
   force:
-    description: Log out even when the device is mounted or held.
+    description: Log out even when the device is mounted, held (device-mapper, md, LVM on top) or open by a process.
     type: bool
     default: false
 extends_documentation_fragment:

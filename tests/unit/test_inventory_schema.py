@@ -56,7 +56,9 @@ CURRENT_BACKEND_OPTIONS = {key: spec for key, spec in BACKEND_OPTIONS.items() if
 
 # A valid value for every key of the schema (the tests check that this covers the spec exactly).
 VOLUME_SAMPLES = {"name": "vol1", "size": "1GiB", "volume_type": "fast", "availability_zone": ["az1", "az2"],
-                  "state": "present", "attachments": [{"host": "client1"}], "force": True,
+                  "state": "present", "attachments": [{"host": "client1"}, {"host": "old", "state": "absent",
+                                                                              "force": True}],
+                  "force": True, "is_multiattach": True,
                   "description": "for humans", "cascade": False, "project": "web",
                   "metadata": {"owner": "web team"},
                   "source": {"volume": "vol0", "snapshot": "nightly"},
@@ -418,7 +420,7 @@ def test_volume_defaults_are_the_validator_defaults():
     (request,) = validate_requests([{"name": "vol1", "size": 1}])
     applied = {"state": request.state, "force": request.force, "attachments": request.attachments,
                "description": request.description, "cascade": request.cascade, "snapshots": request.snapshots,
-               "metadata": request.metadata,
+               "metadata": request.metadata, "is_multiattach": request.is_multiattach,
                "project": request.project, "source": request.source, "volume_type": request.volume_type,
                "availability_zone": request.availability_zones}
     for key, spec in VOLUME_OPTIONS.items():

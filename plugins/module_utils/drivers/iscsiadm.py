@@ -28,7 +28,7 @@ import time
 from ansible_collections.ember.blockstore.plugins.module_utils._files import write_private
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 
-__all__ = ["parse_sessions", "parse_nodes", "device_path", "normalize_portal", "Iscsiadm", "NO_RECORDS",
+__all__ = ["parse_sessions", "parse_nodes", "device_path", "normalize_portal", "Iscsiadm", "NO_RECORDS", "openers",
            "mounted_devices", "device_in_use", "parse_record", "record_with_secret", "NODE_DIRS"]
 
 NO_RECORDS = 21  # iscsiadm exit code: "no records found" / "no active sessions"
@@ -244,4 +244,38 @@ def device_in_use(real_device):
     holders = "/sys/class/block/%s/holders" % name
     if os.path.isdir(holders):
         users.extend("holder:%s" % h for h in sorted(os.listdir(holders)))
+    users.extend(openers(real_device))
     return users
+
+
+def openers(real_device, proc="/proc"):
+    """``open by <command>[<pid>]`` for each process that holds ``real_device`` or one of its partitions open (its
+    file descriptors in /proc, as fuser reads them); processes that vanish meanwhile are skipped."""
+    name = os.path.basename(real_device)
+    found = []
+    try:
+        pids = sorted((p for p in os.listdir(proc) if p.isdigit()), key=int)
+    except OSError:
+        return found
+    for pid in pids:
+        fd_dir = os.path.join(proc, pid, "fd")
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        links = []
+        for fd in fds:
+            try:
+                links.append(os.readlink(os.path.join(fd_dir, fd)))
+            except OSError:
+                continue
+        if any(link.startswith("/dev/") and (os.path.basename(link) == name or (
+                os.path.basename(link).startswith(name) and os.path.basename(link)[len(name):].isdigit()))
+               for link in links):
+            try:
+                with open(os.path.join(proc, pid, "comm")) as handle:
+                    comm = handle.read().strip()
+            except OSError:
+                comm = "?"
+            found.append("open by %s[%s]" % (comm, pid))
+    return found

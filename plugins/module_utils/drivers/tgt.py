@@ -27,7 +27,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._files import wri
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 
 __all__ = ["parse_show", "parse_conf", "render_conf", "generate_secret", "Tgt", "HEADER", "is_managed_conf",
-           "ForeignTarget", "SECRET_LENGTH", "write_private", "read_file", "check_target", "PENDING_SECRET"]
+           "ForeignTarget", "SECRET_LENGTH", "write_private", "read_file", "check_target", "PENDING_SECRET",
+           "shown_size"]
 
 # The project's marker: every target file it writes starts with this line (and names its target).
 HEADER = "# Managed by ember.blockstore; changes are overwritten.\n"
@@ -260,6 +261,17 @@ class Tgt:
         self.runner.run(["tgtadm", "--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", str(tid),
                          "--lun", str(lun), "--backing-store", backing_store])
 
+    def refresh_lun_size(self, tid, lun, backing_store):
+        """Make a live LUN present its backing store's current size (after ``lvextend``) without dropping the
+        target or its sessions: ``tgtadm --op update --mode logicalunit --params online=0,path=<same path>``.
+        tgtd opens the backing store once and keeps its size (``Size:`` in ``--op show``); tgt 1.0.85 reopens it
+        only through ``path=``, which it takes on an offline LUN only, and sets the LUN online again after it.
+        Both parameters go in one request, which tgtd's single management loop handles between two SCSI commands,
+        so no command sees the LUN offline; a command already running in a backing-store thread on the old file
+        descriptor may fail (docs/design.md, online extend)."""
+        self.runner.run(["tgtadm", "--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", str(tid),
+                         "--lun", str(lun), "--params", "online=0,path=%s" % backing_store])
+
     def update(self, iqn, force=False):
         args = ["tgt-admin", "--update", iqn] + (["--force"] if force else [])
         self.runner.run(args)
@@ -279,6 +291,13 @@ class Tgt:
         raise CommandError(args, 1, "", "target %s is still present after tgt-admin --delete (tgt-admin skips a "
                                         "target with connected initiators unless --force)" % iqn,
                            secrets=_secrets_of(self.runner))
+
+
+def shown_size(size_bytes):
+    """The ``Size:`` text tgtadm shows for a LUN of ``size_bytes`` (``print_disksize`` in tgt's usr/target.c:
+    about megabytes, by tgt's own rounding), to compare a live LUN with its backing store."""
+    sectors = size_bytes // 512
+    return "%d MB" % ((sectors - (sectors // 625 - 974)) // 1950)
 
 
 def _secrets_of(runner):

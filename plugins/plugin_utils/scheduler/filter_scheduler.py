@@ -383,6 +383,7 @@ def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
         "metadata": req.metadata,
         "cascade": req.cascade, "snapshots": [], "project": req.project, "source": req.source,
         "qos_specs": {}, "qos_cgroups": dict(req.qos_cgroups or {}), "reason": reason,
+        "detach_force": list(req.detach_force), "detach": [],
     }
 
 
@@ -480,7 +481,8 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
                           f"{pool.availability_zone}, inventory asks {', '.join(req.availability_zones)}; "
                           "volumes are not moved")
             continue
-        problem = req.volume_type is None and multiattach_error(req.field, req.attachments, vtype, specs)
+        problem = req.volume_type is None and multiattach_error(req.field, req.attachments, vtype, specs,
+                                                                req.is_multiattach)
         if problem:
             errors.append(problem)
             continue
@@ -532,7 +534,8 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         if req.source is not None and req.volume_type is None and req.source_volume_type is not None:
             vtype = req.source_volume_type  # Cinder: a clone or a volume from a snapshot keeps the source's type
         specs = planner.extra_specs(vtype)
-        problem = req.volume_type is None and multiattach_error(req.field, req.attachments, vtype, specs)
+        problem = req.volume_type is None and multiattach_error(req.field, req.attachments, vtype, specs,
+                                                                req.is_multiattach)
         if problem:
             errors.append(problem)
             continue

@@ -53,9 +53,10 @@ __all__ = [
 VOLUMES_FIELD = "blockstore_volumes"
 TYPES_FIELD = "blockstore_volume_types"
 VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
-                         "description", "snapshots", "cascade", "project", "source", "metadata"))
+                         "description", "snapshots", "cascade", "project", "source", "metadata",
+                         "is_multiattach"))
 TYPE_KEYS = frozenset(("extra_specs", "description", "qos_specs"))
-ATTACHMENT_KEYS = frozenset(("host", "qos_cgroup"))
+ATTACHMENT_KEYS = frozenset(("host", "qos_cgroup", "state", "force"))
 # A volume's snapshots (option names of the snapshot module, which openstack.cloud's volume_snapshot uses).
 SNAPSHOT_KEYS = frozenset(("name", "state", "cow_size", "description", "force"))
 SNAPSHOT_STATES = ("present", "absent", "reverted")
@@ -102,6 +103,8 @@ class VolumeRequest:
     source: dict | None = None
     qos_cgroups: dict | None = None
     metadata: dict | None = None
+    detach_force: tuple = ()
+    is_multiattach: bool | None = None
 
     @property
     def field(self):
@@ -163,11 +166,15 @@ def validate_volume_types(volume_types):
     return result
 
 
-def multiattach_error(field, hosts, volume_type, extra_specs):
+def multiattach_error(field, hosts, volume_type, extra_specs, is_multiattach=None):
     """Message when a volume with several attachments has a type whose extra spec ``multiattach`` is not
-    ``<is> True`` (Cinder's multiattach volume types), else ``None``."""
-    if len(hosts) < 2:
+    ``<is> True`` (Cinder's multiattach volume types), else ``None``. ``is_multiattach`` (openstack.cloud's
+    volume option, set on the volume) decides instead of the type when it is given."""
+    if len(hosts) < 2 or is_multiattach is True:
         return None
+    if is_multiattach is False:
+        return (f"{field}.attachments: {len(hosts)} hosts ({', '.join(hosts)}), but the volume says "
+                "is_multiattach: false")
     spec = (extra_specs or {}).get("multiattach")
     if spec is not None and spec.split()[:1] == ["<is>"] and match(True, spec):
         return None
@@ -250,7 +257,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         attachments = item.get("attachments")
         if attachments is None:
             attachments = []
-        hosts, cgroups = [], {}
+        hosts, cgroups, detach_force = [], {}, []
         if not isinstance(attachments, list):
             errors.append(f"{field}.attachments: expected a list of {{host: name}}, got {type_name(attachments)}")
         else:
@@ -269,10 +276,20 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
                     except (NameError_, ValueError) as exc:
                         errors.append(str(exc))
                 host = att.get("host")
+                astate = att.get("state", "present")
+                aforce = att.get("force", False)
+                if astate not in ("present", "absent"):
+                    errors.append(f"{afield}.state: {astate!r} is not present or absent")
+                if not isinstance(aforce, bool):
+                    errors.append(f"{afield}.force: {aforce!r} is not a boolean")
                 if not isinstance(host, str) or not host:
                     errors.append(f"{afield}.host: {host!r} is not a host name")
-                elif host in hosts:
+                elif host in hosts or host in detach_force:
                     errors.append(f"{afield}.host: {host!r} is listed twice")
+                elif astate == "absent":
+                    # Detached like an attachment removed from the list; force: a device in use is detached too.
+                    if aforce is True:
+                        detach_force.append(str(host))
                 elif consumer_set is not None and host not in consumer_set:
                     errors.append(f"{afield}.host: {host!r} is not a consumer host; known: "
                                   f"{', '.join(sorted(consumer_set)) or 'none'}")
@@ -301,9 +318,13 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         cascade = item.get("cascade", False)
         if not isinstance(cascade, bool):
             errors.append(f"{field}.cascade: {cascade!r} is not a boolean")
+        multi = item.get("is_multiattach")
+        if multi is not None and not isinstance(multi, bool):
+            errors.append(f"{field}.is_multiattach: {multi!r} is not a boolean")
+            multi = None
         snapshots = _validate_snapshots(item.get("snapshots"), field, state, size, hosts, errors)
         if vtype is not None:  # without an explicit type, plan() checks the default or the existing volume's type
-            problem = multiattach_error(field, hosts, vtype, volume_types[vtype]["extra_specs"])
+            problem = multiattach_error(field, hosts, vtype, volume_types[vtype]["extra_specs"], multi)
             if problem:
                 errors.append(problem)
         if len(errors) > before:
@@ -313,6 +334,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             availability_zones=zones, attachments=hosts, force=force,
             description=None if description is None else str(description), snapshots=snapshots,
             cascade=cascade, project=project, source=source, qos_cgroups=cgroups,
+            detach_force=tuple(detach_force), is_multiattach=multi,
             metadata=None if metadata is None else dict(metadata)))
     if errors:
         raise ScheduleError(errors)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show, shown_size
 
 SHOW = ["tgtadm", "--lld", "iscsi", "--mode", "target", "--op", "show"]
 
@@ -46,7 +46,7 @@ def render_show(targets):
 class FakeTgtd:
     """Records every command (``calls``, ``kwargs``) and answers as tgtd + tgt-admin would."""
 
-    def __init__(self, live=None, accounts=None, files=None, skip_update=False, lose_account=False):
+    def __init__(self, live=None, accounts=None, files=None, skip_update=False, lose_account=False, sizes=None):
         self.targets = copy.deepcopy(live or {})
         # Global accounts: {user: secret}; the bound ones of the given targets exist with an unknown secret.
         self.accounts = dict(accounts or {})
@@ -56,6 +56,7 @@ class FakeTgtd:
         self.files = files or {}  # {iqn: path of its target file}
         self.skip_update = skip_update
         self.lose_account = lose_account
+        self.sizes = sizes or {}  # {backing store: bytes}: what a (re)opened LUN reads
         self.calls = []
         self.kwargs = []
         self.module = None
@@ -104,6 +105,22 @@ class FakeTgtd:
             if lun in t["luns"]:
                 return 22, "", "tgtadm: this logical unit number already exists"
             t["luns"][lun] = {"type": "disk", "backing_store": self._opt(args, "--backing-store")}
+            return 0, "", ""
+        if mode == "logicalunit" and op == "update":
+            # tgt 1.0.85 lu_config(): parameters in order; path= reopens the backing store (its current size) and
+            # is refused on an online LUN; online=0/1 switch the LUN.
+            _iqn, t = self._by_tid(self._opt(args, "--tid"))
+            lu = t["luns"][int(self._opt(args, "--lun"))]
+            for param in self._opt(args, "--params").split(","):
+                key, _sep, value = param.partition("=")
+                if key == "online":
+                    lu["online"] = value == "1"
+                elif key == "path":
+                    if lu.get("online", True):
+                        return 22, "", "tgtadm: invalid request"
+                    lu.update(backing_store=value, size=shown_size(self.sizes[value]), online=True)
+                else:
+                    raise AssertionError("unexpected parameter %r" % param)
             return 0, "", ""
         if mode == "account" and op == "delete":
             user = self._opt(args, "--user")

@@ -397,6 +397,43 @@ def test_live_target_without_lun1_and_another_acl_is_reloaded(state, live, db01_
         apply(act, Tgt(RecordingRunner()), live)
 
 
+def test_extended_volume_gets_its_lun_size_refreshed_live_keeping_sessions(live, db01_conf):
+    # db01-data was extended to 2 GiB while exported: tgtd still shows the size it read at open (1074 MB). The LUN
+    # is reopened live in one request (online=0,path=...), the session stays, and the size is checked after.
+    def grow(lvs):
+        for lv in lvs:
+            if lv["lv_name"] == "volume-db01-data":
+                lv["lv_size"] = str(2 * 2**30)
+    state = lvm_state(grow)
+    assert live[DB01_IQN]["luns"][1]["size"] == "1074 MB" and live[DB01_IQN]["sessions"]
+    (act,), errors = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
+    assert errors == []
+    assert (act["action"], act["refresh_size"], act["acl_only"], act["lun_size"]) == ("update", True, True, "2147 MB")
+    runner = FakeTgtd(live, sizes={DB01_BACKING: 2 * 2**30})
+    apply(act, Tgt(runner), live)
+    tid = str(live[DB01_IQN]["tid"])
+    assert runner.calls[0] == ["tgtadm", "--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", tid,
+                               "--lun", "1", "--params", "online=0,path=" + DB01_BACKING]
+    assert runner.targets[DB01_IQN]["luns"][1]["size"] == "2147 MB"
+    assert runner.targets[DB01_IQN]["sessions"] == live[DB01_IQN]["sessions"]
+    assert not any(call[:1] == ["tgt-admin"] for call in runner.calls)
+    # The same LV size as tgtd shows: nothing to do.
+    (act,), errors = decide_one(db01(), lvm_state(), live, files({DB01_CONF: db01_conf}))
+    assert (act["action"], act["refresh_size"]) == ("none", False)
+
+
+def test_a_refresh_that_does_not_take_fails_and_says_to_detach(live, db01_conf):
+    def grow(lvs):
+        for lv in lvs:
+            if lv["lv_name"] == "volume-db01-data":
+                lv["lv_size"] = str(2 * 2**30)
+    (act,), _errors = decide_one(db01(), lvm_state(grow), live, files({DB01_CONF: db01_conf}))
+    # tgtd reopened a device that still has the old size (the LV was not extended after all).
+    runner = FakeTgtd(live, sizes={DB01_BACKING: 2**30})
+    with pytest.raises(RuntimeError, match=r"LUN 1 shows 1074 MB after the live size refresh, not 2147 MB .*detach"):
+        apply(act, Tgt(runner), live)
+
+
 # --- upgrade from the name-only version ------------------------------------------------------------------------
 
 def test_upgrade_from_name_only_acl_is_an_acl_only_update(old_state, old_live, old_db01_conf):

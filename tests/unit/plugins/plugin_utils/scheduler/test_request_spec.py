@@ -27,7 +27,8 @@ class TestValidation:
     def test_unknown_key(self):
         assert self.errors([{"name": "a", "size": 1, "sise": 2, "zone": "x"}]) == [
             ("blockstore_volumes[0]: unknown key(s) sise, zone; allowed: attachments, availability_zone, cascade, "
-             "description, force, metadata, name, project, size, snapshots, source, state, volume_type")]
+             "description, force, is_multiattach, metadata, name, project, size, snapshots, source, state, "
+             "volume_type")]
 
     def test_metadata_is_checked_as_the_volume_module_stores_it(self):
         (ok,) = validate_requests([{"name": "a", "size": 1, "metadata": {"app": "pg"}, "description": "é ok"}])
@@ -100,8 +101,8 @@ class TestValidation:
         assert errors == [
             "blockstore_volumes[0].attachments: expected a list of {host: name}, got dict",
             "blockstore_volumes[1].attachments[0]: expected a dict {host: name}, got 'app01'",
-            "blockstore_volumes[2].attachments[0]: unknown key(s) lun; allowed: host, qos_cgroup",
-            "blockstore_volumes[3].attachments[0]: unknown key(s) hostname; allowed: host, qos_cgroup",
+            "blockstore_volumes[2].attachments[0]: unknown key(s) lun; allowed: force, host, qos_cgroup, state",
+            "blockstore_volumes[3].attachments[0]: unknown key(s) hostname; allowed: force, host, qos_cgroup, state",
             "blockstore_volumes[3].attachments[0].host: None is not a host name",
             "blockstore_volumes[4].attachments[1].host: 'x' is listed twice",
         ]
