@@ -20,6 +20,7 @@ import pytest
 import yaml
 from ansible_collections.ember.blockstore.plugins.module_utils import (
     _attachment,
+    _attachment_info,
     _backend_info,
     _connection,
     _info,
@@ -103,8 +104,8 @@ def with_defaults(options, **values):
 # --- every module ------------------------------------------------------------------------------------------------
 
 def test_every_module_is_checked():
-    assert MODULES == ["attachment", "backend_info", "connection", "initiator_info", "ledger", "snapshot",
-                       "snapshot_info", "volume", "volume_info"], \
+    assert MODULES == ["attachment", "attachment_info", "backend_info", "connection", "initiator_info", "ledger",
+                       "snapshot", "snapshot_info", "volume", "volume_info"], \
         "a module was added or removed: add its RETURN check to this file"
 
 
@@ -389,3 +390,48 @@ def test_snapshot_info_keys():
     assert {s["status"] for s in snapshots} == {"available", "error", "restoring"}
     for snap in snapshots:
         assert set(snap) == set(documented), snap["id"]
+
+
+# --- attachment_info ---------------------------------------------------------------------------------------------
+
+def _attachment_info_storage():
+    """A managed target (file and live, with a session) and a live target without a file."""
+    text = (FIXTURES / "tgt/show_two_targets_acl.txt").read_text()
+    files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": (FIXTURES / "tgt/conf_db01_acl.conf").read_text()}
+    items = _attachment_info.storage_view(files, parse_show(text), _attachment_info.parse_show_details(text),
+                                          ["198.18.0.11:3260"], PREFIX)
+    assert [i["managed"] for i in items] == [True, False] and all(i["sessions"] for i in items)
+    return items
+
+
+def test_attachment_info_storage_keys():
+    documented = contains("attachment_info", "storage")
+    for item in _attachment_info_storage():
+        assert set(item) == set(documented), item["target_iqn"]
+        for session in item["sessions"]:
+            assert set(session) == set(documented["sessions"]["contains"])
+
+
+def test_attachment_info_consumer_keys(tmp_path):
+    """A consumer item with a multipath map over two paths (a sysfs tree under tmp_path)."""
+    for name, files in {"sdb": {"size": "2097152", "dev": "8:16", "device/state": "running"},
+                        "sdc": {"size": "2097152", "dev": "8:32", "device/state": "running"},
+                        "dm-0": {"size": "2097152", "dev": "253:0", "dm/name": "mpatha", "dm/uuid": "mpath-36001"}
+                        }.items():
+        for rel, content in files.items():
+            (tmp_path / name / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name / rel).write_text(content + "\n")
+    for link in ("sdb/holders/dm-0", "sdc/holders/dm-0", "dm-0/slaves/sdb", "dm-0/slaves/sdc"):
+        (tmp_path / link).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / link).mkdir()
+    sessions = parse_sessions((FIXTURES / "iscsiadm_session.txt").read_text())
+    records = _attachment_info.consumer_records(sessions, [], PREFIX)
+    items = _attachment_info.consumer_view(records[:1], lambda path: "/dev/sdb", lambda real: [],
+                                           lambda name: ("0 2097152 multipath 2 0 0 0 1 1 A 0 2 0 8:16 A 0 8:32 A 0\n",
+                                                         None), sys_block=str(tmp_path))
+    documented = contains("attachment_info", "consumer")
+    (item,) = items
+    assert set(item) == set(documented)
+    assert set(item["multipath"]) == set(documented["multipath"]["contains"])
+    for path in item["multipath"]["paths"]:
+        assert set(path) == set(documented["multipath"]["contains"]["paths"]["contains"])
