@@ -2,7 +2,7 @@
 # Copyright: ember.blockstore contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The consumer side of an attach (the ``connection`` module): validate the items, read the host, decide per item
-(``login``, ``rescan``, ``logout`` or ``none``; pure) and apply through :class:`drivers.iscsiadm.Iscsiadm`.
+(``login``, ``rescan``, ``resize``, ``logout`` or ``none``; pure) and apply through :class:`drivers.iscsiadm.Iscsiadm`.
 
 An item with ``qos`` (Cinder front-end QoS keys, see :mod:`_qos`) also gets its device's cgroup v2 io.max line
 in the cgroup of ``qos_cgroup`` (a slice or unit), written only when it differs."""
@@ -24,6 +24,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm 
     NODE_DIRS,
     device_in_use,
     device_path,
+    device_size,
     normalize_portal,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import PENDING_SECRET
@@ -42,6 +43,7 @@ ITEM_OPTIONS = dict(
     qos=dict(type="dict"),
     qos_cgroup=dict(type="str", default=_qos.DEFAULT_CGROUP),
     force=dict(type="bool", default=False),
+    size_bytes=dict(type="int"),
 )
 
 
@@ -107,10 +109,12 @@ def read_host(iscsi, items):
     {device: MAJ:MIN, current: io.max limits} or {error}}`` of the devices already there)."""
     sessions = {(s["target_iqn"], s["portal"]) for s in iscsi.sessions()}
     nodes = {(n["target_iqn"], n["portal"]) for n in iscsi.nodes()}
-    devices, in_use, cgroups, qos = {}, {}, {}, {}
+    devices, in_use, cgroups, qos, sizes = {}, {}, {}, {}, {}
     for item in items:
         _portal, key, path = _where(item)
         devices[path] = real_device(path)
+        if devices[path] is not None:
+            sizes[path] = device_size(devices[path])
         if item["state"] == "absent" and key in sessions and devices[path] is not None:
             in_use[path] = device_in_use(devices[path])
         if not _wants_qos(item):
@@ -133,7 +137,7 @@ def read_host(iscsi, items):
         else:
             qos[path] = {"device": number, "current": current}
     return {"sessions": sessions, "nodes": nodes, "devices": devices, "in_use": in_use, "cgroups": cgroups,
-            "qos": qos}
+            "qos": qos, "sizes": sizes}
 
 
 def _decide_qos(act, state, where):
@@ -176,16 +180,21 @@ def decide(items, state, force=False, field="connections"):
     for index, item in enumerate(items):
         portal, key, path = _where(item)
         act = dict(item, target_portal=portal, path=path, action="none", changed=False, device=None,
-                   real_device=None, logout=False, qos_requested=item.get("qos"))
+                   real_device=None, logout=False, qos_requested=item.get("qos"), size_bytes=None,
+                   volume_size_bytes=item.get("size_bytes"))
         if item["state"] == "present":
             act["device"] = path
             if key not in state["sessions"]:
                 act.update(action="login", changed=True)
             else:
                 act["real_device"] = state["devices"].get(path)
+                act["size_bytes"] = (state.get("sizes") or {}).get(path)
                 if act["real_device"] is None:
                     # Logged in, but the LUN is not there (it was added to the target live): rescan the session.
                     act.update(action="rescan", changed=True)
+                elif item.get("size_bytes") and (act["size_bytes"] or 0) < item["size_bytes"]:
+                    # The volume grew (online extend): the kernel reads the new capacity on a rescan.
+                    act.update(action="resize", changed=True)
         elif key in state["sessions"] or key in state["nodes"]:
             act.update(action="logout", changed=True, logout=key in state["sessions"])
             users = state["in_use"].get(path)
@@ -212,6 +221,14 @@ class ConnectionApplier:
         if act["action"] == "rescan":
             self.iscsi.rescan(iqn, portal)
             self.wait(act)
+        elif act["action"] == "resize":
+            self.iscsi.rescan(iqn, portal)
+            wanted = act["volume_size_bytes"]
+            act["size_bytes"] = self.iscsi.wait_for_size(act["real_device"], wanted, self.wait_timeout)
+            if (act["size_bytes"] or 0) < wanted:
+                raise RuntimeError("%s (%s) shows %s bytes after the rescan of %s, not the volume's %d; the target "
+                                   "did not present the new size: detach the volume and attach it again"
+                                   % (act["path"], act["real_device"], act["size_bytes"], iqn, wanted))
         elif act["action"] == "login":
             via = self.iscsi.login(iqn, portal, act["auth_username"], act["auth_password"], act["auth_method"])
             if via == "argv":
@@ -264,3 +281,4 @@ class ConnectionApplier:
             raise RuntimeError("logged in to %s but %s did not appear within %d s"
                                % (act["target_iqn"], act["path"], self.wait_timeout))
         act["real_device"] = real
+        act["size_bytes"] = device_size(real)

@@ -202,7 +202,7 @@ def _detach_item(entry, pools, initiators, addresses, consumer_results):
 
 
 def connect_items(export_results, initiator, sessions=None, plan=None, consumer=None, portals=None,
-                  prefix=DEFAULT_TARGET_PREFIX):
+                  prefix=DEFAULT_TARGET_PREFIX, consumer_facts=None):
     """``connection_info`` of every export (from the attachment results of all storage nodes) whose ACL
     holds ``initiator``: what a consumer logs in to. ``sessions``: target IQNs the consumer is already logged
     in to (left out).
@@ -211,7 +211,11 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
     whose type has QoS specs carries them (``qos``, and the attachment's ``qos_cgroup``), and a volume with QoS
     the consumer is already logged in to gets an item of its own (``auth_method: None``: an existing session is
     never logged in again), so the connection module checks its io.max limits: a consumer with QoS volumes runs
-    the module in every run (the limits are not in the gathered facts, and a reboot drops them)."""
+    the module in every run (the limits are not in the gathered facts, and a reboot drops them).
+
+    ``consumer_facts`` (the consumer's ``initiator_info`` result): a volume of the plan whose device on this
+    consumer is smaller than the volume (it was extended while attached) gets an item with ``size_bytes``, so the
+    connection module rescans the session (online extend); every item of a planned volume carries its size."""
     qos = {}
     for entry in (plan or {}).get("volumes", []):
         if entry["state"] == "present" and entry.get("qos_specs") and consumer in (entry.get("attachments") or []):
@@ -232,7 +236,23 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
         if name not in listed and iqn in logged_in and entry.get("host") in (portals or {}):
             items.append({"target_iqn": iqn, "target_portal": normalize_portal(portals[entry["host"]]),
                           "target_lun": 1, "auth_method": "None", "volume": name, "state": "present"})
+    planned = {}
+    for entry in (plan or {}).get("volumes", []):
+        if entry["state"] == "present" and consumer in (entry.get("attachments") or []) and entry.get("size_bytes"):
+            planned[entry["name"]] = entry
+    listed = {item["volume"] for item in items}
+    for session in (consumer_facts or {}).get("sessions") or []:
+        iqn = session.get("target_iqn") or ""
+        name = iqn[len(prefix) + len("volume-"):] if iqn.startswith(prefix + "volume-") else None
+        entry = planned.get(name)
+        if entry is None or name in listed or session.get("size_bytes") is None or iqn not in logged_in:
+            continue
+        if session["size_bytes"] < entry["size_bytes"] and entry.get("host") in (portals or {}):
+            items.append({"target_iqn": iqn, "target_portal": normalize_portal(portals[entry["host"]]),
+                          "target_lun": 1, "auth_method": "None", "volume": name, "state": "present"})
     for item in items:
+        if item["volume"] in planned:
+            item["size_bytes"] = planned[item["volume"]]["size_bytes"]
         entry = qos.get(item["volume"])
         if entry is not None:
             item["qos"] = dict(entry["qos_specs"])

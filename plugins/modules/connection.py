@@ -83,6 +83,13 @@ options:
             open (as O(force) does for every item).
         type: bool
         default: false
+      size_bytes:
+        description:
+          - The volume's size in bytes. A logged-in device that is smaller (the volume was extended while attached)
+            is rescanned (C(iscsiadm -m node -T ... --rescan), action C(resize)) until the kernel shows this size,
+            within O(wait_timeout); the module fails when it does not (the target did not present the new size).
+          - Never shrinks anything; a device larger than this is left alone.
+        type: int
   wait_timeout:
     description: Seconds to wait for the device after login (0-3600).
     type: int
@@ -132,8 +139,8 @@ connections:
     volume: {description: Volume name when given., type: str, sample: db01-data}
     target_iqn: {description: Target IQN., type: str, sample: "iqn.2026-11.io.ember.blockstore:volume-db01-data"}
     target_portal: {description: Portal., type: str, sample: "198.18.0.11:3260"}
-    action: {description: "V(login), V(rescan) (logged in but the LUN's device was missing), V(logout) or V(none).",
-             type: str, sample: login}
+    action: {description: "V(login), V(rescan) (logged in but the LUN's device was missing), V(resize) (the device
+               was smaller than O(connections[].size_bytes)), V(logout) or V(none).", type: str, sample: login}
     changed: {description: Whether this item changed., type: bool, sample: true}
     device: {description: Stable device path (by-path); null when logged out., type: str,
              sample: "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-iqn.2026-11.io.ember.blockstore:volume-db01-data-\
@@ -147,6 +154,8 @@ connections:
       sample: {riops: 500, wiops: 200, wbps: 52428800}
     qos_changed: {description: Whether the device's io.max line was (or in check mode would be) written., type: bool,
                   sample: false}
+    size_bytes: {description: "Size of the device in bytes as the kernel shows it (after a resize, the new size);
+                   null when there is no device.", type: int, sample: 1073741824}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -162,7 +171,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._runner import Ru
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import Iscsiadm
 
 RESULT_KEYS = ("volume", "target_iqn", "target_portal", "action", "changed", "device", "real_device", "qos",
-               "qos_changed")
+               "qos_changed", "size_bytes")
 
 
 def result_of(act):

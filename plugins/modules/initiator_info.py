@@ -56,6 +56,10 @@ sessions:
     target_iqn: {description: Target IQN., type: str}
     portal: {description: "C(ip:port) as iscsiadm shows it.", type: str}
     device: {description: "Stable path of LUN 1 when it exists, else null.", type: str}
+    size_bytes:
+      description: "Size of LUN 1's device as the kernel sees it (bytes; null without a device): after a volume
+        grew, smaller than the volume until the session is rescanned."
+      type: int
 nodes:
   description: Node records (targets the consumer logs in to at boot).
   type: list
@@ -71,7 +75,11 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import Iscsiadm, device_path
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
+    Iscsiadm,
+    device_path,
+    device_size,
+)
 
 PID_FILES = ("/run/iscsid.pid", "/var/run/iscsid.pid")
 
@@ -115,8 +123,10 @@ def main():
     out = []
     for session in sessions:
         path = device_path(session["portal"], session["target_iqn"], 1)
+        exists = os.path.exists(path)
         out.append({"target_iqn": session["target_iqn"], "portal": session["portal"],
-                    "device": path if os.path.exists(path) else None})
+                    "device": path if exists else None,
+                    "size_bytes": device_size(os.path.realpath(path)) if exists else None})
     name = read_initiator_name(module.params["initiator_name_file"])
     module.exit_json(changed=False, installed=True, initiator_iqn=name, iscsid_running=iscsid_running(), sessions=out,
                      nodes=[{"target_iqn": n["target_iqn"], "portal": n["portal"]} for n in nodes])

@@ -29,6 +29,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._files import wri
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 
 __all__ = ["parse_sessions", "parse_nodes", "device_path", "normalize_portal", "Iscsiadm", "NO_RECORDS", "openers",
+           "device_size",
            "mounted_devices", "device_in_use", "parse_record", "record_with_secret", "NODE_DIRS"]
 
 NO_RECORDS = 21  # iscsiadm exit code: "no records found" / "no active sessions"
@@ -204,6 +205,17 @@ class Iscsiadm:
         while logged in appear (the Linux SCSI layer does not map them by itself)."""
         self.runner.run(self._node(target_iqn, portal) + ["--rescan"])
 
+    def wait_for_size(self, real_device, size_bytes, timeout):
+        """Wait until ``real_device`` shows at least ``size_bytes`` (the kernel reads the new capacity on a rescan;
+        udev may lag); returns the size it shows at the end (None when it cannot be read)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            size = device_size(real_device)
+            if (size is not None and size >= size_bytes) or time.monotonic() >= deadline:
+                return size
+            self.runner.run(["udevadm", "settle", "--timeout=5"], check=False)
+            time.sleep(0.5)
+
     def delete_node(self, target_iqn, portal):
         self.runner.run(self._node(target_iqn, portal) + ["-o", "delete"], ok_rcs=(0, NO_RECORDS))
 
@@ -217,6 +229,16 @@ class Iscsiadm:
                 return None
             self.runner.run(["udevadm", "settle", "--timeout=5"], check=False)
             time.sleep(0.5)
+
+
+def device_size(real_device, sys_block="/sys/class/block"):
+    """Size in bytes of a kernel block device (``/sys/class/block/<name>/size`` is in 512-byte sectors whatever
+    the device's block size), or None when it cannot be read."""
+    try:
+        with open(os.path.join(sys_block, os.path.basename(real_device), "size")) as handle:
+            return int(handle.read().strip()) * 512
+    except (OSError, ValueError):
+        return None
 
 
 def mounted_devices():
