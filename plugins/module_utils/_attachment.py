@@ -6,7 +6,10 @@
 One tgt target per volume (IQN ``<prefix>volume-<name>``), the LV as LUN 1, an ACL of exactly the
 attachment's consumer addresses (their IQNs recorded beside; see :mod:`drivers.tgt` why) and per-volume CHAP,
 persisted in ``/etc/tgt/conf.d/ember-volume-<name>.conf``. The CHAP secret comes from the inventory or is
-generated once and then read back from the root-only file, so it is stable across runs.
+generated once and then read back from the root-only file, so it is stable across runs. With ``mutual_chap`` the
+target also proves itself to the consumer (tgt's ``outgoinguser``): its own user and secret are kept and
+generated the same way, and differ from the initiator's (RFC 3720 8.2.1; open-iscsi refuses a target that answers
+with the initiator's secret).
 
 Safety rules (docs/security.md):
 
@@ -29,6 +32,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     NameError_,
     chap_username,
     lv_name,
+    target_chap_username,
     target_iqn,
     tgt_conf_path,
     validate_chap_secret,
@@ -43,6 +47,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm 
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
     HEADER,
     PENDING_SECRET,
+    PENDING_TARGET_SECRET,
+    bound_users,
     check_target,
     generate_secret,
     is_managed_conf,
@@ -62,6 +68,9 @@ ITEM_OPTIONS = dict(
     initiator_addresses=dict(type="list", elements="str", default=[]),
     chap_username=dict(type="str"),
     chap_password=dict(type="str", no_log=True),
+    mutual_chap=dict(type="bool", default=False),
+    target_chap_username=dict(type="str"),
+    target_chap_password=dict(type="str", no_log=True),
     state=dict(type="str", choices=["present", "absent"], default="present"),
 )
 
@@ -101,8 +110,17 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
                 validate_chap_username(item["chap_username"], where + ".chap_username")
             if item.get("chap_password") is not None:
                 validate_chap_secret(item["chap_password"], where + ".chap_password")
+            if item.get("target_chap_username") is not None:
+                validate_chap_username(item["target_chap_username"], where + ".target_chap_username")
+            if item.get("target_chap_password") is not None:
+                validate_chap_secret(item["target_chap_password"], where + ".target_chap_password")
         except NameError_ as exc:
             errors.append(str(exc))
+            continue
+        given = [key for key in ("target_chap_username", "target_chap_password") if item.get(key) is not None]
+        if given and not item.get("mutual_chap"):
+            errors.append("%s.%s: is set but mutual_chap is false; set mutual_chap: true for mutual CHAP or remove "
+                          "it" % (where, given[0]))
             continue
         if name in seen:
             errors.append("%s.volume: %r is listed twice" % (where, name))
@@ -147,20 +165,33 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         except NameError_ as exc:
             errors.append("%s; set chap_username/chap_password or remove the incominguser line" % exc)
             continue
-        shared = sorted(other for other, t in live.items() if other != iqn and user in t.get("accounts", []))
+        shared = sorted(other for other, t in live.items() if other != iqn and user in bound_users(t))
         if shared:
             errors.append("%s.chap_username: %s is also bound to target(s) %s; tgt accounts are global, so each "
                           "export needs its own CHAP user" % (where, user, ", ".join(shared)))
             continue
+        mutual = _decide_mutual(item, where, name, iqn, path, current, live, user, secret)
+        if isinstance(mutual, str):
+            errors.append(mutual)
+            continue
+        target_user, target_secret = mutual
         generated = secret is None
+        target_generated = bool(target_user) and target_secret is None
         backing = "/dev/%s/%s" % (item["vg"], lv_name(name))
         act.update(backing_store=backing, chap_username=user, chap_password=secret, generated=generated,
-                   old_chap_username=(current or {}).get("chap_username"))
+                   old_chap_username=(current or {}).get("chap_username"), mutual_chap=bool(target_user),
+                   target_chap_username=target_user, target_chap_password=target_secret,
+                   target_generated=target_generated,
+                   old_target_chap_username=(current or {}).get("target_chap_username"))
         desired = render_conf(iqn, backing, initiators, user, secret or PENDING_SECRET, volume=name,
-                              addresses=addresses)
+                              addresses=addresses, target_chap_username=target_user,
+                              target_chap_password=(target_secret or PENDING_TARGET_SECRET) if target_user else None)
         file_ok = text == desired
+        # The outgoing (mutual CHAP) account: exactly the file's, with the file's secret, or none without mutual CHAP.
+        outgoing_ok = bool(target) and target.get("outgoing_account") == target_user and not target_generated \
+            and (current or {}).get("target_chap_password") == target_secret
         account_ok = bool(target) and target["accounts"] == [user] and not generated \
-            and (current or {}).get("chap_password") == secret
+            and (current or {}).get("chap_password") == secret and outgoing_ok
         lun = (target or {}).get("luns", {}).get(1)
         lun_and_account_ok = account_ok and (lun or {}).get("backing_store") == backing
         if not file_ok or not (lun_and_account_ok and sorted(target["acl"]) == addresses):
@@ -178,7 +209,7 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         act["lun_size"] = shown_size(lv["size_bytes"]) if lv is not None else None
         if act["refresh_size"] and act["action"] == "none":
             act["action"] = "update"
-        act["reason"] = _reload_reason(target, file_ok, account_ok, lun, backing, addresses)
+        act["reason"] = _reload_reason(target, file_ok, account_ok, lun, backing, addresses, outgoing_ok)
         act["tid"] = (target or {}).get("tid")
         act["live_acl"] = list((target or {}).get("acl", []))
         act["write_file"] = not file_ok
@@ -187,14 +218,46 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
     return actions, errors
 
 
-def _reload_reason(target, file_ok, account_ok, lun, backing, addresses):
+def _decide_mutual(item, where, name, iqn, path, current, live, user, secret):
+    """``(target user, target secret or None when it is to be generated)`` with ``mutual_chap``, ``(None, None)``
+    without, or an error text. The user and secret come from the item, else from the target file, else the
+    default user and a generated secret; the user is not the initiator's and no other target binds it (tgt accounts
+    are global), the secret is not the initiator's."""
+    if not item.get("mutual_chap"):
+        return None, None
+    target_user = item.get("target_chap_username") or (current or {}).get("target_chap_username") \
+        or target_chap_username(name)
+    target_secret = item.get("target_chap_password") or (current or {}).get("target_chap_password")
+    try:
+        validate_chap_username(target_user, "%s: the target's CHAP user in %s" % (where, path))
+        if target_secret is not None:
+            validate_chap_secret(target_secret, "%s: the target's CHAP secret in %s" % (where, path))
+    except NameError_ as exc:
+        return "%s; set target_chap_username/target_chap_password or remove the outgoinguser line" % exc
+    if target_user == user:
+        return ("%s.target_chap_username: %s is also the initiator's CHAP user; tgt accounts are global, so the two "
+                "directions of mutual CHAP need two users" % (where, target_user))
+    if target_secret is not None and target_secret == secret:
+        return ("%s.target_chap_password: equals the initiator's CHAP secret (chap_password); the two directions of "
+                "mutual CHAP need different secrets (RFC 3720 8.2.1; open-iscsi refuses a target that answers with "
+                "the initiator's secret)" % where)
+    shared = sorted(other for other, t in live.items() if other != iqn and target_user in bound_users(t))
+    if shared:
+        return ("%s.target_chap_username: %s is also bound to target(s) %s; tgt accounts are global, so each "
+                "export needs its own target CHAP user" % (where, target_user, ", ".join(shared)))
+    return target_user, target_secret
+
+
+def _reload_reason(target, file_ok, account_ok, lun, backing, addresses, outgoing_ok=True):
     """Why a live target is not as its file says (for the error when it cannot be reloaded), or None."""
     if target is None:
         return None
     reasons = []
     if not file_ok:
         reasons.append("its file changes")
-    if not account_ok:
+    if not outgoing_ok:
+        reasons.append("its mutual CHAP (outgoing) account or secret changes")
+    elif not account_ok:
         reasons.append("its CHAP account or secret changes")
     if lun is None:
         reasons.append("LUN 1 is missing")
@@ -206,8 +269,10 @@ def _reload_reason(target, file_ok, account_ok, lun, backing, addresses):
 
 
 def secrets_of(actions):
-    """Every CHAP secret the actions hold (supplied, read from files or generated), for masking."""
-    return {a["chap_password"] for a in actions if a.get("chap_password") and a["chap_password"] != PENDING_SECRET}
+    """Every CHAP secret the actions hold (supplied, read from files or generated; the initiator's and, with mutual
+    CHAP, the target's), for masking."""
+    return {a[key] for a in actions for key in ("chap_password", "target_chap_password")
+            if a.get(key) and a[key] not in (PENDING_SECRET, PENDING_TARGET_SECRET)}
 
 
 def _fail_closed(act, tgt, after, problems, what):
@@ -227,7 +292,8 @@ def _fail_closed(act, tgt, after, problems, what):
 
 def _verify(act, tgt, what):
     after = tgt.show().get(act["target_iqn"])
-    problems = check_target(after, act["chap_username"], act["backing_store"], act["initiator_addresses"])
+    problems = check_target(after, act["chap_username"], act["backing_store"], act["initiator_addresses"],
+                            act.get("target_chap_username"))
     if problems:
         _fail_closed(act, tgt, after, problems, what)
 
@@ -252,6 +318,12 @@ def apply(act, tgt, live, force=False):
     if act["generated"]:
         act["chap_password"] = generate_secret()
         act["desired"] = act["desired"].replace(PENDING_SECRET, act["chap_password"])
+    if act.get("target_generated"):
+        secret = generate_secret()
+        while secret == act["chap_password"]:  # 190 bits each: never in practice, but never the same
+            secret = generate_secret()
+        act["target_chap_password"] = secret
+        act["desired"] = act["desired"].replace(PENDING_TARGET_SECRET, secret)
     if act.get("lun_only"):
         tgt.add_lun(act["tid"], 1, act["backing_store"])
         _verify(act, tgt, "adding LUN 1 live")
@@ -288,20 +360,25 @@ def apply(act, tgt, live, force=False):
                                                   "bound" if bound else "NOT bound")) from None
     else:
         remaining = live
-    # tgt-admin keeps an existing account as it is: drop it so the file's secret is the one in force. Accounts are
-    # global; decide() refused a user that another target binds.
-    for user in sorted({act["chap_username"], act.get("old_chap_username") or act["chap_username"]}):
-        if not any(user in t.get("accounts", []) for other, t in remaining.items() if other != iqn):
+    # tgt-admin keeps an existing account as it is: drop it so the file's secret is the one in force (the outgoing
+    # account of mutual CHAP too, and the one a file no longer names). Accounts are global; decide() refused a user
+    # that another target binds.
+    users = {act["chap_username"], act.get("old_chap_username") or act["chap_username"]}
+    users.update(u for u in (act.get("target_chap_username"), act.get("old_target_chap_username")) if u)
+    for user in sorted(users):
+        if not any(user in bound_users(t) for other, t in remaining.items() if other != iqn):
             tgt.delete_account(user)
     tgt.update(iqn, force=bool(act["sessions"]) and force)
     _verify(act, tgt, "tgt-admin --update")
 
 
 def connection_info(act, portal):
-    """What the consumer needs to log in (os-brick's iSCSI connection_info keys)."""
+    """What the consumer needs to log in (os-brick's iSCSI connection_info keys). With mutual CHAP also
+    ``target_auth_username`` and ``target_auth_password``, the credentials the target proves itself with (os-brick
+    and Cinder have no keys for it); without, those keys are absent."""
     if act["state"] == "absent":
         return None
-    return {
+    info = {
         "driver_volume_type": "iscsi",
         "target_iqn": act["target_iqn"],
         "target_portal": normalize_portal(portal),
@@ -313,6 +390,10 @@ def connection_info(act, portal):
         "initiators": act["initiators"],
         "initiator_addresses": act["initiator_addresses"],
     }
+    if act.get("mutual_chap"):
+        info["target_auth_username"] = act["target_chap_username"]
+        info["target_auth_password"] = act["target_chap_password"] or PENDING_SECRET
+    return info
 
 
 def diff_of(actions):

@@ -189,10 +189,12 @@ def volume_facts(lv, lvm_state, exports, live, live_by_backing=None, thin=None):
     # name entries in its ACL.
     attached = sorted(export.get("initiators")
                       or [a for a in target.get("acl", []) if a.startswith(("iqn.", "eui.", "naa."))])
-    # The export is as its file says: LUN 1 on this LV, the file's CHAP account bound, the file's ACL.
+    # The export is as its file says: LUN 1 on this LV, the file's CHAP accounts bound (the outgoing one of mutual
+    # CHAP too), the file's ACL.
     export_ok = bool(export) and bool(target) \
         and (target["luns"].get(1) or {}).get("backing_store") == lv["path"] \
         and target["accounts"] == ([export["chap_username"]] if export.get("chap_username") else []) \
+        and target.get("outgoing_account") == export.get("target_chap_username") \
         and sorted(target.get("acl", [])) == sorted(export.get("addresses") or []) \
         and (target["luns"].get(1) or {}).get("size") in (None, shown_size(lv["size_bytes"]))
     description, metadata = read_meta(lv["tags"])

@@ -5,7 +5,15 @@
 (``login``, ``rescan``, ``resize``, ``logout`` or ``none``; pure) and apply through :class:`drivers.iscsiadm.Iscsiadm`.
 
 An item with ``qos`` (Cinder front-end QoS keys, see :mod:`_qos`) also gets its device's cgroup v2 io.max line
-in the cgroup of ``qos_cgroup`` (a slice or unit), written only when it differs."""
+in the cgroup of ``qos_cgroup`` (a slice or unit), written only when it differs.
+
+Mutual CHAP: an item with ``target_auth_username`` and ``target_auth_password`` (the ``connection_info`` of an
+attachment with ``mutual_chap``) logs in with the target's credentials in the node record as well, so iscsid
+refuses a target that cannot prove them. An existing session is never logged in again for it: when its record
+lacks those credentials or holds others, the record is updated (``action: update``) and they apply from the
+session's next login (a reconnect after the target was reloaded, a reboot). A CHAP item without them clears
+inbound credentials a record holds (mutual CHAP was turned off: the target no longer has an account to prove
+itself with, so the next login would fail)."""
 
 from __future__ import annotations
 
@@ -22,6 +30,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
     NODE_DIRS,
+    SECRET_IN_KEY,
+    USERNAME_IN_KEY,
     device_in_use,
     device_path,
     device_size,
@@ -29,7 +39,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm 
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import PENDING_SECRET
 
-__all__ = ["ITEM_OPTIONS", "validate", "real_device", "read_host", "decide", "ConnectionApplier"]
+__all__ = ["ITEM_OPTIONS", "validate", "real_device", "read_host", "decide", "ConnectionApplier", "secrets_of_state"]
 
 ITEM_OPTIONS = dict(
     target_iqn=dict(type="str", required=True),
@@ -38,6 +48,8 @@ ITEM_OPTIONS = dict(
     auth_method=dict(type="str", choices=["CHAP", "None"], default="CHAP"),
     auth_username=dict(type="str"),
     auth_password=dict(type="str", no_log=True),
+    target_auth_username=dict(type="str"),
+    target_auth_password=dict(type="str", no_log=True),
     volume=dict(type="str"),
     state=dict(type="str", choices=["present", "absent"], default="present"),
     qos=dict(type="dict"),
@@ -65,6 +77,11 @@ def validate(connections, field="connections", check_mode=False):
             # nothing logs in with it.
             if item["auth_password"] is not None and not (check_mode and item["auth_password"] == PENDING_SECRET):
                 validate_chap_secret(item["auth_password"], where + ".auth_password")
+            if item.get("target_auth_username") is not None:
+                validate_chap_username(item["target_auth_username"], where + ".target_auth_username")
+            if item.get("target_auth_password") is not None and not (
+                    check_mode and item["target_auth_password"] == PENDING_SECRET):
+                validate_chap_secret(item["target_auth_password"], where + ".target_auth_password")
             if item.get("qos") is not None:
                 _qos.validate_qos_specs(item["qos"], where + ".qos")
             _qos.validate_cgroup_unit(_unit(item), where + ".qos_cgroup")
@@ -75,7 +92,41 @@ def validate(connections, field="connections", check_mode=False):
                 item["auth_username"] and item["auth_password"]):
             errors.append("%s: auth_username and auth_password are required for CHAP (target %s)"
                           % (where, item["target_iqn"]))
+        error = _mutual_problem(item, where)
+        if error:
+            errors.append(error)
     return errors
+
+
+def _mutual_problem(item, where):
+    """What is wrong with an item's mutual CHAP credentials (``target_auth_*``), or None."""
+    user, secret = item.get("target_auth_username"), item.get("target_auth_password")
+    if user is None and secret is None:
+        return None
+    if user is None or secret is None:
+        return ("%s: target_auth_username and target_auth_password go together (mutual CHAP, target %s)"
+                % (where, item["target_iqn"]))
+    if item["auth_method"] != "CHAP":
+        return ("%s.target_auth_username: mutual CHAP needs auth_method CHAP (target %s)"
+                % (where, item["target_iqn"]))
+    if secret == item.get("auth_password") and secret != PENDING_SECRET:
+        return ("%s.target_auth_password: equals auth_password; open-iscsi refuses a target that answers with the "
+                "initiator's own secret (RFC 3720 8.2.1), so mutual CHAP needs two secrets (target %s)"
+                % (where, item["target_iqn"]))
+    return None
+
+
+def _target_auth(item):
+    """``(username_in, password_in)`` an item wants in its node record: both None without mutual CHAP."""
+    if item.get("target_auth_username") is None:
+        return None, None
+    return item["target_auth_username"], item["target_auth_password"]
+
+
+def _manages_target_auth(item):
+    """Whether the item says what the inbound credentials of its record are (a CHAP login item; an item of a live
+    session made for QoS only has ``auth_method: None`` and says nothing about them)."""
+    return item["state"] == "present" and item["auth_method"] == "CHAP"
 
 
 def real_device(path):
@@ -109,12 +160,14 @@ def read_host(iscsi, items):
     {device: MAJ:MIN, current: io.max limits} or {error}}`` of the devices already there)."""
     sessions = {(s["target_iqn"], s["portal"]) for s in iscsi.sessions()}
     nodes = {(n["target_iqn"], n["portal"]) for n in iscsi.nodes()}
-    devices, in_use, cgroups, qos, sizes = {}, {}, {}, {}, {}
+    devices, in_use, cgroups, qos, records, sizes = {}, {}, {}, {}, {}, {}
     for item in items:
-        _portal, key, path = _where(item)
+        portal, key, path = _where(item)
         devices[path] = real_device(path)
         if devices[path] is not None:
             sizes[path] = device_size(devices[path])
+        if _manages_target_auth(item) and key in sessions and key not in records:
+            records[key] = _inbound(iscsi, item["target_iqn"], portal)
         if item["state"] == "absent" and key in sessions and devices[path] is not None:
             in_use[path] = device_in_use(devices[path])
         if not _wants_qos(item):
@@ -137,7 +190,25 @@ def read_host(iscsi, items):
         else:
             qos[path] = {"device": number, "current": current}
     return {"sessions": sessions, "nodes": nodes, "devices": devices, "in_use": in_use, "cgroups": cgroups,
-            "qos": qos, "sizes": sizes}
+            "qos": qos, "records": records, "sizes": sizes}
+
+
+def _inbound(iscsi, target_iqn, portal):
+    """``(username_in, password_in)`` of a logged-in node's record file (None for an unset value), or None when
+    the record file is not found or cannot be read (then the record is left as it is)."""
+    try:
+        values = iscsi.read_record(target_iqn, portal)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if values is None:
+        return None
+    return tuple(values.get(key) if values.get(key) not in ("", "<empty>") else None
+                 for key in (USERNAME_IN_KEY, SECRET_IN_KEY))
+
+
+def secrets_of_state(state):
+    """The target secrets read from node records (for the module's ``no_log_values``)."""
+    return {rec[1] for rec in (state.get("records") or {}).values() if rec and rec[1]}
 
 
 def _decide_qos(act, state, where):
@@ -168,9 +239,12 @@ def _decide_qos(act, state, where):
 def decide(items, state, force=False, field="connections"):
     """``(actions, errors)`` from validated items and :func:`read_host` (pure). Each action is the item with its
     normalised ``target_portal``, its by-path ``device``, ``action`` and ``changed``, and ``real_device`` when
-    logged in. An existing session is left as it is; one whose device is missing is rescanned. A logout of a
-    device in use (without ``force``, or the item's own) is ``refused``: it fails at its turn, after the items
-    before it.
+    logged in. An existing session is left as it is; one whose device is missing is rescanned, one whose device is
+    smaller than the item's ``size_bytes`` is rescanned for its new size (``resize``). A CHAP item of an
+    existing session whose record's mutual CHAP credentials (``username_in``/``password_in``) are not the item's
+    gets them written (``record_update``; ``action: update`` unless it is rescanned), without a new login. A logout
+    of a device in use (without ``force``, or the item's own) is ``refused``: it fails at its turn, after the
+    items before it.
 
     With ``qos`` (not None) a present item also carries the io.max limits wanted (``qos``) and whether they must
     be written (``qos_changed``, which makes the item ``changed``); ``qos: {}`` clears the device's limits, an item
@@ -180,8 +254,8 @@ def decide(items, state, force=False, field="connections"):
     for index, item in enumerate(items):
         portal, key, path = _where(item)
         act = dict(item, target_portal=portal, path=path, action="none", changed=False, device=None,
-                   real_device=None, logout=False, qos_requested=item.get("qos"), size_bytes=None,
-                   volume_size_bytes=item.get("size_bytes"))
+                   real_device=None, logout=False, record_update=False, qos_requested=item.get("qos"),
+                   size_bytes=None, volume_size_bytes=item.get("size_bytes"))
         if item["state"] == "present":
             act["device"] = path
             if key not in state["sessions"]:
@@ -195,6 +269,12 @@ def decide(items, state, force=False, field="connections"):
                 elif item.get("size_bytes") and (act["size_bytes"] or 0) < item["size_bytes"]:
                     # The volume grew (online extend): the kernel reads the new capacity on a rescan.
                     act.update(action="resize", changed=True)
+                record = (state.get("records") or {}).get(key)
+                if _manages_target_auth(item) and record is not None and record != _target_auth(item):
+                    # The session keeps what it logged in with; the record gets the credentials of the next login.
+                    act.update(record_update=True, changed=True)
+                    if act["action"] == "none":
+                        act["action"] = "update"
         elif key in state["sessions"] or key in state["nodes"]:
             act.update(action="logout", changed=True, logout=key in state["sessions"])
             users = state["in_use"].get(path)
@@ -218,6 +298,12 @@ class ConnectionApplier:
 
     def apply(self, act):
         iqn, portal = act["target_iqn"], act["target_portal"]
+        username_in, password_in = _target_auth(act)
+        if act.get("record_update"):
+            via = self.iscsi.set_target_auth(iqn, portal, username_in, password_in)
+            if via == "argv":
+                self.warn("the node record of %s was not found under %s: the target's CHAP secret was passed on "
+                          "iscsiadm's command line" % (iqn, " or ".join(NODE_DIRS)))
         if act["action"] == "rescan":
             self.iscsi.rescan(iqn, portal)
             self.wait(act)
@@ -230,7 +316,8 @@ class ConnectionApplier:
                                    "did not present the new size: detach the volume and attach it again"
                                    % (act["path"], act["real_device"], act["size_bytes"], iqn, wanted))
         elif act["action"] == "login":
-            via = self.iscsi.login(iqn, portal, act["auth_username"], act["auth_password"], act["auth_method"])
+            via = self.iscsi.login(iqn, portal, act["auth_username"], act["auth_password"], act["auth_method"],
+                                   username_in=username_in, password_in=password_in)
             if via == "argv":
                 self.warn("the node record of %s was not found under %s: the CHAP secret was passed on iscsiadm's "
                           "command line" % (iqn, " or ".join(NODE_DIRS)))

@@ -20,7 +20,7 @@ __all__ = [
     "CLONE_TAG", "CLONE_SNAPSHOT_PREFIX", "LV_PREFIX", "TGT_CONF_DIR",
     "DEFAULT_TARGET_PREFIX", "MAX_IQN_BYTES", "MAX_TARGET_PREFIX_BYTES", "CHAP_MAX_LENGTH", "CHAP_MIN_SECRET",
     "validate_volume_name", "is_volume_name",
-    "lv_name", "volume_name_from_lv", "target_iqn", "chap_username", "validate_iqn",
+    "lv_name", "volume_name_from_lv", "target_iqn", "chap_username", "target_chap_username", "validate_iqn",
     "validate_type_name", "tgt_conf_path", "validate_target_prefix", "validate_vg_name", "validate_lv_name",
     "validate_backend_name", "validate_text", "validate_chap_username", "validate_chap_secret", "show_value",
     "is_managed_lv", "is_managed_snapshot", "validate_device_path", "encode_tag_text", "decode_tag_text",
@@ -293,6 +293,13 @@ def chap_username(volume):
     a short hash of the exact name keeps ``a.b`` and ``a-b`` apart."""
     digest = hashlib.sha256(volume.encode("utf-8")).hexdigest()[:8]
     return "ember_%s_%s" % (re.sub(r"[^A-Za-z0-9]", "_", volume), digest)
+
+
+def target_chap_username(volume):
+    """The target's own CHAP user for mutual CHAP (tgt's ``outgoinguser``): :func:`chap_username` with
+    ``_target``. It never equals any volume's incoming user (those end in 8 hex digits), and tgt accounts are
+    global, so it is per volume as well."""
+    return chap_username(volume) + "_target"
 
 
 def tgt_conf_path(volume, conf_dir=TGT_CONF_DIR):

@@ -21,6 +21,12 @@ description:
     applied with C(tgt-admin --update), so a tgt restart or a reboot keeps it.
   - The CHAP password comes from O(attachments[].chap_password) (at least 12 word characters) or is generated
     once (32 random letters and digits, 190 bits) and read back from the file on later runs.
+  - "Mutual CHAP, with O(attachments[].mutual_chap=true): the target proves itself to the consumer too (tgt's
+    C(outgoinguser)), with its own user (O(attachments[].target_chap_username), default
+    C(ember_<volume>_<8 hex>_target)) and secret (O(attachments[].target_chap_password), generated once like the
+    initiator's and kept in the same root-only file). The two users and the two secrets must differ (RFC 3720
+    8.2.1; open-iscsi refuses a target that answers with the initiator's secret). Turning it on or off, or changing
+    the target's user or secret, reloads the target: refused while initiators are logged in unless O(force=true)."
   - Only targets whose file carries the project's marker (the C(# Managed by ember.blockstore) header naming the
     target) are changed or removed. A live target, or a file at the volume's path, with the volume's IQN but
     without the marker is a clash; the module fails before any change and leaves it alone.
@@ -56,6 +62,16 @@ options:
                       global).", type: str}
       chap_password: {description: "CHAP secret (12-255 word characters); generated once when omitted.",
                       type: str}
+      mutual_chap: {description: "Mutual CHAP: the target also authenticates itself to the consumer with
+                    O(attachments[].target_chap_username) and O(attachments[].target_chap_password).", type: bool,
+                    default: false, version_added: 0.4.0}
+      target_chap_username: {description: "With O(attachments[].mutual_chap), the target's CHAP user (tgt's
+                             C(outgoinguser), 1-255 word characters, not the initiator's); default
+                             C(ember_<volume>_<8 hex of its sha256>_target). Each export needs its own.", type: str,
+                             version_added: 0.4.0}
+      target_chap_password: {description: "With O(attachments[].mutual_chap), the target's CHAP secret (12-255 word
+                             characters, not the initiator's); generated once when omitted.", type: str,
+                             version_added: 0.4.0}
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
   volume: {description: Single form; see O(attachments)., type: str}
   vg: {description: Single form; see O(attachments)., type: str}
@@ -63,6 +79,9 @@ options:
   initiator_addresses: {description: Single form; see O(attachments)., type: list, elements: str, default: []}
   chap_username: {description: Single form; see O(attachments)., type: str}
   chap_password: {description: Single form; see O(attachments)., type: str}
+  mutual_chap: {description: Single form; see O(attachments)., type: bool, default: false, version_added: 0.4.0}
+  target_chap_username: {description: Single form; see O(attachments)., type: str, version_added: 0.4.0}
+  target_chap_password: {description: Single form; see O(attachments)., type: str, version_added: 0.4.0}
   state: {description: Single form; see O(attachments)., type: str, choices: [present, absent], default: present}
   portal:
     description: "Address (C(ip), C(ip:port) or C([ipv6]:port)) consumers reach this node's targets on, the
@@ -112,6 +131,17 @@ EXAMPLES = r"""
   register: export
   no_log: true
 
+- name: Export a volume with mutual CHAP (the consumer also checks the target's secret)
+  ember.blockstore.attachment:
+    volume: db01-data
+    vg: ember-thin
+    initiators: [iqn.1993-08.org.debian:01:9263f289471f]
+    initiator_addresses: [198.18.0.21]
+    mutual_chap: true
+    portal: 198.18.0.11
+  register: export
+  no_log: true
+
 - name: Remove an export even while the consumer is still logged in (its session drops)
   ember.blockstore.attachment:
     volume: db01-data
@@ -139,7 +169,9 @@ attachments:
     sessions: {description: Initiators logged in before the run., type: list, elements: str, sample: []}
     connection_info:
       description: "Login data: driver_volume_type, target_iqn, target_portal, target_lun, auth_method,
-        auth_username, auth_password, volume, initiators, initiator_addresses. Null when absent."
+        auth_username, auth_password, volume, initiators, initiator_addresses. With mutual CHAP also
+        target_auth_username and target_auth_password (the target's credentials; absent without it). Null when
+        absent."
       type: dict
       sample:
         driver_volume_type: iscsi

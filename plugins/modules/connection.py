@@ -19,6 +19,15 @@ description:
     C(iscsiadm -o new) created (C(/etc/iscsi/nodes) or C(/var/lib/iscsi/nodes), mode 0600) and checks with
     C(iscsiadm -o show) that it is set. Only if that file cannot be found is the secret passed with C(-v), with a
     warning.
+  - "Mutual CHAP: an item with O(connections[].target_auth_username) and O(connections[].target_auth_password)
+    (in C(connection_info) of an attachment with C(mutual_chap)) also sets C(node.session.auth.username_in) and,
+    in the record file like the initiator's secret, C(node.session.auth.password_in): iscsid then refuses a target
+    that cannot prove that secret, and the module fails saying that mutual CHAP authentication of the target failed,
+    naming the target (iscsiadm gives the same exit code when the target's ACL refuses the host; iscsid's log tells
+    which)."
+  - An existing session whose node record lacks the item's mutual CHAP credentials, or holds others, is not logged
+    in again - the record is updated (V(update)) and the credentials apply from its next login (a reconnect, a
+    reboot). A CHAP item without them clears the ones a record holds (mutual CHAP turned off on the target).
   - Every field is validated before any command (IQN, portal, LUN, CHAP user and secret); results and messages
     never contain the secret.
   - O(connections[].state=absent) logs out and deletes the node record. A device that is mounted or held (by
@@ -57,6 +66,12 @@ options:
       auth_method: {description: C(CHAP) or C(None)., type: str, choices: [CHAP, None], default: CHAP}
       auth_username: {description: "CHAP user (1-255 word characters).", type: str}
       auth_password: {description: "CHAP secret (12-255 word characters).", type: str}
+      target_auth_username: {description: "Mutual CHAP - the target's CHAP user (1-255 word characters),
+                             C(node.session.auth.username_in). Together with
+                             O(connections[].target_auth_password).", type: str, version_added: 0.4.0}
+      target_auth_password: {description: "Mutual CHAP - the target's CHAP secret (12-255 word characters, not
+                             O(connections[].auth_password)), C(node.session.auth.password_in).", type: str,
+                             version_added: 0.4.0}
       volume: {description: Volume name (for results)., type: str}
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
       qos:
@@ -140,7 +155,8 @@ connections:
     target_iqn: {description: Target IQN., type: str, sample: "iqn.2026-11.io.ember.blockstore:volume-db01-data"}
     target_portal: {description: Portal., type: str, sample: "198.18.0.11:3260"}
     action: {description: "V(login), V(rescan) (logged in but the LUN's device was missing), V(resize) (the device
-               was smaller than O(connections[].size_bytes)), V(logout) or V(none).", type: str, sample: login}
+               was smaller than O(connections[].size_bytes)), V(update) (logged in; the node record's mutual CHAP
+               credentials were updated for the next login), V(logout) or V(none).", type: str, sample: login}
     changed: {description: Whether this item changed., type: bool, sample: true}
     device: {description: Stable device path (by-path); null when logged out., type: str,
              sample: "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-iqn.2026-11.io.ember.blockstore:volume-db01-data-\
@@ -165,6 +181,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._connection impor
     ConnectionApplier,
     decide,
     read_host,
+    secrets_of_state,
     validate,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
@@ -199,6 +216,7 @@ def main():
     batch = Batch(module, "connections", result_of, lambda act: "connection to %s" % act["target_iqn"],
                   failed_changed=None)
     state = read_state(module, lambda: read_host(iscsi, batch.items))
+    module.no_log_values.update(secrets_of_state(state))  # target secrets read from node records
     actions = batch.decided(*decide(batch.items, state, force=params["force"], field=batch.field))
     applier = ConnectionApplier(iscsi, params["wait_timeout"], module.warn)
     results = batch.apply_each(actions, applier.apply)

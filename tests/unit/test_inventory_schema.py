@@ -290,6 +290,11 @@ ATTACHMENT_MODULE_FIELDS = {
     "initiator_addresses": None,  # each consumer's blockstore_storage_ip
     "chap_username": None,
     "chap_password": None,
+    # Mutual CHAP (issue 12): module options for now; the volume type / backend option that sets them is wired
+    # into the plan separately (reclassify them then).
+    "mutual_chap": None,
+    "target_chap_username": None,
+    "target_chap_password": None,
 }
 
 

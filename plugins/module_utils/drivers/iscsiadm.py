@@ -16,6 +16,15 @@ as ``name = value`` (``idbm_recinfo_config``, which also sets the password lengt
 ``-o new``, the other settings go through ``-o update``, and the secret is written into the record file directly
 (atomically, 0600); ``-o show`` then confirms iscsiadm reads it (it prints a set secret as ``********``). Only when
 the record file cannot be found (another node-db layout) is the secret given with ``-v``, and the module warns.
+
+Mutual CHAP: the target's user goes into ``node.session.auth.username_in`` (with ``-o update``, it is no secret) and
+its secret into ``node.session.auth.password_in``, written into the record file as the initiator's secret is.
+With incoming credentials set, iscsid insists on authenticating the target (usr/initiator_common.c
+``iscsi_setup_authentication``) and fails the login when the target's CHAP name is not ``username_in``, its reply
+does not prove ``password_in``, or it answers with the initiator's own secret (usr/auth.c,
+``AUTH_DBG_STATUS_PASSWD_IDENTICAL``). iscsiadm then exits with 19 (a non-retryable login failure; the reason is in
+iscsid's log only); a target that refuses the initiator's credentials, or has no outgoing account to answer a
+mutual CHAP login with (tgt: "no outgoing credentials configured"), gives 24.
 """
 
 from __future__ import annotations
@@ -29,13 +38,19 @@ from ansible_collections.ember.blockstore.plugins.module_utils._files import wri
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 
 __all__ = ["parse_sessions", "parse_nodes", "device_path", "normalize_portal", "Iscsiadm", "NO_RECORDS", "openers",
-           "device_size",
-           "mounted_devices", "device_in_use", "parse_record", "record_with_secret", "NODE_DIRS"]
+           "device_size", "mounted_devices", "device_in_use", "parse_record", "record_with_secret",
+           "record_with_values", "NODE_DIRS", "SECRET_KEY", "SECRET_IN_KEY", "USERNAME_IN_KEY", "LOGIN_FATAL",
+           "LOGIN_AUTH_FAILED", "is_set"]
 
 NO_RECORDS = 21  # iscsiadm exit code: "no records found" / "no active sessions"
 # open-iscsi's node database: /etc/iscsi on Debian and Ubuntu, /var/lib/iscsi on Fedora, RHEL and SUSE.
 NODE_DIRS = ("/etc/iscsi/nodes", "/var/lib/iscsi/nodes")
 SECRET_KEY = "node.session.auth.password"
+# Mutual CHAP: the credentials the target proves itself with (usr/idbm_fields.h).
+USERNAME_IN_KEY = "node.session.auth.username_in"
+SECRET_IN_KEY = "node.session.auth.password_in"
+LOGIN_FATAL = 19  # ISCSI_ERR_FATAL_LOGIN: also what a target that fails mutual CHAP (or an ACL refusal) gives
+LOGIN_AUTH_FAILED = 24  # ISCSI_ERR_LOGIN_AUTH_FAILED: the target refused the initiator's CHAP login
 _END_RECORD = "# END RECORD"
 
 
@@ -60,20 +75,33 @@ def parse_record(text):
     return values
 
 
-def record_with_secret(text, secret):
-    """The record ``text`` with exactly one ``node.session.auth.password = <secret>`` line, before ``# END
-    RECORD``. ``secret`` must be one word (validated by the caller; checked again here)."""
-    if not secret or not re.fullmatch(r"[A-Za-z0-9_]+", secret):
-        raise ValueError("a CHAP secret written to a node record is letters, digits or '_'")
-    lines = [line for line in text.splitlines() if _record_key(line) != SECRET_KEY]
-    entry = "%s = %s" % (SECRET_KEY, secret)
+def record_with_secret(text, secret, key=SECRET_KEY):
+    """The record ``text`` with exactly one ``<key> = <secret>`` line (``node.session.auth.password`` by default),
+    before ``# END RECORD``. ``secret`` must be one word (validated by the caller; checked again here)."""
+    return record_with_values(text, {key: secret})
+
+
+def record_with_values(text, values):
+    """The record ``text`` with exactly one ``<key> = <value>`` line per item of ``values`` (in their order, before
+    ``# END RECORD``), or none for a key whose value is None (iscsiadm then reads it as empty). Each value must be
+    one word (validated by the caller; checked again here)."""
+    for value in values.values():
+        if value is not None and (not value or not re.fullmatch(r"[A-Za-z0-9_]+", value)):
+            raise ValueError("a CHAP value written to a node record is letters, digits or '_'")
+    lines = [line for line in text.splitlines() if _record_key(line) not in values]
+    entries = ["%s = %s" % (key, value) for key, value in values.items() if value is not None]
     for index in range(len(lines) - 1, -1, -1):
         if lines[index].strip().startswith(_END_RECORD):
-            lines.insert(index, entry)
+            lines[index:index] = entries
             break
     else:
-        lines.append(entry)
+        lines.extend(entries)
     return "\n".join(lines) + "\n"
+
+
+def is_set(value):
+    """Whether a record value (from a record file or ``-o show``, where a set secret is ``********``) is set."""
+    return value not in (None, "", "<empty>")
 
 
 def normalize_portal(portal, default_port=3260):
@@ -149,34 +177,74 @@ class Iscsiadm:
                     found.setdefault(os.path.realpath(path), path)
         return next(iter(found.values())) if len(found) == 1 else None
 
-    def set_secret(self, target_iqn, portal, password, node_dirs=None):
-        """Put the CHAP secret into the node record without a command line. Returns ``"record"``, or ``"argv"``
-        when the record file was not found and ``iscsiadm -o update -v`` had to carry it."""
+    def read_record(self, target_iqn, portal, node_dirs=None):
+        """``{name: value}`` of the record file of ``target_iqn`` at ``portal``, or None when it is not found."""
+        path = self.record_path(target_iqn, portal, node_dirs=node_dirs)
+        if path is None:
+            return None
+        with open(path) as handle:
+            return parse_record(handle.read())
+
+    def set_secret(self, target_iqn, portal, password, node_dirs=None, password_in=None):
+        """Put the CHAP secret (and with mutual CHAP the target's, ``password_in``) into the node record without a
+        command line. Returns ``"record"``, or ``"argv"`` when the record file was not found and ``iscsiadm -o
+        update -v`` had to carry it."""
+        return self.set_secrets(target_iqn, portal, dict(
+            [(SECRET_KEY, password)] + ([(SECRET_IN_KEY, password_in)] if password_in is not None else [])),
+            node_dirs=node_dirs)
+
+    def set_secrets(self, target_iqn, portal, values, node_dirs=None):
+        """Write ``values`` (``{SECRET_KEY or SECRET_IN_KEY: secret}``) into the node record file, then check with
+        ``-o show`` that iscsiadm reads each as set. See :meth:`set_secret`."""
         node = self._node(target_iqn, portal)
         path = self.record_path(target_iqn, portal, node_dirs=node_dirs)
         if path is not None:
             with open(path) as handle:
                 text = handle.read()
-            write_private(path, record_with_secret(text, password))
+            write_private(path, record_with_values(text, values))
             via = "record"
         else:
-            self.runner.run(node + ["-o", "update", "-n", SECRET_KEY, "-v", password])
+            args = node + ["-o", "update"]
+            for key, value in values.items():
+                args += ["-n", key, "-v", value]
+            self.runner.run(args)
             via = "argv"
         _rc, out, _err = self.runner.run(node + ["-o", "show"])
-        if parse_record(out).get(SECRET_KEY) in (None, "", "<empty>"):
-            raise CommandError(node + ["-o", "show"], 1, "", "the CHAP secret is not set in the node record of %s "
-                               "at %s after writing it" % (target_iqn, portal), secrets=self.runner.secrets()
-                               if hasattr(self.runner, "secrets") else ())
+        shown = parse_record(out)
+        for key in values:
+            if not is_set(shown.get(key)):
+                raise CommandError(node + ["-o", "show"], 1, "", "the CHAP secret %sis not set in the node record "
+                                   "of %s at %s after writing it" % ("of the target (mutual CHAP) "
+                                                                     if key == SECRET_IN_KEY else "",
+                                                                     target_iqn, portal),
+                                   secrets=self.runner.secrets() if hasattr(self.runner, "secrets") else ())
         return via
 
-    def login(self, target_iqn, portal, username, password, auth_method="CHAP", node_dirs=None):
-        """Create the node record, set it up and log in; returns how the secret reached the record (see
-        :meth:`set_secret`), or None without CHAP."""
+    def set_target_auth(self, target_iqn, portal, username_in, password_in, node_dirs=None):
+        """Set (or, with None, clear) the mutual CHAP credentials of an existing node record: ``username_in`` with
+        ``-o update``, ``password_in`` into the record file (:meth:`set_secrets`); a clear sets both empty with
+        ``-o update`` (no secret on the line). A session that is logged in keeps the credentials it logged in with:
+        these apply from its next login. Returns how the secret reached the record (None for a clear)."""
         node = self._node(target_iqn, portal)
+        if username_in is None:
+            self.runner.run(node + ["-o", "update", "-n", USERNAME_IN_KEY, "-v", "", "-n", SECRET_IN_KEY, "-v", ""])
+            return None
+        self.runner.run(node + ["-o", "update", "-n", USERNAME_IN_KEY, "-v", username_in])
+        return self.set_secrets(target_iqn, portal, {SECRET_IN_KEY: password_in}, node_dirs=node_dirs)
+
+    def login(self, target_iqn, portal, username, password, auth_method="CHAP", node_dirs=None, username_in=None,
+              password_in=None):
+        """Create the node record, set it up and log in; returns how the secret reached the record (see
+        :meth:`set_secret`), or None without CHAP. With ``username_in`` and ``password_in`` (mutual CHAP) the
+        record also holds the target's credentials, and a login the target fails says so."""
+        node = self._node(target_iqn, portal)
+        mutual = auth_method == "CHAP" and username_in is not None
         self.runner.run(node + ["-o", "new"])
         settings = [("node.startup", "automatic"), ("node.session.auth.authmethod", auth_method)]
         if auth_method == "CHAP":
             settings += [("node.session.auth.username", username)]
+        if mutual:
+            settings += [(USERNAME_IN_KEY, username_in)]
         args = node + ["-o", "update"]
         for key, value in settings:
             args += ["-n", key, "-v", value]
@@ -184,7 +252,8 @@ class Iscsiadm:
         try:
             self.runner.run(args)
             if auth_method == "CHAP":
-                via = self.set_secret(target_iqn, portal, password, node_dirs=node_dirs)
+                via = self.set_secret(target_iqn, portal, password, node_dirs=node_dirs,
+                                      password_in=password_in if mutual else None)
         except (CommandError, OSError, ValueError):
             self.delete_node(target_iqn, portal)
             raise
@@ -192,7 +261,8 @@ class Iscsiadm:
         rc, out, err = self.runner.run(node + ["--login"], check=False)
         if rc != 0:
             self.delete_node(target_iqn, portal)
-            raise CommandError(node + ["--login"], rc, out, err,
+            raise CommandError(node + ["--login"], rc, out, err, msg=_mutual_failure(target_iqn, portal, rc, out, err)
+                               if mutual else None,
                                secrets=self.runner.secrets() if hasattr(self.runner, "secrets") else ())
         return via
 
@@ -239,6 +309,23 @@ def device_size(real_device, sys_block="/sys/class/block"):
             return int(handle.read().strip()) * 512
     except (OSError, ValueError):
         return None
+
+
+def _mutual_failure(target_iqn, portal, rc, out, err):
+    """The message of a refused mutual CHAP login, or None (the command's own) for other failures."""
+    said = (err or out or "").strip()
+    if rc == LOGIN_FATAL:
+        return ("mutual CHAP authentication of target %s at %s failed: iscsiadm --login exited %d, which is what "
+                "open-iscsi gives when the target's CHAP reply does not prove target_auth_password for "
+                "target_auth_username (or reuses the initiator's secret), and also when the target's ACL refuses "
+                "this host; iscsid's log (journalctl -u iscsid: 'Login authentication failed with target') says "
+                "which. The node record was deleted. %s" % (target_iqn, portal, rc, said)).strip()
+    if rc == LOGIN_AUTH_FAILED:
+        return ("mutual CHAP login to target %s at %s failed: the target refused it (iscsiadm rc %d): wrong "
+                "auth_username/auth_password, or the target has no outgoing account to authenticate itself with "
+                "(mutual_chap is off on its attachment). The node record was deleted. %s"
+                % (target_iqn, portal, rc, said)).strip()
+    return None
 
 
 def mounted_devices():

@@ -4,7 +4,9 @@
 """tgt target helper: one persistent config file per exported volume, applied with ``tgt-admin``.
 
 As Cinder's ``cinder/volume/targets/tgt.py`` does: the file ``/etc/tgt/conf.d/ember-volume-<name>.conf`` holds
-``<target IQN>`` with ``backing-store`` (LUN 1; LUN 0 is the controller), the ACL and ``incominguser`` (CHAP).
+``<target IQN>`` with ``backing-store`` (LUN 1; LUN 0 is the controller), the ACL and ``incominguser`` (CHAP), and
+with mutual CHAP ``outgoinguser`` (the account the target proves itself with; tgt-admin binds it with
+``tgtadm --mode account --op bind --outgoing``, one per target).
 The ACL is one ``initiator-address`` line per consumer address; the consumers' IQNs are recorded in
 ``# initiator-name`` comment lines. Measured in the lab, tgt 1.0.85 (Debian 12) admits a login when the address
 *or* the name matches, and ``tgt-admin`` binds address ``ALL`` to a target whose file has no
@@ -28,7 +30,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._runner import Co
 
 __all__ = ["parse_show", "parse_conf", "render_conf", "generate_secret", "Tgt", "HEADER", "is_managed_conf",
            "ForeignTarget", "SECRET_LENGTH", "write_private", "read_file", "check_target", "PENDING_SECRET",
-           "shown_size"]
+           "shown_size", "PENDING_TARGET_SECRET", "bound_users"]
 
 # The project's marker: every target file it writes starts with this line (and names its target).
 HEADER = "# Managed by ember.blockstore; changes are overwritten.\n"
@@ -42,6 +44,9 @@ SECRET_LENGTH = 32
 # no blank, no control character, nothing the shell that tgt-admin runs each tgtadm line through would interpret.
 # Stands for a secret that apply() generates (check mode and the decision show it; it is never written to tgtd).
 PENDING_SECRET = "(generated when applied)"
+# The same for the target's own (outgoing, mutual CHAP) secret in a decided file: a different text, so that apply()
+# can put a different secret in its place.
+PENDING_TARGET_SECRET = "(target secret generated when applied)"
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/%\[\]+=@-]+$")
 
 
@@ -76,7 +81,9 @@ def parse_show(text):
 
     target: ``{tid, state, sessions: [initiator iqn], luns: {lun: {type, backing_store, size}}, accounts: [],
     acl: [], connections: [{initiator, address}]}`` (``connections``: one per iSCSI connection of a session, with
-    the initiator's IP address as tgt shows it).
+    the initiator's IP address as tgt shows it). ``accounts`` are the incoming (CHAP) users; a target with an
+    outgoing (mutual CHAP) account also has ``outgoing_account``: tgtd prints it as ``<user> (outgoing)`` after the
+    incoming ones (usr/target.c, ``tgtadm_target_show``: ``_TAB2 "%s (outgoing)\n"``), at most one per target.
     """
     targets = {}
     target = None
@@ -118,7 +125,11 @@ def parse_show(text):
             elif lun is not None and line.startswith("Size:"):
                 target["luns"][lun]["size"] = line.split(":", 1)[1].split(",")[0].strip()
         elif section == "Account information":
-            target["accounts"].append(line.split()[0])
+            outgoing = re.match(r"^(\S+) \(outgoing\)$", line)
+            if outgoing:
+                target["outgoing_account"] = outgoing.group(1)
+            else:
+                target["accounts"].append(line.split()[0])
         elif section == "ACL information":
             target["acl"].append(line)
     return targets
@@ -126,7 +137,8 @@ def parse_show(text):
 
 def parse_conf(text):
     """Parse one of our target files:
-    ``{iqn, backing_store, initiators: [], addresses: [], chap_username, chap_password}``."""
+    ``{iqn, backing_store, initiators: [], addresses: [], chap_username, chap_password}``, and with an
+    ``outgoinguser`` line (mutual CHAP) also ``target_chap_username`` and ``target_chap_password``."""
     conf = {"iqn": None, "backing_store": None, "initiators": [], "addresses": [], "chap_username": None,
             "chap_password": None}
     for raw in text.splitlines():
@@ -153,6 +165,10 @@ def parse_conf(text):
             parts = value.split()
             if len(parts) == 2:
                 conf["chap_username"], conf["chap_password"] = parts
+        elif key == "outgoinguser":
+            parts = value.split()
+            if len(parts) == 2:
+                conf["target_chap_username"], conf["target_chap_password"] = parts
     return conf
 
 
@@ -164,12 +180,23 @@ def _safe(value):
     return value
 
 
-def render_conf(iqn, backing_store, initiators, chap_username, chap_password, volume=None, addresses=()):
+def render_conf(iqn, backing_store, initiators, chap_username, chap_password, volume=None, addresses=(),
+                target_chap_username=None, target_chap_password=None):
     """The file for one target; deterministic (sorted ACL entries) so an unchanged export rewrites nothing.
     Every value must be one word of safe characters (:data:`_SAFE_VALUE`), else ValueError: no value can add a
-    line, a directive or a shell command (tgt-admin passes values to ``/bin/sh``)."""
+    line, a directive or a shell command (tgt-admin passes values to ``/bin/sh``).
+
+    With ``target_chap_username`` (mutual CHAP) the file also has ``outgoinguser <user> <secret>``: tgt-admin
+    creates that account when it does not exist and binds it with ``--outgoing`` (scripts/tgt-admin,
+    ``process_options``)."""
+    outgoing = []
+    if target_chap_username is not None:
+        if not target_chap_password:
+            raise ValueError("an outgoinguser line needs the target's secret")
+        outgoing = [target_chap_username] + (
+            [target_chap_password] if target_chap_password != PENDING_TARGET_SECRET else [])
     for value in [iqn, backing_store, chap_username] + list(initiators) + list(addresses) + (
-            [volume] if volume else []) + ([chap_password] if chap_password != PENDING_SECRET else []):
+            [volume] if volume else []) + ([chap_password] if chap_password != PENDING_SECRET else []) + outgoing:
         _safe(value)
     lines = [HEADER.rstrip("\n")]
     if volume:
@@ -182,6 +209,8 @@ def render_conf(iqn, backing_store, initiators, chap_username, chap_password, vo
         # Recorded, not bound: tgt would admit this (public) name from any address.
         lines.append("    # initiator-name %s" % initiator)
     lines.append("    incominguser %s %s" % (chap_username, chap_password))
+    if target_chap_username is not None:
+        lines.append("    outgoinguser %s %s" % (target_chap_username, target_chap_password))
     lines.append("</target>")
     return "\n".join(lines) + "\n"
 
@@ -218,7 +247,8 @@ class Tgt:
 
         Only a target whose file carries the project's marker (:func:`is_managed_conf`) is removed: a file
         without it, or a live target without a file, raises :class:`ForeignTarget` before any command. The account
-        is kept when another target still binds it (tgt accounts are global)."""
+        is kept when another target still binds it (tgt accounts are global); so is the outgoing (mutual CHAP)
+        account of the file."""
         text = read(conf_path)
         if text is not None and not is_managed_conf(text, iqn):
             raise ForeignTarget("%s is not an ember.blockstore target file for %s (no '%s' header); target and "
@@ -226,12 +256,13 @@ class Tgt:
         if text is None and iqn in live:
             raise ForeignTarget("live target %s has no file %s: it is not managed by ember.blockstore and is left "
                                 "alone" % (iqn, conf_path))
-        user = parse_conf(text)["chap_username"] if text else None
+        conf = parse_conf(text) if text else {}
         remaining = {k: v for k, v in live.items() if k != iqn}
         if iqn in live:
             remaining = {k: v for k, v in self.delete(iqn, force=force).items() if k != iqn}
-        if user and not any(user in t.get("accounts", []) for t in remaining.values()):
-            self.delete_account(user)
+        for user in (conf.get("chap_username"), conf.get("target_chap_username")):
+            if user and not any(user in bound_users(t) for t in remaining.values()):
+                self.delete_account(user)
         if text is not None:
             os.unlink(conf_path)
 
@@ -305,9 +336,16 @@ def _secrets_of(runner):
     return secrets_() if callable(secrets_) else ()
 
 
-def check_target(target, user, backing_store, addresses):
+def bound_users(target):
+    """Every account user a live target (``parse_show`` entry) binds: the incoming ones and the outgoing one."""
+    outgoing = target.get("outgoing_account")
+    return set(target.get("accounts", [])) | ({outgoing} if outgoing else set())
+
+
+def check_target(target, user, backing_store, addresses, target_user=None):
     """What is wrong with a live target (a ``parse_show`` entry or None) against what its file says: a list of
-    problems, empty when LUN 1, the CHAP account binding and the ACL are exactly right."""
+    problems, empty when LUN 1, the CHAP account binding, the outgoing (mutual CHAP) account (exactly
+    ``target_user``, or none when it is None) and the ACL are exactly right."""
     if target is None:
         return ["the target is not live"]
     problems = []
@@ -316,6 +354,9 @@ def check_target(target, user, backing_store, addresses):
         problems.append("LUN 1 is %s, not %s" % (backing or "missing", backing_store))
     if target["accounts"] != [user]:
         problems.append("CHAP accounts bound are %s, not exactly [%s]" % (target["accounts"] or "none", user))
+    if target.get("outgoing_account") != target_user:
+        problems.append("the outgoing (mutual CHAP) account bound is %s, not %s" % (
+            target.get("outgoing_account") or "none", target_user or "none"))
     if sorted(target["acl"]) != sorted(addresses):
         problems.append("ACL is %s, not %s" % (sorted(target["acl"]) or "empty", sorted(addresses)))
     return problems

@@ -73,8 +73,9 @@ def test_show_details_outgoing_account_and_two_sessions():
                     {"nexus": 4, "initiator": "iqn.1993-08.org.debian:01:aaaa", "alias": None,
                      "addresses": ["198.18.0.22", "198.18.1.22"]}],
         "incoming": ["ember_b"], "outgoing": ["ember_b_out"]}
-    # the driver's parser sees the outgoing user as one more account
-    assert parse_show(show)[PREFIX + "volume-b"]["accounts"] == ["ember_b", "ember_b_out"]
+    # the driver's parser keeps the outgoing user apart from the incoming accounts (mutual CHAP)
+    parsed = parse_show(show)[PREFIX + "volume-b"]
+    assert (parsed["accounts"], parsed["outgoing_account"]) == (["ember_b"], "ember_b_out")
 
 
 def test_conf_acl_address_file_and_name_only_file():
