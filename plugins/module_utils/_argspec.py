@@ -52,6 +52,7 @@ def backend_options():
         capabilities=dict(type="dict", default={}),
         volume_clear=dict(type="str", choices=["zero", "none"], default="zero"),
         volume_clear_size=dict(type="str", default="0"),
+        mutual_chap=dict(type="bool", default=False),
     ))
 
 

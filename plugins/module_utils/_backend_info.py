@@ -203,7 +203,7 @@ def volume_facts(lv, lvm_state, exports, live, live_by_backing=None, thin=None):
         "volume_type": lv["volume_type"], "status": "in-use" if iqn else "available",
         "attached_to": attached, "sessions": sorted(target.get("sessions", [])),
         "target_iqn": iqn, "initiator_addresses": sorted(export.get("addresses") or []),
-        "export_ok": export_ok,
+        "export_ok": export_ok, "mutual_chap": bool(export.get("target_chap_username")),
         "snapshots": sorted(s["name"] for s in lvm_state.snapshots_of(lv["vg"], lv["name"])),
         "managed_snapshots": managed_snapshots(lvm_state, lv["vg"], lv, thin),
         "device": lv["path"], "description": description, "metadata": metadata,
@@ -223,7 +223,7 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARG
         "provisioned_bytes": 0, "data_percent": None, "metadata_percent": None,
         "capabilities": dict(cfg.get("capabilities") or {}),
         "volume_clear": cfg["volume_clear"], "volume_clear_size_bytes": cfg["volume_clear_size_bytes"],
-        "volumes": [],
+        "mutual_chap": bool(cfg.get("mutual_chap")), "volumes": [],
         # Target clashes need the target files; a caller that does not give them (None) gets LV clashes only.
         "clashes": lv_clashes(host, cfg["vg"], lvm_state) + (
             target_clashes(host, live, files, prefix) if files is not None else []),

@@ -97,7 +97,20 @@ def _export_current(vol, item, consumers, sessions):
         return False
     if "initiator_addresses" in item and sorted(vol.get("initiator_addresses") or []) != item["initiator_addresses"]:
         return False
+    if bool(vol.get("mutual_chap")) != bool(item.get("mutual_chap")):
+        return False
     return all(vol["target_iqn"] in (sessions.get(c) or ()) for c in consumers)
+
+
+def _mutual_chap(entry, pools):
+    """Whether the export of ``entry`` uses mutual CHAP: its volume type's ``mutual_chap`` when set, else its
+    backend's (the pool facts)."""
+    if entry.get("mutual_chap") is not None:
+        return bool(entry["mutual_chap"])
+    for pool in pools or []:
+        if pool.get("id") == entry.get("pool_id"):
+            return bool(pool.get("mutual_chap"))
+    return False
 
 
 def attachment_items(plan, host, initiators, pools=None, phase="present", addresses=None, sessions=None,
@@ -127,6 +140,8 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
                                  "iscsi_initiator role applied to them?)" % (entry["name"], ", ".join(missing)))
             item = {"volume": entry["name"], "vg": entry["vg"], "state": "present",
                     "initiators": sorted({initiators[c] for c in entry["attachments"]})}
+            if _mutual_chap(entry, pools):
+                item["mutual_chap"] = True
             if addresses is not None:
                 no_address = [c for c in entry["attachments"] if not addresses.get(c)]
                 if no_address:
@@ -226,10 +241,14 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
         for att in (result or {}).get("attachments", []) or []:
             info = att.get("connection_info")
             if info and initiator in info.get("initiators", []) and info["target_iqn"] not in logged_in:
-                items.append({"target_iqn": info["target_iqn"], "target_portal": info["target_portal"],
-                              "target_lun": info["target_lun"], "auth_method": info["auth_method"],
-                              "auth_username": info["auth_username"], "auth_password": info["auth_password"],
-                              "volume": info["volume"], "state": "present"})
+                item = {"target_iqn": info["target_iqn"], "target_portal": info["target_portal"],
+                        "target_lun": info["target_lun"], "auth_method": info["auth_method"],
+                        "auth_username": info["auth_username"], "auth_password": info["auth_password"],
+                        "volume": info["volume"], "state": "present"}
+                if info.get("target_auth_username"):  # mutual CHAP: what the target proves itself with
+                    item["target_auth_username"] = info["target_auth_username"]
+                    item["target_auth_password"] = info["target_auth_password"]
+                items.append(item)
     listed = {item["volume"] for item in items}
     for name, entry in sorted(qos.items()):
         iqn = target_iqn(name, prefix)

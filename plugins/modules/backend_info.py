@@ -76,6 +76,8 @@ options:
       volume_clear_size: {description: "Start of a deleted thick volume to wipe, as Cinder's
                             C(volume_clear_size): a bare number is MiB, or a size with unit (V(512MiB));
                             V(0) = the whole volume.", type: str, default: "0"}
+      mutual_chap: {description: "Exports of the backend's volumes use mutual CHAP (unless the volume type says
+                      otherwise).", type: bool, default: false}
   host:
     description: Name of this host as the inventory knows it (pool ids are C(<host>@<backend>)).
     type: str
@@ -136,6 +138,7 @@ pools:
                             multiattach: false}}
     volume_clear: {description: The backend's wipe method., type: str, sample: zero}
     volume_clear_size_bytes: {description: Bytes wiped on delete (0 = all)., type: int, sample: 0}
+    mutual_chap: {description: "The backend's O(backends[].mutual_chap).", type: bool, sample: false}
     volumes:
       description: Managed volumes in the pool.
       type: list
@@ -156,7 +159,9 @@ pools:
         initiator_addresses: {description: Addresses in the target file's ACL., type: list, elements: str,
                               sample: [198.18.0.21]}
         export_ok: {description: "Whether the live target matches its file (LUN 1 on this LV, the file's CHAP
-                    account, the file's ACL).", type: bool, sample: true}
+                    account, the file's ACL) and presents the LV's size.", type: bool, sample: true}
+        mutual_chap: {description: "Whether the volume's target file has an outgoing (mutual CHAP) account.",
+                      type: bool, sample: false}
         snapshots: {description: Names of LVs whose origin is this volume., type: list, elements: str, sample: []}
         managed_snapshots:
           description: The snapshots the P(ember.blockstore.snapshot#module) module made of this volume, by name.

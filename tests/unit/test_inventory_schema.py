@@ -67,7 +67,8 @@ VOLUME_SAMPLES = {"name": "vol1", "size": "1GiB", "volume_type": "fast", "availa
 BACKEND_SAMPLES = {"name": "thin", "driver": "lvm_thin", "vg": "vg0", "pvs": ["/dev/vdb"], "thin_pool": "tp",
                    "thin_pool_size": "3GiB", "availability_zone": "az1", "reserved_percentage": 5,
                    "max_over_subscription_ratio": "auto", "volume_backend_name": "thin-pools",
-                   "capabilities": {"disk_type": "ssd"}, "volume_clear": "none", "volume_clear_size": "100"}
+                   "capabilities": {"disk_type": "ssd"}, "volume_clear": "none", "volume_clear_size": "100",
+                   "mutual_chap": True}
 TYPES_SAMPLE = {"fast": {"extra_specs": {"volume_backend_name": "thin"}}}
 
 
@@ -185,8 +186,8 @@ def test_volume_types_keys():
         validate_volume_types({"t": {"zz_unknown": 1}})
     (message,) = messages(info.value)
     assert allowed_in(message) == described
-    assert validate_volume_types({"t": {key: {} if key in ("extra_specs", "qos_specs") else "x"
-                                        for key in described}})
+    assert validate_volume_types({"t": {key: {} if key in ("extra_specs", "qos_specs") else
+                                        True if key == "mutual_chap" else "x" for key in described}})
 
 
 def test_backend_keys_are_the_validator_keys():

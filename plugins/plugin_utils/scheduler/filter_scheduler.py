@@ -575,6 +575,7 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         raise ScheduleError(errors, planner.report)
     for entry in entries:  # the volume type's QoS specs, enforced by the consumers it is attached to
         entry["qos_specs"] = dict(types.get(entry["volume_type"], {}).get("qos_specs") or {})
+        entry["mutual_chap"] = types.get(entry["volume_type"], {}).get("mutual_chap")
     requested = {req.name for req in requests}
     unmanaged = [{"name": vol["name"], "pool_id": pool.id, "host": pool.host, "backend": pool.backend,
                   "size_bytes": vol["size_bytes"], "volume_type": vol["volume_type"], "reason": "not in inventory"}

@@ -55,7 +55,7 @@ TYPES_FIELD = "blockstore_volume_types"
 VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
                          "description", "snapshots", "cascade", "project", "source", "metadata",
                          "is_multiattach"))
-TYPE_KEYS = frozenset(("extra_specs", "description", "qos_specs"))
+TYPE_KEYS = frozenset(("extra_specs", "description", "qos_specs", "mutual_chap"))
 ATTACHMENT_KEYS = frozenset(("host", "qos_cgroup", "state", "force"))
 # A volume's snapshots (option names of the snapshot module, which openstack.cloud's volume_snapshot uses).
 SNAPSHOT_KEYS = frozenset(("name", "state", "cow_size", "description", "force"))
@@ -159,8 +159,12 @@ def validate_volume_types(volume_types):
             except (NameError_, ValueError) as exc:
                 errors.append(str(exc))
                 qos = None
+        mutual = spec.get("mutual_chap")
+        if mutual is not None and not isinstance(mutual, bool):
+            errors.append(f"{field}.mutual_chap: {mutual!r} is not a boolean")
+            mutual = None
         result[str(name)] = {"extra_specs": clean, "description": None if description is None else str(description),
-                             "qos_specs": dict(qos) if qos else {}}
+                             "qos_specs": dict(qos) if qos else {}, "mutual_chap": mutual}
     if errors:
         raise ScheduleError(errors)
     return result

@@ -342,7 +342,8 @@ def test_output_shape_and_json_types():
     keys = {"name", "state", "action", "size_bytes", "requested_size_bytes", "current_size_bytes", "volume_type",
             "extra_specs", "availability_zone", "host", "backend", "pool_id", "driver", "vg", "thin_pool",
             "attachments", "force", "description", "cascade", "snapshots", "project", "source", "qos_specs",
-            "qos_cgroups", "metadata", "reason", "detach_force", "detach"}
+            "qos_cgroups", "metadata", "reason", "detach_force", "detach",
+            "mutual_chap"}
     assert all(set(v) == keys for v in result["volumes"])
     assert [v["action"] for v in result["volumes"]] == ["extend", "create", "delete", "absent", "create"]
     db01 = result["volumes"][0]

@@ -166,8 +166,8 @@ class TestVolumeTypeValidation:
     def test_valid(self):
         assert validate_volume_types(TYPES)["fast"] == {
             "extra_specs": {"thin_provisioning_support": "<is> True"}, "description": "thin, over-subscribed",
-            "qos_specs": {}}
-        plain = {"extra_specs": {}, "description": None, "qos_specs": {}}
+            "qos_specs": {}, "mutual_chap": None}
+        plain = {"extra_specs": {}, "description": None, "qos_specs": {}, "mutual_chap": None}
         assert validate_volume_types({"plain": None}) == {"plain": plain}
         assert validate_volume_types(None) == {}
 
@@ -182,7 +182,7 @@ class TestVolumeTypeValidation:
         assert excinfo.value.errors == [
             ("blockstore_volume_types: 'bad name' is not a valid volume type name; use letters, digits, '_', '.', "
              "'+' or '-'"),
-            "blockstore_volume_types.a: unknown key(s) qos; allowed: description, extra_specs, qos_specs",
+            "blockstore_volume_types.a: unknown key(s) qos; allowed: description, extra_specs, mutual_chap, qos_specs",
             ("blockstore_volume_types.a.extra_specs.multiattach: True is not a string; quote it, for example "
              "\"<is> True\" for a boolean or \"== True\" for a number"),
             "blockstore_volume_types.b.extra_specs: expected a dict, got list",
