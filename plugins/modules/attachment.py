@@ -64,14 +64,14 @@ options:
                       type: str}
       mutual_chap: {description: "Mutual CHAP: the target also authenticates itself to the consumer with
                     O(attachments[].target_chap_username) and O(attachments[].target_chap_password).", type: bool,
-                    default: false, version_added: 0.4.0}
+                    default: false, version_added: 0.3.0}
       target_chap_username: {description: "With O(attachments[].mutual_chap), the target's CHAP user (tgt's
                              C(outgoinguser), 1-255 word characters, not the initiator's); default
                              C(ember_<volume>_<8 hex of its sha256>_target). Each export needs its own.", type: str,
-                             version_added: 0.4.0}
+                             version_added: 0.3.0}
       target_chap_password: {description: "With O(attachments[].mutual_chap), the target's CHAP secret (12-255 word
                              characters, not the initiator's); generated once when omitted.", type: str,
-                             version_added: 0.4.0}
+                             version_added: 0.3.0}
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
   volume: {description: Single form; see O(attachments)., type: str}
   vg: {description: Single form; see O(attachments)., type: str}
@@ -79,9 +79,9 @@ options:
   initiator_addresses: {description: Single form; see O(attachments)., type: list, elements: str, default: []}
   chap_username: {description: Single form; see O(attachments)., type: str}
   chap_password: {description: Single form; see O(attachments)., type: str}
-  mutual_chap: {description: Single form; see O(attachments)., type: bool, default: false, version_added: 0.4.0}
-  target_chap_username: {description: Single form; see O(attachments)., type: str, version_added: 0.4.0}
-  target_chap_password: {description: Single form; see O(attachments)., type: str, version_added: 0.4.0}
+  mutual_chap: {description: Single form; see O(attachments)., type: bool, default: false, version_added: 0.3.0}
+  target_chap_username: {description: Single form; see O(attachments)., type: str, version_added: 0.3.0}
+  target_chap_password: {description: Single form; see O(attachments)., type: str, version_added: 0.3.0}
   state: {description: Single form; see O(attachments)., type: str, choices: [present, absent], default: present}
   portal:
     description: "Address (C(ip), C(ip:port) or C([ipv6]:port)) consumers reach this node's targets on, the

@@ -68,10 +68,10 @@ options:
       auth_password: {description: "CHAP secret (12-255 word characters).", type: str}
       target_auth_username: {description: "Mutual CHAP - the target's CHAP user (1-255 word characters),
                              C(node.session.auth.username_in). Together with
-                             O(connections[].target_auth_password).", type: str, version_added: 0.4.0}
+                             O(connections[].target_auth_password).", type: str, version_added: 0.3.0}
       target_auth_password: {description: "Mutual CHAP - the target's CHAP secret (12-255 word characters, not
                              O(connections[].auth_password)), C(node.session.auth.password_in).", type: str,
-                             version_added: 0.4.0}
+                             version_added: 0.3.0}
       volume: {description: Volume name (for results)., type: str}
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
       qos:
