@@ -15,13 +15,14 @@ COLLECTION_LINK := .collections/ansible_collections/ember/blockstore
 # The gates `make check` runs (and .ci/run), each timed by .ci/gates.sh.
 GATES := lint-ruff lint-yaml lint-shell lint-ansible changelog-lint docs-lint docs sanity build-test ee-check galaxy-import
 
-.PHONY: help deps deps-python deps-lab collection lab lab-down demo test test-unit test-integration check \
+.PHONY: help deps deps-python deps-lab collection lab lab-down demo test test-full test-unit test-integration check \
   bench-converge lint lint-ruff lint-yaml lint-shell lint-ansible sanity changelog-lint changelog docs-lint docs build build-test \
   ee-check galaxy-import clean
 
 help:
 	@echo "make demo       build + boot the lab (3 VMs) and run playbooks/site.yml on it"
 	@echo "make test       unit + integration tests (boots its own lab from clean overlays)"
+	@echo "make test-full  the lab scenarios with their own lab state (attachments: detach, multiattach, extend)"
 	@echo "make test-unit  unit tests only (no VMs, no root: needs only python3 -m venv and pip)"
 	@echo "make lab / make lab-down   boot / stop the lab VMs"
 	@echo "make bench-converge   converge benchmark on a running lab (make lab first); writes docs/benchmarks.md"
@@ -75,7 +76,11 @@ demo: lab
 	ansible-playbook -i inventories/lab playbooks/site.yml
 
 test: deps
-	lab/run-tests.sh tests
+	lab/run-tests.sh tests -m "not full"
+
+# The lab scenarios that need their own lab state (marked full: attachments), on a freshly booted lab.
+test-full: deps
+	lab/run-tests.sh tests/integration -m full
 
 test-unit: deps-python collection
 	lab/run-tests.sh tests/unit

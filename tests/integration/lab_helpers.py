@@ -171,8 +171,10 @@ class PlaybookRun:
         return "\n".join(text)
 
 
-def _playbook_args(playbook, check, extra_vars, tmp_path, verbosity=0):
+def _playbook_args(playbook, check, extra_vars, tmp_path, verbosity=0, inventories=()):
     args = ["ansible-playbook", "-i", INVENTORY, os.path.join(ROOT, playbook)]
+    for extra in inventories:  # more inventory sources (e.g. a storage node that is also a consumer)
+        args += ["-i", extra]
     if check:
         args.append("--check")
     if verbosity:
@@ -185,10 +187,10 @@ def _playbook_args(playbook, check, extra_vars, tmp_path, verbosity=0):
     return args
 
 
-def run_playbook(lab, playbook="playbooks/site.yml", check=False, extra_vars=None, tmp_path=None):
+def run_playbook(lab, playbook="playbooks/site.yml", check=False, extra_vars=None, tmp_path=None, inventories=()):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_FORCE_COLOR="0")
-    args = _playbook_args(playbook, check, extra_vars, tmp_path)
+    args = _playbook_args(playbook, check, extra_vars, tmp_path, inventories=inventories)
     start = time.monotonic()
     proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=1800, check=False)
     return PlaybookRun(proc, time.monotonic() - start)

@@ -183,10 +183,12 @@ def multiattach_error(field, hosts, volume_type, extra_specs, is_multiattach=Non
     if spec is not None and spec.split()[:1] == ["<is>"] and match(True, spec):
         return None
     if volume_type is None:
-        return (f"{field}.attachments: {len(hosts)} hosts, but a volume without a volume type cannot be "
-                f"multiattached; use a type with the extra spec multiattach: \"<is> True\"")
-    return (f"{field}.attachments: {len(hosts)} hosts, but volume type {volume_type} does not allow multiattach; "
-            f"add the extra spec multiattach: \"<is> True\" to it")
+        return (f"{field}.attachments: {len(hosts)} hosts ({', '.join(hosts)}), but a volume without a volume type "
+                "cannot be multiattached; use a type with the extra spec multiattach: \"<is> True\", or set "
+                "is_multiattach: true on the volume")
+    return (f"{field}.attachments: {len(hosts)} hosts ({', '.join(hosts)}), but volume type {volume_type} does not "
+            "allow multiattach; add the extra spec multiattach: \"<is> True\" to it, or set is_multiattach: true "
+            "on the volume")
 
 
 def validate_requests(volumes, volume_types=None, default_volume_type=None, consumers=None):

@@ -272,7 +272,8 @@ class TestExistingVolumes:
         two = [{"host": "app01"}, {"host": "app02"}]
         pools = [pool_facts("stor1@lvm", volumes=[existing("db01", GiB, "bulk"), existing("db02", GiB, "shared")])]
         err = schedule_error([{"name": "db01", "size": "1GiB", "attachments": two}], pools, TYPES)
-        assert str(err).startswith("blockstore_volumes[0].attachments: 2 hosts, but volume type bulk does not allow")
+        assert str(err).startswith(
+            "blockstore_volumes[0].attachments: 2 hosts (app01, app02), but volume type bulk does not allow")
         vol = plan([{"name": "db02", "size": "1GiB", "attachments": two}], pools, TYPES)["volumes"][0]
         assert vol["attachments"] == ["app01", "app02"]
 

@@ -117,14 +117,17 @@ class TestValidation:
     def test_multiattach(self):
         two = [{"host": "app01"}, {"host": "app02"}]
         assert self.errors([{"name": "a", "size": 1, "volume_type": "bulk", "attachments": two}]) == [
-            ("blockstore_volumes[0].attachments: 2 hosts, but volume type bulk does not allow multiattach; add the "
-             "extra spec multiattach: \"<is> True\" to it")]
+            ("blockstore_volumes[0].attachments: 2 hosts (app01, app02), but volume type bulk does not allow "
+             "multiattach; add the extra spec multiattach: \"<is> True\" to it, or set is_multiattach: true on the "
+             "volume")]
         assert self.errors([{"name": "a", "size": 1, "attachments": two}]) == [
-            ("blockstore_volumes[0].attachments: 2 hosts, but a volume without a volume type cannot be multiattached; "
-             "use a type with the extra spec multiattach: \"<is> True\"")]
+            ("blockstore_volumes[0].attachments: 2 hosts (app01, app02), but a volume without a volume type cannot be "
+             "multiattached; use a type with the extra spec multiattach: \"<is> True\", or set is_multiattach: true "
+             "on the volume")]
         assert self.errors([{"name": "a", "size": 1, "attachments": two}], default_volume_type="bulk") == [
-            ("blockstore_volumes[0].attachments: 2 hosts, but volume type bulk does not allow multiattach; add the "
-             "extra spec multiattach: \"<is> True\" to it")]
+            ("blockstore_volumes[0].attachments: 2 hosts (app01, app02), but volume type bulk does not allow "
+             "multiattach; add the extra spec multiattach: \"<is> True\" to it, or set is_multiattach: true on the "
+             "volume")]
         types = dict(TYPES, loose={"extra_specs": {"multiattach": "True"}})
         assert len(self.errors([{"name": "a", "size": 1, "volume_type": "loose", "attachments": two}], types)) == 1
         result = plan([{"name": "a", "size": 1, "volume_type": "shared", "attachments": two},

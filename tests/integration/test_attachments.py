@@ -1,0 +1,270 @@
+"""Attachments as os-brick does them, on the lab (make test-full: its own lab boot).
+
+One inventory grows through the file: a multiattach volume on client1 and on stor2 (a storage node that is also
+a consumer, from an extra inventory source), a volume with mutual CHAP, and a volume with a filesystem that is
+extended while mounted and under I/O, detached (refused while mounted, then by removing it from the inventory)
+and attached again. Each converge is check -> real -> again (changed=0) -> check (changed=0) where it changes
+something; every step asserts the hosts (sessions, node records, target ACLs, LVs, checksums), not only Ansible's
+output. The last test times attach and detach against the raw tgtadm + iscsiadm commands.
+"""
+
+import copy
+import os
+import time
+
+import pytest
+import yaml
+from lab_helpers import ROOT, run_playbook
+
+pytestmark = [pytest.mark.lab, pytest.mark.full]
+
+with open(os.path.join(ROOT, "inventories", "lab", "group_vars", "all.yml")) as _handle:
+    _LAB_VARS = yaml.safe_load(_handle)
+PREFIX = "iqn.2026-11.io.ember.blockstore:"
+PORTAL = {"stor1": "198.18.0.11:3260", "stor2": "198.18.0.12:3260"}
+ADDRESS = {"client1": "198.18.0.21", "stor2": "198.18.0.12"}
+MiB = 2**20
+TYPES = dict(copy.deepcopy(_LAB_VARS["blockstore_volume_types"]),
+             shared={"extra_specs": {"volume_backend_name": "lvm-thin", "multiattach": "<is> True"}},
+             mutual={"extra_specs": {"volume_backend_name": "lvm-thin"}, "mutual_chap": True})
+WHERE = {"shared01": "stor1", "mchap01": "stor1", "grow01": "stor2"}
+SHARED = {}
+
+
+def volumes(**changes):
+    """The lab's volumes plus this file's, with some of this file's replaced (by name)."""
+    ours = {
+        "shared01": {"name": "shared01", "size": "64MiB", "volume_type": "shared", "availability_zone": "az1",
+                     "attachments": [{"host": "client1"}, {"host": "stor2"}]},
+        "mchap01": {"name": "mchap01", "size": "64MiB", "volume_type": "mutual", "availability_zone": "az1",
+                    "attachments": [{"host": "client1"}]},
+        "grow01": {"name": "grow01", "size": "256MiB", "volume_type": "bulk", "availability_zone": "az2",
+                   "attachments": [{"host": "client1"}]},
+    }
+    ours.update(changes)
+    return {"blockstore_volume_types": TYPES,
+            "blockstore_volumes": copy.deepcopy(_LAB_VARS["blockstore_volumes"]) + [ours[n] for n in sorted(ours)]}
+
+
+@pytest.fixture(scope="module")
+def consumers(tmp_path_factory):
+    """An inventory source that makes stor2 a consumer as well (a second initiator for multiattach)."""
+    path = tmp_path_factory.mktemp("inventory") / "stor2-consumer.yml"
+    path.write_text(yaml.safe_dump({"all": {"children": {"blockstore_consumers": {"hosts": {"stor2": {}}}}}}))
+    return [str(path)]
+
+
+def converge(lab, tmp_path, consumers, extra, check_first=True):
+    """check -> real -> again -> check; asserts the check runs change nothing on the hosts, the re-runs report
+    changed=0. Returns the real run."""
+    if check_first:
+        before = lab.state()
+        check = run_playbook(lab, check=True, extra_vars=extra, tmp_path=tmp_path, inventories=consumers)
+        assert check.rc == 0, check.stdout[-3000:]
+        assert lab.state() == before
+    run = run_playbook(lab, extra_vars=extra, tmp_path=tmp_path, inventories=consumers)
+    assert run.rc == 0, run.stdout[-3000:]
+    again = run_playbook(lab, extra_vars=extra, tmp_path=tmp_path, inventories=consumers)
+    assert again.rc == 0 and again.changed == 0, (again.changed_by_host(), sorted(again.changed_tasks()))
+    check = run_playbook(lab, check=True, extra_vars=extra, tmp_path=tmp_path, inventories=consumers)
+    assert check.rc == 0 and check.changed == 0, (check.changed_by_host(), sorted(check.changed_tasks()))
+    return run
+
+
+def iqn(name):
+    return PREFIX + "volume-" + name
+
+
+def device(name):
+    return "/dev/disk/by-path/ip-%s-iscsi-%s-lun-1" % (PORTAL[WHERE[name]], iqn(name))
+
+
+def sessions(lab, host):
+    return lab.ssh(host, "iscsiadm -m session 2>/dev/null; true").stdout
+
+
+def nodes(lab, host):
+    return lab.ssh(host, "iscsiadm -m node 2>/dev/null; true").stdout
+
+
+def target(lab, name):
+    """``tgtadm --op show`` text of the volume's target on its storage node ('' when there is none)."""
+    out = lab.ssh(WHERE[name], "tgtadm --lld iscsi --mode target --op show").stdout
+    blocks = out.split("Target ")
+    return next(("Target " + b for b in blocks if b.split("\n", 1)[0].endswith(": " + iqn(name))), "")
+
+
+def acl(lab, name):
+    text = target(lab, name)
+    return sorted(line.strip() for line in text.split("ACL information:", 1)[-1].splitlines()[1:] if line.strip()) \
+        if "ACL information:" in text else []
+
+
+def sha(lab, host, path, mib):
+    return lab.ssh(host, "dd if=%s bs=1M count=%d iflag=direct status=none | sha256sum" % (path, mib)).stdout.split()[0]
+
+
+def test_multiattach_and_mutual_chap_attach(lab, tmp_path, consumers):
+    converge(lab, tmp_path, consumers, volumes())
+    for name in ("shared01", "mchap01", "grow01"):
+        assert iqn(name) + " " in sessions(lab, "client1") + " ", name
+    assert iqn("shared01") in sessions(lab, "stor2")
+    assert acl(lab, "shared01") == sorted([ADDRESS["client1"], ADDRESS["stor2"]])
+    # Both consumers read the same bytes (direct I/O: no page cache on either side).
+    lab.ssh("client1", "dd if=/dev/urandom of=/root/shared.bin bs=1M count=8 status=none && "
+                       "dd if=/root/shared.bin of=%s bs=1M oflag=direct status=none" % device("shared01"))
+    written = lab.ssh("client1", "sha256sum /root/shared.bin").stdout.split()[0]
+    assert sha(lab, "client1", device("shared01"), 8) == written
+    assert sha(lab, "stor2", device("shared01"), 8) == written
+    # Mutual CHAP: the target has an outgoing account, client1's node record the credentials to check it with.
+    account = target(lab, "mchap01").split("Account information:", 1)[1].split("ACL information:", 1)[0]
+    assert "(outgoing)" in account, account
+    record = lab.ssh("client1", "iscsiadm -m node -T %s -p %s" % (iqn("mchap01"), PORTAL["stor1"])).stdout
+    user_in = [line.split("=", 1)[1].strip() for line in record.splitlines()
+               if line.startswith("node.session.auth.username_in")]
+    assert user_in and user_in[0] in account, (user_in, account)
+
+
+def test_multiattach_is_refused_without_the_type_flag(lab, tmp_path, consumers):
+    extra = volumes(shared02={"name": "shared02", "size": "64MiB", "volume_type": "fast",
+                              "attachments": [{"host": "client1"}, {"host": "stor2"}]})
+    before = lab.state()
+    run = run_playbook(lab, extra_vars=extra, tmp_path=tmp_path, inventories=consumers)
+    assert run.rc != 0
+    assert "2 hosts (client1, stor2), but volume type fast does not allow multiattach" in run.messages()
+    assert lab.state() == before
+
+
+def test_mutual_chap_a_wrong_target_secret_is_refused(lab, tmp_path, consumers):
+    node = "iscsiadm -m node -T %s -p %s" % (iqn("mchap01"), PORTAL["stor1"])
+    lab.ssh("client1", node + " --logout")
+    lab.ssh("client1", node + " -o update -n node.session.auth.password_in -v WrongTargetSecret42")
+    login = lab.ssh("client1", node + " --login", check=False)
+    assert login.returncode != 0, login.stdout
+    assert iqn("mchap01") not in sessions(lab, "client1")
+    # The next run logs in again with the target's real credentials (it rewrites the record).
+    run = run_playbook(lab, extra_vars=volumes(), tmp_path=tmp_path, inventories=consumers)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert iqn("mchap01") in sessions(lab, "client1")
+    again = run_playbook(lab, extra_vars=volumes(), tmp_path=tmp_path, inventories=consumers)
+    assert again.rc == 0 and again.changed == 0, sorted(again.changed_tasks())
+
+
+def test_online_extend_under_io_and_detach_of_one_consumer(lab, tmp_path, consumers):
+    dev = device("grow01")
+    lab.ssh("client1", "mkfs.ext4 -q -F %s && mkdir -p /mnt/grow && mount %s /mnt/grow && "
+                       "dd if=/dev/urandom of=/mnt/grow/data bs=1M count=16 status=none && sync" % (dev, dev))
+    SHARED["data"] = lab.ssh("client1", "sha256sum /mnt/grow/data").stdout.split()[0]
+    sid = [line for line in sessions(lab, "client1").splitlines() if iqn("shared01") in line]
+    # Direct writes through the filesystem for as long as the runs take; any failed write is recorded.
+    lab.ssh("client1", "touch /tmp/io.run; rm -f /tmp/io.fail /tmp/io.count; nohup sh -c 'n=0; while [ -e "
+                       "/tmp/io.run ]; do dd if=/dev/zero of=/mnt/grow/io bs=64k count=16 oflag=direct conv=fsync "
+                       "status=none 2>>/tmp/io.err || echo $n >>/tmp/io.fail; n=$((n+1)); done; echo $n >/tmp/io.count'"
+                       " >/dev/null 2>&1 &")
+    extra = volumes(grow01={"name": "grow01", "size": "512MiB", "volume_type": "bulk", "availability_zone": "az2",
+                            "attachments": [{"host": "client1"}]},
+                    shared01={"name": "shared01", "size": "64MiB", "volume_type": "shared",
+                              "availability_zone": "az1", "attachments": [{"host": "client1"}]})
+    start = time.monotonic()
+    run = converge(lab, tmp_path, consumers, extra)
+    SHARED["detach_run_seconds"] = run.seconds
+    lab.ssh("client1", "rm -f /tmp/io.run; for i in $(seq 60); do [ -e /tmp/io.count ] && break; sleep 1; done")
+    count = int(lab.ssh("client1", "cat /tmp/io.count").stdout.strip())
+    failed = lab.ssh("client1", "cat /tmp/io.fail /tmp/io.err 2>/dev/null; true").stdout.strip()
+    lab.timings["extend_io_writes"] = count
+    lab.timings["extend_runs_seconds"] = round(time.monotonic() - start, 1)
+    assert count > 0 and not failed, (count, failed)
+    # The consumer sees the new size on the live session; the filesystem grows on it; the data is intact.
+    assert int(lab.ssh("client1", "blockdev --getsize64 %s" % dev).stdout) == 512 * MiB
+    lab.ssh("client1", "resize2fs %s" % dev)
+    assert int(lab.ssh("client1", "df -B1 --output=size /mnt/grow | tail -1").stdout) > 400 * MiB
+    assert lab.ssh("client1", "sha256sum /mnt/grow/data").stdout.split()[0] == SHARED["data"]
+    # stor2 was detached from shared01: its session and node record are gone, the ACL holds client1 only, and
+    # client1's session is the same one (the ACL changed live).
+    assert iqn("shared01") not in sessions(lab, "stor2") and iqn("shared01") not in nodes(lab, "stor2")
+    assert acl(lab, "shared01") == [ADDRESS["client1"]]
+    assert [line for line in sessions(lab, "client1").splitlines() if iqn("shared01") in line] == sid
+    written = lab.ssh("client1", "sha256sum /root/shared.bin").stdout.split()[0]
+    assert sha(lab, "client1", device("shared01"), 8) == written
+
+
+def test_detach_of_a_mounted_device_is_refused_then_done_by_removal(lab, tmp_path, consumers):
+    gone = volumes(grow01={"name": "grow01", "size": "512MiB", "volume_type": "bulk", "availability_zone": "az2",
+                           "attachments": []},
+                   shared01={"name": "shared01", "size": "64MiB", "volume_type": "shared",
+                             "availability_zone": "az1", "attachments": [{"host": "client1"}]})
+    before = lab.state()
+    refused = run_playbook(lab, extra_vars=gone, tmp_path=tmp_path, inventories=consumers)
+    assert refused.rc != 0
+    assert "/mnt/grow" in refused.messages() and "force: true" in refused.messages()
+    assert lab.state() == before
+    assert lab.ssh("client1", "findmnt -n -o TARGET /mnt/grow").stdout.strip() == "/mnt/grow"
+    assert acl(lab, "grow01") == [ADDRESS["client1"]]
+    lab.ssh("client1", "umount /mnt/grow")
+    start = time.monotonic()
+    run = converge(lab, tmp_path, consumers, gone)
+    SHARED["detach_seconds"] = run.seconds
+    lab.timings["detach_converge_seconds"] = round(time.monotonic() - start, 1)
+    assert iqn("grow01") not in sessions(lab, "client1") and iqn("grow01") not in nodes(lab, "client1")
+    assert target(lab, "grow01") == ""
+    assert "ember-volume-grow01.conf" not in lab.ssh("stor2", "ls /etc/tgt/conf.d").stdout
+    assert lab.managed_lvs("stor2")["grow01"][1] == 512 * MiB  # the volume and its data stay
+
+
+def test_attached_again_the_data_is_intact(lab, tmp_path, consumers):
+    back = volumes(grow01={"name": "grow01", "size": "512MiB", "volume_type": "bulk", "availability_zone": "az2",
+                           "attachments": [{"host": "client1"}]},
+                   shared01={"name": "shared01", "size": "64MiB", "volume_type": "shared",
+                             "availability_zone": "az1", "attachments": [{"host": "client1"}]})
+    run = converge(lab, tmp_path, consumers, back, check_first=False)
+    SHARED["attach_seconds"] = run.seconds
+    lab.ssh("client1", "mount %s /mnt/grow" % device("grow01"))
+    try:
+        assert lab.ssh("client1", "sha256sum /mnt/grow/data").stdout.split()[0] == SHARED["data"]
+    finally:
+        lab.ssh("client1", "umount /mnt/grow")
+
+
+def test_attach_and_detach_time_against_the_raw_commands(lab):
+    # The raw way on the same lab in the same run: one SSH session to the storage node (tgtadm: target, LUN,
+    # account, ACL) and one to the consumer (iscsiadm: node record, CHAP, login, wait for the device), then the
+    # reverse. A scratch LV outside the project's names is the backing store; it is removed at the end.
+    raw_iqn = "iqn.2026-11.io.example:raw01"
+    lab.ssh("stor2", "lvcreate -q -y -L 64M -n rawtest ember-thick")
+    tgt = "tgtadm --lld iscsi --mode"
+    attach_storage = (
+        "set -e; %s target --op new --tid 900 -T %s; %s logicalunit --op new --tid 900 --lun 1 -b /dev/ember-thick/"
+        "rawtest; %s account --op new --user rawuser --password RawSecret1234; %s account --op bind --tid 900 "
+        "--user rawuser; %s target --op bind --tid 900 -I %s" % (tgt, raw_iqn, tgt, tgt, tgt, tgt, ADDRESS["client1"]))
+    node = "iscsiadm -m node -T %s -p %s" % (raw_iqn, PORTAL["stor2"])
+    attach_consumer = (
+        "set -e; %s -o new >/dev/null; %s -o update -n node.session.auth.authmethod -v CHAP; %s -o update -n "
+        "node.session.auth.username -v rawuser; %s -o update -n node.session.auth.password -v RawSecret1234; "
+        "%s --login >/dev/null; for i in $(seq 100); do [ -e /dev/disk/by-path/ip-%s-iscsi-%s-lun-1 ] && exit 0; "
+        "udevadm settle; sleep 0.1; done; exit 1" % (node, node, node, node, node, PORTAL["stor2"], raw_iqn))
+    detach_consumer = "set -e; %s --logout >/dev/null; %s -o delete" % (node, node)
+    detach_storage = ("set -e; %s target --op delete --tid 900; %s account --op delete --user rawuser"
+                      % (tgt, tgt))
+    try:
+        start = time.monotonic()
+        lab.ssh("stor2", attach_storage)
+        lab.ssh("client1", attach_consumer)
+        raw_attach = time.monotonic() - start
+        start = time.monotonic()
+        lab.ssh("client1", detach_consumer)
+        lab.ssh("stor2", detach_storage)
+        raw_detach = time.monotonic() - start
+    finally:
+        lab.ssh("client1", detach_consumer, check=False)
+        lab.ssh("stor2", detach_storage + "; true", check=False)
+        lab.ssh("stor2", "lvremove -q -y ember-thick/rawtest", check=False)
+    lab.timings.update({
+        "raw_attach_seconds": round(raw_attach, 1), "raw_detach_seconds": round(raw_detach, 1),
+        "ember_attach_run_seconds": round(SHARED["attach_seconds"], 1),
+        "ember_detach_run_seconds": round(SHARED["detach_seconds"], 1),
+        "attach_ratio": round(SHARED["attach_seconds"] / raw_attach, 1),
+        "detach_ratio": round(SHARED["detach_seconds"] / raw_detach, 1)})
+    print("\nattach: ember.blockstore run %.1f s, raw commands %.1f s, ratio %.1f; detach: %.1f s, %.1f s, ratio %.1f"
+          % (SHARED["attach_seconds"], raw_attach, SHARED["attach_seconds"] / raw_attach,
+             SHARED["detach_seconds"], raw_detach, SHARED["detach_seconds"] / raw_detach))
+    assert raw_attach > 0 and raw_detach > 0
