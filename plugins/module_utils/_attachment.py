@@ -205,7 +205,7 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         # A LUN that shows another size than its LV (the volume was extended while exported: tgtd keeps the size
         # it read at open) is refreshed live, with the sessions kept; consumers rescan (the connection module).
         act["refresh_size"] = bool(lun_and_account_ok and lv is not None and (lun or {}).get("size")
-                                   and lun["size"] != shown_size(lv["size_bytes"]))
+                                   and _megabytes(lun["size"]) < _megabytes(shown_size(lv["size_bytes"])))
         act["lun_size"] = shown_size(lv["size_bytes"]) if lv is not None else None
         if act["refresh_size"] and act["action"] == "none":
             act["action"] = "update"
@@ -246,6 +246,15 @@ def _decide_mutual(item, where, name, iqn, path, current, live, user, secret):
         return ("%s.target_chap_username: %s is also bound to target(s) %s; tgt accounts are global, so each "
                 "export needs its own target CHAP user" % (where, target_user, ", ".join(shared)))
     return target_user, target_secret
+
+
+def _megabytes(shown):
+    """The number in tgtadm's ``Size: N MB`` (-1 when it is not one): a LUN is refreshed only to grow (never
+    shrink: a smaller LV than the LUN shows is left to the plan, which refuses shrinking)."""
+    try:
+        return int(str(shown).split()[0])
+    except (ValueError, IndexError):
+        return -1
 
 
 def _reload_reason(target, file_ok, account_ok, lun, backing, addresses, outgoing_ok=True):

@@ -156,7 +156,9 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
                 if "initiator_addresses" in item:
                     item["initiator_addresses"] = sorted(set(item["initiator_addresses"])
                                                          | set((vol or {}).get("initiator_addresses") or []))
-            if sessions is not None and entry["action"] != "create":
+            # A volume created or extended in this run is always listed: the facts predate the change (an
+            # extended LV's live LUN must be reopened at its new size).
+            if sessions is not None and entry["action"] not in ("create", "extend"):
                 _pool, vol = _existing(pools, entry["name"])
                 if _export_current(vol, item, entry["attachments"], sessions):
                     continue
@@ -296,9 +298,10 @@ def disconnect_items(plan, pools, initiator, portals, prefix=DEFAULT_TARGET_PREF
         _pool, vol = _existing(pools, entry["name"])
         if not vol or initiator not in (vol.get("attached_to") or []):
             continue
+        # The plan deletes an attached volume only with force: true, which logs out a device in use as well.
         items.append({"target_iqn": vol.get("target_iqn") or target_iqn(entry["name"], prefix),
                       "target_portal": normalize_portal(portals[entry["host"]]), "volume": entry["name"],
-                      "state": "absent"})
+                      "state": "absent", "force": bool(entry.get("force"))})
     return items
 
 

@@ -31,8 +31,9 @@ def plan_detaches(entries, pools, initiators):
     ``initiators``: ``{consumer inventory host: initiator IQN}``. A detach is ``{"host": consumer or None,
     "initiator": IQN, "connected": bool (a live session on the target), "force": bool, "target_iqn"}``; ``force`` is the
     volume's ``force`` or the attachment's own (``{host, state: absent, force: true}``). An initiator with a live
-    session that is no consumer in the inventory cannot be logged out by the run: refused unless ``force`` (its
-    session is then dropped with the export)."""
+    session that is no consumer in the inventory cannot be logged out by the run: refused unless ``force`` (then
+    its address leaves the ACL, which tgt checks at its next login; its session is dropped only when no
+    attachment stays and the export is removed)."""
     facts = _facts_by_name(pools)
     by_iqn = {}
     for host, iqn in sorted((initiators or {}).items()):

@@ -350,11 +350,19 @@ def device_in_use(real_device):
         base = os.path.basename(dev)
         if base == name or (base.startswith(name) and base[len(name):].isdigit()):
             users.extend(points)
-    holders = "/sys/class/block/%s/holders" % name
-    if os.path.isdir(holders):
-        users.extend("holder:%s" % h for h in sorted(os.listdir(holders)))
+    # Holders of the disk and of each partition (LVM or device-mapper on a partition holds the partition only).
+    for dev in [name] + sorted(p for p in _listdir("/sys/class/block/%s" % name)
+                               if p.startswith(name) and p[len(name):].isdigit()):
+        users.extend("holder:%s" % h for h in sorted(_listdir("/sys/class/block/%s/holders" % dev)))
     users.extend(openers(real_device))
     return users
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def openers(real_device, proc="/proc"):

@@ -263,7 +263,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         attachments = item.get("attachments")
         if attachments is None:
             attachments = []
-        hosts, cgroups, detach_force = [], {}, []
+        hosts, cgroups, detach_force, detached = [], {}, [], []
         if not isinstance(attachments, list):
             errors.append(f"{field}.attachments: expected a list of {{host: name}}, got {type_name(attachments)}")
         else:
@@ -290,10 +290,12 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
                     errors.append(f"{afield}.force: {aforce!r} is not a boolean")
                 if not isinstance(host, str) or not host:
                     errors.append(f"{afield}.host: {host!r} is not a host name")
-                elif host in hosts or host in detach_force:
+                elif host in hosts or host in detached:
                     errors.append(f"{afield}.host: {host!r} is listed twice")
                 elif astate == "absent":
                     # Detached like an attachment removed from the list; force: a device in use is detached too.
+                    # The host may be no consumer any more (it is not checked against the consumer group).
+                    detached.append(str(host))
                     if aforce is True:
                         detach_force.append(str(host))
                 elif consumer_set is not None and host not in consumer_set:

@@ -422,6 +422,15 @@ def test_extended_volume_gets_its_lun_size_refreshed_live_keeping_sessions(live,
     assert (act["action"], act["refresh_size"]) == ("none", False)
 
 
+def test_a_lun_bigger_than_its_lv_is_never_refreshed_smaller(live, db01_conf):
+    def shrink(lvs):
+        for lv in lvs:
+            if lv["lv_name"] == "volume-db01-data":
+                lv["lv_size"] = str(512 * 2**20)
+    (act,), _errors = decide_one(db01(), lvm_state(shrink), live, files({DB01_CONF: db01_conf}))
+    assert (act["action"], act["refresh_size"]) == ("none", False)
+
+
 def test_a_refresh_that_does_not_take_fails_and_says_to_detach(live, db01_conf):
     def grow(lvs):
         for lv in lvs:

@@ -254,7 +254,7 @@ def test_disconnect_items(plan, pools):
     portals = {"stor1": "198.18.0.11", "stor2": "198.18.0.12"}
     assert disconnect_items(plan, pools, CLIENT1, portals) == [
         {"target_iqn": PREFIX + "volume-scratch01", "target_portal": "198.18.0.11:3260", "volume": "scratch01",
-         "state": "absent"}]
+         "state": "absent", "force": True}]  # scratch01 is deleted with force: true (it is attached)
     assert disconnect_items(plan, pools, CLIENT2, portals) == []
 
 
@@ -262,7 +262,7 @@ def test_disconnect_items_derives_the_iqn_and_keeps_a_port(plan, pools):
     pools[0]["volumes"][1]["target_iqn"] = None
     out = disconnect_items(plan, pools, CLIENT1, {"stor1": "198.18.0.11:3261"}, prefix="iqn.2010-10.org.test:")
     assert out == [{"target_iqn": "iqn.2010-10.org.test:volume-scratch01", "target_portal": "198.18.0.11:3261",
-                    "volume": "scratch01", "state": "absent"}]
+                    "volume": "scratch01", "state": "absent", "force": True}]
 
 
 def test_disconnect_items_volume_not_in_facts(plan):

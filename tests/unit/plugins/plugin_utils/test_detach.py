@@ -143,3 +143,20 @@ def test_multiattach_needs_the_type_flag_or_is_multiattach():
     items = attachment_items(result, "stor1", INITIATORS, facts, addresses=ADDRESSES)
     assert items == [{"volume": "db01", "vg": "ember-thin", "state": "present", "initiators": [C1, C2],
                       "initiator_addresses": ["198.18.0.21", "198.18.0.22"]}]
+
+
+def test_an_extended_volume_is_exported_again_in_the_run_that_extends_it():
+    # The facts predate the lvextend: the export looks right, but its live LUN must be reopened at the new size.
+    facts = pools([C1], [C1], vtype="fast")
+    result, errors = planned([{"host": "client1"}], facts, vtype="fast", size="2GiB")
+    assert errors == [] and result["volumes"][0]["action"] == "extend"
+    items = attachment_items(result, "stor1", INITIATORS, facts, addresses=ADDRESSES,
+                             sessions={"client1": [PREFIX + "volume-db01"]})
+    assert [i["volume"] for i in items] == ["db01"]
+
+
+def test_an_absent_attachment_counts_as_listed():
+    from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.request_spec import validate_requests
+    with pytest.raises(ScheduleError, match=r"attachments\[1\].host: 'client1' is listed twice"):
+        validate_requests([{"name": "db01", "size": 1, "attachments": [{"host": "client1", "state": "absent"},
+                                                                          {"host": "client1"}]}])
