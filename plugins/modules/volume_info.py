@@ -84,6 +84,7 @@ options:
       capabilities: {description: Not used here., type: dict, default: {}}
       volume_clear: {description: Not used here., type: str, choices: [zero, none], default: zero}
       volume_clear_size: {description: Not used here., type: str, default: "0"}
+      mutual_chap: {description: Not used here., type: bool, default: false}
   ledger_path:
     description: Path of this node's copy of the placement ledger (see M(ember.blockstore.ledger)).
     type: path

@@ -56,8 +56,8 @@ CURRENT_BACKEND_OPTIONS = {key: spec for key, spec in BACKEND_OPTIONS.items() if
 
 # A valid value for every key of the schema (the tests check that this covers the spec exactly).
 VOLUME_SAMPLES = {"name": "vol1", "size": "1GiB", "volume_type": "fast", "availability_zone": ["az1", "az2"],
-                  "state": "present", "attachments": [{"host": "client1"}, {"host": "old", "state": "absent",
-                                                                              "force": True}],
+                  "state": "present",
+                  "attachments": [{"host": "client1"}, {"host": "old", "state": "absent", "force": True}],
                   "force": True, "is_multiattach": True,
                   "description": "for humans", "cascade": False, "project": "web",
                   "metadata": {"owner": "web team"},

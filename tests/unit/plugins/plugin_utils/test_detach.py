@@ -158,5 +158,5 @@ def test_an_extended_volume_is_exported_again_in_the_run_that_extends_it():
 def test_an_absent_attachment_counts_as_listed():
     from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.request_spec import validate_requests
     with pytest.raises(ScheduleError, match=r"attachments\[1\].host: 'client1' is listed twice"):
-        validate_requests([{"name": "db01", "size": 1, "attachments": [{"host": "client1", "state": "absent"},
-                                                                          {"host": "client1"}]}])
+        validate_requests([{"name": "db01", "size": 1,
+                            "attachments": [{"host": "client1", "state": "absent"}, {"host": "client1"}]}])
