@@ -67,4 +67,8 @@ def plan_detaches(entries, pools, initiators):
                 continue
             entry["detach"].append({"host": host, "initiator": iqn, "connected": connected, "force": force,
                                     "target_iqn": vol.get("target_iqn")})
+        if entry["detach"]:  # shown by the plan (and --check) before anything happens
+            entry["reason"] = "%s; detach %s" % (entry.get("reason") or "", ", ".join(
+                "%s%s%s" % (d["host"] or d["initiator"], " (logged in)" if d["connected"] else "",
+                            " (force)" if d["force"] else "") for d in entry["detach"]))
     return errors

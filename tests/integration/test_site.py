@@ -510,6 +510,15 @@ def test_state_absent_logs_out_unexports_and_deletes_wiped(lab, tmp_path):
     extra = {"blockstore_volumes": volumes_with({"logs01": absent}), "blockstore_metrics_dir": METRICS_DIR}
     lab.ssh("stor1", "rm -rf /var/lib/prometheus", check=False)
     size = lab.managed_lvs("stor1")["logs01"][1]
+    # check -> real -> again -> check: the check run predicts the cascade delete and changes nothing.
+    check = run_playbook(lab, check=True, extra_vars=extra, tmp_path=tmp_path)
+    assert check.rc == 0, check.stdout[-3000:]
+    assert lab.state() == unchanged
+    planned = {v["name"]: v for v in check.task("Plan every volume before any change (hosts that reported, "
+                                                "placement ledger, scheduler)")["localhost"]["ansible_facts"]
+               ["blockstore_plan"]["volumes"]}
+    assert planned["logs01"]["action"] == "delete"
+    assert [(s["name"], s["action"]) for s in planned["logs01"]["snapshots"]] == [("s1", "delete")]
     run = run_playbook(lab, extra_vars=extra, tmp_path=tmp_path)
     assert run.rc == 0, run.stdout[-3000:]
     deleted = run.task("Delete volumes (wiped as the backend's volume_clear says)")["stor1"]["volumes"]
@@ -541,6 +550,8 @@ def test_state_absent_logs_out_unexports_and_deletes_wiped(lab, tmp_path):
                                  for h, r in t["hosts"].items() if h == "stor1" and r.get("changed")])
     for host in ("stor1", "stor2"):
         assert metrics_of(lab, host, promtool) == metrics[host], host
+    check = run_playbook(lab, check=True, extra_vars=extra, tmp_path=tmp_path)
+    assert check.rc == 0 and check.changed == 0, (check.changed_by_host(), sorted(check.changed_tasks()))
 
 
 def test_volume_too_big_for_every_pool_fails_before_any_change(lab, tmp_path):

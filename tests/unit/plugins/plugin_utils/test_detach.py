@@ -56,6 +56,7 @@ def test_an_attachment_removed_from_the_list_is_detached_after_the_logout():
     (entry,) = result["volumes"]
     assert entry["detach"] == [{"host": "client2", "initiator": C2, "connected": True, "force": False,
                                 "target_iqn": PREFIX + "volume-db01"}]
+    assert entry["reason"].endswith("; detach client2 (logged in)")
     # Converge phase: client2 stays in the ACL while it logs out (the export is already that: no item).
     assert attachment_items(result, "stor1", INITIATORS, facts, addresses=ADDRESSES,
                             sessions={"client1": [PREFIX + "volume-db01"], "client2": [PREFIX + "volume-db01"]}) == []
