@@ -86,7 +86,7 @@ test-unit: deps-python collection
 	lab/run-tests.sh tests/unit
 
 test-integration: deps
-	lab/run-tests.sh tests/integration
+	lab/run-tests.sh tests/integration -m "not full"
 
 check: deps-python collection
 	.ci/gates.sh $(GATES)
