@@ -104,6 +104,9 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
                                                                facts.get(name))
             elif status == "unknown" and action == "create":
                 status = "creating"
+        undone = _detach_problems(entry, connection_results)
+        if undone and not check_mode and status not in ("error", "unknown"):
+            status, detail = "error", "; ".join(undone)
         if status in ("error", "unknown", "creating", "deleting") and not check_mode and detail \
                 and action != "unknown":
             errors.append("%s: %s (%s)" % (name, status, detail))
@@ -238,6 +241,21 @@ def _session_device(consumer_fact, target_iqn):
         if target_iqn and session.get("target_iqn") == target_iqn:
             return session.get("device") or "(session, no device)"
     return None
+
+
+def _detach_problems(entry, connection_results):
+    """Why the plan's detaches of ``entry`` did not happen (a consumer refused or failed the logout; the export
+    then keeps that consumer), one text per consumer; empty when every detach went through or was not tried."""
+    problems = []
+    for detach in entry.get("detach") or []:
+        host = detach.get("host")
+        result = connection_results.get(host) if host else None
+        if not isinstance(result, dict) or not result.get("failed"):
+            continue
+        item = _items(result, "connections", "volume").get(entry["name"])
+        if item is None or item.get("failed"):
+            problems.append("detach from %s not done: %s" % (host, _short(result.get("msg"))))
+    return problems
 
 
 def _attached_status(entry, attachment_result, connection_results, consumer_facts=None, fact=None):

@@ -193,6 +193,7 @@ def test_detach_of_a_mounted_device_is_refused_then_done_by_removal(lab, tmp_pat
                            "attachments": []},
                    shared01={"name": "shared01", "size": "64MiB", "volume_type": "shared",
                              "availability_zone": "az1", "attachments": [{"host": "client1"}]})
+    SHARED.setdefault("data", lab.ssh("client1", "sha256sum /mnt/grow/data").stdout.split()[0])
     before = lab.state()
     refused = run_playbook(lab, extra_vars=gone, tmp_path=tmp_path, inventories=consumers)
     assert refused.rc != 0

@@ -161,3 +161,22 @@ def test_an_absent_attachment_counts_as_listed():
     with pytest.raises(ScheduleError, match=r"attachments\[1\].host: 'client1' is listed twice"):
         validate_requests([{"name": "db01", "size": 1,
                             "attachments": [{"host": "client1", "state": "absent"}, {"host": "client1"}]}])
+
+
+def test_a_refused_detach_is_an_error_of_the_volume_in_the_report():
+    from ansible_collections.ember.blockstore.plugins.plugin_utils.report import build_report
+    facts = pools([C1], [C1], vtype="fast")
+    result, _errors = planned([], facts, vtype="fast")
+    refused = {"client1": {"failed": True, "connections": [
+        {"volume": "db01", "target_iqn": PREFIX + "volume-db01", "action": "logout", "failed": True}],
+        "msg": "connection to %svolume-db01: /dev/sdb is in use (/mnt/grow); unmount it first or set force: true"
+               % PREFIX}}
+    report = build_report(result, connection_results=refused, pools=facts)
+    (row,) = report["rows"]
+    assert row["state"] == "error" and "detach from client1 not done" in row["status"]
+    assert any("/mnt/grow" in e and "force: true" in e for e in report["errors"]), report["errors"]
+    # The same run where the logout went through: no error.
+    done = {"client1": {"connections": [{"volume": "db01", "target_iqn": PREFIX + "volume-db01",
+                                         "action": "logout"}]}}
+    report = build_report(result, connection_results=done, pools=facts)
+    assert report["rows"][0]["state"] == "available" and report["errors"] == []
