@@ -269,3 +269,35 @@ def test_attach_and_detach_time_against_the_raw_commands(lab):
           % (SHARED["attach_seconds"], raw_attach, SHARED["attach_seconds"] / raw_attach,
              SHARED["detach_seconds"], raw_detach, SHARED["detach_seconds"] / raw_detach))
     assert raw_attach > 0 and raw_detach > 0
+
+
+def test_attachment_info_shows_both_sides(lab, tmp_path):
+    # After the scenarios above: shared01 (client1 only now), mchap01 (mutual CHAP) and grow01 (512 MiB) are
+    # attached to client1. attachment_info on stor1 and client1 reports them as the hosts show them, read-only,
+    # and never a CHAP secret.
+    playbook = tmp_path / "attachment-info.yml"
+    playbook.write_text(yaml.safe_dump([
+        {"hosts": "stor1", "gather_facts": False, "tasks": [
+            {"name": "storage", "ember.blockstore.attachment_info": {"volume": ["shared01", "mchap01"]}}]},
+        {"hosts": "client1", "gather_facts": False, "tasks": [
+            {"name": "consumer", "ember.blockstore.attachment_info": {"view": "consumer"}}]}]))
+    before = lab.state()
+    run = run_playbook(lab, playbook=str(playbook), tmp_path=tmp_path)
+    assert run.rc == 0 and run.changed == 0, run.stdout[-3000:]
+    assert lab.state() == before
+    storage = {t["volume"]: t for t in run.task("storage")["stor1"]["storage"]}
+    assert sorted(storage) == ["mchap01", "shared01"]
+    client1_iqn = lab.ssh("client1", "sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi").stdout.strip()
+    shared = storage["shared01"]
+    assert (shared["acl"], shared["initiators"], shared["file_matches_live"], shared["mutual_chap"]) == (
+        [ADDRESS["client1"]], [client1_iqn], True, False), shared
+    assert [s["initiator"] for s in shared["sessions"]] == [client1_iqn]
+    assert storage["mchap01"]["mutual_chap"] is True and storage["mchap01"]["file_matches_live"] is True
+    secrets = lab.ssh("stor1", "awk '/incominguser|outgoinguser/ {print $3}' /etc/tgt/conf.d/ember-volume-*.conf"
+                      ).stdout.split()
+    assert secrets and not [s for s in secrets if s in run.stdout]
+    consumer = {c["volume"]: c for c in run.task("consumer")["client1"]["consumer"]}
+    grow = consumer["grow01"]
+    assert (grow["logged_in"], grow["node_record"], grow["device"], grow["size_bytes"]) == (
+        True, True, device("grow01"), 512 * MiB), grow
+    assert consumer["shared01"]["logged_in"] and consumer["mchap01"]["logged_in"]
