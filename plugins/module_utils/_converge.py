@@ -239,10 +239,14 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
             qos[entry["name"]] = entry
     items = []
     logged_in = set(sessions or ())
+    # A consumer being detached stays in the export until it logged out (disconnect_items): never log it in.
+    leaving = {entry["name"] for entry in (plan or {}).get("volumes", [])
+               if any(d["initiator"] == initiator for d in entry.get("detach") or [])}
     for result in export_results or []:
         for att in (result or {}).get("attachments", []) or []:
             info = att.get("connection_info")
-            if info and initiator in info.get("initiators", []) and info["target_iqn"] not in logged_in:
+            if info and initiator in info.get("initiators", []) and info["target_iqn"] not in logged_in \
+                    and info.get("volume") not in leaving:
                 item = {"target_iqn": info["target_iqn"], "target_portal": info["target_portal"],
                         "target_lun": info["target_lun"], "auth_method": info["auth_method"],
                         "auth_username": info["auth_username"], "auth_password": info["auth_password"],

@@ -180,3 +180,15 @@ def test_a_refused_detach_is_an_error_of_the_volume_in_the_report():
                                          "action": "logout"}]}}
     report = build_report(result, connection_results=done, pools=facts)
     assert report["rows"][0]["state"] == "available" and report["errors"] == []
+
+
+def test_a_consumer_being_detached_is_never_logged_in_again():
+    from ansible_collections.ember.blockstore.plugins.module_utils._converge import connect_items
+    facts = pools([C1, C2], [C1])  # client2 is in the export but has no session (e.g. after a reboot)
+    result, _errors = planned([{"host": "client1"}], facts)
+    info = {"driver_volume_type": "iscsi", "target_iqn": PREFIX + "volume-db01", "target_portal": "198.18.0.11:3260",
+            "target_lun": 1, "auth_method": "CHAP", "auth_username": "u", "auth_password": "p" * 16,
+            "volume": "db01", "initiators": [C1, C2], "initiator_addresses": ["198.18.0.21", "198.18.0.22"]}
+    exports = [{"attachments": [{"volume": "db01", "connection_info": info}]}]
+    assert connect_items(exports, C2, [], plan=result, consumer="client2", portals=PORTALS) == []
+    assert [i["state"] for i in disconnect_items(result, facts, C2, PORTALS)] == ["absent"]
