@@ -397,14 +397,19 @@ def test_live_target_without_lun1_and_another_acl_is_reloaded(state, live, db01_
         apply(act, Tgt(RecordingRunner()), live)
 
 
+def db01_sized(size_bytes):
+    """The captured LVM state with db01-data's LV at ``size_bytes`` (extended or shrunk behind tgtd's back)."""
+    def resize(lvs):
+        for lv in lvs:
+            if lv["lv_name"] == "volume-db01-data":
+                lv["lv_size"] = str(size_bytes)
+    return lvm_state(resize)
+
+
 def test_extended_volume_gets_its_lun_size_refreshed_live_keeping_sessions(live, db01_conf):
     # db01-data was extended to 2 GiB while exported: tgtd still shows the size it read at open (1074 MB). The LUN
     # is reopened live in one request (online=0,path=...), the session stays, and the size is checked after.
-    def grow(lvs):
-        for lv in lvs:
-            if lv["lv_name"] == "volume-db01-data":
-                lv["lv_size"] = str(2 * 2**30)
-    state = lvm_state(grow)
+    state = db01_sized(2 * 2**30)
     assert live[DB01_IQN]["luns"][1]["size"] == "1074 MB" and live[DB01_IQN]["sessions"]
     (act,), errors = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
     assert errors == []
@@ -423,20 +428,12 @@ def test_extended_volume_gets_its_lun_size_refreshed_live_keeping_sessions(live,
 
 
 def test_a_lun_bigger_than_its_lv_is_never_refreshed_smaller(live, db01_conf):
-    def shrink(lvs):
-        for lv in lvs:
-            if lv["lv_name"] == "volume-db01-data":
-                lv["lv_size"] = str(512 * 2**20)
-    (act,), _errors = decide_one(db01(), lvm_state(shrink), live, files({DB01_CONF: db01_conf}))
+    (act,), _errors = decide_one(db01(), db01_sized(512 * 2**20), live, files({DB01_CONF: db01_conf}))
     assert (act["action"], act["refresh_size"]) == ("none", False)
 
 
 def test_a_refresh_that_does_not_take_fails_and_says_to_detach(live, db01_conf):
-    def grow(lvs):
-        for lv in lvs:
-            if lv["lv_name"] == "volume-db01-data":
-                lv["lv_size"] = str(2 * 2**30)
-    (act,), _errors = decide_one(db01(), lvm_state(grow), live, files({DB01_CONF: db01_conf}))
+    (act,), _errors = decide_one(db01(), db01_sized(2 * 2**30), live, files({DB01_CONF: db01_conf}))
     # tgtd reopened a device that still has the old size (the LV was not extended after all).
     runner = FakeTgtd(live, sizes={DB01_BACKING: 2**30})
     with pytest.raises(RuntimeError, match=r"LUN 1 shows 1074 MB after the live size refresh, not 2147 MB .*detach"):

@@ -90,15 +90,6 @@ def item(**kwargs):
     return out
 
 
-@pytest.fixture()
-def node_dir(tmp_path, monkeypatch):
-    directory = tmp_path / "nodes"
-    directory.mkdir()
-    monkeypatch.setattr(iscsiadm, "NODE_DIRS", (str(directory),))
-    monkeypatch.setattr(iscsiadm.Iscsiadm, "wait_for_device", lambda self, path, timeout: "/dev/sdx")
-    return directory
-
-
 # --- the node record --------------------------------------------------------------------------------------------
 
 def test_record_with_values_writes_both_secrets_once():

@@ -166,15 +166,6 @@ def login_args():
                              "volume": "db01-data"}]}
 
 
-@pytest.fixture()
-def node_dir(tmp_path, monkeypatch):
-    directory = tmp_path / "nodes"
-    directory.mkdir()
-    monkeypatch.setattr(iscsiadm, "NODE_DIRS", (str(directory),))
-    monkeypatch.setattr(iscsiadm.Iscsiadm, "wait_for_device", lambda self, path, timeout: "/dev/sdx")
-    return directory
-
-
 def test_login_puts_the_secret_in_the_node_record_not_on_a_command_line(monkeypatch, capsys, node_dir):
     run = run_module(monkeypatch, capsys, connection, login_args(), iscsi_world(node_dir))
     assert not run.failed, run.msg
