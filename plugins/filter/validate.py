@@ -12,7 +12,11 @@ field, before anything is written):
 - ``iqn | ember.blockstore.iscsi_name(field)``: an iSCSI name (RFC 3720, at most 223 bytes);
 - ``backends | ember.blockstore.valid_backends``: a storage node's ``blockstore_backends``, every field checked as
   ``backend_info`` checks it, before ``community.general.lvg`` receives a volume group or device name; the keys
-  renamed in 0.2.0 come back under their new names, with a deprecation warning.
+  renamed in 0.2.0 come back under their new names, with a deprecation warning;
+- ``exports | ember.blockstore.nfs_export_lines(root_squash)``: the lines of an exports(5) file, every path, client
+  and option checked (the ``nfs_export`` role);
+- ``share | ember.blockstore.nfs_share(field)``: ``server:/export`` split and checked;
+- ``options | ember.blockstore.mount_options(field)``: mount options joined for fstab, each checked.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import RENAMED_BACKEND_KEYS, validate_backends
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import NameError_, validate_iqn
+from ansible_collections.ember.blockstore.plugins.module_utils._nfs import export_lines, mount_options, parse_share
 from ansible_collections.ember.blockstore.plugins.module_utils._portals import (
     portal_changes,
     portals_differ,
@@ -59,7 +64,8 @@ def valid_backends(backends, field="blockstore_backends"):
 
 
 class FilterModule:
-    """tgt_portals, tgt_portal_changes, tgt_portals_differ, systemd_escape, iscsi_name, valid_backends."""
+    """tgt_portals, tgt_portal_changes, tgt_portals_differ, systemd_escape, iscsi_name, valid_backends,
+    nfs_export_lines, nfs_share, mount_options."""
 
     def filters(self):
         return {
@@ -69,4 +75,7 @@ class FilterModule:
             "systemd_escape": systemd_escape,
             "iscsi_name": _wrap(iscsi_name),
             "valid_backends": _wrap(valid_backends),
+            "nfs_export_lines": _wrap(export_lines),
+            "nfs_share": _wrap(parse_share),
+            "mount_options": _wrap(mount_options),
         }
