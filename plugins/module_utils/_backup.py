@@ -246,10 +246,11 @@ def decide(items, lvm_state, catalog, exported, chunk_size, field="backups", for
         seen[key] = where
         manifests = catalog.get(volume) or []
         by_name = {m["name"]: m for m in manifests}
-        act = dict(item, state=state, action="none", status="absent", size_bytes=None, chunk_size=None,
-                   parent=None, incremental=None, created_at=None, digest=None, sha256=None, stats=None,
-                   codec=None, snapshot=None, method=None, note=None, bytes_written=None, problems=[], deleted=[],
-                   stale_lvs=[])
+        # ``snapshot`` is an option (a snapshot's name) and a result (the LV read): the option is kept apart.
+        act = dict(item, snapshot_name=item.get("snapshot"), state=state, action="none", status="absent",
+                   size_bytes=None, chunk_size=None, parent=None, incremental=None, created_at=None, digest=None,
+                   sha256=None, stats=None, codec=None, snapshot=None, method=None, note=None, bytes_written=None,
+                   problems=[], deleted=[], stale_lvs=[])
         if name in by_name:
             _from_manifest(act, by_name[name])
             act["status"] = "available"
@@ -276,8 +277,8 @@ def _decide_present(act, where, lvm_state, manifests, by_name, chunk_size, expor
                 % (where, vg_name, vol["name"]))
     status = _tag_value(vol, STATUS_TAG)
     if status not in (None, "backing-up"):
-        return "%s: volume %s is %s (tag %s%s); back it up when that has finished" % (where, volume, status,
-                                                                                     STATUS_TAG, status)
+        return ("%s: volume %s is %s (tag %s%s); back it up when that has finished"
+                % (where, volume, status, STATUS_TAG, status))
     for lv_name in (base_lv_name(volume, name), temp_lv_name(volume, name)):
         if dm_name_length(vg_name, lv_name) > _DM_NAME_MAX:
             return ("%s.name: %s gives the LV %s/%s, whose device-mapper name is longer than %d characters; use a "
@@ -292,13 +293,12 @@ def _decide_present(act, where, lvm_state, manifests, by_name, chunk_size, expor
                thin=thin, pool=vol["pool_lv"], origin_lv=vol["name"], volume_tags=list(vol["tags"]),
                cow_size_bytes=None, temp_lv=None, new_base=None, base=None, old_bases=[],
                incremental=bool(act.get("is_incremental")), method="full")
-    if act.get("snapshot"):
-        snap = lvm_state.lv(vg_name, snapshot_lv_name(volume, act["snapshot"]))
-        if snap is None or not is_managed_snapshot(snap, volume) or \
-                SNAPSHOT_TAG + act["snapshot"] not in snap["tags"]:
+    if act.get("snapshot_name"):
+        wanted = act["snapshot_name"]
+        snap = lvm_state.lv(vg_name, snapshot_lv_name(volume, wanted))
+        if snap is None or not is_managed_snapshot(snap, volume) or SNAPSHOT_TAG + wanted not in snap["tags"]:
             return ("%s.snapshot: volume %s has no snapshot %s (no LV %s/%s of the snapshot module)"
-                    % (where, volume, show_value(act["snapshot"]), vg_name, snapshot_lv_name(volume,
-                                                                                         act["snapshot"])))
+                    % (where, volume, show_value(wanted), vg_name, snapshot_lv_name(volume, wanted)))
         recorded = _tag_value(snap, SIZE_TAG)
         if recorded and recorded.isdigit():
             act["size_bytes"] = int(recorded)

@@ -13,8 +13,8 @@ author: ember.blockstore contributors (@ember-blockstore)
 description:
   - Reads the manifests of a backup store that M(ember.blockstore.backup) writes (C(backups/<volume>/<name>.json)
     under O(store)) and reports each backup with its size, parent, creation time, statistics and digest.
-  - Reads only the manifests (no chunk, no lock: manifests are written atomically); a manifest that cannot be read
-    is reported in RV(unreadable) with a warning. A store that does not exist has no backups.
+  - "Reads only the manifests (no chunk, no lock: manifests are written atomically); a manifest that cannot be read
+    is reported in RV(unreadable) with a warning. A store that does not exist has no backups."
   - Read-only; never reports C(changed).
 extends_documentation_fragment:
   - ember.blockstore.attributes

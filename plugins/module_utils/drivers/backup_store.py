@@ -615,8 +615,8 @@ class ChunkStore:
                 raise StoreError("reading %s at offset %d failed: %s" % (device, offset + done,
                                                                          exc.strerror or exc)) from None
             if got == 0:
-                raise StoreError("%s ended at %d bytes while reading the chunk at %d" % (device, offset + done,
-                                                                                        offset))
+                raise StoreError("%s ended at %d bytes while reading the chunk at %d"
+                                 % (device, offset + done, offset))
             done += got
 
     def _remove_temps(self, run):
