@@ -563,7 +563,7 @@ class ChunkStore:
         chunks = [sha if sha is not False else None for _index, sha in plan]
         stats = dict.fromkeys(STAT_KEYS, 0)
         zeros = {}
-        for length in {chunk_size, size % chunk_size}:
+        for length in (chunk_size, size % chunk_size):
             if length:
                 zero_sha256(length, zeros)
         stream = hashlib.sha256() if full else None
@@ -780,8 +780,8 @@ class ChunkStore:
                     os.unlink(path)
                     deleted.append("%s/%s" % (manifest["volume"], manifest["name"]))
             if deleted:
-                for directory in {os.path.dirname(self.manifest_path(m["volume"], m["name"])) for m in manifests}:
-                    _fsync_dir(directory)
+                for volume in sorted({m["volume"] for m in manifests}):
+                    _fsync_dir(os.path.join(self.path, "backups", volume))
             return {"deleted": deleted, "gc": self._gc() if gc else None}
 
     def gc(self):

@@ -35,7 +35,7 @@ forms are read. ``different``, ``left_only`` (mapped only in the base: discarded
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import split_report
