@@ -18,6 +18,8 @@ A case file ``cases/<module>.yml``::
         in_use: {/dev/sdb: [/mnt/db]}                   # consumer: mount points and holders of a device
         device_numbers: {/dev/sdb: "8:16"}              # consumer: MAJ:MIN of a device (for io.max)
         missing_bins: [iscsiadm]                        # get_bin_path finds every other tool in /usr/bin
+        store_backups:        # backups made in {tmp}/store before the run (64 KiB chunks), before ``files``
+          - {volume: a, name: nightly, data: "text of the volume", created_at: "2026-11-20T01:00:00Z"}
         commands:             # expected in this order; a name, or {cmd, rc, out | out_file, err | err_file, stdin}
           - vgs
           - {cmd: [lvcreate, ...], rc: 0}
@@ -34,8 +36,9 @@ The run fails when the module runs a command that is not the next expected one, 
 
 Everything the modules read or write on the host besides commands is redirected under ``{tmp}``: tgt target files
 (``conf.d/``), the open-iscsi node database (``nodes/``), tgt's targets.conf and systemd drop-in, LVM's metadata
-backups (``lvm-backup/``), iscsid's pid file, the host lock and the consumer's cgroup v2 tree (``cgroup/``, e.g.
-``cgroup/system.slice/io.max``; set up with ``files``).
+backups (``lvm-backup/``), iscsid's pid file, the host lock, the consumer's cgroup v2 tree (``cgroup/``, e.g.
+``cgroup/system.slice/io.max``; set up with ``files``) and the LV devices the backup module reads and writes
+(``dev/<vg>/<lv>``, files set up with ``files``).
 """
 
 from __future__ import annotations
@@ -49,12 +52,14 @@ from ansible.module_utils import basic
 from ansible_collections.ember.blockstore.plugins.module_utils import (
     _attachment,
     _backend_info,
+    _backup,
     _connection,
     _naming,
     _qos,
     _volume,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers import iscsiadm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.backup_store import ChunkStore
 from modrun import FIXTURES, run_module
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
@@ -87,7 +92,7 @@ def load_cases(name):
     params = []
     for case in doc["cases"]:
         unknown = set(case) - {"id", "args", "check_mode", "files", "devices", "devices_after", "in_use",
-                               "device_numbers", "missing_bins", "commands", "expect"}
+                               "device_numbers", "missing_bins", "store_backups", "commands", "expect"}
         assert not unknown, "%s: unknown case keys %s" % (case.get("id"), sorted(unknown))
         case = dict(case, commands=[_command(entry, named) for entry in case.get("commands") or []])
         params.append(pytest.param(name, case, id="%s:%s" % (name, case["id"])))
@@ -147,6 +152,7 @@ def redirect_host(monkeypatch, root, case, module):
     monkeypatch.setattr(_backend_info, "TGT_DROPIN", str(root / "tgt-dropin.conf"))
     monkeypatch.setattr(_backend_info, "LVM_BACKUP_DIR", str(root / "lvm-backup"))
     monkeypatch.setattr(iscsiadm, "NODE_DIRS", (str(root / "nodes"),))
+    monkeypatch.setattr(_backup, "device_path", lambda vg, lv: str(root / "dev" / vg / lv))
     if hasattr(module, "PID_FILES"):
         monkeypatch.setattr(module, "PID_FILES", (str(root / "iscsid.pid"),))
     devices = case.get("devices") or {}
@@ -185,9 +191,21 @@ def assert_subset(expected, actual, where="result"):
         assert actual == expected, "%s: %r != %r" % (where, actual, expected)
 
 
+def make_backups(root, backups):
+    """The case's ``store_backups`` in ``{tmp}/store``, each from a file holding its ``data``."""
+    for number, spec in enumerate(backups):
+        store = ChunkStore(str(root / "store"))
+        store.create()
+        source = root / ("backup-source-%d" % number)
+        source.write_text(spec["data"])
+        store.backup(str(source), spec["volume"], spec["name"], chunk_size=64 * 1024,
+                     created_at=spec.get("created_at"), source=spec.get("source"))
+
+
 def run_case(monkeypatch, capsys, tmp_path, name, case):
     module = __import__("%s.%s" % (MODULE_PACKAGE, name), fromlist=["main"])
     redirect_host(monkeypatch, tmp_path, case, module)
+    make_backups(tmp_path, case.get("store_backups") or [])
     for rel, content in (case.get("files") or {}).items():
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
