@@ -113,17 +113,28 @@ def _mutual_chap(entry, pools):
     return False
 
 
+def _addresses_of(addresses, consumer):
+    """A consumer's storage addresses from ``addresses`` (``{consumer: address or [addresses]}``): a list, empty
+    when it has none (one address, as earlier releases passed it, is a list of one)."""
+    value = (addresses or {}).get(consumer)
+    if value in (None, ""):
+        return []
+    return [a for a in value if a not in (None, "")] if isinstance(value, (list, tuple)) else [value]
+
+
 def attachment_items(plan, host, initiators, pools=None, phase="present", addresses=None, sessions=None,
                      consumer_results=None, forced=False):
     """Items for the ``attachment`` module on ``host``.
 
     ``initiators``: ``{consumer inventory host: initiator IQN}``; ``addresses``: ``{consumer: storage-network
-    address}``. ``phase="present"``: one export per attached volume with the ACL of its consumers' addresses and
-    IQNs. ``phase="absent"``: exports of volumes being deleted. ``phase="detach"`` (the remove phase, after the
-    consumers ran): exports that lose attachments (the plan's ``detach``), narrowed to what stays, or removed when
-    nothing stays; ``consumer_results`` (``{consumer: its connection result}``) confirms each logout, and
-    ``forced`` selects the removals that drop a session of an initiator outside the inventory (or the others).
-    While a consumer is being detached, the present phase keeps it in the ACL.
+    address, or the list of its storage addresses}`` (every one is bound in the ACL: a consumer with several
+    logs in on each portal from the address its routing picks). ``phase="present"``: one export per attached
+    volume with the ACL of its consumers' addresses and IQNs. ``phase="absent"``: exports of volumes being
+    deleted. ``phase="detach"`` (the remove phase, after the consumers ran): exports that lose attachments (the
+    plan's ``detach``), narrowed to what stays, or removed when nothing stays; ``consumer_results``
+    (``{consumer: its connection result}``) confirms each logout, and ``forced`` selects the removals that drop
+    a session of an initiator outside the inventory (or the others). While a consumer is being detached, the
+    present phase keeps it in the ACL.
 
     ``sessions`` (``{consumer: [target IQNs it is logged in to]}``, from ``initiator_info``) together with
     ``pools`` (the host's facts) leaves out exports that are already right with every consumer logged in, so a
@@ -143,12 +154,13 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
             if _mutual_chap(entry, pools):
                 item["mutual_chap"] = True
             if addresses is not None:
-                no_address = [c for c in entry["attachments"] if not addresses.get(c)]
+                no_address = [c for c in entry["attachments"] if not _addresses_of(addresses, c)]
                 if no_address:
                     raise ValueError("volume %s: attachment host(s) %s have no blockstore_storage_ip (their address "
                                      "on the storage network, bound in the target's ACL)"
                                      % (entry["name"], ", ".join(no_address)))
-                item["initiator_addresses"] = sorted({addresses[c] for c in entry["attachments"]})
+                item["initiator_addresses"] = sorted({a for c in entry["attachments"]
+                                                      for a in _addresses_of(addresses, c)})
             if entry.get("detach"):
                 # Consumers being detached log out first: their ACL entries go in the remove phase (phase="detach").
                 _pool, vol = _existing(pools, entry["name"])
@@ -211,7 +223,7 @@ def _detach_item(entry, pools, initiators, addresses, consumer_results):
     if addresses is not None:
         # Addresses of the consumers that stay; those of detached initiators whose logout is not confirmed stay
         # too (the facts do not say which address belongs to which initiator, so all current ones are kept then).
-        wanted = {addresses[c] for c in entry.get("attachments") or [] if addresses.get(c)}
+        wanted = {a for c in entry.get("attachments") or [] for a in _addresses_of(addresses, c)}
         if len(done) < len(entry["detach"]):
             wanted |= set(vol.get("initiator_addresses") or [])
         item["initiator_addresses"] = sorted(wanted)

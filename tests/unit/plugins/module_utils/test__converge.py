@@ -404,3 +404,30 @@ def test_connect_items_leave_out_targets_with_a_session():
                                 {"connection_info": dict(info, target_iqn=PREFIX + "volume-b", volume="b")}]}]
     assert [i["volume"] for i in connect_items(results, CLIENT1)] == ["a", "b"]
     assert [i["volume"] for i in connect_items(results, CLIENT1, [PREFIX + "volume-a"])] == ["b"]
+
+
+# --- several storage addresses per consumer (dm-multipath): every one in the ACL --------------------------------
+
+def test_attachment_items_single_addresses_as_lists_give_the_same_items(plan):
+    # The role passes each consumer's addresses as a list (ember.blockstore.storage_ips): one address gives
+    # exactly the items a bare string gave.
+    initiators = {"client1": CLIENT1, "client2": CLIENT2}
+    as_lists = {host: [address] for host, address in ADDRESSES.items()}
+    for host in ("stor1", "stor2"):
+        assert attachment_items(plan, host, initiators, addresses=as_lists) == attachment_items(
+            plan, host, initiators, addresses=ADDRESSES)
+
+
+def test_attachment_items_bind_every_address_of_a_consumer(plan):
+    initiators = {"client1": CLIENT1, "client2": CLIENT2}
+    addresses = {"client1": ["198.18.0.21", "198.18.1.21"], "client2": "198.18.0.22"}
+    items = attachment_items(plan, "stor1", initiators, addresses=addresses)
+    assert items[0]["initiator_addresses"] == ["198.18.0.21", "198.18.1.21"]
+    assert items[1]["initiator_addresses"] == ["198.18.0.21", "198.18.0.22", "198.18.1.21"]
+
+
+@pytest.mark.parametrize("empty", [[], [""], [None]])
+def test_attachment_items_an_empty_address_list_is_no_address(plan, empty):
+    with pytest.raises(ValueError, match="client2 have no blockstore_storage_ip"):
+        attachment_items(plan, "stor1", {"client1": CLIENT1, "client2": CLIENT2},
+                         addresses={"client1": ["198.18.0.21"], "client2": empty})
