@@ -397,10 +397,11 @@ def apply(act, tgt, live, force=False):
     _verify(act, tgt, "tgt-admin --update")
 
 
-def connection_info(act, portal):
+def connection_info(act, portal, portals=None):
     """What the consumer needs to log in (os-brick's iSCSI connection_info keys). With mutual CHAP also
     ``target_auth_username`` and ``target_auth_password``, the credentials the target proves itself with (os-brick
-    and Cinder have no keys for it); without, those keys are absent."""
+    and Cinder have no keys for it); without, those keys are absent. With several ``portals`` (a node with several
+    storage addresses) also ``target_portals`` (os-brick's multipath key: every portal, ``portal`` first)."""
     if act["state"] == "absent":
         return None
     info = {
@@ -415,6 +416,12 @@ def connection_info(act, portal):
         "initiators": act["initiators"],
         "initiator_addresses": act["initiator_addresses"],
     }
+    every = [normalize_portal(portal)]
+    for other in portals or []:
+        if normalize_portal(other) not in every:
+            every.append(normalize_portal(other))
+    if len(every) > 1:
+        info["target_portals"] = every
     if act.get("mutual_chap"):
         info["target_auth_username"] = act["target_chap_username"]
         info["target_auth_password"] = act["target_chap_password"] or PENDING_SECRET

@@ -230,8 +230,26 @@ def _detach_item(entry, pools, initiators, addresses, consumer_results):
     return item
 
 
+def _fully_connected(iqn, target_portals, consumer_facts):
+    """Whether the consumer (its ``initiator_info`` result) has a session with a device on every portal of
+    ``target_portals`` and one dm-multipath map holds them all (``multipath`` of each session)."""
+    found = {}
+    for session in (consumer_facts or {}).get("sessions") or []:
+        if session.get("target_iqn") == iqn and session.get("device"):
+            found[normalize_portal(session.get("portal") or "")] = session.get("multipath")
+    maps = {found.get(normalize_portal(p)) for p in target_portals}
+    return all(normalize_portal(p) in found for p in target_portals) and len(maps) == 1 and None not in maps
+
+
+def _all_portals(host, portals, storage_portals):
+    """The portals of storage node ``host``: ``storage_portals[host]`` (``{host: [ip:port]}``) when it lists
+    several, else None (one portal: ``portals[host]``)."""
+    listed = [normalize_portal(p) for p in (storage_portals or {}).get(host) or []]
+    return listed if len(listed) > 1 else None
+
+
 def connect_items(export_results, initiator, sessions=None, plan=None, consumer=None, portals=None,
-                  prefix=DEFAULT_TARGET_PREFIX, consumer_facts=None):
+                  prefix=DEFAULT_TARGET_PREFIX, consumer_facts=None, storage_portals=None):
     """``connection_info`` of every export (from the attachment results of all storage nodes) whose ACL
     holds ``initiator``: what a consumer logs in to. ``sessions``: target IQNs the consumer is already logged
     in to (left out).
@@ -244,7 +262,14 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
 
     ``consumer_facts`` (the consumer's ``initiator_info`` result): a volume of the plan whose device on this
     consumer is smaller than the volume (it was extended while attached) gets an item with ``size_bytes``, so the
-    connection module rescans the session (online extend); every item of a planned volume carries its size."""
+    connection module rescans the session (online extend); every item of a planned volume carries its size.
+
+    dm-multipath: an export whose ``connection_info`` has ``target_portals`` (a storage node with several storage
+    addresses) gives an item with them (one item per volume: the module logs in on each portal and uses the map,
+    so QoS, size and detach apply once, to the map). Such a volume counts as connected only when
+    ``consumer_facts`` shows a session with a device on every portal, all in one map; otherwise it gets its item
+    again (a portal that was down at the last run is logged in now). ``storage_portals`` (``{storage host:
+    [ip:port, ...]}``) gives the QoS and resize items of a node with several portals their ``target_portals``."""
     qos = {}
     for entry in (plan or {}).get("volumes", []):
         if entry["state"] == "present" and entry.get("qos_specs") and consumer in (entry.get("attachments") or []):
@@ -257,12 +282,18 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
     for result in export_results or []:
         for att in (result or {}).get("attachments", []) or []:
             info = att.get("connection_info")
-            if info and initiator in info.get("initiators", []) and info["target_iqn"] not in logged_in \
-                    and info.get("volume") not in leaving:
+            if not info or initiator not in info.get("initiators", []) or info.get("volume") in leaving:
+                continue
+            several = len(info.get("target_portals") or []) > 1
+            connected = _fully_connected(info["target_iqn"], info["target_portals"], consumer_facts) if several \
+                else info["target_iqn"] in logged_in
+            if not connected:
                 item = {"target_iqn": info["target_iqn"], "target_portal": info["target_portal"],
                         "target_lun": info["target_lun"], "auth_method": info["auth_method"],
                         "auth_username": info["auth_username"], "auth_password": info["auth_password"],
                         "volume": info["volume"], "state": "present"}
+                if several:
+                    item["target_portals"] = list(info["target_portals"])
                 if info.get("target_auth_username"):  # mutual CHAP: what the target proves itself with
                     item["target_auth_username"] = info["target_auth_username"]
                     item["target_auth_password"] = info["target_auth_password"]
@@ -271,8 +302,7 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
     for name, entry in sorted(qos.items()):
         iqn = target_iqn(name, prefix)
         if name not in listed and iqn in logged_in and entry.get("host") in (portals or {}):
-            items.append({"target_iqn": iqn, "target_portal": normalize_portal(portals[entry["host"]]),
-                          "target_lun": 1, "auth_method": "None", "volume": name, "state": "present"})
+            items.append(_session_item(iqn, name, entry["host"], portals, storage_portals))
     planned = {}
     for entry in (plan or {}).get("volumes", []):
         if entry["state"] == "present" and consumer in (entry.get("attachments") or []) and entry.get("size_bytes"):
@@ -285,8 +315,8 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
         if entry is None or name in listed or session.get("size_bytes") is None or iqn not in logged_in:
             continue
         if session["size_bytes"] < entry["size_bytes"] and entry.get("host") in (portals or {}):
-            items.append({"target_iqn": iqn, "target_portal": normalize_portal(portals[entry["host"]]),
-                          "target_lun": 1, "auth_method": "None", "volume": name, "state": "present"})
+            items.append(_session_item(iqn, name, entry["host"], portals, storage_portals))
+            listed.add(name)
     for item in items:
         if item["volume"] in planned:
             item["size_bytes"] = planned[item["volume"]]["size_bytes"]
@@ -295,6 +325,17 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
             item["qos"] = dict(entry["qos_specs"])
             item["qos_cgroup"] = (entry.get("qos_cgroups") or {}).get(consumer) or DEFAULT_QOS_CGROUP
     return sorted(items, key=lambda item: item["volume"])
+
+
+def _session_item(iqn, name, host, portals, storage_portals):
+    """An item for a volume the consumer is logged in to (QoS check, resize): no login (``auth_method: None``),
+    every portal of its node when it has several."""
+    item = {"target_iqn": iqn, "target_portal": normalize_portal(portals[host]), "target_lun": 1,
+            "auth_method": "None", "volume": name, "state": "present"}
+    every = _all_portals(host, portals, storage_portals)
+    if every:
+        item["target_portals"] = every
+    return item
 
 
 def disconnect_items(plan, pools, initiator, portals, prefix=DEFAULT_TARGET_PREFIX):

@@ -60,6 +60,12 @@ sessions:
       description: "Size of LUN 1's device as the kernel sees it (bytes; null without a device): after a volume
         grew, smaller than the volume until the session is rescanned."
       type: int
+    multipath:
+      description: "Name of the dm-multipath map that holds LUN 1's device (a holder whose C(dm/uuid) starts with
+        C(mpath-)), or null: the blockstore role logs in again to a volume of a node with several portals until
+        every portal has a session in one map."
+      type: str
+      version_added: 0.3.0
 nodes:
   description: Node records (targets the consumer logs in to at boot).
   type: list
@@ -79,6 +85,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm 
     Iscsiadm,
     device_path,
     device_size,
+    multipath_map,
 )
 
 PID_FILES = ("/run/iscsid.pid", "/var/run/iscsid.pid")
@@ -124,9 +131,11 @@ def main():
     for session in sessions:
         path = device_path(session["portal"], session["target_iqn"], 1)
         exists = os.path.exists(path)
+        found = multipath_map([os.path.realpath(path)]) if exists else None
         out.append({"target_iqn": session["target_iqn"], "portal": session["portal"],
                     "device": path if exists else None,
-                    "size_bytes": device_size(os.path.realpath(path)) if exists else None})
+                    "size_bytes": device_size(os.path.realpath(path)) if exists else None,
+                    "multipath": found["name"] if found else None})
     name = read_initiator_name(module.params["initiator_name_file"])
     module.exit_json(changed=False, installed=True, initiator_iqn=name, iscsid_running=iscsid_running(), sessions=out,
                      nodes=[{"target_iqn": n["target_iqn"], "portal": n["portal"]} for n in nodes])

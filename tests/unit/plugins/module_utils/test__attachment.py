@@ -1169,3 +1169,13 @@ def test_a_live_lun_with_another_identity_and_no_sessions_is_reloaded(state, liv
     (act,), errors = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
     assert (act["action"], act["write_file"], act["acl_only"]) == ("update", False, False)
     assert act["reason"] == "LUN 1's SCSI identity (scsi_id/scsi_sn) changes"
+
+
+def test_connection_info_lists_every_portal_of_a_node_with_several(state, live, db01_conf):
+    (act,), dummy = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
+    info = connection_info(act, "198.18.0.11", ["198.18.1.11", "198.18.0.11:3260", "198.18.1.11:3260"])
+    assert info["target_portal"] == "198.18.0.11:3260"
+    assert info["target_portals"] == ["198.18.0.11:3260", "198.18.1.11:3260"]
+    # One portal (or none given): the key is absent, as before.
+    assert "target_portals" not in connection_info(act, "198.18.0.11", ["198.18.0.11"])
+    assert "target_portals" not in connection_info(act, "198.18.0.11")
