@@ -65,6 +65,10 @@ ITEM_OPTIONS = dict(
 )
 
 
+# open-iscsi's node.session.timeo.replacement_timeout for the sessions of a multipath item (seconds).
+MULTIPATH_REPLACEMENT_TIMEOUT = 15
+
+
 def validate(connections, field="connections", check_mode=False):
     """Errors (naming the field) for any value that would reach iscsiadm's command line or a node record."""
     errors = []
@@ -442,8 +446,13 @@ class ConnectionApplier:
 
     def _login(self, act, portal):
         username_in, password_in = _target_auth(act)
+        extra = {}
+        if _multipath(act):
+            # A lost session hands its I/O to dm-multipath after this many seconds instead of open-iscsi's 120,
+            # so the other path takes it over (Red Hat's DM Multipath guide: 5-15 s with multipath).
+            extra["settings_extra"] = [("node.session.timeo.replacement_timeout", str(MULTIPATH_REPLACEMENT_TIMEOUT))]
         via = self.iscsi.login(act["target_iqn"], portal, act["auth_username"], act["auth_password"],
-                               act["auth_method"], username_in=username_in, password_in=password_in)
+                               act["auth_method"], username_in=username_in, password_in=password_in, **extra)
         if via == "argv":
             self.warn("the node record of %s was not found under %s: the CHAP secret was passed on iscsiadm's "
                       "command line" % (act["target_iqn"], " or ".join(NODE_DIRS)))

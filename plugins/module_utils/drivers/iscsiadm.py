@@ -238,10 +238,12 @@ class Iscsiadm:
         return self.set_secrets(target_iqn, portal, {SECRET_IN_KEY: password_in}, node_dirs=node_dirs)
 
     def login(self, target_iqn, portal, username, password, auth_method="CHAP", node_dirs=None, username_in=None,
-              password_in=None):
+              password_in=None, settings_extra=()):
         """Create the node record, set it up and log in; returns how the secret reached the record (see
         :meth:`set_secret`), or None without CHAP. With ``username_in`` and ``password_in`` (mutual CHAP) the
-        record also holds the target's credentials, and a login the target fails says so."""
+        record also holds the target's credentials, and a login the target fails says so. ``settings_extra``:
+        more ``(key, value)`` node settings (no secrets), e.g. the session's replacement timeout under
+        dm-multipath."""
         node = self._node(target_iqn, portal)
         mutual = auth_method == "CHAP" and username_in is not None
         self.runner.run(node + ["-o", "new"])
@@ -250,6 +252,7 @@ class Iscsiadm:
             settings += [("node.session.auth.username", username)]
         if mutual:
             settings += [(USERNAME_IN_KEY, username_in)]
+        settings += list(settings_extra)
         args = node + ["-o", "update"]
         for key, value in settings:
             args += ["-n", key, "-v", value]

@@ -96,6 +96,7 @@ class FakeIscsi:
 
     def login(self, iqn, portal, *args, **kwargs):
         self.calls.append(("login", portal))
+        self.login_kwargs = kwargs
         self._sessions.add((iqn, portal))
         return "file"
 
@@ -252,6 +253,7 @@ def test_login_on_both_portals_returns_the_map(sysfs, links, pidfile):
     (act,), errors = decide([item()], read_host(iscsi, [item()]))
     ConnectionApplier(iscsi, 5, lambda text: None).apply(act)
     assert iscsi.calls == [("login", P1), ("login", P2)]
+    assert iscsi.login_kwargs["settings_extra"] == [("node.session.timeo.replacement_timeout", "15")]
     assert (act["device"], act["real_device"], act["multipath"], act["size_bytes"]) == (
         "/dev/mapper/" + WWID, "/dev/dm-0", WWID, GIB)
 
@@ -311,3 +313,32 @@ def test_a_record_without_a_session_on_another_portal_is_deleted_too(sysfs, link
     (act,), errors = decide([gone], read_host(iscsi, [gone]))
     ConnectionApplier(iscsi, 5, lambda text: None).apply(act)
     assert iscsi.calls == [("flush", WWID, False), ("logout", P1), ("delete_node", P1), ("delete_node", P2)]
+
+
+def test_iscsiadm_login_sets_the_extra_node_settings_before_the_login():
+    from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import Iscsiadm
+
+    runner = Runner()
+    Iscsiadm(runner).login(IQN, P2, None, None, auth_method="None",
+                           settings_extra=[("node.session.timeo.replacement_timeout", "15")])
+    node = ["iscsiadm", "-m", "node", "-T", IQN, "-p", P2]
+    update = [c for c in runner.calls if "update" in c][0]
+    assert update[:len(node)] == node
+    assert update[-4:] == ["-n", "node.session.timeo.replacement_timeout", "-v", "15"]
+    assert runner.calls.index(update) < runner.calls.index(node + ["--login"])
+
+
+def test_the_role_template_renders_the_devices_section():
+    from pathlib import Path
+
+    import jinja2
+
+    template = Path(__file__).resolve().parents[4] / "roles" / "iscsi_initiator" / "templates" / \
+        "ember-blockstore.conf.j2"
+    text = jinja2.Template(template.read_text()).render(blockstore_multipath_path_grouping_policy="failover",
+                                                        blockstore_multipath_no_path_retry=12)
+    assert "    find_multipaths yes\n" in text
+    for line in ('vendor "IET"', 'product "VIRTUAL-DISK"', "path_grouping_policy failover", "path_checker tur",
+                 "no_path_retry 12", "user_friendly_names no"):
+        assert "        %s\n" % line in text
+    assert text.count("{") == text.count("}")
