@@ -183,6 +183,7 @@ def storage_ips(primary=None, addresses=None, host="this host", validate=True):
         addresses = []
     if not isinstance(addresses, (list, tuple)):
         raise NameError_("%s: blockstore_storage_ips is %s, not a list of IP addresses" % (host, show_value(addresses)))
+
     def check(value, field):
         return host_address(value, field) if validate else str(value)
     found = []

@@ -193,7 +193,7 @@ connections:
               lun-1"]}
     multipath: {description: "Name of the dm-multipath map (C(/dev/mapper/<name>), the WWID with
                   C(user_friendly_names no)) the volume is used through (a logout: the map flushed); null without
-                  one.", type: str, version_added: 0.3.0, sample: 36ba5bd2c80e8890de377e9ef5b5a1c7d7}
+                  one.", type: str, version_added: 0.3.0, sample: 36a5bd2c80e8890de377e9ef5b5a1c7d7}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -67,8 +67,8 @@ def render_show(targets):
         lines.append("    LUN information:")
         for lun, info in sorted(t["luns"].items()):
             lines += ["        LUN: %d" % lun, "            Type: %s" % (info.get("type") or "disk")]
-            lines += ["            SCSI %s: %s" % (label, info[key]) for label, key in (("ID", "scsi_id"),
-                                                                                     ("SN", "scsi_sn")) if key in info]
+            shown = [("ID", "scsi_id"), ("SN", "scsi_sn")]
+            lines += ["            SCSI %s: %s" % (label, info[key]) for label, key in shown if key in info]
             lines += ["            Size: %s, Block size: 512" % (info.get("size") or "0 MB"),
                       "            Backing store path: %s" % (info.get("backing_store") or "None")]
         lines.append("    Account information:")
