@@ -268,6 +268,12 @@ def main():
             module.no_log_values.update(secrets_of([act]))  # a generated secret, in a failure too
 
     results = batch.apply_each(actions, apply_one)
+    for act in actions:
+        if act.get("identity_pending") and act.get("write_file") and act["action"] != "none":
+            module.warn("target %s: LUN 1 keeps its previous SCSI identity (tgt's tid-derived default) while "
+                        "initiators are logged in (%s); its file now sets the stable one, which applies at the "
+                        "target's next reload or tgt restart: a dm-multipath consumer should detach and attach the "
+                        "volume once before that" % (act["target_iqn"], ", ".join(act["sessions"])))
     # connection_info.auth_password is the one place a secret is returned on purpose (the consumer logs in with
     # it; the role registers this result with no_log). Everything else stays masked, the invocation included.
     returned = secrets_of(actions)
