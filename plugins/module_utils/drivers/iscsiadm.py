@@ -298,10 +298,11 @@ class Iscsiadm:
         """Remove the dm-multipath map ``name`` before its paths are logged out (``multipath -f``; os-brick does
         the same), so no map is left queueing I/O for paths that are gone. ``force`` first turns queueing off
         (``multipathd disablequeueing map``): I/O still in the map fails instead of waiting for a path that will
-        not come back. CommandError when the map stays (it is in use)."""
+        not come back. CommandError when the map stays (it is in use), unless ``force``: then the paths are logged
+        out anyway and the map, left without paths, fails its I/O (queueing is off) until multipathd removes it."""
         if force:
             self.runner.run(["multipathd", "disablequeueing", "map", name], check=False)
-        self.runner.run(["multipath", "-f", name])
+        self.runner.run(["multipath", "-f", name], check=not force)
 
     def resize_multipath(self, name):
         """Grow the dm-multipath map ``name`` to its paths' new size (``multipathd resize map``) after they were

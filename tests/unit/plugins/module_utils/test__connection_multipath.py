@@ -342,3 +342,19 @@ def test_the_role_template_renders_the_devices_section():
                  "no_path_retry 12", "user_friendly_names no"):
         assert "        %s\n" % line in text
     assert text.count("{") == text.count("}")
+
+
+@pytest.mark.parametrize("force, expected", [
+    (False, [(["multipath", "-f", WWID], True)]),
+    (True, [(["multipathd", "disablequeueing", "map", WWID], False), (["multipath", "-f", WWID], False)]),
+])
+def test_flush_multipath_turns_queueing_off_when_forced(force, expected):
+    from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import Iscsiadm
+
+    class Checked(Runner):
+        def run(self, args, check=True, **kwargs):
+            self.calls.append((list(args), check))
+            return 0, "", ""
+    runner = Checked()
+    Iscsiadm(runner).flush_multipath(WWID, force=force)
+    assert runner.calls == expected
