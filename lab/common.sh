@@ -12,8 +12,9 @@ LAB_MIRROR="${EMBER_LAB_MIRROR:-}"
 LAB_VMS="stor1:storage:az1:198.18.0.11:2:198.18.1.11 stor2:storage:az2:198.18.0.12:2:198.18.1.12"
 LAB_VMS="$LAB_VMS client1:consumer::198.18.0.21:0:198.18.1.21"
 # A second storage network (198.18.1.0/24, its own VDE switch, a second NIC on eth2 of every VM) for dm-multipath:
-# each host lists both addresses in blockstore_storage_ips. EMBER_LAB_SECOND_NET=0 boots the lab without it.
-LAB_SECOND_NET="${EMBER_LAB_SECOND_NET:-1}"
+# each host lists both addresses in blockstore_storage_ips. Off by default (make lab, make demo, make test);
+# EMBER_LAB_SECOND_NET=1 (make test-full) boots the lab with it.
+LAB_SECOND_NET="${EMBER_LAB_SECOND_NET:-0}"
 LAB_DISK_SIZE="${EMBER_LAB_DISK_SIZE:-4G}"
 LAB_MEM="${EMBER_LAB_MEM:-1024}"
 # QEMU cache mode of every lab disk: writeback honours the guest's flushes (crash tests depend on it).
