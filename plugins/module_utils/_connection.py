@@ -30,6 +30,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     validate_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
+    MULTIPATH_OPENERS,
     MULTIPATHD_PIDFILE,
     NODE_DIRS,
     SECRET_IN_KEY,
@@ -219,7 +220,9 @@ def read_host(iscsi, items):
                 users.extend(device_in_use(maps[iqn]["real_device"]))
             for dev in session_devices:
                 if dev is not None:
-                    users.extend(u for u in device_in_use(dev, ignore_holders=ignore) if u not in users)
+                    users.extend(u for u in device_in_use(dev, ignore_holders=ignore,
+                                                          ignore_openers=MULTIPATH_OPENERS if ignore else ())
+                                 if u not in users)
             if users:
                 in_use[path] = users
         elif _multipath(item):

@@ -40,8 +40,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._runner import Co
 __all__ = ["parse_sessions", "parse_nodes", "device_path", "normalize_portal", "Iscsiadm", "NO_RECORDS", "openers",
            "device_size", "mounted_devices", "device_in_use", "parse_record", "record_with_secret",
            "record_with_values", "NODE_DIRS", "SECRET_KEY", "SECRET_IN_KEY", "USERNAME_IN_KEY", "LOGIN_FATAL",
-           "LOGIN_AUTH_FAILED", "is_set", "multipath_map", "multipathd_running", "MULTIPATHD_PIDFILE",
-           "SYS_BLOCK"]
+           "LOGIN_AUTH_FAILED", "is_set", "multipath_map", "MULTIPATH_OPENERS", "multipathd_running",
+           "MULTIPATHD_PIDFILE", "SYS_BLOCK"]
 
 SYS_BLOCK = "/sys/class/block"
 # multipath-tools writes its pid here (libmultipath/defaults.h DEFAULT_PIDFILE).
@@ -402,9 +402,15 @@ def mounted_devices():
     return mounts
 
 
-def device_in_use(real_device, ignore_holders=()):
+# multipathd keeps every path of its maps open (the path checker): not a user of a path.
+MULTIPATH_OPENERS = ("multipathd",)
+
+
+def device_in_use(real_device, ignore_holders=(), ignore_openers=()):
     """Mount points of ``real_device`` or its partitions, and any device-mapper/LVM holders of it (except the
-    names in ``ignore_holders``: the dm-multipath map of a path, whose own users are checked instead)."""
+    names in ``ignore_holders``: the dm-multipath map of a path, whose own users are checked instead) and the
+    processes that have it open (except those whose command is in ``ignore_openers``: multipathd for a path of a
+    map, :data:`MULTIPATH_OPENERS`)."""
     users = []
     name = os.path.basename(real_device)
     for dev, points in mounted_devices().items():
@@ -416,7 +422,7 @@ def device_in_use(real_device, ignore_holders=()):
                                if p.startswith(name) and p[len(name):].isdigit()):
         users.extend("holder:%s" % h for h in sorted(_listdir("/sys/class/block/%s/holders" % dev))
                      if h not in ignore_holders)
-    users.extend(openers(real_device))
+    users.extend(openers(real_device, ignore=ignore_openers))
     return users
 
 
@@ -427,9 +433,10 @@ def _listdir(path):
         return []
 
 
-def openers(real_device, proc="/proc"):
+def openers(real_device, proc="/proc", ignore=()):
     """``open by <command>[<pid>]`` for each process that holds ``real_device`` or one of its partitions open (its
-    file descriptors in /proc, as fuser reads them); processes that vanish meanwhile are skipped."""
+    file descriptors in /proc, as fuser reads them), except processes whose command is in ``ignore``; processes
+    that vanish meanwhile are skipped."""
     name = os.path.basename(real_device)
     found = []
     try:
@@ -456,5 +463,6 @@ def openers(real_device, proc="/proc"):
                     comm = handle.read().strip()
             except OSError:
                 comm = "?"
-            found.append("open by %s[%s]" % (comm, pid))
+            if comm not in ignore:
+                found.append("open by %s[%s]" % (comm, pid))
     return found
