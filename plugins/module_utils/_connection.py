@@ -511,12 +511,19 @@ class ConnectionApplier:
 
     def wait_for_map(self, act, devices):
         """Wait (up to ``wait_timeout``) until one dm-multipath map holds every path device; RuntimeError naming
-        what to check when it does not."""
+        what to check when it does not. When the first look finds no complete map, ``multipath <first path>``
+        asks for it once: multipathd makes maps from the uevents of new paths, so a map that was flushed while its
+        paths stayed (``multipath -F`` by hand; found on the lab) is not made again by a rescan alone."""
         deadline = time.monotonic() + self.wait_timeout
+        asked = False
         while True:
             found = multipath_map(devices, self.sys_block())
             if found and found["complete"]:
                 return found
+            if not asked and devices:
+                asked = True
+                self.iscsi.create_multipath(devices[0])
+                continue
             if time.monotonic() >= deadline:
                 raise RuntimeError(
                     "logged in to %s on %s, but %s within %d s: check that multipathd runs, that /etc/multipath.conf "

@@ -89,8 +89,11 @@ def snapshot_items(plan, host):
     return items
 
 
-def _export_current(vol, item, consumers, sessions):
-    """Whether the export of ``vol`` (facts) already is what ``item`` asks and every consumer is logged in."""
+def _export_current(vol, item, consumers, sessions, portals=None, consumer_facts=None):
+    """Whether the export of ``vol`` (facts) already is what ``item`` asks and every consumer is logged in: with
+    ``portals`` (the storage node's, when it has several) and ``consumer_facts`` (``{consumer: initiator_info}``),
+    logged in on every portal with one dm-multipath map over the sessions (:func:`_fully_connected`), so a path or
+    a map that went missing gets the export listed and the consumer its connection item again."""
     if not vol or not vol.get("target_iqn") or not vol.get("export_ok"):
         return False
     if sorted(vol.get("attached_to") or []) != item["initiators"]:
@@ -99,6 +102,8 @@ def _export_current(vol, item, consumers, sessions):
         return False
     if bool(vol.get("mutual_chap")) != bool(item.get("mutual_chap")):
         return False
+    if portals and consumer_facts is not None:
+        return all(_fully_connected(vol["target_iqn"], portals, consumer_facts.get(c)) for c in consumers)
     return all(vol["target_iqn"] in (sessions.get(c) or ()) for c in consumers)
 
 
@@ -123,7 +128,7 @@ def _addresses_of(addresses, consumer):
 
 
 def attachment_items(plan, host, initiators, pools=None, phase="present", addresses=None, sessions=None,
-                     consumer_results=None, forced=False):
+                     consumer_results=None, forced=False, portals=None, consumer_facts=None):
     """Items for the ``attachment`` module on ``host``.
 
     ``initiators``: ``{consumer inventory host: initiator IQN}``; ``addresses``: ``{consumer: storage-network
@@ -138,7 +143,10 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
 
     ``sessions`` (``{consumer: [target IQNs it is logged in to]}``, from ``initiator_info``) together with
     ``pools`` (the host's facts) leaves out exports that are already right with every consumer logged in, so a
-    host with nothing to change gets no module run; without them every attached volume is listed.
+    host with nothing to change gets no module run; without them every attached volume is listed. ``portals``
+    (this node's portals, when it has several storage addresses) and ``consumer_facts`` (``{consumer:
+    initiator_info result}``): a consumer counts as logged in only with a session on every portal and one
+    dm-multipath map over them.
     """
     items = []
     for entry in plan["volumes"]:
@@ -172,7 +180,8 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
             # extended LV's live LUN must be reopened at its new size).
             if sessions is not None and entry["action"] not in ("create", "extend"):
                 _pool, vol = _existing(pools, entry["name"])
-                if _export_current(vol, item, entry["attachments"], sessions):
+                if _export_current(vol, item, entry["attachments"], sessions, portals if portals and len(portals) > 1
+                                   else None, consumer_facts):
                     continue
             items.append(item)
         elif phase == "absent" and entry["action"] == "delete":

@@ -369,7 +369,10 @@ def test_attach_and_detach_time_against_the_raw_commands(lab):
         lab.ssh("stor2", detach_storage)
         raw_detach = time.monotonic() - start
     finally:
-        lab.ssh("client1", "multipath -F >/dev/null 2>&1; %s --logout; %s -o delete" % (node, node), check=False)
+        # Only the raw target's map (multipath -F would flush every unused map, the project's too).
+        lab.ssh("client1", 'dm=$(ls /sys/class/block/$(basename $(readlink -f %s))/holders 2>/dev/null); '
+                           '[ -z "$dm" ] || multipath -f $(cat /sys/class/block/$dm/dm/name); %s --logout; %s -o delete'
+                % (links[0], node, node), check=False)
         lab.ssh("stor2", detach_storage + "; true", check=False)
         lab.ssh("stor2", "lvremove -q -y ember-thick/rawtest", check=False)
     lab.timings.update({

@@ -304,6 +304,12 @@ class Iscsiadm:
             self.runner.run(["multipathd", "disablequeueing", "map", name], check=False)
         self.runner.run(["multipath", "-f", name], check=not force)
 
+    def create_multipath(self, device):
+        """Make (or reload) the dm-multipath map of ``device``'s WWID over all its paths (``multipath <device>``;
+        os-brick asks multipathd the same way when a map does not appear by itself). Its exit code is not
+        checked: the caller waits for the map and says what to check when it does not come."""
+        self.runner.run(["multipath", device], check=False)
+
     def resize_multipath(self, name):
         """Grow the dm-multipath map ``name`` to its paths' new size (``multipathd resize map``) after they were
         rescanned (online extend)."""

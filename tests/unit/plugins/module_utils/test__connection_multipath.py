@@ -84,6 +84,7 @@ class FakeIscsi:
         self._nodes = set(nodes if nodes is not None else sessions)
         self.appear = appear or {}
         self.calls = []
+        self.make_map = None  # what `multipath <device>` does in sysfs (None: nothing)
 
     def sessions(self):
         return [{"target_iqn": i, "portal": p} for i, p in sorted(self._sessions)]
@@ -114,6 +115,11 @@ class FakeIscsi:
 
     def resize_multipath(self, name):
         self.calls.append(("resize_map", name))
+
+    def create_multipath(self, device):
+        self.calls.append(("create_map", device))
+        if self.make_map is not None:
+            self.make_map()
 
     def wait_for_device(self, path, timeout):
         return self.appear.get(path)
@@ -267,6 +273,29 @@ def test_login_fails_when_no_map_appears(tmp_path, links, pidfile):
     with pytest.raises(RuntimeError, match="no dm-multipath map holds /dev/sdb, /dev/sdc within 0 s: check that "
                                            "multipathd runs"):
         ConnectionApplier(iscsi, 0, lambda text: None).apply(act)
+    assert iscsi.calls[-1] == ("create_map", "/dev/sdb")  # asked once for the map before giving up
+
+
+def test_a_map_flushed_under_its_paths_is_made_again(tmp_path, links, pidfile):
+    # Both sessions and their devices are there, the map is not (multipath -F flushed it): the rescan does not
+    # bring it back, `multipath /dev/sdb` does (measured on the lab), and the connection uses it.
+    root = tmp_path / "block"
+    block(root, "sdb")
+    block(root, "sdc")
+    links.update({PATH1: "/dev/sdb", PATH2: "/dev/sdc"})
+    iscsi = FakeIscsi(root, sessions={(IQN, P1), (IQN, P2)}, pidfile=pidfile,
+                      appear={PATH1: "/dev/sdb", PATH2: "/dev/sdc"})
+    (act,), errors = decide([item()], read_host(iscsi, [item()]))
+    assert (act["action"], errors) == ("rescan", [])
+
+    def make_map():
+        block(root, "dm-0", slaves=["sdb", "sdc"], dm=("mpath-" + WWID, WWID))
+        for name in ("sdb", "sdc"):
+            (root / name / "holders" / "dm-0").mkdir(parents=True, exist_ok=True)
+    iscsi.make_map = make_map
+    ConnectionApplier(iscsi, 5, lambda text: None).apply(act)
+    assert ("create_map", "/dev/sdb") in iscsi.calls
+    assert (act["device"], act["multipath"]) == ("/dev/mapper/" + WWID, WWID)
 
 
 def test_resize_grows_the_paths_then_the_map(sysfs, links, pidfile):

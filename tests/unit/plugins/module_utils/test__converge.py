@@ -484,3 +484,24 @@ def test_qos_and_resize_items_of_a_multipath_node_name_every_portal():
     assert len(items) == 1  # one item per volume, though two sessions show the smaller size
     assert items[0]["target_portals"] == MP_PORTALS and items[0]["auth_method"] == "None"
     assert items[0]["qos"] == {"read_iops_sec": 100} and items[0]["size_bytes"] == 2048
+
+
+@pytest.mark.parametrize("sessions, listed", [
+    ([("198.18.0.11:3260", "36ab"), ("198.18.1.11:3260", "36ab")], False),  # both paths, one map: nothing to do
+    ([("198.18.0.11:3260", None), ("198.18.1.11:3260", None)], True),  # the map was flushed (found on the lab)
+    ([("198.18.0.11:3260", "36ab")], True),  # a path missing
+])
+def test_a_multipath_export_is_listed_until_the_consumer_has_every_path_in_one_map(sessions, listed):
+    # The fast path leaves out an export whose consumers are logged in; with several portals only a consumer with
+    # a session on every portal and one map over them counts, so a lost map or path is repaired by the next run.
+    plan = {"volumes": [entry("db01-data", "none", size=GiB, attachments=["client1"])]}
+    db01 = PREFIX + "volume-db01-data"
+    pools = [pool("stor1", "lvm-thin", [_current("db01-data", db01, [CLIENT1], ["198.18.0.21"])])]
+    items = attachment_items(plan, "stor1", {"client1": CLIENT1}, pools, addresses=ADDRESSES,
+                             sessions={"client1": [db01]}, portals=list(MP_PORTALS),
+                             consumer_facts={"client1": _facts(*sessions)})
+    assert bool(items) is listed
+    # One portal (no multipath): the session list decides, as before.
+    assert attachment_items(plan, "stor1", {"client1": CLIENT1}, pools, addresses=ADDRESSES,
+                            sessions={"client1": [db01]}, portals=["198.18.0.11:3260"],
+                            consumer_facts={"client1": _facts(*sessions)}) == []
