@@ -33,6 +33,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$rootfs"
 pkgs=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,kmod,lvm2,thin-provisioning-tools,tgt,open-iscsi
 pkgs=$pkgs,nfs-kernel-server,nfs-common,openssh-server,python3,python3-apt,iproute2,ifupdown,isc-dhcp-client,sudo
+# dm-multipath over the two storage networks (the iscsi_initiator role would install it otherwise).
+pkgs=$pkgs,multipath-tools
 log "debootstrap $LAB_SUITE (minbase) from $mirror into $rootfs"
 debootstrap --variant=minbase --include="$pkgs" "$LAB_SUITE" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
   || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed"; }

@@ -36,7 +36,12 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm 
     parse_sessions,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show, render_conf
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
+    lun_identity,
+    parse_conf,
+    parse_show,
+    render_conf,
+)
 
 ROOT = Path(__file__).resolve().parents[4]
 MODULES_DIR = ROOT / "plugins" / "modules"
@@ -279,10 +284,11 @@ def test_backup_info_keys(tmp_path):
 def _attachment_actions():
     """One action of each kind from the captures after the address-ACL change, plus the upgrade of an export
     written by the name-only version (an ACL-only update)."""
-    conf_text = (FIXTURES / "tgt/conf_db01_acl.conf").read_text()
+    conf_text = (FIXTURES / "tgt/conf_db01_acl_id.conf").read_text()
     # logs01's file was not captured: the one the module writes (a live target without its file is a clash).
     logs01 = render_conf(PREFIX + "volume-logs01", "/dev/ember-thick/volume-logs01", [CLIENT1_ACL],
-                         "ember_logs01_5591e8e0", "Logs01SecretX9k2", volume="logs01", addresses=[CLIENT1_ADDR])
+                         "ember_logs01_5591e8e0", "Logs01SecretX9k2", volume="logs01", addresses=[CLIENT1_ADDR],
+                         **dict(zip(("scsi_id", "scsi_sn"), lun_identity("logs01"))))
     files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": conf_text,
              "/etc/tgt/conf.d/ember-volume-logs01.conf": logs01}
     items = [with_defaults(_attachment.ITEM_OPTIONS, **values) for values in (
@@ -290,7 +296,7 @@ def _attachment_actions():
         {"volume": "archive01", "vg": "ember-thin", "initiators": [CLIENT1_ACL], "initiator_addresses": [CLIENT1_ADDR]},
         {"volume": "logs01", "vg": "ember-thick", "state": "absent"},
     )]
-    live = parse_show((FIXTURES / "tgt/show_two_targets_acl.txt").read_text())
+    live = parse_show((FIXTURES / "tgt/show_two_targets_acl_id.txt").read_text())
     actions, errors = _attachment.decide(items, lvm_state("converged_acl"), live, PREFIX, read=files.get)
     assert errors == []
     assert [a["action"] for a in actions] == ["none", "export", "unexport"]
