@@ -35,6 +35,8 @@ pkgs=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,kmod,lvm2,thin-pr
 pkgs=$pkgs,nfs-kernel-server,nfs-common,openssh-server,python3,python3-apt,iproute2,ifupdown,isc-dhcp-client,sudo
 # dm-multipath over the two storage networks (the iscsi_initiator role would install it otherwise).
 pkgs=$pkgs,multipath-tools
+# The backup store's zstd codec (the backup module falls back to zlib without it).
+pkgs=$pkgs,python3-zstandard
 log "debootstrap $LAB_SUITE (minbase) from $mirror into $rootfs"
 debootstrap --variant=minbase --include="$pkgs" "$LAB_SUITE" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
   || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
