@@ -225,7 +225,8 @@ def decide(items, lvm_state, catalog, exported, chunk_size, field="backups", for
     Each action: the item plus ``action`` (create|none|verify|restore|delete|prune|absent), the result fields
     (``status``, ``size_bytes``, ``parent``, ``method``, ``note``, ...) and what the applier needs: ``manifest``
     or ``manifests``, ``source_lv``, ``temp_lv``, ``new_base``, ``base`` (``(lv, manifest)`` for thin_delta),
-    ``stale_lvs``, ``thin``, ``cow_size_bytes``, ``pool``, ``known_zero``, ``target_tags``.
+    ``stale_lvs``, ``thin``, ``cow_size_bytes``, ``pool``, ``known_zero``, ``thin_target`` (zero chunks are
+    discarded, not written), ``target_tags``.
     """
     actions, errors = [], []
     seen = {}
@@ -403,7 +404,8 @@ def _decide_restored(act, where, lvm_state, manifests, by_name, chunk_size, expo
         return ("%s.restore_to: LV %s/%s exists but is not an ember.blockstore volume; refusing to write it"
                 % (where, vg_name, lv["name"]))
     act.update(manifest=manifest, target_lv=lv["name"], target_tags=list(lv["tags"]), status="available",
-               known_zero=bool(lv["pool_lv"]) and lv.get("data_percent") == 0.0 and CREATING_TAG in lv["tags"])
+               known_zero=bool(lv["pool_lv"]) and lv.get("data_percent") == 0.0 and CREATING_TAG in lv["tags"],
+               thin_target=bool(lv["pool_lv"]))
     if RESTORED_TAG + "%s+%s" % (volume, name) in lv["tags"] and not act.get("force"):
         act["status"] = "restored"
         return None  # restored by an earlier run: the same request changes nothing
@@ -502,7 +504,8 @@ class BackupApplier:
         old = [t for t in act["target_tags"] if t.startswith(RESTORED_TAG)]
         self.lvm.change_tags(vg, target, add=[] if RESTORING in act["target_tags"] else [RESTORING])
         try:
-            result = self.store.restore(act["manifest"], device_path(vg, target), known_zero=act["known_zero"])
+            result = self.store.restore(act["manifest"], device_path(vg, target), known_zero=act["known_zero"],
+                                        discard_zero=act.get("thin_target", False))
             act["sha256"] = result["sha256"]
             act["bytes_written"] = result["bytes_written"]
             self.lvm.change_tags(vg, target, add=[RESTORED_TAG + "%s+%s" % (act["volume"], act["name"])],

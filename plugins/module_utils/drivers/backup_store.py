@@ -83,6 +83,7 @@ _HEADER = struct.Struct(">4sBBxxQ")
 _MAGIC = b"EMBK"
 _CHUNK_FORMAT = 1
 _ZSTD_LEVEL = 1
+BLKDISCARD = 0x1277  # linux/fs.h _IO(0x12, 119): discard a byte range of a block device
 _ZLIB_LEVEL = 1
 # Bytes compressed first to tell an incompressible chunk (stored raw) cheaply.
 _SAMPLE = 64 * 1024
@@ -264,6 +265,18 @@ class _Run:
         self.dirs = set()
         self.token = uuid.uuid4().hex[:12]
 
+
+
+def _pread_all(fd, offset, length):
+    """``length`` bytes at ``offset`` of ``fd`` (short reads continued; fewer only at the end of the file)."""
+    parts, done = [], 0
+    while done < length:
+        part = os.pread(fd, length - done, offset + done)
+        if not part:
+            break
+        parts.append(part)
+        done += len(part)
+    return b"".join(parts)
 
 class ChunkStore:
     """The store in directory ``path``. ``codec``: codec of new chunks (default :func:`best_codec`); ``workers``:
@@ -692,10 +705,13 @@ class ChunkStore:
         except StoreError as exc:
             return None, str(exc)
 
-    def restore(self, manifest, device, known_zero=False):
+    def restore(self, manifest, device, known_zero=False, discard_zero=False):
         """Write backup ``manifest`` onto ``device`` (which exists and is at least as large): each chunk at its
         offset, its sha256 checked before it is written; zero chunks written as zeros, or skipped when
-        ``known_zero`` (the target reads as zeros already: a fresh thin volume). Nothing is written when any chunk
+        ``known_zero`` (the target reads as zeros already: a fresh thin volume), or with ``discard_zero`` (a thin
+        volume) discarded (``BLKDISCARD``: dm-thin unmaps the blocks, which then read as zeros, instead of
+        allocating them for zeros) and read back, and written as zeros where the range does not read as zeros
+        (a device that does not discard, or blocks only partly covered). Nothing is written when any chunk
         file is missing (:class:`MissingChunks`); a chunk found corrupt while restoring raises
         :class:`MissingChunks` too (what was written before it stays). The device is fsynced at the end.
 
@@ -709,7 +725,7 @@ class ChunkStore:
                                     % (manifest["name"], manifest["volume"], len(missing), self.path,
                                        _names(missing)), missing)
             try:
-                fd = os.open(device, os.O_WRONLY | os.O_CLOEXEC)
+                fd = os.open(device, (os.O_RDWR if discard_zero else os.O_WRONLY) | os.O_CLOEXEC)
             except OSError as exc:
                 raise StoreError("cannot open %s for writing: %s" % (device, exc.strerror or exc)) from None
             try:
@@ -717,7 +733,7 @@ class ChunkStore:
                 if target < size:
                     raise StoreError("%s is %d bytes, smaller than backup %s of volume %s (%d bytes)"
                                      % (device, target, manifest["name"], manifest["volume"], size))
-                result = self._write_chunks(fd, device, manifest, size, chunk_size, known_zero)
+                result = self._write_chunks(fd, device, manifest, size, chunk_size, known_zero, discard_zero)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -726,7 +742,7 @@ class ChunkStore:
                              % (manifest["name"], device, result["sha256"], manifest["sha256"]))
         return result
 
-    def _write_chunks(self, fd, device, manifest, size, chunk_size, known_zero):
+    def _write_chunks(self, fd, device, manifest, size, chunk_size, known_zero, discard_zero=False):
         stream = hashlib.sha256()
         zero = bytes(chunk_size)
         result = {"sha256": None, "bytes_written": 0, "chunks_written": 0, "chunks_zero": 0}
@@ -745,7 +761,7 @@ class ChunkStore:
                 if data is None:
                     data = memoryview(zero)[:length]
                     result["chunks_zero"] += 1
-                    if known_zero:
+                    if known_zero or (discard_zero and self._discarded(fd, offset, length)):
                         stream.update(data)
                         continue
                 else:
@@ -755,6 +771,17 @@ class ChunkStore:
                 stream.update(data)
         result["sha256"] = stream.hexdigest()
         return result
+
+    @staticmethod
+    def _discarded(fd, offset, length):
+        """Discard ``length`` bytes at ``offset`` of the block device ``fd`` (``BLKDISCARD``) and whether they read
+        back as zeros (False, and nothing lost, when the device does not discard or keeps the data)."""
+        try:
+            fcntl.ioctl(fd, BLKDISCARD, struct.pack("QQ", offset, length))
+            data = _pread_all(fd, offset, length)
+        except OSError:
+            return False
+        return data.count(0) == len(data)
 
     @staticmethod
     def _pwrite_all(fd, device, data, offset):

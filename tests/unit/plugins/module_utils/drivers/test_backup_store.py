@@ -345,6 +345,31 @@ def test_restore_onto_a_known_zero_target_skips_zero_chunks(store, device, tmp_p
     assert result["sha256"] == manifest["sha256"] == sha256_file(target)
 
 
+def test_discarding_zero_chunks_falls_back_to_zeros_where_the_range_keeps_data(store, device, tmp_path):
+    # A plain file does not take BLKDISCARD (ENOTTY): the zero chunk is written as zeros over the old data, so a
+    # thin target's restore is right whatever the device does with the discard.
+    manifest = store.backup(device, "db01", "first", chunk_size=CHUNK)
+    target = tmp_path / "target"
+    target.write_bytes(b"\xaa" * manifest["size_bytes"])
+    result = store.restore(manifest, str(target), discard_zero=True)
+    assert result["sha256"] == manifest["sha256"] == sha256_file(target)
+    assert result["bytes_written"] == manifest["size_bytes"] and result["chunks_zero"] == 1
+
+
+def test_a_discarded_range_that_reads_as_zeros_is_not_written(store, device, tmp_path, monkeypatch):
+    # Where the discard leaves zeros (dm-thin unmaps the blocks), nothing is written: the pool does not allocate
+    # blocks for zeros.
+    manifest = store.backup(device, "db01", "first", chunk_size=CHUNK)
+    target = tmp_path / "target"
+    target.write_bytes(bytes(manifest["size_bytes"]))
+    calls = []
+    monkeypatch.setattr(backup_store.fcntl, "ioctl", lambda fd, request, arg: calls.append((request, arg)))
+    result = store.restore(manifest, str(target), discard_zero=True)
+    assert [request for request, _arg in calls] == [backup_store.BLKDISCARD]
+    assert result["bytes_written"] == manifest["size_bytes"] - CHUNK
+    assert result["sha256"] == manifest["sha256"] == sha256_file(target)
+
+
 def test_restore_of_an_incremental_backup(store, device, tmp_path):
     first = store.backup(device, "db01", "first", chunk_size=CHUNK)
     with open(device, "r+b") as handle:
