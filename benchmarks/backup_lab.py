@@ -90,12 +90,12 @@ def main():
             % (device, size // (1 << 20) // 2, changed_mib))
         incr = module(node, "backup", dict(base, name="incr"), work)["backups"][0]
         stats = incr["stats"]
-        print("full backup by the module: read %d, wrote %d bytes" % (full["stats"]["bytes_read"],
-                                                                     full["stats"]["bytes_written"]))
+        print("full backup by the module: read %d, wrote %d bytes"
+              % (full["stats"]["bytes_read"], full["stats"]["bytes_written"]))
         print("incremental after changing %d MiB (%.2f %% of %d bytes): incremental=%s, parent=%s"
               % (changed_mib, 100.0 * changed_mib * (1 << 20) / size, size, incr["incremental"], incr["parent"]))
-        print("  read    %10d bytes = %.2f %% of the volume (goal <= 5 %%)" % (stats["bytes_read"],
-                                                                              100.0 * stats["bytes_read"] / size))
+        print("  read    %10d bytes = %.2f %% of the volume (goal <= 5 %%)"
+              % (stats["bytes_read"], 100.0 * stats["bytes_read"] / size))
         print("  written %10d bytes = %.2f %% of the volume (goal <= 1.5 %%)" % (
             stats["bytes_written"], 100.0 * stats["bytes_written"] / size))
         if first:

@@ -297,7 +297,7 @@ def test_multipath_io_keeps_running_while_a_storage_link_is_cut(lab):
         cut = time.monotonic()
         while time.monotonic() - cut < 90:  # open-iscsi's NOP-Out timeout, then the checker, mark the path
             down = map_paths(lab, "client1", "shared01")
-            if sorted(state for state, _ in down.values()) == ["active", "failed"]:
+            if sorted(state for state, _checker in down.values()) == ["active", "failed"]:
                 break
             time.sleep(3)
         lab.timings["multipath_path_failed_after_seconds"] = round(time.monotonic() - cut, 1)
@@ -317,7 +317,7 @@ def test_multipath_io_keeps_running_while_a_storage_link_is_cut(lab):
     failed = lab.ssh("client1", "cat /tmp/mp.fail /tmp/mp.err 2>/dev/null; true").stdout.strip()
     lab.timings["multipath_cut_writes"] = count
     assert count > 0 and not failed, (count, failed)
-    assert sorted(state for state, _ in down.values()) == ["active", "failed"], down
+    assert sorted(state for state, _checker in down.values()) == ["active", "failed"], down
     assert len(up) == 2 and set(up.values()) == {("active", "ready")}, up
     written = lab.ssh("client1", "sha256sum /root/shared.bin").stdout.split()[0]
     assert sha(lab, "client1", dev, 8) == written

@@ -266,7 +266,6 @@ class _Run:
         self.token = uuid.uuid4().hex[:12]
 
 
-
 def _pread_all(fd, offset, length):
     """``length`` bytes at ``offset`` of ``fd`` (short reads continued; fewer only at the end of the file)."""
     parts, done = [], 0
@@ -277,6 +276,7 @@ def _pread_all(fd, offset, length):
         parts.append(part)
         done += len(part)
     return b"".join(parts)
+
 
 class ChunkStore:
     """The store in directory ``path``. ``codec``: codec of new chunks (default :func:`best_codec`); ``workers``:
