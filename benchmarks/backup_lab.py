@@ -79,7 +79,8 @@ def main():
                         "rm -rf %s && mkdir -p %s/.collections/ansible_collections/ember && ln -s .. %s/.collections/"
                         "ansible_collections/ember/blockstore && tar -C %s -xf -" % (remote, remote, remote, remote)],
                        input=tar.stdout, check=True, capture_output=True)
-        engine = ssh(node, "python3 %s/benchmarks/backup.py --device %s --drop-caches --dir /var/tmp" % (remote, device))
+        engine = ssh(node, "python3 %s/benchmarks/backup.py --device %s --drop-caches --dir /var/tmp"
+                     % (remote, device))
         print(engine.rstrip())
         first = re.search(r"first backup\s+[\d.]+ s\s+(\d+) %", engine)
         # Incremental through the backup module: full, change, incremental.
