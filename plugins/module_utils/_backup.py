@@ -426,12 +426,14 @@ def _decide_restored(act, where, lvm_state, manifests, by_name, chunk_size, expo
 
 class BackupApplier:
     """Runs decided actions (``lvm``: :class:`drivers.lvm.Lvm`, ``thin``: :class:`drivers.dmthin.ThinDelta`,
-    ``store``: :class:`drivers.backup_store.ChunkStore`)."""
+    ``store``: :class:`drivers.backup_store.ChunkStore`; ``whole_sha256``: a full backup also hashes the whole
+    stream for the manifest's plain ``sha256``, a second pass over every byte)."""
 
-    def __init__(self, lvm, thin, store):
+    def __init__(self, lvm, thin, store, whole_sha256=False):
         self.lvm = lvm
         self.thin = thin
         self.store = store
+        self.whole_sha256 = whole_sha256
 
     def apply(self, act):
         {"create": self.backup, "verify": self.verify, "restore": self.restore, "delete": self.delete,
@@ -471,7 +473,8 @@ class BackupApplier:
                 device_path(vg, act["source_lv"]), volume, act["name"], chunk_size=act["chunk_size"],
                 parent=act["base"][1] if act.get("base") else _parent(self.store, act),
                 ranges=ranges, incremental=act["incremental"], metadata=act.get("metadata"),
-                description=act.get("description"), source=act["snapshot"], method=act["method"])
+                description=act.get("description"), source=act["snapshot"], method=act["method"],
+                whole_sha256=self.whole_sha256)
             _from_manifest(act, manifest)
             if act["thin"] and not act["source_active"]:
                 self.lvm.deactivate(vg, act["source_lv"])
