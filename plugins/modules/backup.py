@@ -129,9 +129,9 @@ options:
     default: 4MiB
   whole_sha256:
     description:
-      - Also hash the whole volume as it is read (a full backup's RV(backups[].sha256), what C(sha256sum) of the
+      - "Also hash the whole volume as it is read (a full backup's RV(backups[].sha256), what C(sha256sum) of the
         device prints). Off by default: it is a second SHA-256 pass over every byte, which halves the throughput on
-        a CPU-bound node; RV(backups[].digest) covers the whole volume without it.
+        a CPU-bound node; RV(backups[].digest) covers the whole volume without it."
     type: bool
     default: false
     version_added: 0.3.0
