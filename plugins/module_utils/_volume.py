@@ -255,10 +255,10 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                         errors.append(error)
                         continue
                 elif want > lv["size_bytes"]:
-                    busy = [t.split("=", 1)[1] for t in lv["tags"] if t in BUSY_STATUS_TAGS]
+                    busy = _busy(lv)
                     if busy:
                         errors.append("%s.size: volume %s is %s (its tag says so); extend it when that has finished"
-                                      % (where, name, busy[0]))
+                                      % (where, name, busy))
                         continue
                     act.update(action="extend", size_bytes=want)
                 else:
@@ -273,11 +273,11 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                     errors.append("%s: target %s has volume %s's IQN but is not managed by ember.blockstore; it is "
                                   "never removed, so the volume is not deleted" % (where, foreign[name], name))
                     continue
-                busy = [t.split("=", 1)[1] for t in lv["tags"] if t in BUSY_STATUS_TAGS]
+                busy = _busy(lv)
                 if busy:
                     errors.append("%s: volume %s is %s (its tag says so); delete it when that has finished (a run "
                                   "that died leaves the tag: the backup module's next run clears it)"
-                                  % (where, name, busy[0]))
+                                  % (where, name, busy))
                     continue
                 if act["exported"] and not item.get("force"):
                     errors.append("%s: volume %s is in-use (exported as %s); detach it first or set force: true"
@@ -307,6 +307,11 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                           "in the run that copies it: extend it in an earlier or a later task"
                           % (act["item_field"], act["source"]["volume"], other["item_field"]))
     return actions, errors
+
+
+def _busy(lv):
+    """What a running backup or restore says of the LV (``backing-up``, ``restoring-backup``), or None."""
+    return next((t.split("=", 1)[1] for t in lv["tags"] if t in BUSY_STATUS_TAGS), None)
 
 
 def _validate_source(source, where):
