@@ -138,17 +138,21 @@ def test_incremental_after_a_one_percent_change_reads_and_writes_little(lab, tmp
     assert stats["bytes_read"] <= 0.05 * size and stats["bytes_written"] <= 0.015 * size, stats
 
 
-def test_each_backup_restores_to_the_volume_as_it_was(lab, tmp_path):
+def test_each_backup_restores_to_the_volume_as_it_was(lab, tmp_path, backup_hosts):
     for backup_name, target, expected in (("b1", "restore01", "a1"), ("b2", "restore02", "a2")):
         host, vg, _dev = where(lab, target)
         result = module(lab, tmp_path, host, {"store": STORE, "volume": "archive01", "name": backup_name,
                                               "state": "restored", "restore_to": target, "vg": vg, "force": True})
         assert not result.get("failed"), result
         assert sha(lab, target) == SHARED[expected], (backup_name, target)
-    host, vg, _dev = where(lab, "restore03")
-    result = module(lab, tmp_path, host, {"store": STORE, "volume": "scratch01", "name": "b1", "state": "restored",
-                                          "restore_to": "restore03", "vg": vg, "force": True})
-    assert not result.get("failed"), result
+    # The thick one through playbooks/restore.yml, as an operator runs it.
+    run = run_playbook(lab, playbook="playbooks/restore.yml",
+                       extra_vars=dict(volumes(), restore_volume="scratch01", restore_backup="b1",
+                                       restore_to="restore03", restore_force=True),
+                       tmp_path=tmp_path, inventories=backup_hosts)
+    assert run.rc == 0, run.stdout[-3000:]
+    restored = [r for r in run.task("Restore").values() if not r.get("skipped")]
+    assert len(restored) == 1 and restored[0]["changed"], run.task("Restore")
     assert sha(lab, "restore03") == SHARED["s1"]
 
 
@@ -210,6 +214,7 @@ def test_a_full_store_fails_cleanly(lab, tmp_path):
         full = module(lab, tmp_path, host, {"store": small, "volume": "archive01", "name": "big", "vg": vg})
         assert full.get("failed") and small in full["msg"], full
         assert lab.ssh(host, "ls %s/backups/archive01" % small).stdout.split() == ["fits.json"]
+        assert lab.ssh(host, "find %s -name '.tmp-*'" % small).stdout.split() == []
         still = module(lab, tmp_path, host, {"store": small, "volume": "archive01", "name": "fits",
                                              "state": "verified"})
         assert not still.get("failed"), still

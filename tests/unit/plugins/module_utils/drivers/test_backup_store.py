@@ -277,9 +277,47 @@ def test_enospc_mid_backup_writes_no_manifest_and_keeps_earlier_backups(tmp_path
     assert temp_files(good) == []
     assert good.verify([first])["problems"] == []
     assert [m["name"] for m in good.manifests("db01")] == ["first"]
-    # the completed chunks of the failed run are garbage: the next GC removes them
-    assert good.gc()["chunks_deleted"] >= 1
+    # chunks are committed (fsync, rename) only when all are written: the failed run leaves no chunk file
+    assert chunk_files(good) == sorted({sha for sha in first["chunks"] if sha})
+    assert good.gc()["chunks_deleted"] == 0
     assert good.verify([first])["problems"] == []
+
+
+def test_enospc_at_the_commit_fsync_is_a_full_store_and_leaves_nothing(tmp_path, device, monkeypatch):
+    """An NFS server reports a full disk at fsync (the client wrote into its cache): the commit step sees it."""
+    path = str(tmp_path / "store")
+    store = ChunkStore(path)
+    store.create()
+    first = store.backup(device, "db01", "first", chunk_size=CHUNK)
+    big = make_device(tmp_path / "big", [random_bytes(n) for n in range(6)])
+    real_fsync = os.fsync
+    calls = []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+    monkeypatch.setattr(backup_store.os, "fsync", fsync)
+    with pytest.raises(StoreFull, match=r"backup store %s is full \(\d+ bytes free\): writing chunk " % path):
+        store.backup(big, "db01", "second", chunk_size=CHUNK)
+    monkeypatch.setattr(backup_store.os, "fsync", real_fsync)
+    assert len(calls) >= 3
+    assert store.load("db01", "second") is None
+    assert temp_files(store) == []
+    assert store.verify([first])["problems"] == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_chunk_hash_is_sha256_whichever_implementation_is_faster_here(workers):
+    choice = backup_store.sha256_for(workers)
+    assert choice in (hashlib.sha256, backup_store._builtin_sha256)
+    assert backup_store.sha256_for(workers) is choice  # measured once
+    data = random_bytes(3)
+    assert choice(memoryview(data)).hexdigest() == hashlib.sha256(data).hexdigest()
+    if backup_store._builtin_sha256 is not None:
+        assert backup_store._builtin_sha256(data).digest() == hashlib.sha256(data).digest()
+    assert ChunkStore.__dict__["sha256"].__doc__
 
 
 def test_a_read_error_names_the_device_and_offset(store, device, monkeypatch):
