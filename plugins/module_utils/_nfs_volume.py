@@ -233,6 +233,7 @@ def decide_volumes(routed, items, views, field="volumes"):
         rec = state.volumes.get(name)
         current = _current_size(rec) if rec else None
         act = dict(item, name=name, nfs=True, share=share, vg=share, backend=item.get("backend") or cfg["name"],
+                   volume_type=item.get("volume_type") or (rec or {}).get("volume_type"),
                    thin_pool=None, lv_name=volume_file(name), action="none", size_bytes=None,
                    previous_size_bytes=current, device=os.path.join(view.path, volume_file(name)), exported=None,
                    snapshots=sorted(rec["snapshots"]) if rec else [],
