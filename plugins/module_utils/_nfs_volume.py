@@ -91,6 +91,12 @@ def route(items, configs, field, with_backend=False):
         where = "%s[%d]" % (field, index)
         vg = item.get("vg")
         share = _share_of(vg) if isinstance(vg, str) else None
+        if share is None and isinstance(vg, str) and ":/" in vg:  # meant as a share (no VG name has ":/")
+            try:
+                canonical_share(vg, where + ".vg")
+            except (NameError_, ValueError) as exc:
+                errors.append(str(exc))
+                continue
         backend = item.get("backend") if with_backend else None
         if backend in nfs:
             cfg = nfs[backend]
