@@ -98,26 +98,26 @@ options:
             pool."
         type: list
         elements: str
-        version_added: 0.4.0
+        version_added: 0.3.0
       mount_options:
         description: V(nfs) only. nfs(5) mount options of the shares (each letters, digits and C(_ . = : -); not
           V(ro)).
         type: list
         elements: str
         default: [rw, hard, noatime, vers=4.2]
-        version_added: 0.4.0
+        version_added: 0.3.0
       mount_point_base:
         description: "V(nfs) only. Directory under which each share is mounted, at C(<mount_point_base>/<first 32 hex
           digits of the share's SHA-256>) (Cinder's C(nfs_mount_point_base))."
         type: str
         default: /var/lib/ember-blockstore/mnt
-        version_added: 0.4.0
+        version_added: 0.3.0
       sparse:
         description: "V(nfs) only. Volumes are sparse files (Cinder's C(nfs_sparsed_volumes)): the pools report thin
           provisioning support; V(false) allocates every volume's blocks when it is made (thick)."
         type: bool
         default: true
-        version_added: 0.4.0
+        version_added: 0.3.0
   host:
     description: Name of this host as the inventory knows it (pool ids are C(<host>@<backend>)).
     type: str
@@ -160,9 +160,9 @@ pools:
     vg: {description: "Volume group; for an V(nfs) pool its share (the volume and snapshot modules take it as an item's
                        C(vg)).", type: str, sample: ember-thin}
     share: {description: "The share (C(server:/export)) of an V(nfs) pool; null for LVM.", type: str, sample: null,
-            version_added: 0.4.0}
+            version_added: 0.3.0}
     mount_point: {description: "Where the share of an V(nfs) pool is (to be) mounted; null for LVM.", type: str,
-                  sample: null, version_added: 0.4.0}
+                  sample: null, version_added: 0.3.0}
     thin_pool: {description: Thin pool LV or null., type: str, sample: thinpool}
     exists: {description: "Whether the VG (and thin pool) exist; for an V(nfs) pool, whether the share is mounted.",
              type: bool, sample: true}

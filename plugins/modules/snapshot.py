@@ -92,7 +92,7 @@ options:
             volume's attachment is read from its export.
         type: bool
         default: false
-        version_added: 0.4.0
+        version_added: 0.3.0
   name: {description: Single form; see O(snapshots)., type: str}
   volume: {description: Single form; see O(snapshots)., type: str}
   vg: {description: Single form; see O(snapshots)., type: str}
@@ -101,7 +101,7 @@ options:
   cow_size: {description: Single form; see O(snapshots)., type: raw}
   force: {description: Single form; see O(snapshots)., type: bool, default: false}
   description: {description: Single form; see O(snapshots)., type: str}
-  attached: {description: Single form; see O(snapshots)., type: bool, default: false, version_added: 0.4.0}
+  attached: {description: Single form; see O(snapshots)., type: bool, default: false, version_added: 0.3.0}
   target_prefix:
     description: IQN prefix of the targets that export volumes (a volume exported is not reverted).
     type: str
@@ -115,7 +115,7 @@ options:
     type: list
     elements: dict
     default: []
-    version_added: 0.4.0
+    version_added: 0.3.0
 extends_documentation_fragment:
   - ember.blockstore.attributes
 attributes:
@@ -204,7 +204,7 @@ mounts:
     action: {description: "V(mount) (mounted by this run, or in check mode it would be) or V(none).", type: str,
              sample: none}
     changed: {description: Whether the run mounted it., type: bool, sample: false}
-  version_added: 0.4.0
+  version_added: 0.3.0
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -165,7 +165,7 @@ options:
     type: list
     elements: dict
     default: []
-    version_added: 0.4.0
+    version_added: 0.3.0
 extends_documentation_fragment:
   - ember.blockstore.attributes
 attributes:
@@ -273,7 +273,7 @@ volumes:
                                 for a volume of an V(nfs) backend copied from its source (C(cp --reflink=auto));
                                 null otherwise (thin volumes share the source's blocks).", type: str, sample: dd}
     share: {description: "The share (C(server:/export)) that holds the volume's file, for a volume of an V(nfs)
-                          backend; null for an LV.", type: str, sample: "198.18.0.5:/srv/ember", version_added: 0.4.0}
+                          backend; null for an LV.", type: str, sample: "198.18.0.5:/srv/ember", version_added: 0.3.0}
     allocation:
       description:
         - "How the file of a volume of an V(nfs) backend got its blocks in this run: V(sparse) (C(truncate), none
@@ -282,7 +282,7 @@ volumes:
           LV."
       type: str
       sample: sparse
-      version_added: 0.4.0
+      version_added: 0.3.0
     wipe: {description: "How a deleted volume was wiped: V(zero) only when zeros were written, V(none), or
                          V(skipped) with the reason (thin LVs, and the files of V(nfs) backends).", type: str,
            returned: when deleted, sample: zero}
@@ -306,7 +306,7 @@ mounts:
     action: {description: "V(mount) (mounted by this run, or in check mode it would be) or V(none) (it was
                            mounted).", type: str, sample: none}
     changed: {description: Whether the run mounted it., type: bool, sample: false}
-  version_added: 0.4.0
+  version_added: 0.3.0
 """
 
 from ansible.module_utils.basic import AnsibleModule
