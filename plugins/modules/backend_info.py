@@ -100,8 +100,8 @@ options:
         elements: str
         version_added: 0.3.0
       mount_options:
-        description: V(nfs) only. nfs(5) mount options of the shares (each letters, digits and C(_ . = : -); not
-          V(ro)).
+        description: "V(nfs) only. nfs(5) mount options of the shares (each letters, digits and C(_ . = : -); not
+          V(ro))."
         type: list
         elements: str
         default: [rw, hard, noatime, vers=4.2]

@@ -87,7 +87,7 @@ options:
       attached:
         description:
           - Whether the volume is attached to a consumer now (the plan knows the attachments). Read for the volumes
-            of V(nfs) backends only, whose consumers attach the file with a loop device the storage node cannot see:
+            of V(nfs) backends only, whose consumers attach the file with a loop device the storage node cannot see;
             a snapshot of an attached volume is refused unless O(snapshots[].force=true), a revert always. An LVM
             volume's attachment is read from its export.
         type: bool
