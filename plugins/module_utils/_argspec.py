@@ -265,8 +265,8 @@ def node_backends(backends, field="backends"):
     seen = {}
     for index, cfg in enumerate(configs):
         if cfg["name"] in seen:
-            raise ValueError("%s[%d].name: %r is used twice (also %s[%d])" % (field, index, cfg["name"], field,
-                                                                             seen[cfg["name"]]))
+            raise ValueError("%s[%d].name: %r is used twice (also %s[%d])"
+                             % (field, index, cfg["name"], field, seen[cfg["name"]]))
         seen[cfg["name"]] = index
     return configs
 

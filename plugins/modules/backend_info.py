@@ -366,8 +366,8 @@ def main():
         exports = read_exports(files=files)
         by_backend = {}
         for cfg, share, path, share_state, capacity, _error in shares:
-            by_backend.setdefault(cfg["name"], []).append(nfs_pool_facts(host, cfg, share, path, share_state,
-                                                                          capacity))
+            pool = nfs_pool_facts(host, cfg, share, path, share_state, capacity)
+            by_backend.setdefault(cfg["name"], []).append(pool)
         try:
             for cfg in configs:
                 if cfg["driver"] == "nfs":

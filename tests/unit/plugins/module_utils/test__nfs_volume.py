@@ -140,8 +140,8 @@ def test_sizes_are_whole_mib_and_metadata_changes_are_updates(cfg, path, share):
     actions, errors = volumes(cfg, path, item(size="1000000B"), item(name="db02", size="2MiB", metadata={"b": "2"}),
                               item(name="db02x", size="2MiB"))
     assert errors == []
-    assert [(a["action"], a["size_bytes"]) for a in actions] == [("create", MIB), ("update", 2 * MIB),
-                                                                  ("create", 2 * MIB)]
+    assert [(a["action"], a["size_bytes"]) for a in actions] == [
+        ("create", MIB), ("update", 2 * MIB), ("create", 2 * MIB)]
     assert (actions[1]["description"], actions[1]["metadata"], actions[1]["previous_metadata"]) == (
         "old", {"b": "2"}, {"a": "1"})
 

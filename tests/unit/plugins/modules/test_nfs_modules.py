@@ -86,8 +86,8 @@ def write(path, data, offset=0):
         handle.write(data)
 
 
-def test_a_volume_lives_through_create_extend_snapshot_revert_and_delete(monkeypatch, capsys, host, backends,
-                                                                        tmp_path):
+def test_a_volume_lives_through_create_extend_snapshot_revert_and_delete(
+        monkeypatch, capsys, host, backends, tmp_path):
     vg = {"vg": SHARE, "backend": "nfs1", "backends": backends}
     # create: the share is mounted by the first real run (check mode predicts it), the file is sparse
     result = four_steps(monkeypatch, capsys, host, volume, dict(vg, name="db01", size="8MiB", volume_type="fast"))
@@ -123,8 +123,8 @@ def test_a_volume_lives_through_create_extend_snapshot_revert_and_delete(monkeyp
     assert sidecar(backends, "db01")["snapshots"]["s1"]["reverted"] is True
 
     # backend_info sees the volume and its snapshot
-    run = run_module(monkeypatch, capsys, backend_info, {"backends": backends, "host": "stor3",
-                                                          "ledger_path": str(tmp_path / "ledger.json")}, answer=host)
+    info_args = {"backends": backends, "host": "stor3", "ledger_path": str(tmp_path / "ledger.json")}
+    run = run_module(monkeypatch, capsys, backend_info, info_args, answer=host)
     (pool,) = run.result["pools"]
     assert pool["volumes"][0]["name"] == "db01" and pool["volumes"][0]["snapshots"] == ["s1"]
     assert pool["provisioned_bytes"] == 24 * MIB
