@@ -465,13 +465,21 @@ class NfsShare:
         except OSError:
             return None
 
-    def _error(self, what, exc):
+    def _error(self, what, exc, after="nothing partial was left behind"):
         free = self.free_bytes()
         room = "free space unknown" if free is None else "%d bytes (%s) free" % (free, format_size(free))
         reason = "no space left" if _no_space(exc) else _text_of(exc)
-        return NfsError("%s on share %s failed: %s; the share has %s; nothing partial was left behind"
-                        % (what, self.share, reason, room), self.share,
+        return NfsError("%s on share %s failed: %s; the share has %s; %s"
+                        % (what, self.share, reason, room, after), self.share,
                         exc if isinstance(exc, CommandError) else None)
+
+    def _finish(self, what, record, after="its data is complete; the next run records it"):
+        """The sidecar of a volume once its data is done; a failure here leaves the sidecar as it was (the next
+        run finishes it) and is reported naming the share."""
+        try:
+            self.write_info(record)
+        except OSError as exc:
+            raise self._error("recording %s" % what, exc, after) from None
 
     def _remove(self, name):
         try:
@@ -545,8 +553,8 @@ class NfsShare:
                            % (name, self.share, self._p(final)), self.share)
         self._check_room(what, size, sparse)
         record["status"] = "creating"
-        self.write_info(record)
         try:
+            self.write_info(record)
             self._new_file(tmp)
             method = self._grow(self._p(tmp), 0, size, sparse) or "sparse"
             os.rename(self._p(tmp), self._p(final))
@@ -556,7 +564,7 @@ class NfsShare:
             self._remove(info_file(name))
             raise self._error(what, exc) from None
         record["status"] = "available"
-        self.write_info(record)
+        self._finish("volume %s" % name, record)
         return method
 
     def copy_volume(self, record, source_path, source_size, sparse):
@@ -572,8 +580,8 @@ class NfsShare:
                            % (name, self.share, self._p(final)), self.share)
         self._check_room(what, size, sparse)
         record["status"] = "creating"
-        self.write_info(record)
         try:
+            self.write_info(record)
             self._remove(tmp)
             self.runner.run(["cp", "--reflink=auto", "--sparse=%s" % ("always" if sparse else "never"), source_path,
                              self._p(tmp)])
@@ -586,7 +594,7 @@ class NfsShare:
             self._remove(info_file(name))
             raise self._error(what, exc) from None
         record["status"] = "available"
-        self.write_info(record)
+        self._finish("volume %s" % name, record)
         return method
 
     def extend_volume(self, record, old_size, size, sparse):
@@ -610,7 +618,7 @@ class NfsShare:
                 pass
             raise self._error(what, exc) from None
         record["size_bytes"] = size
-        self.write_info(record)
+        self._finish("the new size of volume %s" % name, record)
         return method
 
     def delete_volume(self, record):
@@ -618,8 +626,8 @@ class NfsShare:
         files, its data file and leftover temp files, then the sidecar."""
         name = record["name"]
         record["status"] = "deleting"
-        self.write_info(record)
         try:
+            self.write_info(record)
             for snap in sorted(record.get("snapshots") or {}):
                 self._remove(snapshot_file(name, snap))
                 self._remove(temp_file(snapshot_file(name, snap)))
@@ -628,7 +636,7 @@ class NfsShare:
             self._remove(info_file(name))
             self._sync_dir()
         except OSError as exc:
-            raise self._error("deleting volume %s" % name, exc) from None
+            raise self._error("deleting volume %s" % name, exc, "run again to finish the delete") from None
 
     # --- snapshots ---
 
@@ -647,8 +655,8 @@ class NfsShare:
         record["snapshots"][snapshot] = {"volume_size_bytes": size, "created_at": int(time.time()),
                                          "sequence": record["sequence"], "description": description,
                                          "reverted": False, "status": "creating"}
-        self.write_info(record)
         try:
+            self.write_info(record)
             self._remove(tmp)
             self._remove(final)
             self.runner.run(["cp", "--reflink=auto", "--sparse=always", self._p(volume_file(name)), self._p(tmp)])
@@ -664,7 +672,7 @@ class NfsShare:
                 pass
             raise self._error(what, exc) from None
         record["snapshots"][snapshot]["status"] = "available"
-        self.write_info(record)
+        self._finish(what, record)
 
     def delete_snapshot(self, record, snapshot):
         """Remove the snapshot's file (and a leftover temp file), then its record."""
@@ -674,7 +682,8 @@ class NfsShare:
         except OSError as exc:
             raise self._error("deleting snapshot %s of volume %s" % (snapshot, record["name"]), exc) from None
         record["snapshots"].pop(snapshot, None)
-        self.write_info(record)
+        self._finish("the deletion of snapshot %s of volume %s" % (snapshot, record["name"]), record,
+                     "its file is gone; run again to finish the delete")
 
     def revert_volume(self, record, snapshot, sparse):
         """Revert the volume to ``snapshot``: the sidecar records ``reverting`` (an interrupted revert is finished
@@ -685,8 +694,8 @@ class NfsShare:
         tmp, final = temp_file(volume_file(name)), volume_file(name)
         what = "reverting volume %s to snapshot %s" % (name, snapshot)
         record["reverting"] = snapshot
-        self.write_info(record)
         try:
+            self.write_info(record)
             self._remove(tmp)
             self.runner.run(["cp", "--reflink=auto", "--sparse=%s" % ("always" if sparse else "never"),
                              self._p(snapshot_file(name, snapshot)), self._p(tmp)])
@@ -705,4 +714,4 @@ class NfsShare:
         record["size_bytes"] = record["snapshots"][snapshot]["volume_size_bytes"]
         for snap, entry in record["snapshots"].items():
             entry["reverted"] = snap == snapshot
-        self.write_info(record)
+        self._finish(what, record)
