@@ -80,7 +80,7 @@ test: deps
 
 # The lab scenarios that need their own lab state (marked full: attachments), on a freshly booted lab.
 test-full: deps
-	lab/run-tests.sh tests/integration -m full
+	EMBER_LAB_SECOND_NET=1 lab/run-tests.sh tests/integration -m full
 
 test-unit: deps-python collection
 	lab/run-tests.sh tests/unit

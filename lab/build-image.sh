@@ -33,9 +33,21 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$rootfs"
 pkgs=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,kmod,lvm2,thin-provisioning-tools,tgt,open-iscsi
 pkgs=$pkgs,nfs-kernel-server,nfs-common,openssh-server,python3,python3-apt,iproute2,ifupdown,isc-dhcp-client,sudo
+# dm-multipath over the two storage networks (the iscsi_initiator role would install it otherwise).
+pkgs=$pkgs,multipath-tools
 log "debootstrap $LAB_SUITE (minbase) from $mirror into $rootfs"
 debootstrap --variant=minbase --include="$pkgs" "$LAB_SUITE" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
   || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+
+# The backup store's zstd codec (the backup module falls back to zlib without it). Installed with apt in the
+# chroot after debootstrap: listed in --include, debootstrap failed to configure the base packages (five times,
+# naming python3-zstandard) on this mirror; apt-get in the finished chroot installs it in seconds.
+log "apt-get install python3-zstandard"
+cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+mount -t proc proc "$rootfs/proc"
+chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-zstandard \
+  >"$work/apt.log" 2>&1 || { umount "$rootfs/proc"; tail -n 30 "$work/apt.log" >&2; die "apt-get install failed"; }
+umount "$rootfs/proc"
 
 log "configuring the image"
 install -d -m 700 "$rootfs/root/.ssh"

@@ -8,8 +8,13 @@ LAB_KEY="$LAB_CACHE/id_ed25519"
 LAB_SUITE="${EMBER_LAB_SUITE:-bookworm}"
 # The Debian mirror for debootstrap: EMBER_LAB_MIRROR, else the host's own apt sources (see lab_mirror below).
 LAB_MIRROR="${EMBER_LAB_MIRROR:-}"
-# name  role     az   storage-ip    extra-disks
-LAB_VMS="stor1:storage:az1:198.18.0.11:2 stor2:storage:az2:198.18.0.12:2 client1:consumer::198.18.0.21:0"
+# name  role     az   storage-ip    extra-disks  second-storage-ip
+LAB_VMS="stor1:storage:az1:198.18.0.11:2:198.18.1.11 stor2:storage:az2:198.18.0.12:2:198.18.1.12"
+LAB_VMS="$LAB_VMS client1:consumer::198.18.0.21:0:198.18.1.21"
+# A second storage network (198.18.1.0/24, its own VDE switch, a second NIC on eth2 of every VM) for dm-multipath:
+# each host lists both addresses in blockstore_storage_ips. Off by default (make lab, make demo, make test);
+# EMBER_LAB_SECOND_NET=1 (make test-full) boots the lab with it.
+LAB_SECOND_NET="${EMBER_LAB_SECOND_NET:-0}"
 LAB_DISK_SIZE="${EMBER_LAB_DISK_SIZE:-4G}"
 LAB_MEM="${EMBER_LAB_MEM:-1024}"
 # QEMU cache mode of every lab disk: writeback honours the guest's flushes (crash tests depend on it).

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Boot the built-in lab: stor1 + stor2 (storage nodes, two extra sparse disks each) and client1 (consumer).
 # Management: QEMU user networking, SSH forwarded to 127.0.0.1:<free port>. Storage network 198.18.0.0/24 on a
-# VDE switch that exists only between the guests. Every boot starts from fresh qcow2 overlays over the cached image.
+# VDE switch that exists only between the guests, and (unless EMBER_LAB_SECOND_NET=0) a second one, 198.18.1.0/24,
+# on a second switch (dm-multipath: two portals per storage node, two addresses per consumer). Every boot starts
+# from fresh qcow2 overlays over the cached image.
 # Writes inventories/lab/hosts.yml and $LAB_RUN/<name>.port with the ports it chose. Stop with lab/down.sh
 # (stops only what this started).
 set -euo pipefail
@@ -44,12 +46,18 @@ log "accelerator: $accel"
 
 vde_switch -s "$LAB_RUN/vde.ctl" -d -p "$LAB_RUN/vde.pid" -M "$LAB_RUN/vde.mgmt" >/dev/null
 for _ in $(seq 50); do [ -e "$LAB_RUN/vde.ctl/ctl" ] && break; sleep 0.1; done
+if [ "$LAB_SECOND_NET" = 1 ]; then
+  # The second storage network: its own switch, so cutting one network (ip link set down in a guest) leaves the
+  # other's paths alone.
+  vde_switch -s "$LAB_RUN/vde2.ctl" -d -p "$LAB_RUN/vde2.pid" -M "$LAB_RUN/vde2.mgmt" >/dev/null
+  for _ in $(seq 50); do [ -e "$LAB_RUN/vde2.ctl/ctl" ] && break; sleep 0.1; done
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 declare -A port
 for spec in $LAB_VMS; do
-  IFS=: read -r name role az ip disks <<<"$spec"
+  IFS=: read -r name role az ip disks ip2 <<<"$spec"
   port[$name]=$(free_port)
   qemu-img create -q -f qcow2 -b "$LAB_IMAGE_DIR/base.raw" -F raw "$LAB_RUN/$name.qcow2"
   # cache=writeback: the guest's flushes reach the host file, so a VM killed with -9 keeps what tgt and the
@@ -62,18 +70,27 @@ for spec in $LAB_VMS; do
     drives+=(-drive "file=$LAB_RUN/$name-data$i.raw,format=raw,if=virtio,cache=$LAB_DISK_CACHE")
   done
   mac="52:54:00:18:00:$(printf '%02x' "${ip##*.}")"
+  second=()
+  append2=""
+  if [ "$LAB_SECOND_NET" = 1 ] && [ -n "$ip2" ]; then
+    # Added after the first storage NIC, so the guest names it eth2 (net.ifnames=0, PCI order).
+    second=(-netdev "vde,id=stor2,sock=$LAB_RUN/vde2.ctl"
+      -device "virtio-net-pci,netdev=stor2,mac=52:54:00:18:01:$(printf '%02x' "${ip2##*.}")")
+    append2=" ember.storage_ip2=$ip2/24"
+  fi
   args=(qemu-system-x86_64 "${accel_args[@]}" -m "$LAB_MEM" -smp "$LAB_SMP" -name "ember-$name"
     -display none -daemonize -pidfile "$LAB_RUN/$name.pid" -serial "file:$LAB_RUN/$name.console"
     -kernel "$LAB_IMAGE_DIR/vmlinuz" -initrd "$LAB_IMAGE_DIR/initrd.img"
-    -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 ember.hostname=$name ember.storage_ip=$ip/24"
+    -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 ember.hostname=$name ember.storage_ip=$ip/24$append2"
     "${drives[@]}"
     -netdev "user,id=mgmt,hostfwd=tcp:127.0.0.1:${port[$name]}-:22" -device "virtio-net-pci,netdev=mgmt"
-    -netdev "vde,id=stor,sock=$LAB_RUN/vde.ctl" -device "virtio-net-pci,netdev=stor,mac=$mac")
+    -netdev "vde,id=stor,sock=$LAB_RUN/vde.ctl" -device "virtio-net-pci,netdev=stor,mac=$mac"
+    "${second[@]}")
   # lab/vm.sh boots a killed VM again with the same command line and disks.
   printf '%q ' "${args[@]}" >"$LAB_RUN/$name.cmd"
   echo "${port[$name]}" >"$LAB_RUN/$name.port"   # read by lab/ssh.sh and lab/vm.sh
   "${args[@]}"
-  log "started $name ($role${az:+, $az}, storage $ip, ssh 127.0.0.1:${port[$name]})"
+  log "started $name ($role${az:+, $az}, storage $ip${append2:+ and $ip2}, ssh 127.0.0.1:${port[$name]})"
 done
 
 ssh_opts=(-i "$LAB_KEY" "${LAB_SSH_OPTS[@]}" -o ConnectTimeout=5)
@@ -107,11 +124,14 @@ mkdir -p "$(dirname "$inv")"
     echo "    blockstore_${group/consumer/consumers}:"
     echo "      hosts:"
     for spec in $LAB_VMS; do
-      IFS=: read -r name role az ip disks <<<"$spec"
+      IFS=: read -r name role az ip disks ip2 <<<"$spec"
       [ "$role" = "$group" ] || continue
       echo "        $name:"
       echo "          ansible_port: ${port[$name]}"
       echo "          blockstore_storage_ip: $ip"
+      if [ "$LAB_SECOND_NET" = 1 ] && [ -n "$ip2" ]; then
+        echo "          blockstore_storage_ips: [$ip, $ip2]"
+      fi
     done
   done
 } >"$inv"

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.ember.blockstore.plugins.module_utils import _converge
+from ansible_collections.ember.blockstore.plugins.module_utils import _backup_policy, _converge
 
 
 def _wrap(func):
@@ -21,7 +21,8 @@ def _wrap(func):
 
 
 class FilterModule:
-    """volume_items, snapshot_items, attachment_items, connect_items, disconnect_items, report_table."""
+    """volume_items, snapshot_items, attachment_items, connect_items, disconnect_items, report_table,
+    backup_items."""
 
     def filters(self):
         return {
@@ -31,4 +32,5 @@ class FilterModule:
             "connect_items": _wrap(_converge.connect_items),
             "disconnect_items": _wrap(_converge.disconnect_items),
             "report_table": _wrap(_converge.format_table),
+            "backup_items": _wrap(_backup_policy.backup_items),
         }

@@ -145,14 +145,19 @@ def _address_errors(addresses):
     for host, value in sorted((addresses or {}).items()):
         if value in (None, ""):
             continue
-        text = str(value)
-        try:
-            if not text.isascii() or any(ch.isspace() or ord(ch) < 32 for ch in text) or "/" in text:
-                raise ValueError
-            netaddr.IPAddress(text.split("%", 1)[0])
-        except (ValueError, netaddr.AddrFormatError):
-            errors.append("%s: blockstore_storage_ip %r is not an IPv4 or IPv6 host address (the ACL binds exactly "
-                          "this address; no network, no control characters)" % (host, text[:80]))
+        # One address (blockstore_storage_ip), or the list of a consumer's storage addresses (the ember.blockstore
+        # .storage_ips filter: blockstore_storage_ip first, then blockstore_storage_ips); the ACL lists each.
+        several = isinstance(value, (list, tuple))
+        for text in [str(v) for v in value] if several else [str(value)]:
+            try:
+                if not text.isascii() or any(ch.isspace() or ord(ch) < 32 for ch in text) or "/" in text:
+                    raise ValueError
+                netaddr.IPAddress(text.split("%", 1)[0])
+            except (ValueError, netaddr.AddrFormatError):
+                errors.append("%s: %s %r is not an IPv4 or IPv6 host address (the ACL binds exactly this address; "
+                              "no network, no control characters)"
+                              % (host, "a storage address (blockstore_storage_ip or blockstore_storage_ips)"
+                                 if several else "blockstore_storage_ip", text[:80]))
     return errors
 
 

@@ -8,6 +8,8 @@ field, before anything is written):
 - ``shown | ember.blockstore.tgt_portal_changes(desired)``: what to add and delete to get there live;
 - ``shown | ember.blockstore.tgt_portals_differ(addresses, storage_ip, port)``: whether the tgt_target role must
   run again (gather phase);
+- ``hostvars[host] | ember.blockstore.storage_ips``: a host's storage addresses, the primary first
+  (``blockstore_storage_ip``, else the first of ``blockstore_storage_ips``);
 - ``text | ember.blockstore.systemd_escape``: ``%`` doubled for a unit file;
 - ``iqn | ember.blockstore.iscsi_name(field)``: an iSCSI name (RFC 3720, at most 223 bytes);
 - ``backends | ember.blockstore.valid_backends``: a storage node's ``blockstore_backends``, every field checked as
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
+from ansible_collections.ember.blockstore.plugins.module_utils._address import storage_ips as _storage_ips
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import RENAMED_BACKEND_KEYS, validate_backends
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import NameError_, validate_iqn
 from ansible_collections.ember.blockstore.plugins.module_utils._nfs import export_lines, mount_options, parse_share
@@ -49,6 +52,12 @@ def tgt_portal_changes(shown, desired):
     return portal_changes(desired, shown)
 
 
+def storage_ips(host_vars, validate=False, host=None):
+    host_vars = host_vars or {}
+    return _storage_ips(host_vars.get("blockstore_storage_ip"), host_vars.get("blockstore_storage_ips"),
+                        host or host_vars.get("inventory_hostname") or "this host", validate=validate)
+
+
 def iscsi_name(value, field="iscsi name"):
     return validate_iqn(value, field)
 
@@ -64,14 +73,15 @@ def valid_backends(backends, field="blockstore_backends"):
 
 
 class FilterModule:
-    """tgt_portals, tgt_portal_changes, tgt_portals_differ, systemd_escape, iscsi_name, valid_backends,
-    nfs_export_lines, nfs_share, mount_options."""
+    """tgt_portals, tgt_portal_changes, tgt_portals_differ, storage_ips, systemd_escape, iscsi_name,
+    valid_backends, nfs_export_lines, nfs_share, mount_options."""
 
     def filters(self):
         return {
             "tgt_portals": _wrap(tgt_portals),
             "tgt_portal_changes": _wrap(tgt_portal_changes),
             "tgt_portals_differ": portals_differ,
+            "storage_ips": _wrap(storage_ips),
             "systemd_escape": systemd_escape,
             "iscsi_name": _wrap(iscsi_name),
             "valid_backends": _wrap(valid_backends),

@@ -16,7 +16,8 @@ import re
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import NameError_, show_value
 
-__all__ = ["acl_entry", "host_address", "portal", "listen_portal", "DEFAULT_MIN_PREFIX", "DEFAULT_PORT"]
+__all__ = ["acl_entry", "host_address", "portal", "listen_portal", "storage_ips", "DEFAULT_MIN_PREFIX",
+           "DEFAULT_PORT"]
 
 DEFAULT_PORT = 3260
 # The widest network an ACL may bind when networks are allowed: (IPv4, IPv6) prefix lengths.
@@ -169,3 +170,27 @@ def listen_portal(value, field="blockstore_tgt_portal_addresses", port=DEFAULT_P
     """A portal tgtd listens on (``--param portal=...``): as :func:`portal`, and the wildcard addresses
     ``0.0.0.0``/``::`` are allowed (an explicit choice to listen everywhere)."""
     return portal(value, field, default_port=port, allow_unspecified=True)
+
+
+def storage_ips(primary=None, addresses=None, host="this host", validate=True):
+    """A host's addresses on the storage network(s), the primary first: ``blockstore_storage_ip`` (``primary``)
+    and ``blockstore_storage_ips`` (``addresses``, a list). The primary is ``blockstore_storage_ip`` when set, else
+    the list's first entry; the others follow in the list's order, each once. Every entry is one host address
+    (:func:`host_address`, canonical form); NameError_ names the host and the variable otherwise. ``[]`` when
+    neither is set (null and ``""`` count as unset). Without ``validate`` the entries are taken as they are (as
+    strings; the plan filter checks them with netaddr and names every bad one)."""
+    if addresses in (None, ""):
+        addresses = []
+    if not isinstance(addresses, (list, tuple)):
+        raise NameError_("%s: blockstore_storage_ips is %s, not a list of IP addresses" % (host, show_value(addresses)))
+
+    def check(value, field):
+        return host_address(value, field) if validate else str(value)
+    found = []
+    if primary not in (None, ""):
+        found.append(check(primary, "%s: blockstore_storage_ip" % host))
+    for index, value in enumerate(addresses):
+        address = check(value, "%s: blockstore_storage_ips[%d]" % (host, index))
+        if address not in found:
+            found.append(address)
+    return found

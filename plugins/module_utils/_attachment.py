@@ -51,7 +51,9 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
     bound_users,
     check_target,
     generate_secret,
+    identity_matches,
     is_managed_conf,
+    lun_identity,
     parse_conf,
     read_file,
     render_conf,
@@ -183,9 +185,11 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
                    target_chap_username=target_user, target_chap_password=target_secret,
                    target_generated=target_generated,
                    old_target_chap_username=(current or {}).get("target_chap_username"))
+        identity = lun_identity(name)
         desired = render_conf(iqn, backing, initiators, user, secret or PENDING_SECRET, volume=name,
                               addresses=addresses, target_chap_username=target_user,
-                              target_chap_password=(target_secret or PENDING_TARGET_SECRET) if target_user else None)
+                              target_chap_password=(target_secret or PENDING_TARGET_SECRET) if target_user else None,
+                              scsi_id=identity[0], scsi_sn=identity[1])
         file_ok = text == desired
         # The outgoing (mutual CHAP) account: exactly the file's, with the file's secret, or none without mutual CHAP.
         outgoing_ok = bool(target) and target.get("outgoing_account") == target_user and not target_generated \
@@ -193,7 +197,14 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         account_ok = bool(target) and target["accounts"] == [user] and not generated \
             and (current or {}).get("chap_password") == secret and outgoing_ok
         lun = (target or {}).get("luns", {}).get(1)
-        lun_and_account_ok = account_ok and (lun or {}).get("backing_store") == backing
+        # A live LUN 1 with another SCSI identity (a target loaded from a file written before the identity was
+        # set: tgt's tid-derived default) needs a reload, which drops sessions. Without sessions it is reloaded
+        # now; with sessions the file is written and the identity applies at the target's next reload (a tgt
+        # restart), as the tid-derived one would change then anyway (``identity_pending``).
+        identity_ok = identity_matches(lun, identity)
+        act["identity_pending"] = bool(target) and not identity_ok and bool(act["sessions"])
+        lun_and_account_ok = account_ok and (lun or {}).get("backing_store") == backing \
+            and (identity_ok or act["identity_pending"])
         if not file_ok or not (lun_and_account_ok and sorted(target["acl"]) == addresses):
             act["action"] = "export" if target is None and text is None else "update"
         # A live target whose LUN and CHAP account (and secret) are right only needs its ACL changed: that is
@@ -209,7 +220,9 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         act["lun_size"] = shown_size(lv["size_bytes"]) if lv is not None else None
         if act["refresh_size"] and act["action"] == "none":
             act["action"] = "update"
-        act["reason"] = _reload_reason(target, file_ok, account_ok, lun, backing, addresses, outgoing_ok)
+        act["reason"] = _reload_reason(target, file_ok, account_ok, lun, backing, addresses, outgoing_ok,
+                                       identity_ok)
+        act["identity"] = list(identity)
         act["tid"] = (target or {}).get("tid")
         act["live_acl"] = list((target or {}).get("acl", []))
         act["write_file"] = not file_ok
@@ -257,7 +270,7 @@ def _megabytes(shown):
         return -1
 
 
-def _reload_reason(target, file_ok, account_ok, lun, backing, addresses, outgoing_ok=True):
+def _reload_reason(target, file_ok, account_ok, lun, backing, addresses, outgoing_ok=True, identity_ok=True):
     """Why a live target is not as its file says (for the error when it cannot be reloaded), or None."""
     if target is None:
         return None
@@ -272,6 +285,8 @@ def _reload_reason(target, file_ok, account_ok, lun, backing, addresses, outgoin
         reasons.append("LUN 1 is missing")
     elif lun.get("backing_store") != backing:
         reasons.append("LUN 1 is backed by %s, not %s" % (lun.get("backing_store"), backing))
+    elif not identity_ok:
+        reasons.append("LUN 1's SCSI identity (scsi_id/scsi_sn) changes")
     if sorted(target.get("acl", [])) != addresses:
         reasons.append("its ACL changes")
     return ", ".join(reasons) or None
@@ -301,8 +316,9 @@ def _fail_closed(act, tgt, after, problems, what):
 
 def _verify(act, tgt, what):
     after = tgt.show().get(act["target_iqn"])
+    identity = None if act.get("identity_pending") or not act.get("identity") else tuple(act["identity"])
     problems = check_target(after, act["chap_username"], act["backing_store"], act["initiator_addresses"],
-                            act.get("target_chap_username"))
+                            act.get("target_chap_username"), identity=identity)
     if problems:
         _fail_closed(act, tgt, after, problems, what)
 
@@ -334,7 +350,7 @@ def apply(act, tgt, live, force=False):
         act["target_chap_password"] = secret
         act["desired"] = act["desired"].replace(PENDING_TARGET_SECRET, secret)
     if act.get("lun_only"):
-        tgt.add_lun(act["tid"], 1, act["backing_store"])
+        tgt.add_lun(act["tid"], 1, act["backing_store"], identity=act.get("identity"))
         _verify(act, tgt, "adding LUN 1 live")
         return
     # Refuse before writing: a written file would make the next run believe the target is already right.
@@ -381,10 +397,11 @@ def apply(act, tgt, live, force=False):
     _verify(act, tgt, "tgt-admin --update")
 
 
-def connection_info(act, portal):
+def connection_info(act, portal, portals=None):
     """What the consumer needs to log in (os-brick's iSCSI connection_info keys). With mutual CHAP also
     ``target_auth_username`` and ``target_auth_password``, the credentials the target proves itself with (os-brick
-    and Cinder have no keys for it); without, those keys are absent."""
+    and Cinder have no keys for it); without, those keys are absent. With several ``portals`` (a node with several
+    storage addresses) also ``target_portals`` (os-brick's multipath key: every portal, ``portal`` first)."""
     if act["state"] == "absent":
         return None
     info = {
@@ -399,6 +416,12 @@ def connection_info(act, portal):
         "initiators": act["initiators"],
         "initiator_addresses": act["initiator_addresses"],
     }
+    every = [normalize_portal(portal)]
+    for other in portals or []:
+        if normalize_portal(other) not in every:
+            every.append(normalize_portal(other))
+    if len(every) > 1:
+        info["target_portals"] = every
     if act.get("mutual_chap"):
         info["target_auth_username"] = act["target_chap_username"]
         info["target_auth_password"] = act["target_chap_password"] or PENDING_SECRET

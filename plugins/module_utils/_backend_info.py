@@ -44,7 +44,9 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs impor
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
     HEADER,
+    identity_matches,
     is_managed_conf,
+    lun_identity,
     parse_conf,
     shown_size,
 )
@@ -201,7 +203,8 @@ def volume_facts(lv, lvm_state, exports, live, live_by_backing=None, thin=None):
         and target["accounts"] == ([export["chap_username"]] if export.get("chap_username") else []) \
         and target.get("outgoing_account") == export.get("target_chap_username") \
         and sorted(target.get("acl", [])) == sorted(export.get("addresses") or []) \
-        and (target["luns"].get(1) or {}).get("size") in (None, shown_size(lv["size_bytes"]))
+        and (target["luns"].get(1) or {}).get("size") in (None, shown_size(lv["size_bytes"])) \
+        and _identity_ok(lv["volume"], export, target)
     description, metadata = read_meta(lv["tags"])
     return {
         "name": lv["volume"], "lv_name": lv["name"], "size_bytes": lv["size_bytes"],
@@ -213,6 +216,16 @@ def volume_facts(lv, lvm_state, exports, live, live_by_backing=None, thin=None):
         "managed_snapshots": managed_snapshots(lvm_state, lv["vg"], lv, thin),
         "device": lv["path"], "description": description, "metadata": metadata,
     }
+
+
+def _identity_ok(volume, export, target):
+    """Whether an export has its LUN's stable SCSI identity (``lun_identity``): in its file, and live unless
+    initiators are logged in (then the attachment module leaves the live LUN until the next reload, and the fast
+    path need not list it every run)."""
+    identity = lun_identity(volume)
+    if (export.get("scsi_id"), export.get("scsi_sn")) != identity:
+        return False
+    return bool(target.get("sessions")) or identity_matches(target["luns"].get(1), identity)
 
 
 def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARGET_PREFIX, files=None):

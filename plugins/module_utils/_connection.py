@@ -18,6 +18,7 @@ itself with, so the next login would fail)."""
 from __future__ import annotations
 
 import os
+import time
 
 from ansible_collections.ember.blockstore.plugins.module_utils import _qos
 from ansible_collections.ember.blockstore.plugins.module_utils._address import portal as valid_portal
@@ -29,12 +30,17 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     validate_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
+    MULTIPATH_OPENERS,
+    MULTIPATHD_PIDFILE,
     NODE_DIRS,
     SECRET_IN_KEY,
+    SYS_BLOCK,
     USERNAME_IN_KEY,
     device_in_use,
     device_path,
     device_size,
+    multipath_map,
+    multipathd_running,
     normalize_portal,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import PENDING_SECRET
@@ -44,6 +50,7 @@ __all__ = ["ITEM_OPTIONS", "validate", "real_device", "read_host", "decide", "Co
 ITEM_OPTIONS = dict(
     target_iqn=dict(type="str", required=True),
     target_portal=dict(type="str", required=True),
+    target_portals=dict(type="list", elements="str"),
     target_lun=dict(type="int", default=1),
     auth_method=dict(type="str", choices=["CHAP", "None"], default="CHAP"),
     auth_username=dict(type="str"),
@@ -59,6 +66,10 @@ ITEM_OPTIONS = dict(
 )
 
 
+# open-iscsi's node.session.timeo.replacement_timeout for the sessions of a multipath item (seconds).
+MULTIPATH_REPLACEMENT_TIMEOUT = 15
+
+
 def validate(connections, field="connections", check_mode=False):
     """Errors (naming the field) for any value that would reach iscsiadm's command line or a node record."""
     errors = []
@@ -67,6 +78,8 @@ def validate(connections, field="connections", check_mode=False):
         try:
             validate_iqn(item["target_iqn"], where + ".target_iqn")
             valid_portal(item["target_portal"], where + ".target_portal")
+            for number, other in enumerate(item.get("target_portals") or []):
+                valid_portal(other, "%s.target_portals[%d]" % (where, number))
             if not 0 <= item["target_lun"] <= 16383:
                 raise NameError_("%s.target_lun: %r is not a LUN (0-16383)" % (where, item["target_lun"]))
             if item.get("volume") is not None:
@@ -139,6 +152,31 @@ def _where(item):
     return portal, (item["target_iqn"], portal), device_path(portal, item["target_iqn"], item["target_lun"])
 
 
+def portals_of(item):
+    """Every portal of an item, normalised, each once: ``target_portal`` first, then ``target_portals``."""
+    found = [normalize_portal(item["target_portal"])]
+    for other in item.get("target_portals") or []:
+        other = normalize_portal(other)
+        if other not in found:
+            found.append(other)
+    return found
+
+
+def _multipath(item):
+    """Whether a present item logs in on several portals and uses the dm-multipath map over them."""
+    return item["state"] == "present" and len(portals_of(item)) > 1
+
+
+def _paths(item):
+    """``[(portal, by-path device)]`` of every portal of an item."""
+    return [(p, device_path(p, item["target_iqn"], item["target_lun"])) for p in portals_of(item)]
+
+
+def _target_keys(iqn, keys):
+    """The ``(iqn, portal)`` keys of ``keys`` (sessions or node records) that belong to target ``iqn``, sorted."""
+    return sorted(key for key in keys if key[0] == iqn)
+
+
 def _wants_qos(item):
     return item["state"] == "present" and item.get("qos") is not None
 
@@ -160,16 +198,40 @@ def read_host(iscsi, items):
     {device: MAJ:MIN, current: io.max limits} or {error}}`` of the devices already there)."""
     sessions = {(s["target_iqn"], s["portal"]) for s in iscsi.sessions()}
     nodes = {(n["target_iqn"], n["portal"]) for n in iscsi.nodes()}
-    devices, in_use, cgroups, qos, records, sizes = {}, {}, {}, {}, {}, {}
+    devices, in_use, cgroups, qos, records, sizes, maps = {}, {}, {}, {}, {}, {}, {}
+    sys_block = getattr(iscsi, "sys_block", SYS_BLOCK)
     for item in items:
         portal, key, path = _where(item)
-        devices[path] = real_device(path)
-        if devices[path] is not None:
-            sizes[path] = device_size(devices[path])
+        iqn = item["target_iqn"]
+        for _other, other_path in _paths(item):
+            devices[other_path] = real_device(other_path)
+        if item["state"] == "absent":
+            # A logout covers every portal the consumer has a session or a record on (a node that had several
+            # storage addresses, or had another one earlier); the map over those sessions is flushed first.
+            for other in _target_keys(iqn, sessions | nodes):
+                other_path = device_path(other[1], iqn, item["target_lun"])
+                devices.setdefault(other_path, real_device(other_path))
+            session_devices = [devices[device_path(k[1], iqn, item["target_lun"])]
+                               for k in _target_keys(iqn, sessions)]
+            maps[iqn] = multipath_map(session_devices, sys_block)
+            users = []
+            ignore = (maps[iqn]["dm"],) if maps[iqn] else ()
+            if maps[iqn]:
+                users.extend(device_in_use(maps[iqn]["real_device"]))
+            for dev in session_devices:
+                if dev is not None:
+                    users.extend(u for u in device_in_use(dev, ignore_holders=ignore,
+                                                          ignore_openers=MULTIPATH_OPENERS if ignore else ())
+                                 if u not in users)
+            if users:
+                in_use[path] = users
+        elif _multipath(item):
+            maps[iqn] = multipath_map([devices[p] for _portal, p in _paths(item)], sys_block)
+        target = _target_device(item, devices, maps)
+        if target is not None:
+            sizes[path] = device_size(target, sys_block)
         if _manages_target_auth(item) and key in sessions and key not in records:
             records[key] = _inbound(iscsi, item["target_iqn"], portal)
-        if item["state"] == "absent" and key in sessions and devices[path] is not None:
-            in_use[path] = device_in_use(devices[path])
         if not _wants_qos(item):
             continue
         unit = _unit(item)
@@ -179,18 +241,29 @@ def read_host(iscsi, items):
             except _qos.CgroupError as exc:
                 cgroups[unit] = {"error": str(exc)}
         cgroup = cgroups[unit]
-        if key not in sessions or devices[path] is None or "error" in cgroup:
+        if key not in sessions or target is None or "error" in cgroup:
             continue
         try:
-            number = _qos.device_number(devices[path])
+            number = _qos.device_number(target)
             current = _qos.limits_of(_read_text(os.path.join(cgroup["path"], "io.max")), number) \
                 if cgroup["io"] else {}
         except (OSError, ValueError) as exc:
-            qos[path] = {"error": "cannot read the io.max limits of %s (%s): %s" % (path, devices[path], exc)}
+            qos[path] = {"error": "cannot read the io.max limits of %s (%s): %s" % (path, target, exc)}
         else:
             qos[path] = {"device": number, "current": current}
+    multipathd = multipathd_running(getattr(iscsi, "multipathd_pidfile", None) or MULTIPATHD_PIDFILE) \
+        if any(_multipath(item) for item in items) else None
     return {"sessions": sessions, "nodes": nodes, "devices": devices, "in_use": in_use, "cgroups": cgroups,
-            "qos": qos, "records": records, "sizes": sizes}
+            "qos": qos, "records": records, "sizes": sizes, "maps": maps, "multipathd": multipathd}
+
+
+def _target_device(item, devices, maps):
+    """The kernel device a present item's volume is used through: the dm-multipath map (``/dev/dm-N``) over its
+    paths with several portals (None until it holds every path), else the by-path device's."""
+    if _multipath(item):
+        found = maps.get(item["target_iqn"])
+        return found["real_device"] if found and found["complete"] else None
+    return devices.get(_where(item)[2])
 
 
 def _inbound(iscsi, target_iqn, portal):
@@ -236,7 +309,41 @@ def _decide_qos(act, state, where):
     return None
 
 
-def decide(items, state, force=False, field="connections"):
+def _decide_multipath(act, item, state, where, check_mode):
+    """The decision of a present item with several portals (dm-multipath): ``login`` on the portals without a
+    session (``login_portals``), ``rescan`` of the sessions whose device is missing or whose map is not there or
+    lacks a path (``rescan_portals``), ``resize`` when the map is smaller than the volume, else ``none``; the
+    ``device`` is the map's ``/dev/mapper/<name>``. Returns an error or None."""
+    iqn = item["target_iqn"]
+    paths = _paths(item)
+    act["paths"] = [p for _portal, p in paths]
+    if not state.get("multipathd") and not check_mode:
+        return ("%s.target_portals: target %s is reached on %d portals (%s); using them needs dm-multipath, and "
+                "multipathd does not run on this host: install the multipath-tools package and start multipathd "
+                "(the ember.blockstore.iscsi_initiator role does with iscsi_initiator_multipath: true), or give "
+                "one portal" % (where, iqn, len(paths), ", ".join(p for p, _path in paths)))
+    found = (state.get("maps") or {}).get(iqn)
+    missing = [p for p, _path in paths if (iqn, p) not in state["sessions"]]
+    act["session_portals"] = [p for p, _path in paths if (iqn, p) in state["sessions"]]
+    if missing:
+        act.update(action="login", changed=True, login_portals=missing)
+        act["device"] = found["device"] if found else None
+        return None
+    no_device = [p for p, path in paths if state["devices"].get(path) is None]
+    if no_device or not found or not found["complete"]:
+        # Logged in everywhere, but a LUN is not there, or multipathd has not (yet) made the map over every path:
+        # rescan (the uevents make multipathd look at the paths again) and wait for the map.
+        act.update(action="rescan", changed=True, rescan_portals=no_device or [p for p, _path in paths])
+        act["device"] = found["device"] if found else None
+        return None
+    act.update(device=found["device"], real_device=found["real_device"], multipath=found["name"])
+    act["size_bytes"] = (state.get("sizes") or {}).get(act["path"])
+    if item.get("size_bytes") and (act["size_bytes"] or 0) < item["size_bytes"]:
+        act.update(action="resize", changed=True, rescan_portals=[p for p, _path in paths])
+    return None
+
+
+def decide(items, state, force=False, field="connections", check_mode=False):
     """``(actions, errors)`` from validated items and :func:`read_host` (pure). Each action is the item with its
     normalised ``target_portal``, its by-path ``device``, ``action`` and ``changed``, and ``real_device`` when
     logged in. An existing session is left as it is; one whose device is missing is rescanned, one whose device is
@@ -255,7 +362,23 @@ def decide(items, state, force=False, field="connections"):
         portal, key, path = _where(item)
         act = dict(item, target_portal=portal, path=path, action="none", changed=False, device=None,
                    real_device=None, logout=False, record_update=False, qos_requested=item.get("qos"),
-                   size_bytes=None, volume_size_bytes=item.get("size_bytes"))
+                   size_bytes=None, volume_size_bytes=item.get("size_bytes"), paths=[path], multipath=None,
+                   target_portals=portals_of(item), login_portals=[portal], rescan_portals=[portal],
+                   logout_keys=[], node_keys=[])
+        if _multipath(item):
+            error = _decide_multipath(act, item, state, "%s[%d]" % (field, index), check_mode)
+            if error:
+                errors.append(error)
+            record = (state.get("records") or {}).get(key)
+            if not error and _manages_target_auth(item) and record is not None and record != _target_auth(item):
+                act.update(record_update=True, changed=True)
+                if act["action"] == "none":
+                    act["action"] = "update"
+            error = error or _decide_qos(act, state, "%s[%d]" % (field, index))
+            if error and error not in errors:
+                errors.append(error)
+            actions.append(act)
+            continue
         if item["state"] == "present":
             act["device"] = path
             if key not in state["sessions"]:
@@ -275,8 +398,14 @@ def decide(items, state, force=False, field="connections"):
                     act.update(record_update=True, changed=True)
                     if act["action"] == "none":
                         act["action"] = "update"
-        elif key in state["sessions"] or key in state["nodes"]:
-            act.update(action="logout", changed=True, logout=key in state["sessions"])
+        elif _target_keys(item["target_iqn"], state["sessions"] | state["nodes"]):
+            # Every portal of the target: the sessions are logged out, the records deleted.
+            found = (state.get("maps") or {}).get(item["target_iqn"])
+            act.update(action="logout", changed=True,
+                       logout=bool(_target_keys(item["target_iqn"], state["sessions"])),
+                       logout_keys=_target_keys(item["target_iqn"], state["sessions"]),
+                       node_keys=_target_keys(item["target_iqn"], state["sessions"] | state["nodes"]),
+                       multipath=found["name"] if found else None)
             users = state["in_use"].get(path)
             if users and not (force or item.get("force")):
                 act["refused"] = "%s (%s) is in use (%s); unmount it first or set force: true" % (
@@ -291,12 +420,122 @@ def decide(items, state, force=False, field="connections"):
 class ConnectionApplier:
     """Runs the decided actions (``iscsi``: drivers.iscsiadm.Iscsiadm); ``warn(text)`` is the module's warn."""
 
-    def __init__(self, iscsi, wait_timeout, warn):
+    def __init__(self, iscsi, wait_timeout, warn, force=False):
         self.iscsi = iscsi
         self.wait_timeout = wait_timeout
         self.warn = warn
+        self.force = force
 
     def apply(self, act):
+        if act["action"] == "logout":
+            self.logout(act)
+        elif _multipath(act):
+            self.apply_multipath(act)
+        else:
+            self.apply_single(act)
+        if act["qos"] is not None:
+            self.apply_qos(act)
+
+    def logout(self, act):
+        """Flush the dm-multipath map over the target's sessions (when there is one), then log out of every portal
+        and delete every node record of the target."""
+        iqn = act["target_iqn"]
+        if act.get("multipath"):
+            self.iscsi.flush_multipath(act["multipath"], force=bool(self.force or act.get("force")))
+        for _iqn, portal in act["logout_keys"]:
+            self.iscsi.logout(iqn, portal)
+        for _iqn, portal in act["node_keys"]:
+            self.iscsi.delete_node(iqn, portal)
+
+    def _login(self, act, portal):
+        username_in, password_in = _target_auth(act)
+        extra = {}
+        if _multipath(act):
+            # A lost session hands its I/O to dm-multipath after this many seconds instead of open-iscsi's 120,
+            # so the other path takes it over (Red Hat's DM Multipath guide: 5-15 s with multipath).
+            extra["settings_extra"] = [("node.session.timeo.replacement_timeout", str(MULTIPATH_REPLACEMENT_TIMEOUT))]
+        via = self.iscsi.login(act["target_iqn"], portal, act["auth_username"], act["auth_password"],
+                               act["auth_method"], username_in=username_in, password_in=password_in, **extra)
+        if via == "argv":
+            self.warn("the node record of %s was not found under %s: the CHAP secret was passed on iscsiadm's "
+                      "command line" % (act["target_iqn"], " or ".join(NODE_DIRS)))
+
+    def apply_multipath(self, act):
+        """Log in on (or rescan) the portals the decision named, wait for each path's device, then for the
+        dm-multipath map holding all of them; ``resize`` grows the paths and then the map."""
+        iqn = act["target_iqn"]
+        if act.get("record_update"):
+            username_in, password_in = _target_auth(act)
+            for portal in act["session_portals"]:
+                via = self.iscsi.set_target_auth(iqn, portal, username_in, password_in)
+                if via == "argv":
+                    self.warn("the node record of %s at %s was not found under %s: the target's CHAP secret was "
+                              "passed on iscsiadm's command line" % (iqn, portal, " or ".join(NODE_DIRS)))
+        if act["action"] == "login":
+            for portal in act["login_portals"]:
+                self._login(act, portal)
+        elif act["action"] in ("rescan", "resize"):
+            for portal in act["rescan_portals"]:
+                self.iscsi.rescan(iqn, portal)
+        if act["action"] == "none" or act["action"] == "update":
+            return
+        devices = []
+        for path in act["paths"]:
+            real = self.iscsi.wait_for_device(path, self.wait_timeout)
+            if real is None:
+                raise RuntimeError("logged in to %s but %s did not appear within %d s"
+                                   % (iqn, path, self.wait_timeout))
+            devices.append(real)
+        if act["action"] == "resize":
+            wanted = act["volume_size_bytes"]
+            for real in devices:
+                size = self.iscsi.wait_for_size(real, wanted, self.wait_timeout)
+                if (size or 0) < wanted:
+                    raise RuntimeError("%s shows %s bytes after the rescan of %s, not the volume's %d; the target "
+                                       "did not present the new size: detach the volume and attach it again"
+                                       % (real, size, iqn, wanted))
+            self.iscsi.resize_multipath(act["multipath"])
+        found = self.wait_for_map(act, devices)
+        act.update(device=found["device"], real_device=found["real_device"], multipath=found["name"])
+        act["size_bytes"] = device_size(found["real_device"], self.sys_block())
+        if act["action"] == "resize" and (act["size_bytes"] or 0) < act["volume_size_bytes"]:
+            act["size_bytes"] = self.iscsi.wait_for_size(found["real_device"], act["volume_size_bytes"],
+                                                         self.wait_timeout)
+            if (act["size_bytes"] or 0) < act["volume_size_bytes"]:
+                raise RuntimeError("the dm-multipath map %s of %s shows %s bytes after multipathd resize, not the "
+                                   "volume's %d" % (found["device"], iqn, act["size_bytes"],
+                                                    act["volume_size_bytes"]))
+
+    def sys_block(self):
+        return getattr(self.iscsi, "sys_block", SYS_BLOCK)
+
+    def wait_for_map(self, act, devices):
+        """Wait (up to ``wait_timeout``) until one dm-multipath map holds every path device; RuntimeError naming
+        what to check when it does not. When the first look finds no complete map, ``multipath <first path>``
+        asks for it once: multipathd makes maps from the uevents of new paths, so a map that was flushed while its
+        paths stayed (``multipath -F`` by hand; found on the lab) is not made again by a rescan alone."""
+        deadline = time.monotonic() + self.wait_timeout
+        asked = False
+        while True:
+            found = multipath_map(devices, self.sys_block())
+            if found and found["complete"]:
+                return found
+            if not asked and devices:
+                asked = True
+                self.iscsi.create_multipath(devices[0])
+                continue
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    "logged in to %s on %s, but %s within %d s: check that multipathd runs, that /etc/multipath.conf "
+                    "does not blacklist these devices and that they report the same WWID (multipathd show paths; "
+                    "/lib/udev/scsi_id -g -u -d /dev/sdX)"
+                    % (act["target_iqn"], ", ".join(act["target_portals"]),
+                       "the dm-multipath map %s does not hold all of %s" % (found["name"], ", ".join(devices))
+                       if found else "no dm-multipath map holds %s" % ", ".join(devices), self.wait_timeout))
+            self.iscsi.runner.run(["udevadm", "settle", "--timeout=5"], check=False)
+            time.sleep(0.5)
+
+    def apply_single(self, act):
         iqn, portal = act["target_iqn"], act["target_portal"]
         username_in, password_in = _target_auth(act)
         if act.get("record_update"):
@@ -316,18 +555,8 @@ class ConnectionApplier:
                                    "did not present the new size: detach the volume and attach it again"
                                    % (act["path"], act["real_device"], act["size_bytes"], iqn, wanted))
         elif act["action"] == "login":
-            via = self.iscsi.login(iqn, portal, act["auth_username"], act["auth_password"], act["auth_method"],
-                                   username_in=username_in, password_in=password_in)
-            if via == "argv":
-                self.warn("the node record of %s was not found under %s: the CHAP secret was passed on iscsiadm's "
-                          "command line" % (iqn, " or ".join(NODE_DIRS)))
+            self._login(act, portal)
             self.wait(act)
-        elif act["action"] == "logout":
-            if act["logout"]:
-                self.iscsi.logout(iqn, portal)
-            self.iscsi.delete_node(iqn, portal)
-        if act["qos"] is not None:
-            self.apply_qos(act)
 
     def apply_qos(self, act):
         """Write the device's io.max line in the item's cgroup when it differs from the limits wanted (read again

@@ -89,8 +89,11 @@ def snapshot_items(plan, host):
     return items
 
 
-def _export_current(vol, item, consumers, sessions):
-    """Whether the export of ``vol`` (facts) already is what ``item`` asks and every consumer is logged in."""
+def _export_current(vol, item, consumers, sessions, portals=None, consumer_facts=None):
+    """Whether the export of ``vol`` (facts) already is what ``item`` asks and every consumer is logged in: with
+    ``portals`` (the storage node's, when it has several) and ``consumer_facts`` (``{consumer: initiator_info}``),
+    logged in on every portal with one dm-multipath map over the sessions (:func:`_fully_connected`), so a path or
+    a map that went missing gets the export listed and the consumer its connection item again."""
     if not vol or not vol.get("target_iqn") or not vol.get("export_ok"):
         return False
     if sorted(vol.get("attached_to") or []) != item["initiators"]:
@@ -99,6 +102,8 @@ def _export_current(vol, item, consumers, sessions):
         return False
     if bool(vol.get("mutual_chap")) != bool(item.get("mutual_chap")):
         return False
+    if portals and consumer_facts is not None:
+        return all(_fully_connected(vol["target_iqn"], portals, consumer_facts.get(c)) for c in consumers)
     return all(vol["target_iqn"] in (sessions.get(c) or ()) for c in consumers)
 
 
@@ -113,21 +118,35 @@ def _mutual_chap(entry, pools):
     return False
 
 
+def _addresses_of(addresses, consumer):
+    """A consumer's storage addresses from ``addresses`` (``{consumer: address or [addresses]}``): a list, empty
+    when it has none (one address, as earlier releases passed it, is a list of one)."""
+    value = (addresses or {}).get(consumer)
+    if value in (None, ""):
+        return []
+    return [a for a in value if a not in (None, "")] if isinstance(value, (list, tuple)) else [value]
+
+
 def attachment_items(plan, host, initiators, pools=None, phase="present", addresses=None, sessions=None,
-                     consumer_results=None, forced=False):
+                     consumer_results=None, forced=False, portals=None, consumer_facts=None):
     """Items for the ``attachment`` module on ``host``.
 
     ``initiators``: ``{consumer inventory host: initiator IQN}``; ``addresses``: ``{consumer: storage-network
-    address}``. ``phase="present"``: one export per attached volume with the ACL of its consumers' addresses and
-    IQNs. ``phase="absent"``: exports of volumes being deleted. ``phase="detach"`` (the remove phase, after the
-    consumers ran): exports that lose attachments (the plan's ``detach``), narrowed to what stays, or removed when
-    nothing stays; ``consumer_results`` (``{consumer: its connection result}``) confirms each logout, and
-    ``forced`` selects the removals that drop a session of an initiator outside the inventory (or the others).
-    While a consumer is being detached, the present phase keeps it in the ACL.
+    address, or the list of its storage addresses}`` (every one is bound in the ACL: a consumer with several
+    logs in on each portal from the address its routing picks). ``phase="present"``: one export per attached
+    volume with the ACL of its consumers' addresses and IQNs. ``phase="absent"``: exports of volumes being
+    deleted. ``phase="detach"`` (the remove phase, after the consumers ran): exports that lose attachments (the
+    plan's ``detach``), narrowed to what stays, or removed when nothing stays; ``consumer_results``
+    (``{consumer: its connection result}``) confirms each logout, and ``forced`` selects the removals that drop
+    a session of an initiator outside the inventory (or the others). While a consumer is being detached, the
+    present phase keeps it in the ACL.
 
     ``sessions`` (``{consumer: [target IQNs it is logged in to]}``, from ``initiator_info``) together with
     ``pools`` (the host's facts) leaves out exports that are already right with every consumer logged in, so a
-    host with nothing to change gets no module run; without them every attached volume is listed.
+    host with nothing to change gets no module run; without them every attached volume is listed. ``portals``
+    (this node's portals, when it has several storage addresses) and ``consumer_facts`` (``{consumer:
+    initiator_info result}``): a consumer counts as logged in only with a session on every portal and one
+    dm-multipath map over them.
     """
     items = []
     for entry in plan["volumes"]:
@@ -143,12 +162,13 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
             if _mutual_chap(entry, pools):
                 item["mutual_chap"] = True
             if addresses is not None:
-                no_address = [c for c in entry["attachments"] if not addresses.get(c)]
+                no_address = [c for c in entry["attachments"] if not _addresses_of(addresses, c)]
                 if no_address:
                     raise ValueError("volume %s: attachment host(s) %s have no blockstore_storage_ip (their address "
                                      "on the storage network, bound in the target's ACL)"
                                      % (entry["name"], ", ".join(no_address)))
-                item["initiator_addresses"] = sorted({addresses[c] for c in entry["attachments"]})
+                item["initiator_addresses"] = sorted({a for c in entry["attachments"]
+                                                      for a in _addresses_of(addresses, c)})
             if entry.get("detach"):
                 # Consumers being detached log out first: their ACL entries go in the remove phase (phase="detach").
                 _pool, vol = _existing(pools, entry["name"])
@@ -160,7 +180,8 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
             # extended LV's live LUN must be reopened at its new size).
             if sessions is not None and entry["action"] not in ("create", "extend"):
                 _pool, vol = _existing(pools, entry["name"])
-                if _export_current(vol, item, entry["attachments"], sessions):
+                if _export_current(vol, item, entry["attachments"], sessions, portals if portals and len(portals) > 1
+                                   else None, consumer_facts):
                     continue
             items.append(item)
         elif phase == "absent" and entry["action"] == "delete":
@@ -211,15 +232,33 @@ def _detach_item(entry, pools, initiators, addresses, consumer_results):
     if addresses is not None:
         # Addresses of the consumers that stay; those of detached initiators whose logout is not confirmed stay
         # too (the facts do not say which address belongs to which initiator, so all current ones are kept then).
-        wanted = {addresses[c] for c in entry.get("attachments") or [] if addresses.get(c)}
+        wanted = {a for c in entry.get("attachments") or [] for a in _addresses_of(addresses, c)}
         if len(done) < len(entry["detach"]):
             wanted |= set(vol.get("initiator_addresses") or [])
         item["initiator_addresses"] = sorted(wanted)
     return item
 
 
+def _fully_connected(iqn, target_portals, consumer_facts):
+    """Whether the consumer (its ``initiator_info`` result) has a session with a device on every portal of
+    ``target_portals`` and one dm-multipath map holds them all (``multipath`` of each session)."""
+    found = {}
+    for session in (consumer_facts or {}).get("sessions") or []:
+        if session.get("target_iqn") == iqn and session.get("device"):
+            found[normalize_portal(session.get("portal") or "")] = session.get("multipath")
+    maps = {found.get(normalize_portal(p)) for p in target_portals}
+    return all(normalize_portal(p) in found for p in target_portals) and len(maps) == 1 and None not in maps
+
+
+def _all_portals(host, portals, storage_portals):
+    """The portals of storage node ``host``: ``storage_portals[host]`` (``{host: [ip:port]}``) when it lists
+    several, else None (one portal: ``portals[host]``)."""
+    listed = [normalize_portal(p) for p in (storage_portals or {}).get(host) or []]
+    return listed if len(listed) > 1 else None
+
+
 def connect_items(export_results, initiator, sessions=None, plan=None, consumer=None, portals=None,
-                  prefix=DEFAULT_TARGET_PREFIX, consumer_facts=None):
+                  prefix=DEFAULT_TARGET_PREFIX, consumer_facts=None, storage_portals=None):
     """``connection_info`` of every export (from the attachment results of all storage nodes) whose ACL
     holds ``initiator``: what a consumer logs in to. ``sessions``: target IQNs the consumer is already logged
     in to (left out).
@@ -232,7 +271,14 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
 
     ``consumer_facts`` (the consumer's ``initiator_info`` result): a volume of the plan whose device on this
     consumer is smaller than the volume (it was extended while attached) gets an item with ``size_bytes``, so the
-    connection module rescans the session (online extend); every item of a planned volume carries its size."""
+    connection module rescans the session (online extend); every item of a planned volume carries its size.
+
+    dm-multipath: an export whose ``connection_info`` has ``target_portals`` (a storage node with several storage
+    addresses) gives an item with them (one item per volume: the module logs in on each portal and uses the map,
+    so QoS, size and detach apply once, to the map). Such a volume counts as connected only when
+    ``consumer_facts`` shows a session with a device on every portal, all in one map; otherwise it gets its item
+    again (a portal that was down at the last run is logged in now). ``storage_portals`` (``{storage host:
+    [ip:port, ...]}``) gives the QoS and resize items of a node with several portals their ``target_portals``."""
     qos = {}
     for entry in (plan or {}).get("volumes", []):
         if entry["state"] == "present" and entry.get("qos_specs") and consumer in (entry.get("attachments") or []):
@@ -245,12 +291,18 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
     for result in export_results or []:
         for att in (result or {}).get("attachments", []) or []:
             info = att.get("connection_info")
-            if info and initiator in info.get("initiators", []) and info["target_iqn"] not in logged_in \
-                    and info.get("volume") not in leaving:
+            if not info or initiator not in info.get("initiators", []) or info.get("volume") in leaving:
+                continue
+            several = len(info.get("target_portals") or []) > 1
+            connected = _fully_connected(info["target_iqn"], info["target_portals"], consumer_facts) if several \
+                else info["target_iqn"] in logged_in
+            if not connected:
                 item = {"target_iqn": info["target_iqn"], "target_portal": info["target_portal"],
                         "target_lun": info["target_lun"], "auth_method": info["auth_method"],
                         "auth_username": info["auth_username"], "auth_password": info["auth_password"],
                         "volume": info["volume"], "state": "present"}
+                if several:
+                    item["target_portals"] = list(info["target_portals"])
                 if info.get("target_auth_username"):  # mutual CHAP: what the target proves itself with
                     item["target_auth_username"] = info["target_auth_username"]
                     item["target_auth_password"] = info["target_auth_password"]
@@ -259,8 +311,7 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
     for name, entry in sorted(qos.items()):
         iqn = target_iqn(name, prefix)
         if name not in listed and iqn in logged_in and entry.get("host") in (portals or {}):
-            items.append({"target_iqn": iqn, "target_portal": normalize_portal(portals[entry["host"]]),
-                          "target_lun": 1, "auth_method": "None", "volume": name, "state": "present"})
+            items.append(_session_item(iqn, name, entry["host"], portals, storage_portals))
     planned = {}
     for entry in (plan or {}).get("volumes", []):
         if entry["state"] == "present" and consumer in (entry.get("attachments") or []) and entry.get("size_bytes"):
@@ -273,8 +324,8 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
         if entry is None or name in listed or session.get("size_bytes") is None or iqn not in logged_in:
             continue
         if session["size_bytes"] < entry["size_bytes"] and entry.get("host") in (portals or {}):
-            items.append({"target_iqn": iqn, "target_portal": normalize_portal(portals[entry["host"]]),
-                          "target_lun": 1, "auth_method": "None", "volume": name, "state": "present"})
+            items.append(_session_item(iqn, name, entry["host"], portals, storage_portals))
+            listed.add(name)
     for item in items:
         if item["volume"] in planned:
             item["size_bytes"] = planned[item["volume"]]["size_bytes"]
@@ -283,6 +334,17 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
             item["qos"] = dict(entry["qos_specs"])
             item["qos_cgroup"] = (entry.get("qos_cgroups") or {}).get(consumer) or DEFAULT_QOS_CGROUP
     return sorted(items, key=lambda item: item["volume"])
+
+
+def _session_item(iqn, name, host, portals, storage_portals):
+    """An item for a volume the consumer is logged in to (QoS check, resize): no login (``auth_method: None``),
+    every portal of its node when it has several."""
+    item = {"target_iqn": iqn, "target_portal": normalize_portal(portals[host]), "target_lun": 1,
+            "auth_method": "None", "volume": name, "state": "present"}
+    every = _all_portals(host, portals, storage_portals)
+    if every:
+        item["target_portals"] = every
+    return item
 
 
 def disconnect_items(plan, pools, initiator, portals, prefix=DEFAULT_TARGET_PREFIX):

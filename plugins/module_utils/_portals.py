@@ -65,12 +65,14 @@ def portal_changes(desired, shown_text):
 
 def portals_differ(shown, addresses, storage_ip, port=DEFAULT_PORT):
     """Whether tgtd (``shown``: the portals ``backend_info`` reports, None when it did not report them) listens
-    elsewhere than on ``addresses`` (or ``[storage_ip]`` when empty). A list that does not validate counts as
-    different, so that the tgt_target role runs and names the bad value."""
+    elsewhere than on ``addresses`` (or, when empty, ``storage_ip``: one address or the list of the node's storage
+    addresses). A list that does not validate counts as different, so that the tgt_target role runs and names the
+    bad value."""
     if shown is None:
         return False
+    own = list(storage_ip) if isinstance(storage_ip, (list, tuple)) else [storage_ip]
     try:
-        desired = tgt_portals(list(addresses or []) or [a for a in [storage_ip] if a], port)
+        desired = tgt_portals(list(addresses or []) or [a for a in own if a], port)
     except NameError_:
         return True
     changes = portal_changes(desired, shown)

@@ -88,6 +88,15 @@ options:
       storage network."
     type: str
     required: true
+  portals:
+    description:
+      - "Every portal consumers reach this node's targets on when it has several storage addresses
+        (dm-multipath): each C(ip), C(ip:port) or C([ipv6]:port). With more than one (O(portal) is taken as the
+        first when it is not listed), C(connection_info) carries them as C(target_portals) (os-brick's key) and
+        the consumer logs in on each."
+    type: list
+    elements: str
+    version_added: 0.3.0
   target_prefix:
     description: "IQN prefix of the targets: C(iqn.yyyy-mm.<reversed domain>:) (RFC 3720), at most 153 bytes so
       that every C(<prefix>volume-<name>) fits in 223."
@@ -170,8 +179,8 @@ attachments:
     connection_info:
       description: "Login data: driver_volume_type, target_iqn, target_portal, target_lun, auth_method,
         auth_username, auth_password, volume, initiators, initiator_addresses. With mutual CHAP also
-        target_auth_username and target_auth_password (the target's credentials; absent without it). Null when
-        absent."
+        target_auth_username and target_auth_password (the target's credentials; absent without it). With several
+        O(portals) also target_portals (every portal, target_portal first; absent with one). Null when absent."
       type: dict
       sample:
         driver_volume_type: iscsi
@@ -208,17 +217,18 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm impor
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 
-def result_of(act, portal):
+def result_of(act, portal, portals=None):
     return {"volume": act["volume"], "target_iqn": act["target_iqn"], "action": act["action"],
             "changed": act["action"] != "none", "initiators": act["initiators"],
             "initiator_addresses": act["initiator_addresses"], "sessions": act["sessions"],
-            "connection_info": connection_info(act, portal)}
+            "connection_info": connection_info(act, portal, portals)}
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(attachments=dict(type="list", elements="dict", options=ITEM_OPTIONS),
                            portal=dict(type="str", required=True),
+                           portals=dict(type="list", elements="str"),
                            target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX),
                            allow_networks=dict(type="bool", default=False),
                            acl_min_prefix_ipv4=dict(type="int", default=24),
@@ -229,12 +239,13 @@ def main():
     # Options that reach the target files or the consumers' command lines are validated before any command.
     try:
         target_portal = portal(params["portal"], "portal")
+        all_portals = [portal(p, "portals[%d]" % n) for n, p in enumerate(params["portals"] or [])]
         validate_target_prefix(params["target_prefix"])
         min_prefix = check_min_prefix((params["acl_min_prefix_ipv4"], params["acl_min_prefix_ipv6"]),
                                       "acl_min_prefix")
     except NameError_ as exc:
         module.fail_json(msg=str(exc), errors=[str(exc)], attachments=[])
-    batch = Batch(module, "attachments", lambda act: result_of(act, target_portal),
+    batch = Batch(module, "attachments", lambda act: result_of(act, target_portal, all_portals),
                   lambda act: "attachment of %s" % act["volume"], ITEM_OPTIONS, "attachment",
                   catch=(CommandError, RuntimeError, ValueError))
     runner = Runner(module, lock=True)
@@ -257,6 +268,12 @@ def main():
             module.no_log_values.update(secrets_of([act]))  # a generated secret, in a failure too
 
     results = batch.apply_each(actions, apply_one)
+    for act in actions:
+        if act.get("identity_pending") and act.get("write_file") and act["action"] != "none":
+            module.warn("target %s: LUN 1 keeps its previous SCSI identity (tgt's tid-derived default) while "
+                        "initiators are logged in (%s); its file now sets the stable one, which applies at the "
+                        "target's next reload or tgt restart: a dm-multipath consumer should detach and attach the "
+                        "volume once before that" % (act["target_iqn"], ", ".join(act["sessions"])))
     # connection_info.auth_password is the one place a secret is returned on purpose (the consumer logs in with
     # it; the role registers this result with no_log). Everything else stays masked, the invocation included.
     returned = secrets_of(actions)

@@ -62,6 +62,18 @@ options:
     suboptions:
       target_iqn: {description: Target IQN., type: str, required: true}
       target_portal: {description: "C(ip:port) of the target.", type: str, required: true}
+      target_portals:
+        description:
+          - "Every portal of the target (os-brick's C(target_portals)), O(connections[].target_portal) among them.
+            With more than one, the module logs in on each, waits for the dm-multipath map that holds the
+            sessions' devices (sysfs: a holder C(dm-N) whose C(dm/uuid) starts with C(mpath-)) and returns its
+            C(/dev/mapper/<name>) as C(device); multipathd must run (package C(multipath-tools)), else the item
+            fails before any change."
+          - A logout (O(connections[].state=absent)) always covers every portal the host has a session or node
+            record on for the target, and flushes the map over them first (C(multipath -f)).
+        type: list
+        elements: str
+        version_added: 0.3.0
       target_lun: {description: "LUN of the volume (0-16383).", type: int, default: 1}
       auth_method: {description: C(CHAP) or C(None)., type: str, choices: [CHAP, None], default: CHAP}
       auth_username: {description: "CHAP user (1-255 word characters).", type: str}
@@ -158,10 +170,12 @@ connections:
                was smaller than O(connections[].size_bytes)), V(update) (logged in; the node record's mutual CHAP
                credentials were updated for the next login), V(logout) or V(none).", type: str, sample: login}
     changed: {description: Whether this item changed., type: bool, sample: true}
-    device: {description: Stable device path (by-path); null when logged out., type: str,
+    device: {description: "Stable device path: by-path, or with several portals the dm-multipath map's
+               C(/dev/mapper/<name>); null when logged out.", type: str,
              sample: "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-iqn.2026-11.io.ember.blockstore:volume-db01-data-\
                lun-1"}
-    real_device: {description: Kernel device (/dev/sdX); null in check mode or when logged out., type: str,
+    real_device: {description: "Kernel device (/dev/sdX, or /dev/dm-N for a dm-multipath map); null in check mode
+                    or when logged out.", type: str,
                   sample: /dev/sda}
     qos:
       description: "The io.max limits applied to the device (V(rbps), V(wbps), V(riops), V(wiops); only those set,
@@ -172,6 +186,14 @@ connections:
                   sample: false}
     size_bytes: {description: "Size of the device in bytes as the kernel shows it (after a resize, the new size);
                    null when there is no device.", type: int, sample: 1073741824}
+    paths: {description: "The by-path device of each portal (one with a single portal); with several, C(device) is
+              the dm-multipath map over them.", type: list, elements: str, version_added: 0.3.0,
+            sample: ["/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-iqn.2026-11.io.ember.blockstore:volume-db01-data-\
+              lun-1", "/dev/disk/by-path/ip-198.18.1.11:3260-iscsi-iqn.2026-11.io.ember.blockstore:volume-db01-data-\
+              lun-1"]}
+    multipath: {description: "Name of the dm-multipath map (C(/dev/mapper/<name>), the WWID with
+                  C(user_friendly_names no)) the volume is used through (a logout: the map flushed); null without
+                  one.", type: str, version_added: 0.3.0, sample: 36a5bd2c80e8890de377e9ef5b5a1c7d7}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -188,7 +210,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._runner import Ru
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import Iscsiadm
 
 RESULT_KEYS = ("volume", "target_iqn", "target_portal", "action", "changed", "device", "real_device", "qos",
-               "qos_changed", "size_bytes")
+               "qos_changed", "size_bytes", "paths", "multipath")
 
 
 def result_of(act):
@@ -217,8 +239,9 @@ def main():
                   failed_changed=None)
     state = read_state(module, lambda: read_host(iscsi, batch.items))
     module.no_log_values.update(secrets_of_state(state))  # target secrets read from node records
-    actions = batch.decided(*decide(batch.items, state, force=params["force"], field=batch.field))
-    applier = ConnectionApplier(iscsi, params["wait_timeout"], module.warn)
+    actions = batch.decided(*decide(batch.items, state, force=params["force"], field=batch.field,
+                                    check_mode=module.check_mode))
+    applier = ConnectionApplier(iscsi, params["wait_timeout"], module.warn, force=params["force"])
     results = batch.apply_each(actions, applier.apply)
     module.exit_json(changed=batch.changed(results), connections=results)
 

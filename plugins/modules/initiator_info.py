@@ -60,6 +60,23 @@ sessions:
       description: "Size of LUN 1's device as the kernel sees it (bytes; null without a device): after a volume
         grew, smaller than the volume until the session is rescanned."
       type: int
+    multipath:
+      description: "Name of the dm-multipath map that holds LUN 1's device (a holder whose C(dm/uuid) starts with
+        C(mpath-)), or null: the blockstore role logs in again to a volume of a node with several portals until
+        every portal has a session in one map."
+      type: str
+      version_added: 0.3.0
+multipathd_running:
+  description: Whether multipathd runs (its pid file names a live process).
+  type: bool
+  returned: always
+  version_added: 0.3.0
+multipath_configured:
+  description: Whether the iscsi_initiator role's dm-multipath settings are there
+    (C(/etc/multipath/conf.d/ember-blockstore.conf)).
+  type: bool
+  returned: always
+  version_added: 0.3.0
 nodes:
   description: Node records (targets the consumer logs in to at boot).
   type: list
@@ -79,8 +96,12 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm 
     Iscsiadm,
     device_path,
     device_size,
+    multipath_map,
+    multipathd_running,
 )
 
+# The iscsi_initiator role's dm-multipath settings (blockstore_multipath).
+MULTIPATH_DROPIN = "/etc/multipath/conf.d/ember-blockstore.conf"
 PID_FILES = ("/run/iscsid.pid", "/var/run/iscsid.pid")
 
 
@@ -113,7 +134,8 @@ def main():
                            supports_check_mode=True)
     if not module.get_bin_path("iscsiadm"):
         module.exit_json(changed=False, installed=False, initiator_iqn="", iscsid_running=False, sessions=[],
-                         nodes=[])
+                         nodes=[], multipathd_running=multipathd_running(),
+                         multipath_configured=os.path.exists(MULTIPATH_DROPIN))
     iscsi = Iscsiadm(Runner(module))
     try:
         sessions = iscsi.sessions()
@@ -124,12 +146,15 @@ def main():
     for session in sessions:
         path = device_path(session["portal"], session["target_iqn"], 1)
         exists = os.path.exists(path)
+        found = multipath_map([os.path.realpath(path)]) if exists else None
         out.append({"target_iqn": session["target_iqn"], "portal": session["portal"],
                     "device": path if exists else None,
-                    "size_bytes": device_size(os.path.realpath(path)) if exists else None})
+                    "size_bytes": device_size(os.path.realpath(path)) if exists else None,
+                    "multipath": found["name"] if found else None})
     name = read_initiator_name(module.params["initiator_name_file"])
     module.exit_json(changed=False, installed=True, initiator_iqn=name, iscsid_running=iscsid_running(), sessions=out,
-                     nodes=[{"target_iqn": n["target_iqn"], "portal": n["portal"]} for n in nodes])
+                     nodes=[{"target_iqn": n["target_iqn"], "portal": n["portal"]} for n in nodes],
+                     multipathd_running=multipathd_running(), multipath_configured=os.path.exists(MULTIPATH_DROPIN))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm impor
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
     HEADER,
     generate_secret,
+    lun_identity,
     parse_conf,
     render_conf,
 )
@@ -84,7 +85,7 @@ SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:/%\[\]+=@-]+$")
 
 def strict_tgt_parse(text):
     """Parse a target file with the grammar the project writes, failing on anything else. Returns
-    ``{iqn, backing, addresses, initiators, user, secret, volume}``."""
+    ``{iqn, backing, scsi_id, scsi_sn, addresses, initiators, user, secret, volume}``."""
     assert text.endswith("\n") and "\r" not in text and "\x00" not in text
     lines = text.split("\n")[:-1]
     assert all(line.isascii() and line.isprintable() for line in lines), lines
@@ -106,6 +107,12 @@ def strict_tgt_parse(text):
     backing = re.fullmatch(r"    backing-store (\S+)", body[0])
     assert backing, body[0]
     out["backing"] = backing.group(1)
+    # The LUN's SCSI identity (lun_identity): 32 hex digits each, right after the backing store.
+    scsi_id = re.fullmatch(r"    scsi_id ([0-9a-f]{32})", body[1])
+    scsi_sn = re.fullmatch(r"    scsi_sn ([0-9a-f]{32})", body[2])
+    assert scsi_id and scsi_sn, body[1:3]
+    out["scsi_id"], out["scsi_sn"] = scsi_id.group(1), scsi_sn.group(1)
+    body = body[:1] + body[3:]
     for line in body[1:-1]:
         address = re.fullmatch(r"    initiator-address (\S+)", line)
         name = re.fullmatch(r"    # initiator-name (\S+)", line)
@@ -156,8 +163,9 @@ def test_target_file_from_valid_input_parses_back(name, prefix, vg, initiators, 
     assert (conf["iqn"], conf["backing_store"], conf["addresses"], conf["initiators"], conf["chap_username"],
             conf["chap_password"]) == (parsed["iqn"], parsed["backing"], parsed["addresses"],
                                        parsed["initiators"], parsed["user"], parsed["secret"])
+    assert (parsed["scsi_id"], parsed["scsi_sn"]) == lun_identity(name)
     # Exactly one line per value: nothing was added.
-    assert len(text.splitlines()) == 6 + len(parsed["addresses"]) + len(parsed["initiators"])
+    assert len(text.splitlines()) == 8 + len(parsed["addresses"]) + len(parsed["initiators"])
 
 
 @SETTINGS
@@ -171,12 +179,13 @@ def test_whatever_the_validators_accept_cannot_add_a_line(volume, prefix, vg, in
     address = accepted(acl_entry, address, "f") or "198.18.0.21"
     user = accepted(validate_chap_username, user) or "ember_user"
     secret = accepted(validate_chap_secret, secret) or "Secret_123456"
+    scsi_id, scsi_sn = lun_identity(volume)
     text = render_conf(prefix + "volume-" + volume, "/dev/%s/volume-%s" % (vg, volume), [initiator], user, secret,
-                       volume=volume, addresses=[address])
+                       volume=volume, addresses=[address], scsi_id=scsi_id, scsi_sn=scsi_sn)
     parsed = strict_tgt_parse(text)
     assert (parsed["addresses"], parsed["initiators"], parsed["user"], parsed["secret"]) == (
         [address], [initiator], user, secret)
-    assert len(text.splitlines()) == 8
+    assert len(text.splitlines()) == 10
 
 
 @SETTINGS

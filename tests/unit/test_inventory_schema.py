@@ -59,6 +59,7 @@ VOLUME_SAMPLES = {"name": "vol1", "size": "1GiB", "volume_type": "fast", "availa
                   "state": "present",
                   "attachments": [{"host": "client1"}, {"host": "old", "state": "absent", "force": True}],
                   "force": True, "is_multiattach": True,
+                  "backup": {"policy": "daily", "keep_last": 7, "keep_daily": 7, "keep_weekly": 4, "incremental": True},
                   "description": "for humans", "cascade": False, "project": "web",
                   "metadata": {"owner": "web team"},
                   "source": {"volume": "vol0", "snapshot": "nightly"},
@@ -426,7 +427,7 @@ def test_volume_defaults_are_the_validator_defaults():
     (request,) = validate_requests([{"name": "vol1", "size": 1}])
     applied = {"state": request.state, "force": request.force, "attachments": request.attachments,
                "description": request.description, "cascade": request.cascade, "snapshots": request.snapshots,
-               "metadata": request.metadata, "is_multiattach": request.is_multiattach,
+               "metadata": request.metadata, "is_multiattach": request.is_multiattach, "backup": request.backup,
                "project": request.project, "source": request.source, "volume_type": request.volume_type,
                "availability_zone": request.availability_zones}
     for key, spec in VOLUME_OPTIONS.items():

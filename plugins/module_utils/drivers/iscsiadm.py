@@ -40,7 +40,12 @@ from ansible_collections.ember.blockstore.plugins.module_utils._runner import Co
 __all__ = ["parse_sessions", "parse_nodes", "device_path", "normalize_portal", "Iscsiadm", "NO_RECORDS", "openers",
            "device_size", "mounted_devices", "device_in_use", "parse_record", "record_with_secret",
            "record_with_values", "NODE_DIRS", "SECRET_KEY", "SECRET_IN_KEY", "USERNAME_IN_KEY", "LOGIN_FATAL",
-           "LOGIN_AUTH_FAILED", "is_set"]
+           "LOGIN_AUTH_FAILED", "is_set", "multipath_map", "MULTIPATH_OPENERS", "multipathd_running",
+           "MULTIPATHD_PIDFILE", "SYS_BLOCK"]
+
+SYS_BLOCK = "/sys/class/block"
+# multipath-tools writes its pid here (libmultipath/defaults.h DEFAULT_PIDFILE).
+MULTIPATHD_PIDFILE = "/run/multipathd.pid"
 
 NO_RECORDS = 21  # iscsiadm exit code: "no records found" / "no active sessions"
 # open-iscsi's node database: /etc/iscsi on Debian and Ubuntu, /var/lib/iscsi on Fedora, RHEL and SUSE.
@@ -233,10 +238,12 @@ class Iscsiadm:
         return self.set_secrets(target_iqn, portal, {SECRET_IN_KEY: password_in}, node_dirs=node_dirs)
 
     def login(self, target_iqn, portal, username, password, auth_method="CHAP", node_dirs=None, username_in=None,
-              password_in=None):
+              password_in=None, settings_extra=()):
         """Create the node record, set it up and log in; returns how the secret reached the record (see
         :meth:`set_secret`), or None without CHAP. With ``username_in`` and ``password_in`` (mutual CHAP) the
-        record also holds the target's credentials, and a login the target fails says so."""
+        record also holds the target's credentials, and a login the target fails says so. ``settings_extra``:
+        more ``(key, value)`` node settings (no secrets), e.g. the session's replacement timeout under
+        dm-multipath."""
         node = self._node(target_iqn, portal)
         mutual = auth_method == "CHAP" and username_in is not None
         self.runner.run(node + ["-o", "new"])
@@ -245,6 +252,7 @@ class Iscsiadm:
             settings += [("node.session.auth.username", username)]
         if mutual:
             settings += [(USERNAME_IN_KEY, username_in)]
+        settings += list(settings_extra)
         args = node + ["-o", "update"]
         for key, value in settings:
             args += ["-n", key, "-v", value]
@@ -286,6 +294,27 @@ class Iscsiadm:
             self.runner.run(["udevadm", "settle", "--timeout=5"], check=False)
             time.sleep(0.5)
 
+    def flush_multipath(self, name, force=False):
+        """Remove the dm-multipath map ``name`` before its paths are logged out (``multipath -f``; os-brick does
+        the same), so no map is left queueing I/O for paths that are gone. ``force`` first turns queueing off
+        (``multipathd disablequeueing map``): I/O still in the map fails instead of waiting for a path that will
+        not come back. CommandError when the map stays (it is in use), unless ``force``: then the paths are logged
+        out anyway and the map, left without paths, fails its I/O (queueing is off) until multipathd removes it."""
+        if force:
+            self.runner.run(["multipathd", "disablequeueing", "map", name], check=False)
+        self.runner.run(["multipath", "-f", name], check=not force)
+
+    def create_multipath(self, device):
+        """Make (or reload) the dm-multipath map of ``device``'s WWID over all its paths (``multipath <device>``;
+        os-brick asks multipathd the same way when a map does not appear by itself). Its exit code is not
+        checked: the caller waits for the map and says what to check when it does not come."""
+        self.runner.run(["multipath", device], check=False)
+
+    def resize_multipath(self, name):
+        """Grow the dm-multipath map ``name`` to its paths' new size (``multipathd resize map``) after they were
+        rescanned (online extend)."""
+        self.runner.run(["multipathd", "resize", "map", name])
+
     def delete_node(self, target_iqn, portal):
         self.runner.run(self._node(target_iqn, portal) + ["-o", "delete"], ok_rcs=(0, NO_RECORDS))
 
@@ -301,7 +330,44 @@ class Iscsiadm:
             time.sleep(0.5)
 
 
-def device_size(real_device, sys_block="/sys/class/block"):
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def multipath_map(real_devices, sys_block=SYS_BLOCK):
+    """The dm-multipath map that holds the devices ``real_devices`` (``/dev/sdX``; None entries are skipped), from
+    sysfs: a holder ``dm-N`` of one of them whose ``dm/uuid`` starts with ``mpath-``. Returns ``{name, dm,
+    device: /dev/mapper/<name>, real_device: /dev/dm-N, slaves: [sdX...], complete}`` (``complete``: every given
+    device is one of its paths) or None when no map holds any of them."""
+    names = [os.path.basename(d) for d in real_devices if d]
+    for name in names:
+        for holder in sorted(_listdir(os.path.join(sys_block, name, "holders"))):
+            uuid = _read(os.path.join(sys_block, holder, "dm", "uuid")) or ""
+            map_name = _read(os.path.join(sys_block, holder, "dm", "name"))
+            if not uuid.startswith("mpath-") or not map_name:
+                continue
+            slaves = sorted(_listdir(os.path.join(sys_block, holder, "slaves")))
+            return {"name": map_name, "dm": holder, "device": "/dev/mapper/%s" % map_name,
+                    "real_device": "/dev/%s" % holder, "slaves": slaves,
+                    "complete": all(n in slaves for n in names)}
+    return None
+
+
+def multipathd_running(pidfile=MULTIPATHD_PIDFILE, proc="/proc"):
+    """Whether multipathd runs: its pid file names a live process."""
+    try:
+        with open(pidfile) as handle:
+            pid = int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return os.path.exists(os.path.join(proc, str(pid)))
+
+
+def device_size(real_device, sys_block=SYS_BLOCK):
     """Size in bytes of a kernel block device (``/sys/class/block/<name>/size`` is in 512-byte sectors whatever
     the device's block size), or None when it cannot be read."""
     try:
@@ -342,8 +408,15 @@ def mounted_devices():
     return mounts
 
 
-def device_in_use(real_device):
-    """Mount points of ``real_device`` or its partitions, and any device-mapper/LVM holders of it."""
+# multipathd keeps every path of its maps open (the path checker): not a user of a path.
+MULTIPATH_OPENERS = ("multipathd",)
+
+
+def device_in_use(real_device, ignore_holders=(), ignore_openers=()):
+    """Mount points of ``real_device`` or its partitions, and any device-mapper/LVM holders of it (except the
+    names in ``ignore_holders``: the dm-multipath map of a path, whose own users are checked instead) and the
+    processes that have it open (except those whose command is in ``ignore_openers``: multipathd for a path of a
+    map, :data:`MULTIPATH_OPENERS`)."""
     users = []
     name = os.path.basename(real_device)
     for dev, points in mounted_devices().items():
@@ -353,8 +426,9 @@ def device_in_use(real_device):
     # Holders of the disk and of each partition (LVM or device-mapper on a partition holds the partition only).
     for dev in [name] + sorted(p for p in _listdir("/sys/class/block/%s" % name)
                                if p.startswith(name) and p[len(name):].isdigit()):
-        users.extend("holder:%s" % h for h in sorted(_listdir("/sys/class/block/%s/holders" % dev)))
-    users.extend(openers(real_device))
+        users.extend("holder:%s" % h for h in sorted(_listdir("/sys/class/block/%s/holders" % dev))
+                     if h not in ignore_holders)
+    users.extend(openers(real_device, ignore=ignore_openers))
     return users
 
 
@@ -365,9 +439,10 @@ def _listdir(path):
         return []
 
 
-def openers(real_device, proc="/proc"):
+def openers(real_device, proc="/proc", ignore=()):
     """``open by <command>[<pid>]`` for each process that holds ``real_device`` or one of its partitions open (its
-    file descriptors in /proc, as fuser reads them); processes that vanish meanwhile are skipped."""
+    file descriptors in /proc, as fuser reads them), except processes whose command is in ``ignore``; processes
+    that vanish meanwhile are skipped."""
     name = os.path.basename(real_device)
     found = []
     try:
@@ -394,5 +469,6 @@ def openers(real_device, proc="/proc"):
                     comm = handle.read().strip()
             except OSError:
                 comm = "?"
-            found.append("open by %s[%s]" % (comm, pid))
+            if comm not in ignore:
+                found.append("open by %s[%s]" % (comm, pid))
     return found

@@ -19,6 +19,7 @@ Only what is in files survives a tgt restart, so the file is written first and t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -30,7 +31,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._runner import Co
 
 __all__ = ["parse_show", "parse_conf", "render_conf", "generate_secret", "Tgt", "HEADER", "is_managed_conf",
            "ForeignTarget", "SECRET_LENGTH", "write_private", "read_file", "check_target", "PENDING_SECRET",
-           "shown_size", "PENDING_TARGET_SECRET", "bound_users"]
+           "shown_size", "PENDING_TARGET_SECRET", "bound_users", "lun_identity",
+           "identity_matches"]
 
 # The project's marker: every target file it writes starts with this line (and names its target).
 HEADER = "# Managed by ember.blockstore; changes are overwritten.\n"
@@ -61,6 +63,24 @@ def generate_secret(length=SECRET_LENGTH):
     return "".join(secrets.choice(_SECRET_ALPHABET) for dummy in range(length))
 
 
+def lun_identity(volume):
+    """``(scsi_id, scsi_sn)`` of a volume's LUN 1: stable across target reloads, tgt restarts and reboots.
+
+    tgt 1.0.85 gives each LUN ``scsi_id`` ``"IET     <tid:04x><lun:04x>"`` and ``scsi_sn`` ``"beaf<tid><lun>"``
+    (usr/spc.c ``spc_lu_init``): the tid is the order in which targets were loaded, so a reload or a restart can
+    give a LUN another identity, and dm-multipath (which groups paths by WWID) would see another disk. The file
+    sets both instead (target-level ``scsi_id``/``scsi_sn`` lines, which tgt-admin applies to the target's
+    backing-store LUN with ``tgtadm --op update --mode logicalunit --params scsi_id=...``).
+
+    Both are the first 32 hex digits of SHA-256 over the volume name (names are unique across the storage nodes).
+    VPD page 0x83 (``update_vpd_83``) carries the id as a T10 vendor designator and, read as hex digits, as an NAA
+    IEEE Registered Extended designator (type 6: the first digit is replaced by 6), which udev's ``scsi_id`` ranks
+    first: the WWID (``ID_SERIAL``) is ``36`` followed by the id's last 31 hex digits. 32 characters fit tgt's
+    ``SCSI_ID_LEN`` and ``SCSI_SN_LEN`` (36). The serial (VPD 0x80) is the same digits."""
+    digest = hashlib.sha256(("ember.blockstore volume %s" % volume).encode("utf-8")).hexdigest()[:32]
+    return digest, digest
+
+
 def read_file(path):
     """The text of ``path``, or None when it does not exist."""
     try:
@@ -79,8 +99,10 @@ def is_managed_conf(text, iqn):
 def parse_show(text):
     """Parse ``tgtadm --lld iscsi --mode target --op show`` into ``{iqn: target}``.
 
-    target: ``{tid, state, sessions: [initiator iqn], luns: {lun: {type, backing_store, size}}, accounts: [],
-    acl: [], connections: [{initiator, address}]}`` (``connections``: one per iSCSI connection of a session, with
+    target: ``{tid, state, sessions: [initiator iqn], luns: {lun: {type, backing_store, size[, scsi_id, scsi_sn]}},
+    accounts: [],
+    acl: [], connections: [{initiator, address}]}`` (``scsi_id``/``scsi_sn`` only when tgtadm prints them;
+    ``connections``: one per iSCSI connection of a session, with
     the initiator's IP address as tgt shows it). ``accounts`` are the incoming (CHAP) users; a target with an
     outgoing (mutual CHAP) account also has ``outgoing_account``: tgtd prints it as ``<user> (outgoing)`` after the
     incoming ones (usr/target.c, ``tgtadm_target_show``: ``_TAB2 "%s (outgoing)\n"``), at most one per target.
@@ -122,6 +144,9 @@ def parse_show(text):
             elif lun is not None and line.startswith("Backing store path:"):
                 path = line.split(":", 1)[1].strip()
                 target["luns"][lun]["backing_store"] = None if path == "None" else path
+            elif lun is not None and line.startswith(("SCSI ID:", "SCSI SN:")):
+                target["luns"][lun]["scsi_id" if line.startswith("SCSI ID:") else "scsi_sn"] = \
+                    line.split(":", 1)[1].strip()
             elif lun is not None and line.startswith("Size:"):
                 target["luns"][lun]["size"] = line.split(":", 1)[1].split(",")[0].strip()
         elif section == "Account information":
@@ -137,8 +162,10 @@ def parse_show(text):
 
 def parse_conf(text):
     """Parse one of our target files:
-    ``{iqn, backing_store, initiators: [], addresses: [], chap_username, chap_password}``, and with an
-    ``outgoinguser`` line (mutual CHAP) also ``target_chap_username`` and ``target_chap_password``."""
+    ``{iqn, backing_store, initiators: [], addresses: [], chap_username, chap_password}``, with ``scsi_id`` and
+    ``scsi_sn`` lines (:func:`lun_identity`; files written before 0.3.0 have none) also ``scsi_id`` and
+    ``scsi_sn``, and with an ``outgoinguser`` line (mutual CHAP) also ``target_chap_username`` and
+    ``target_chap_password``."""
     conf = {"iqn": None, "backing_store": None, "initiators": [], "addresses": [], "chap_username": None,
             "chap_password": None}
     for raw in text.splitlines():
@@ -161,6 +188,8 @@ def parse_conf(text):
             conf["initiators"].append(value)
         elif key == "initiator-address":
             conf["addresses"].append(value)
+        elif key in ("scsi_id", "scsi_sn"):
+            conf[key] = value
         elif key == "incominguser":
             parts = value.split()
             if len(parts) == 2:
@@ -181,14 +210,15 @@ def _safe(value):
 
 
 def render_conf(iqn, backing_store, initiators, chap_username, chap_password, volume=None, addresses=(),
-                target_chap_username=None, target_chap_password=None):
+                target_chap_username=None, target_chap_password=None, scsi_id=None, scsi_sn=None):
     """The file for one target; deterministic (sorted ACL entries) so an unchanged export rewrites nothing.
     Every value must be one word of safe characters (:data:`_SAFE_VALUE`), else ValueError: no value can add a
     line, a directive or a shell command (tgt-admin passes values to ``/bin/sh``).
 
     With ``target_chap_username`` (mutual CHAP) the file also has ``outgoinguser <user> <secret>``: tgt-admin
     creates that account when it does not exist and binds it with ``--outgoing`` (scripts/tgt-admin,
-    ``process_options``)."""
+    ``process_options``). ``scsi_id`` and ``scsi_sn`` (:func:`lun_identity`) become target-level lines that
+    tgt-admin applies to the backing-store LUN (``add_backing_direct``)."""
     outgoing = []
     if target_chap_username is not None:
         if not target_chap_password:
@@ -196,13 +226,18 @@ def render_conf(iqn, backing_store, initiators, chap_username, chap_password, vo
         outgoing = [target_chap_username] + (
             [target_chap_password] if target_chap_password != PENDING_TARGET_SECRET else [])
     for value in [iqn, backing_store, chap_username] + list(initiators) + list(addresses) + (
-            [volume] if volume else []) + ([chap_password] if chap_password != PENDING_SECRET else []) + outgoing:
+            [volume] if volume else []) + ([chap_password] if chap_password != PENDING_SECRET else []) + outgoing \
+            + [v for v in (scsi_id, scsi_sn) if v is not None]:
         _safe(value)
     lines = [HEADER.rstrip("\n")]
     if volume:
         lines.append("# volume: %s" % volume)
     lines.append("<target %s>" % iqn)
     lines.append("    backing-store %s" % backing_store)
+    if scsi_id is not None:
+        lines.append("    scsi_id %s" % scsi_id)
+    if scsi_sn is not None:
+        lines.append("    scsi_sn %s" % scsi_sn)
     for address in sorted(set(addresses)):
         lines.append("    initiator-address %s" % address)
     for initiator in sorted(set(initiators)):
@@ -286,11 +321,17 @@ class Tgt:
         for entry in sorted(set(desired) - set(current)):
             self.runner.run(base + ["--op", "bind", flag(entry), entry])
 
-    def add_lun(self, tid, lun, backing_store):
+    def add_lun(self, tid, lun, backing_store, identity=None):
         """Add a logical unit to a live target (``tgtadm --op new --mode logicalunit``): logged-in sessions
-        stay; initiators see the LUN after a rescan."""
+        stay; initiators see the LUN after a rescan. With ``identity`` (``(scsi_id, scsi_sn)``) the LUN gets it
+        before anyone can see it (``--op update --params scsi_id=...,scsi_sn=...``), as tgt-admin does from the
+        file's lines."""
         self.runner.run(["tgtadm", "--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", str(tid),
                          "--lun", str(lun), "--backing-store", backing_store])
+        if identity:
+            self.runner.run(["tgtadm", "--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid",
+                             str(tid), "--lun", str(lun), "--params",
+                             "scsi_id=%s,scsi_sn=%s" % (_safe(identity[0]), _safe(identity[1]))])
 
     def refresh_lun_size(self, tid, lun, backing_store):
         """Make a live LUN present its backing store's current size (after ``lvextend``) without dropping the
@@ -342,16 +383,21 @@ def bound_users(target):
     return set(target.get("accounts", [])) | ({outgoing} if outgoing else set())
 
 
-def check_target(target, user, backing_store, addresses, target_user=None):
+def check_target(target, user, backing_store, addresses, target_user=None, identity=None):
     """What is wrong with a live target (a ``parse_show`` entry or None) against what its file says: a list of
     problems, empty when LUN 1, the CHAP account binding, the outgoing (mutual CHAP) account (exactly
-    ``target_user``, or none when it is None) and the ACL are exactly right."""
+    ``target_user``, or none when it is None) and the ACL are exactly right, and, with ``identity``
+    (``(scsi_id, scsi_sn)``), LUN 1 shows that SCSI identity (when tgtadm prints one)."""
     if target is None:
         return ["the target is not live"]
     problems = []
     backing = (target["luns"].get(1) or {}).get("backing_store")
     if backing != backing_store:
         problems.append("LUN 1 is %s, not %s" % (backing or "missing", backing_store))
+    if identity is not None and not identity_matches(target["luns"].get(1), identity):
+        lun = target["luns"].get(1) or {}
+        problems.append("LUN 1 has SCSI ID %s and serial %s, not %s and %s" % (
+            lun.get("scsi_id"), lun.get("scsi_sn"), identity[0], identity[1]))
     if target["accounts"] != [user]:
         problems.append("CHAP accounts bound are %s, not exactly [%s]" % (target["accounts"] or "none", user))
     if target.get("outgoing_account") != target_user:
@@ -360,3 +406,11 @@ def check_target(target, user, backing_store, addresses, target_user=None):
     if sorted(target["acl"]) != sorted(addresses):
         problems.append("ACL is %s, not %s" % (sorted(target["acl"]) or "empty", sorted(addresses)))
     return problems
+
+
+def identity_matches(lun, identity):
+    """Whether a live LUN (a ``parse_show`` LUN entry or None) shows the SCSI identity ``(scsi_id, scsi_sn)``; a
+    LUN that is missing, or whose show output has no ``SCSI ID:`` line, is not held against it."""
+    if not lun or lun.get("scsi_id") is None:
+        return True
+    return (lun.get("scsi_id"), lun.get("scsi_sn")) == tuple(identity)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ansible_collections.ember.blockstore.plugins.module_utils._backup_policy import validate_policy
 from ansible_collections.ember.blockstore.plugins.module_utils._metadata import (
     MAX_TAG_CHARS,
     MetadataError,
@@ -54,7 +55,7 @@ VOLUMES_FIELD = "blockstore_volumes"
 TYPES_FIELD = "blockstore_volume_types"
 VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
                          "description", "snapshots", "cascade", "project", "source", "metadata",
-                         "is_multiattach"))
+                         "is_multiattach", "backup"))
 TYPE_KEYS = frozenset(("extra_specs", "description", "qos_specs", "mutual_chap"))
 ATTACHMENT_KEYS = frozenset(("host", "qos_cgroup", "state", "force"))
 # A volume's snapshots (option names of the snapshot module, which openstack.cloud's volume_snapshot uses).
@@ -105,6 +106,7 @@ class VolumeRequest:
     metadata: dict | None = None
     detach_force: tuple = ()
     is_multiattach: bool | None = None
+    backup: dict | None = None  # the backup policy (playbooks/backup.yml uses it; the converge run checks it)
 
     @property
     def field(self):
@@ -228,6 +230,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         state = item.get("state", "present")
         if state not in ("present", "absent"):
             errors.append(f"{field}.state: {state!r} is not one of present, absent")
+        errors.extend(validate_policy(item.get("backup"), field + ".backup"))
         size = item.get("size")
         source = _validate_source(item.get("source"), field, name, state, errors)
         if size is None:
@@ -341,7 +344,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             index=index, name=str(name), state=state, size=size, volume_type=None if vtype is None else str(vtype),
             availability_zones=zones, attachments=hosts, force=force,
             description=None if description is None else str(description), snapshots=snapshots,
-            cascade=cascade, project=project, source=source, qos_cgroups=cgroups,
+            cascade=cascade, project=project, source=source, qos_cgroups=cgroups, backup=item.get("backup"),
             detach_force=tuple(detach_force), is_multiattach=multi,
             metadata=None if metadata is None else dict(metadata)))
     if errors:

@@ -545,3 +545,21 @@ def test_ledger_forget_lists_are_checked_before_anything():
     assert "stor9" not in text  # a node removed for good is usually gone from the inventory too
     with pytest.raises(AnsibleFilterError, match="blockstore_ledger_forget: 'archive01' is not a list"):
         run_plan(gathers(), forget="archive01")
+
+
+@pytest.mark.parametrize("good", [["198.18.0.21"], ["198.18.0.21", "198.18.1.21"], ["fd00::21", "198.18.1.21"]])
+def test_a_consumer_with_several_addresses_is_accepted(good):
+    assert run_plan(gathers(), consumer_addresses={"client1": good})["volumes"]
+
+
+def test_every_bad_address_of_a_consumer_is_named():
+    with pytest.raises(AnsibleFilterError) as excinfo:
+        run_plan(gathers(), consumer_addresses={"client1": ["198.18.0.21", "198.18.1.300", "10.0.0.0/8"]})
+    text = str(excinfo.value)
+    assert "client1: a storage address (blockstore_storage_ip or blockstore_storage_ips) '198.18.1.300'" in text
+    assert "'10.0.0.0/8'" in text and "'198.18.0.21'" not in text
+
+
+def test_an_empty_address_list_is_no_address():
+    with pytest.raises(AnsibleFilterError, match="consumer client1 has no blockstore_storage_ip"):
+        run_plan(gathers(), consumer_addresses={"client1": []})

@@ -16,10 +16,43 @@ they leave behind, not only for the commands themselves:
 from __future__ import annotations
 
 import copy
+import re
 
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show, shown_size
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
+    lun_identity,
+    parse_conf,
+    parse_show,
+    shown_size,
+)
 
 SHOW = ["tgtadm", "--lld", "iscsi", "--mode", "target", "--op", "show"]
+
+
+def with_identity(name, content):
+    """A capture as this version writes and loads it: target files carry ``scsi_id``/``scsi_sn`` after the
+    backing store, and the live LUN 1 of each target shows them (the captures predate the lines: tgt's
+    tid-derived defaults). The raw captures (:func:`raw`) are the upgrade case."""
+    if name.startswith("tgt/conf_"):
+        volume = re.search(r"^# volume: (\S+)$", content, re.MULTILINE).group(1)
+        scsi_id, scsi_sn = lun_identity(volume)
+        return re.sub(r"^(    backing-store \S+\n)", r"\g<1>    scsi_id %s\n    scsi_sn %s\n" % (scsi_id, scsi_sn),
+                      content, flags=re.MULTILINE)
+    if name.startswith("tgt/show_"):
+        out, volume, lun = [], None, None
+        for line in content.splitlines(keepends=True):
+            match = re.match(r"^Target \d+: \S+:volume-(\S+)$", line)
+            if match:
+                volume = match.group(1)
+            lun_match = re.match(r"^ +LUN: (\d+)$", line)
+            if lun_match:
+                lun = int(lun_match.group(1))
+            if volume and lun == 1 and re.match(r"^ +SCSI (ID|SN):", line):
+                identity = dict(zip(("ID", "SN"), lun_identity(volume)))
+                line = re.sub(r"(SCSI (ID|SN)): .*", lambda m, ids=identity: "%s: %s" % (m.group(1), ids[m.group(2)]),
+                              line)
+            out.append(line)
+        return "".join(out)
+    return content
 
 
 def render_show(targets):
@@ -33,8 +66,10 @@ def render_show(targets):
                       "            Connection: 0"]
         lines.append("    LUN information:")
         for lun, info in sorted(t["luns"].items()):
-            lines += ["        LUN: %d" % lun, "            Type: %s" % (info.get("type") or "disk"),
-                      "            Size: %s, Block size: 512" % (info.get("size") or "0 MB"),
+            lines += ["        LUN: %d" % lun, "            Type: %s" % (info.get("type") or "disk")]
+            shown = [("ID", "scsi_id"), ("SN", "scsi_sn")]
+            lines += ["            SCSI %s: %s" % (label, info[key]) for label, key in shown if key in info]
+            lines += ["            Size: %s, Block size: 512" % (info.get("size") or "0 MB"),
                       "            Backing store path: %s" % (info.get("backing_store") or "None")]
         lines.append("    Account information:")
         lines += ["        %s" % a for a in t["accounts"]]
@@ -119,6 +154,8 @@ class FakeTgtd:
                     if lu.get("online", True):
                         return 22, "", "tgtadm: invalid request"
                     lu.update(backing_store=value, size=shown_size(self.sizes[value]), online=True)
+                elif key in ("scsi_id", "scsi_sn"):
+                    lu[key] = value
                 else:
                     raise AssertionError("unexpected parameter %r" % param)
             return 0, "", ""
@@ -156,7 +193,8 @@ class FakeTgtd:
             self.targets[iqn] = {
                 "tid": tid, "state": "ready", "sessions": [],
                 "luns": {0: {"type": "controller", "backing_store": None, "size": None},
-                         1: {"type": "disk", "backing_store": conf["backing_store"], "size": "1074 MB"}},
+                         1: dict({"type": "disk", "backing_store": conf["backing_store"], "size": "1074 MB"},
+                                 **{k: conf[k] for k in ("scsi_id", "scsi_sn") if conf.get(k)})},
                 "accounts": [] if self.lose_account else [user],
                 "acl": list(conf["addresses"]) or ["ALL"],
             }

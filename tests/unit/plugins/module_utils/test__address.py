@@ -11,6 +11,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._address import (
     host_address,
     listen_portal,
     portal,
+    storage_ips,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import NameError_
 
@@ -111,3 +112,47 @@ def test_listen_portal_allows_the_wildcards():
     assert host_address("0.0.0.0", "f", allow_unspecified=True) == "0.0.0.0"
     with pytest.raises(NameError_):
         host_address("0.0.0.0", "f")
+
+
+# --- storage_ips: blockstore_storage_ip + blockstore_storage_ips ------------------------------------------------
+
+@pytest.mark.parametrize("primary, addresses, expected", [
+    ("198.18.0.11", None, ["198.18.0.11"]),
+    ("198.18.0.11", [], ["198.18.0.11"]),
+    (None, ["198.18.0.11", "198.18.1.11"], ["198.18.0.11", "198.18.1.11"]),  # the list's first is the primary
+    ("", ["198.18.1.11", "198.18.0.11"], ["198.18.1.11", "198.18.0.11"]),
+    ("198.18.1.11", ["198.18.0.11", "198.18.1.11"], ["198.18.1.11", "198.18.0.11"]),  # the primary first, once
+    ("FD00::11", ["fd00::11", "198.18.1.11"], ["fd00::11", "198.18.1.11"]),  # canonical form, then deduplicated
+    (None, None, []),
+])
+def test_storage_ips(primary, addresses, expected):
+    assert storage_ips(primary, addresses, "stor1") == expected
+
+
+@pytest.mark.parametrize("primary, addresses, field", [
+    ("198.18.0.300", [], "stor1: blockstore_storage_ip"),
+    ("198.18.0.11", ["198.18.1.11", "198.18.1.0/24"], "stor1: blockstore_storage_ips[1]"),
+    (None, ["0.0.0.0"], "stor1: blockstore_storage_ips[0]"),
+    (None, ["198.18.1.11;reboot"], "stor1: blockstore_storage_ips[0]"),
+    (None, "198.18.1.11", "stor1: blockstore_storage_ips is"),
+])
+def test_storage_ips_refuses_what_is_not_a_host_address(primary, addresses, field):
+    with pytest.raises(NameError_) as info:
+        storage_ips(primary, addresses, "stor1")
+    assert str(info.value).startswith(field)
+
+
+def test_storage_ips_without_validation_keeps_the_values():
+    assert storage_ips("x", ["x", "y"], validate=False) == ["x", "y"]
+
+
+def test_the_storage_ips_filter_reads_host_vars():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.ember.blockstore.plugins.filter.validate import FilterModule
+    storage_ips_filter = FilterModule().filters()["storage_ips"]
+    assert storage_ips_filter({"blockstore_storage_ips": ["198.18.0.21", "198.18.1.21"]}) == [
+        "198.18.0.21", "198.18.1.21"]
+    assert storage_ips_filter({"blockstore_storage_ip": "198.18.0.21"}) == ["198.18.0.21"]
+    assert storage_ips_filter({}) == []
+    with pytest.raises(AnsibleFilterError, match="client1: blockstore_storage_ips"):
+        storage_ips_filter({"inventory_hostname": "client1", "blockstore_storage_ips": ["bad"]}, validate=True)

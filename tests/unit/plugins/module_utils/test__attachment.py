@@ -32,18 +32,23 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm impor
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
     PENDING_SECRET,
     Tgt,
+    lun_identity,
     parse_conf,
     parse_show,
     render_conf,
 )
-from fake_tgtd import FakeTgtd
+from fake_tgtd import FakeTgtd, with_identity
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PREFIX = "iqn.2026-11.io.ember.blockstore:"
 
 
-def text(name):
+def raw(name):
     return (FIXTURES / name).read_text()
+
+
+def text(name):
+    return with_identity(name, raw(name))
 
 
 def captured(name, pattern):
@@ -151,7 +156,8 @@ LOGS01_IQN = PREFIX + "volume-logs01"
 LOGS01_CONF = "/etc/tgt/conf.d/ember-volume-logs01.conf"
 # logs01's file was not captured: the one the module would have written for the live target.
 LOGS01_TEXT = render_conf(LOGS01_IQN, "/dev/ember-thick/volume-logs01", [CLIENT1], "ember_logs01_5591e8e0",
-                          "Logs01SecretX9k2", volume="logs01", addresses=[CLIENT1_ADDR])
+                          "Logs01SecretX9k2", volume="logs01", addresses=[CLIENT1_ADDR],
+                          **dict(zip(("scsi_id", "scsi_sn"), lun_identity("logs01"))))
 
 
 NO_FILES = files({})
@@ -304,7 +310,7 @@ def test_live_account_differs_is_update(state, old_live):
     # A file written with the hashed CHAP user while tgtd still has the old account ember_db01_data.
     user = chap_username("db01-data")
     conf = render_conf(DB01_IQN, DB01_BACKING, [OLD_CLIENT1], user, OLD_SECRET, volume="db01-data",
-                       addresses=[CLIENT1_ADDR])
+                       addresses=[CLIENT1_ADDR], **dict(zip(("scsi_id", "scsi_sn"), lun_identity("db01-data"))))
     (act,), errors = decide_one(db01(initiators=[OLD_CLIENT1]), state, old_live, files({DB01_CONF: conf}))
     assert errors == []
     assert old_live[DB01_IQN]["accounts"] == [OLD_USER]
@@ -381,8 +387,13 @@ def test_live_target_without_lun1_gets_it_added_live_keeping_sessions(state, liv
     runner = FakeTgtd(live)
     apply(act, Tgt(runner), live)
     tid = live[DB01_IQN]["tid"]
+    scsi_id, scsi_sn = lun_identity("db01-data")
     assert runner.calls == [["tgtadm", "--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", str(tid),
-                             "--lun", "1", "--backing-store", "/dev/ember-thin/volume-db01-data"], SHOW]
+                             "--lun", "1", "--backing-store", "/dev/ember-thin/volume-db01-data"],
+                            ["tgtadm", "--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", str(tid),
+                             "--lun", "1", "--params", "scsi_id=%s,scsi_sn=%s" % (scsi_id, scsi_sn)], SHOW]
+    assert (runner.targets[DB01_IQN]["luns"][1]["scsi_id"], runner.targets[DB01_IQN]["luns"][1]["scsi_sn"]) == (
+        scsi_id, scsi_sn)
     assert runner.targets[DB01_IQN]["luns"][1]["backing_store"] == "/dev/ember-thin/volume-db01-data"
     assert runner.targets[DB01_IQN]["sessions"] == live[DB01_IQN]["sessions"]
 
@@ -1098,3 +1109,73 @@ def test_a_bad_target_prefix_refuses_every_item(state):
     actions, errors = decide([db01()], state, {}, "iqn.2026-11.io.x:a;touch /tmp/x", read=NO_FILES)
     assert actions == []
     assert errors[0].startswith("target_prefix: 'iqn.2026-11.io.x:a;touch /tmp/x' is not an IQN prefix")
+
+
+# --- the LUN's SCSI identity (scsi_id/scsi_sn in the file) -------------------------------------------------------
+
+def test_a_new_export_gets_the_identity_in_its_file_and_live(tmp_path, state):
+    (act,), errors = decide_one(db01(), state, {})
+    assert errors == [] and act["action"] == "export"
+    conf = parse_conf(act["desired"])
+    assert (conf["scsi_id"], conf["scsi_sn"]) == lun_identity("db01-data")
+    act["conf_path"] = str(tmp_path / "db01.conf")
+    runner = FakeTgtd({}, files={DB01_IQN: act["conf_path"]})
+    apply(act, Tgt(runner), {})
+    lun = runner.targets[DB01_IQN]["luns"][1]
+    assert (lun["scsi_id"], lun["scsi_sn"]) == lun_identity("db01-data")
+
+
+def test_an_old_file_without_sessions_is_reloaded_for_the_identity(tmp_path, state):
+    # The raw captures: the file predates the identity lines, the live LUN has tgt's tid-derived id. Nobody is
+    # logged in, so the target is reloaded now (tgt-admin --update applies the file's scsi_id/scsi_sn).
+    live = parse_show(raw("tgt/show_two_targets_acl.txt"))
+    live[DB01_IQN]["sessions"] = []
+    (act,), errors = decide_one(db01(), state, live, files({DB01_CONF: raw("tgt/conf_db01_acl.conf")}))
+    assert errors == []
+    assert (act["action"], act["write_file"], act["acl_only"], act["identity_pending"]) == (
+        "update", True, False, False)
+    assert "SCSI identity" in act["reason"]
+    act["conf_path"] = str(tmp_path / "db01.conf")
+    runner = FakeTgtd(live, files={DB01_IQN: act["conf_path"]})
+    apply(act, Tgt(runner), live)
+    assert ["tgt-admin", "--update", DB01_IQN] in runner.calls
+    lun = runner.targets[DB01_IQN]["luns"][1]
+    assert (lun["scsi_id"], lun["scsi_sn"]) == lun_identity("db01-data")
+
+
+def test_an_old_file_with_sessions_keeps_them_and_the_identity_waits_for_the_next_reload(tmp_path, state):
+    # Logged in: a reload would drop the session. The file gets the identity (it applies at the next reload or
+    # tgt restart, when the tid-derived one could change anyway); the live target is not touched.
+    live = parse_show(raw("tgt/show_two_targets_acl.txt"))
+    assert live[DB01_IQN]["sessions"]
+    (act,), errors = decide_one(db01(), state, live, files({DB01_CONF: raw("tgt/conf_db01_acl.conf")}))
+    assert errors == []
+    assert (act["action"], act["write_file"], act["acl_only"], act["identity_pending"]) == (
+        "update", True, True, True)
+    act["conf_path"] = str(tmp_path / "db01.conf")
+    runner = FakeTgtd(live, files={DB01_IQN: act["conf_path"]})
+    apply(act, Tgt(runner), live)  # no force needed, no reload
+    assert not any(c[0] == "tgt-admin" for c in runner.calls)
+    assert runner.targets[DB01_IQN]["sessions"] == live[DB01_IQN]["sessions"]
+    assert parse_conf((tmp_path / "db01.conf").read_text())["scsi_id"] == lun_identity("db01-data")[0]
+    # The next run: the file is right, the live LUN still has the old id and the session: nothing to do.
+    (again,), errors = decide_one(db01(), state, live, files({DB01_CONF: (tmp_path / "db01.conf").read_text()}))
+    assert (again["action"], again["identity_pending"]) == ("none", True)
+
+
+def test_a_live_lun_with_another_identity_and_no_sessions_is_reloaded(state, live, db01_conf):
+    live[DB01_IQN]["sessions"] = []
+    live[DB01_IQN]["luns"][1]["scsi_id"] = "IET     00010001"
+    (act,), errors = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
+    assert (act["action"], act["write_file"], act["acl_only"]) == ("update", False, False)
+    assert act["reason"] == "LUN 1's SCSI identity (scsi_id/scsi_sn) changes"
+
+
+def test_connection_info_lists_every_portal_of_a_node_with_several(state, live, db01_conf):
+    (act,), dummy = decide_one(db01(), state, live, files({DB01_CONF: db01_conf}))
+    info = connection_info(act, "198.18.0.11", ["198.18.1.11", "198.18.0.11:3260", "198.18.1.11:3260"])
+    assert info["target_portal"] == "198.18.0.11:3260"
+    assert info["target_portals"] == ["198.18.0.11:3260", "198.18.1.11:3260"]
+    # One portal (or none given): the key is absent, as before.
+    assert "target_portals" not in connection_info(act, "198.18.0.11", ["198.18.0.11"])
+    assert "target_portals" not in connection_info(act, "198.18.0.11")

@@ -404,3 +404,104 @@ def test_connect_items_leave_out_targets_with_a_session():
                                 {"connection_info": dict(info, target_iqn=PREFIX + "volume-b", volume="b")}]}]
     assert [i["volume"] for i in connect_items(results, CLIENT1)] == ["a", "b"]
     assert [i["volume"] for i in connect_items(results, CLIENT1, [PREFIX + "volume-a"])] == ["b"]
+
+
+# --- several storage addresses per consumer (dm-multipath): every one in the ACL --------------------------------
+
+def test_attachment_items_single_addresses_as_lists_give_the_same_items(plan):
+    # The role passes each consumer's addresses as a list (ember.blockstore.storage_ips): one address gives
+    # exactly the items a bare string gave.
+    initiators = {"client1": CLIENT1, "client2": CLIENT2}
+    as_lists = {host: [address] for host, address in ADDRESSES.items()}
+    for host in ("stor1", "stor2"):
+        assert attachment_items(plan, host, initiators, addresses=as_lists) == attachment_items(
+            plan, host, initiators, addresses=ADDRESSES)
+
+
+def test_attachment_items_bind_every_address_of_a_consumer(plan):
+    initiators = {"client1": CLIENT1, "client2": CLIENT2}
+    addresses = {"client1": ["198.18.0.21", "198.18.1.21"], "client2": "198.18.0.22"}
+    items = attachment_items(plan, "stor1", initiators, addresses=addresses)
+    assert items[0]["initiator_addresses"] == ["198.18.0.21", "198.18.1.21"]
+    assert items[1]["initiator_addresses"] == ["198.18.0.21", "198.18.0.22", "198.18.1.21"]
+
+
+@pytest.mark.parametrize("empty", [[], [""], [None]])
+def test_attachment_items_an_empty_address_list_is_no_address(plan, empty):
+    with pytest.raises(ValueError, match="client2 have no blockstore_storage_ip"):
+        attachment_items(plan, "stor1", {"client1": CLIENT1, "client2": CLIENT2},
+                         addresses={"client1": ["198.18.0.21"], "client2": empty})
+
+
+# --- connect_items with several portals (dm-multipath) ----------------------------------------------------------
+
+MP_PORTALS = ["198.18.0.11:3260", "198.18.1.11:3260"]
+
+
+def _mp_results():
+    info = dict(_info("db01-data", [CLIENT1]), target_portals=list(MP_PORTALS))
+    return [{"attachments": [{"connection_info": info}]}]
+
+
+def _facts(*sessions):
+    return {"sessions": [{"target_iqn": PREFIX + "volume-db01-data", "portal": portal, "device": "/dev/x",
+                          "size_bytes": 1, "multipath": mpath} for portal, mpath in sessions]}
+
+
+def test_connect_items_carry_every_portal_in_one_item():
+    (item,) = connect_items(_mp_results(), CLIENT1)
+    assert item["target_portals"] == MP_PORTALS and item["target_portal"] == MP_PORTALS[0]
+
+
+@pytest.mark.parametrize("sessions, wanted", [
+    ([], True),
+    ([("198.18.0.11:3260", "36ab")], True),  # one portal missing (its link was down at the last run)
+    ([("198.18.0.11:3260", None), ("198.18.1.11:3260", None)], True),  # no map yet
+    ([("198.18.0.11:3260", "36ab"), ("198.18.1.11:3260", "36cd")], True),  # two maps: not one disk
+    ([("198.18.0.11:3260", "36ab"), ("198.18.1.11", "36ab")], False),  # both, one map (the port is implied)
+])
+def test_a_multipath_volume_is_connected_only_on_every_portal_in_one_map(sessions, wanted):
+    # __blockstore_connected lists the IQN as soon as one session has a device; with several portals the facts
+    # per portal decide.
+    items = connect_items(_mp_results(), CLIENT1, sessions=[PREFIX + "volume-db01-data"],
+                          consumer_facts=_facts(*sessions))
+    assert bool(items) is wanted
+
+
+def test_single_portal_items_are_unchanged_without_target_portals():
+    results = [{"attachments": [{"connection_info": _info("db01-data", [CLIENT1])}]}]
+    (item,) = connect_items(results, CLIENT1, storage_portals={"stor1": ["198.18.0.11:3260"]})
+    assert "target_portals" not in item
+
+
+def test_qos_and_resize_items_of_a_multipath_node_name_every_portal():
+    plan = {"volumes": [{"name": "db01-data", "state": "present", "host": "stor1", "attachments": ["client1"],
+                         "size_bytes": 2048, "qos_specs": {"read_iops_sec": 100}}]}
+    facts = _facts(("198.18.0.11:3260", "36ab"), ("198.18.1.11:3260", "36ab"))
+    items = connect_items([], CLIENT1, sessions=[PREFIX + "volume-db01-data"], plan=plan, consumer="client1",
+                          portals={"stor1": "198.18.0.11:3260"}, consumer_facts=facts,
+                          storage_portals={"stor1": MP_PORTALS})
+    assert len(items) == 1  # one item per volume, though two sessions show the smaller size
+    assert items[0]["target_portals"] == MP_PORTALS and items[0]["auth_method"] == "None"
+    assert items[0]["qos"] == {"read_iops_sec": 100} and items[0]["size_bytes"] == 2048
+
+
+@pytest.mark.parametrize("sessions, listed", [
+    ([("198.18.0.11:3260", "36ab"), ("198.18.1.11:3260", "36ab")], False),  # both paths, one map: nothing to do
+    ([("198.18.0.11:3260", None), ("198.18.1.11:3260", None)], True),  # the map was flushed (found on the lab)
+    ([("198.18.0.11:3260", "36ab")], True),  # a path missing
+])
+def test_a_multipath_export_is_listed_until_the_consumer_has_every_path_in_one_map(sessions, listed):
+    # The fast path leaves out an export whose consumers are logged in; with several portals only a consumer with
+    # a session on every portal and one map over them counts, so a lost map or path is repaired by the next run.
+    plan = {"volumes": [entry("db01-data", "none", size=GiB, attachments=["client1"])]}
+    db01 = PREFIX + "volume-db01-data"
+    pools = [pool("stor1", "lvm-thin", [_current("db01-data", db01, [CLIENT1], ["198.18.0.21"])])]
+    items = attachment_items(plan, "stor1", {"client1": CLIENT1}, pools, addresses=ADDRESSES,
+                             sessions={"client1": [db01]}, portals=list(MP_PORTALS),
+                             consumer_facts={"client1": _facts(*sessions)})
+    assert bool(items) is listed
+    # One portal (no multipath): the session list decides, as before.
+    assert attachment_items(plan, "stor1", {"client1": CLIENT1}, pools, addresses=ADDRESSES,
+                            sessions={"client1": [db01]}, portals=["198.18.0.11:3260"],
+                            consumer_facts={"client1": _facts(*sessions)}) == []

@@ -31,6 +31,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
     PENDING_TARGET_SECRET,
     Tgt,
     check_target,
+    lun_identity,
     parse_conf,
     parse_show,
     render_conf,
@@ -51,13 +52,16 @@ def text(name):
     return (FIXTURES / name).read_text()
 
 
-DB01_ACL_CONF = text("tgt/conf_db01_acl.conf")
+DB01_ACL_CONF = text("tgt/conf_db01_acl_id.conf")
 CLIENT1 = re.search(r"(?m)^    # initiator-name (\S+)$", DB01_ACL_CONF).group(1)
 CLIENT1_ADDR = re.search(r"(?m)^    initiator-address (\S+)$", DB01_ACL_CONF).group(1)
 DB01_USER, DB01_SECRET = re.search(r"(?m)^    incominguser (\w+) (\w+)$", DB01_ACL_CONF).groups()
 # db01-data's file with mutual CHAP: the capture plus the outgoinguser line the renderer writes.
 DB01_MUTUAL_CONF = DB01_ACL_CONF.replace("</target>",
                                          "    outgoinguser %s %s\n</target>" % (TARGET_USER, TARGET_SECRET))
+
+
+DB01_IDENTITY = dict(zip(("scsi_id", "scsi_sn"), lun_identity("db01-data")))
 
 
 def with_outgoing(show_text, iqn, user):
@@ -124,7 +128,8 @@ class MutualTgtd(FakeTgtd):
 
 def test_render_and_parse_round_trip_with_outgoinguser():
     out = render_conf(DB01_IQN, DB01_BACKING, [CLIENT1], DB01_USER, DB01_SECRET, volume="db01-data",
-                      addresses=[CLIENT1_ADDR], target_chap_username=TARGET_USER, target_chap_password=TARGET_SECRET)
+                      addresses=[CLIENT1_ADDR], target_chap_username=TARGET_USER, target_chap_password=TARGET_SECRET,
+                      **DB01_IDENTITY)
     assert out == DB01_MUTUAL_CONF
     conf = parse_conf(out)
     assert (conf["chap_username"], conf["chap_password"]) == (DB01_USER, DB01_SECRET)
@@ -136,7 +141,7 @@ def test_render_and_parse_round_trip_with_outgoinguser():
 
 def test_render_without_mutual_chap_is_unchanged():
     out = render_conf(DB01_IQN, DB01_BACKING, [CLIENT1], DB01_USER, DB01_SECRET, volume="db01-data",
-                      addresses=[CLIENT1_ADDR])
+                      addresses=[CLIENT1_ADDR], **DB01_IDENTITY)
     assert out == DB01_ACL_CONF
     assert "target_chap_username" not in parse_conf(out)
 
@@ -160,7 +165,7 @@ def test_render_keeps_the_pending_target_secret_apart():
 # --- tgtadm --op show -------------------------------------------------------------------------------------------
 
 def test_parse_show_reports_the_outgoing_account_apart():
-    live = parse_show(with_outgoing(text("tgt/show_two_targets_acl.txt"), DB01_IQN, TARGET_USER))
+    live = parse_show(with_outgoing(text("tgt/show_two_targets_acl_id.txt"), DB01_IQN, TARGET_USER))
     db01 = live[DB01_IQN]
     assert db01["accounts"] == [DB01_USER]
     assert db01["outgoing_account"] == TARGET_USER
@@ -181,7 +186,7 @@ def test_parse_show_outgoing_only():
 
 @pytest.fixture()
 def mutual_live():
-    return parse_show(with_outgoing(text("tgt/show_two_targets_acl.txt"), DB01_IQN, TARGET_USER))
+    return parse_show(with_outgoing(text("tgt/show_two_targets_acl_id.txt"), DB01_IQN, TARGET_USER))
 
 
 def test_check_target_exactly_the_outgoing_account(mutual_live):
@@ -195,7 +200,7 @@ def test_check_target_exactly_the_outgoing_account(mutual_live):
 
 
 def test_check_target_missing_outgoing_account():
-    target = parse_show(text("tgt/show_two_targets_acl.txt"))[DB01_IQN]
+    target = parse_show(text("tgt/show_two_targets_acl_id.txt"))[DB01_IQN]
     assert check_target(target, DB01_USER, DB01_BACKING, [CLIENT1_ADDR]) == []
     assert check_target(target, DB01_USER, DB01_BACKING, [CLIENT1_ADDR], TARGET_USER) == [
         "the outgoing (mutual CHAP) account bound is none, not %s" % TARGET_USER]
@@ -221,7 +226,7 @@ def test_new_export_with_mutual_chap_generates_the_target_secret_on_apply():
 
 
 def test_connection_info_without_mutual_chap_has_no_target_keys(mutual_live):
-    (act,), errors = decide_one(item(), parse_show(text("tgt/show_two_targets_acl.txt")), {DB01_CONF: DB01_ACL_CONF})
+    (act,), errors = decide_one(item(), parse_show(text("tgt/show_two_targets_acl_id.txt")), {DB01_CONF: DB01_ACL_CONF})
     assert errors == [] and act["action"] == "none"
     assert not any(key.startswith("target_auth") for key in connection_info(act, "198.18.0.11"))
 
@@ -238,7 +243,7 @@ def test_the_target_secret_is_read_back_and_stable(mutual_live):
 
 
 def test_turning_mutual_chap_on_reloads_and_needs_force_with_sessions(tmp_path):
-    live = parse_show(text("tgt/show_two_targets_acl.txt"))
+    live = parse_show(text("tgt/show_two_targets_acl_id.txt"))
     (act,), errors = decide_one(item(mutual_chap=True), live, {DB01_CONF: DB01_ACL_CONF})
     assert errors == []
     assert act["action"] == "update" and act["acl_only"] is False and act["lun_only"] is False
@@ -252,7 +257,7 @@ def test_turning_mutual_chap_on_reloads_and_needs_force_with_sessions(tmp_path):
 
 
 def test_turning_mutual_chap_on_with_force(tmp_path):
-    live = parse_show(text("tgt/show_two_targets_acl.txt"))
+    live = parse_show(text("tgt/show_two_targets_acl_id.txt"))
     (act,), errors = decide_one(item(mutual_chap=True), live, {DB01_CONF: DB01_ACL_CONF})
     act["conf_path"] = str(tmp_path / "ember-volume-db01-data.conf")
     runner = MutualTgtd(live, files={DB01_IQN: act["conf_path"]})
@@ -309,7 +314,7 @@ def test_a_changed_target_secret_is_not_acl_only(mutual_live):
     ({"mutual_chap": True, "target_chap_username": "a b"}, r"attachments\[0\]\.target_chap_username: must be"),
 ])
 def test_refused_mutual_chap_items(kwargs, message):
-    live = parse_show(text("tgt/show_two_targets_acl.txt"))
+    live = parse_show(text("tgt/show_two_targets_acl_id.txt"))
     actions, errors = decide_one(item(**kwargs), live, {DB01_CONF: DB01_ACL_CONF})
     assert actions == [] and len(errors) == 1
     assert re.search(message, errors[0]), errors[0]

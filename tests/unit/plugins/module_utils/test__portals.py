@@ -126,6 +126,11 @@ def test_the_role_template_renders_what_render_dropin_says(tmp_path, addresses):
     (["127.0.0.1:3260", "198.18.0.11:3260"], ["198.18.0.11", "127.0.0.1"], "", False),
     (["198.18.0.11:3260"], [], "", True),  # no address at all: the role runs and says so
     (["198.18.0.11:3260"], ["bad;value"], "198.18.0.11", True),
+    # A node with several storage addresses (dm-multipath) listens on each.
+    (["198.18.0.11:3260"], [], ["198.18.0.11", "198.18.1.11"], True),
+    (["198.18.0.11:3260", "198.18.1.11:3260"], [], ["198.18.0.11", "198.18.1.11"], False),
+    (["198.18.0.11:3260", "198.18.1.11:3260"], [], ["198.18.0.11"], True),
+    (["198.18.0.11:3260"], [], [], True),
 ])
 def test_portals_differ_decides_whether_the_role_runs_again(shown, addresses, storage_ip, differ):
     from ansible_collections.ember.blockstore.plugins.module_utils._portals import portals_differ

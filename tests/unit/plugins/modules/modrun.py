@@ -35,7 +35,7 @@ def lab_answer(args):
     if args[0] == "pvs":
         return 0, '{"report": [{"pv": []}]}', ""
     if args[0] == "tgtadm" and args[-2:] == ["--op", "show"] and "target" in args:
-        return 0, fixture("tgt/show_two_targets_acl.txt"), ""
+        return 0, fixture("tgt/show_two_targets_acl_id.txt"), ""
     if args[0] == "tgtadm" and "sys" in args:
         return 0, "System:\n    State: ready\n", ""
     if args[0] == "iscsiadm" and args[1:3] in (["-m", "session"], ["-m", "node"]) and len(args) == 3:

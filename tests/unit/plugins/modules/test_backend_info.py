@@ -224,9 +224,10 @@ def test_live_target_without_file_is_in_use(converged, live):
 
 
 def test_thin_converged_with_address_acl_export():
-    conf = parse_conf(text("tgt/conf_db01_acl.conf"))
+    # The captures with the LUN's SCSI identity in the file and live (as this version writes and loads them).
+    conf = parse_conf(text("tgt/conf_db01_acl_id.conf"))
     exports = {conf["backing_store"]: dict(conf, path="/etc/tgt/conf.d/ember-volume-db01-data.conf")}
-    live = parse_show(text("tgt/show_two_targets_acl.txt"))
+    live = parse_show(text("tgt/show_two_targets_acl_id.txt"))
     (dummy, db01) = pool_facts("stor1", thin(), lvm_state("converged_acl"), exports, live, False)["volumes"]
     assert db01["status"] == "in-use"
     assert db01["target_iqn"] == PREFIX + "volume-db01-data"
@@ -505,3 +506,22 @@ def test_the_shipped_inventories_pass_the_role_check():
     root = Path(__file__).resolve().parents[4]
     for path in sorted(root.glob("inventories/*/host_vars/*.yml")):
         validate_backends(yaml.safe_load(path.read_text()).get("blockstore_backends", []))
+
+
+def test_an_export_without_the_stable_scsi_identity_is_not_ok():
+    # The raw captures: the file predates scsi_id/scsi_sn, so the fast path lists the export and the attachment
+    # module writes them (and reloads the target when nobody is logged in).
+    conf = parse_conf(text("tgt/conf_db01_acl.conf"))
+    exports = {conf["backing_store"]: dict(conf, path="/etc/tgt/conf.d/ember-volume-db01-data.conf")}
+    live = parse_show(text("tgt/show_two_targets_acl.txt"))
+    (dummy, db01) = pool_facts("stor1", thin(), lvm_state("converged_acl"), exports, live, False)["volumes"]
+    assert db01["export_ok"] is False
+    # The file has it, the live LUN not yet: fine while someone is logged in (it applies at the next reload) ...
+    conf = parse_conf(text("tgt/conf_db01_acl_id.conf"))
+    exports = {conf["backing_store"]: dict(conf, path="/etc/tgt/conf.d/ember-volume-db01-data.conf")}
+    (dummy, db01) = pool_facts("stor1", thin(), lvm_state("converged_acl"), exports, live, False)["volumes"]
+    assert db01["export_ok"] is True
+    # ... not when nobody is: then the target is reloaded with it.
+    live[PREFIX + "volume-db01-data"]["sessions"] = []
+    (dummy, db01) = pool_facts("stor1", thin(), lvm_state("converged_acl"), exports, live, False)["volumes"]
+    assert db01["export_ok"] is False

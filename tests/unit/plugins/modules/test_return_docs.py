@@ -22,19 +22,26 @@ from ansible_collections.ember.blockstore.plugins.module_utils import (
     _attachment,
     _attachment_info,
     _backend_info,
+    _backup,
     _connection,
     _info,
     _snapshot,
     _volume,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.backup_store import ChunkStore
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
     device_path,
     parse_nodes,
     parse_sessions,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show, render_conf
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
+    lun_identity,
+    parse_conf,
+    parse_show,
+    render_conf,
+)
 
 ROOT = Path(__file__).resolve().parents[4]
 MODULES_DIR = ROOT / "plugins" / "modules"
@@ -104,8 +111,8 @@ def with_defaults(options, **values):
 # --- every module ------------------------------------------------------------------------------------------------
 
 def test_every_module_is_checked():
-    assert MODULES == ["attachment", "attachment_info", "backend_info", "connection", "initiator_info", "ledger",
-                       "snapshot", "snapshot_info", "volume", "volume_info"], \
+    assert MODULES == ["attachment", "attachment_info", "backend_info", "backup", "backup_info", "connection",
+                       "initiator_info", "ledger", "snapshot", "snapshot_info", "volume", "volume_info"], \
         "a module was added or removed: add its RETURN check to this file"
 
 
@@ -210,15 +217,78 @@ def test_snapshot_result_of_decided_actions():
         assert set(module("snapshot").result_of(act)) == set(documented), act["action"]
 
 
+# --- backup and backup_info --------------------------------------------------------------------------------------
+
+def _backup_catalog(tmp_path):
+    """A store with backups ``first`` and ``second`` of volume b and ``nightly`` of volume a."""
+    store = ChunkStore(str(tmp_path / "store"))
+    store.create()
+    for volume, name, data, when in (("b", "first", "v1", "2026-11-20T11:30:00Z"),
+                                     ("b", "second", "v2", "2026-11-21T11:30:00Z"),
+                                     ("a", "nightly", "a1", "2026-11-20T01:00:00Z")):
+        (tmp_path / "src").write_text(data)
+        store.backup(str(tmp_path / "src"), volume, name, chunk_size=65536, created_at=when)
+    return store, _backup.read_catalog(store, ["a", "b"])[0]
+
+
+def _backup_actions(tmp_path):
+    """One action of each kind over lvs_backup.json (see cases/backup.yml)."""
+    state = LvmState(parse_vgs((FIXTURES / "lvm/vgs_stor1.json").read_text()),
+                     parse_lvs((FIXTURES / "lvm/lvs_backup.json").read_text()))
+    items = [with_defaults(_backup.ITEM_OPTIONS, **values) for values in (
+        {"name": "new", "volume": "a", "vg": "ember-thick"},
+        {"name": "third", "volume": "b", "vg": "ember-thin", "is_incremental": True},
+        {"name": "nightly", "volume": "a", "vg": "ember-thick"},
+        {"name": "first", "volume": "b", "state": "verified"},
+        {"name": "nightly", "volume": "a", "state": "restored", "restore_to": "a", "vg": "ember-thick",
+         "force": True},
+        {"name": "first", "volume": "b", "state": "absent", "vg": "ember-thin"},
+        {"volume": "b", "state": "absent", "keep_last": 1},
+        {"name": "gone", "volume": "b", "state": "absent"},
+    )]
+    _store, catalog = _backup_catalog(tmp_path)
+    actions, errors = _backup.decide(items, state, catalog, {}, 65536)
+    assert errors == []
+    assert [a["action"] for a in actions] == ["create", "create", "none", "verify", "restore", "delete", "prune",
+                                              "absent"]
+    assert actions[1]["method"] == "thin_delta"
+    return actions
+
+
+def test_backup_result_keys_are_documented():
+    assert set(contains("backup", "backups")) == set(module("backup").RESULT_KEYS)
+
+
+def test_backup_result_of_decided_actions(tmp_path):
+    documented = contains("backup", "backups")
+    for act in _backup_actions(tmp_path):
+        assert set(module("backup").result_of(act)) == set(documented), act["action"]
+
+
+def test_backup_stats_keys_are_the_stores(tmp_path):
+    store, catalog = _backup_catalog(tmp_path)
+    described = contains("backup", "backups")["stats"]["description"]
+    for key in catalog["a"][0]["stats"]:
+        assert "V(%s)" % key in described
+
+
+def test_backup_info_keys(tmp_path):
+    _store, catalog = _backup_catalog(tmp_path)
+    documented = contains("backup_info", "backups")
+    for manifest in catalog["b"]:
+        assert set(module("backup_info").backup_info(manifest)) == set(documented)
+
+
 # --- attachment --------------------------------------------------------------------------------------------------
 
 def _attachment_actions():
     """One action of each kind from the captures after the address-ACL change, plus the upgrade of an export
     written by the name-only version (an ACL-only update)."""
-    conf_text = (FIXTURES / "tgt/conf_db01_acl.conf").read_text()
+    conf_text = (FIXTURES / "tgt/conf_db01_acl_id.conf").read_text()
     # logs01's file was not captured: the one the module writes (a live target without its file is a clash).
     logs01 = render_conf(PREFIX + "volume-logs01", "/dev/ember-thick/volume-logs01", [CLIENT1_ACL],
-                         "ember_logs01_5591e8e0", "Logs01SecretX9k2", volume="logs01", addresses=[CLIENT1_ADDR])
+                         "ember_logs01_5591e8e0", "Logs01SecretX9k2", volume="logs01", addresses=[CLIENT1_ADDR],
+                         **dict(zip(("scsi_id", "scsi_sn"), lun_identity("logs01"))))
     files = {"/etc/tgt/conf.d/ember-volume-db01-data.conf": conf_text,
              "/etc/tgt/conf.d/ember-volume-logs01.conf": logs01}
     items = [with_defaults(_attachment.ITEM_OPTIONS, **values) for values in (
@@ -226,7 +296,7 @@ def _attachment_actions():
         {"volume": "archive01", "vg": "ember-thin", "initiators": [CLIENT1_ACL], "initiator_addresses": [CLIENT1_ADDR]},
         {"volume": "logs01", "vg": "ember-thick", "state": "absent"},
     )]
-    live = parse_show((FIXTURES / "tgt/show_two_targets_acl.txt").read_text())
+    live = parse_show((FIXTURES / "tgt/show_two_targets_acl_id.txt").read_text())
     actions, errors = _attachment.decide(items, lvm_state("converged_acl"), live, PREFIX, read=files.get)
     assert errors == []
     assert [a["action"] for a in actions] == ["none", "export", "unexport"]

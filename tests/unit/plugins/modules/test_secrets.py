@@ -15,6 +15,7 @@ import stat
 import pytest
 from ansible_collections.ember.blockstore.plugins.module_utils import _attachment, _connection
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers import iscsiadm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import lun_identity
 from ansible_collections.ember.blockstore.plugins.modules import attachment, connection
 from modrun import lab_answer, run_module
 
@@ -90,6 +91,9 @@ def test_no_secret_on_a_storage_node_command_line(monkeypatch, capsys, conf_dir)
             shown = lab_answer(args)[1].replace("/dev/ember-thick/volume-logs01", "/dev/ember-thin/volume-archive01")
             shown = shown.replace("volume-logs01", "volume-archive01").replace("ember_logs01_5591e8e0",
                                                                                "ember_archive01_user")
+            # tgt-admin gave archive01's LUN the identity of its file.
+            for old, new in zip(lun_identity("logs01"), lun_identity("archive01")):
+                shown = shown.replace(old, new)
             return 0, shown, ""
         return lab_answer(args)
     calls = []

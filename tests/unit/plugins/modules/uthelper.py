@@ -21,6 +21,8 @@ A case file ``cases/<module>.yml``::
         missing_bins: [iscsiadm]                        # get_bin_path finds every other tool in /usr/bin
         mountinfo: "..."      # NFS: the mount table (/proc/self/mountinfo) the storage node has before the run
         statvfs: {f_frsize: 4096, f_blocks: 2621440, f_bavail: 1310720}   # NFS: what statvfs says of any share
+        store_backups:        # backups made in {tmp}/store before the run (64 KiB chunks), before ``files``
+          - {volume: a, name: nightly, data: "text of the volume", created_at: "2026-11-20T01:00:00Z"}
         commands:             # expected in this order; a name, or {cmd, rc, out | out_file, err | err_file, stdin}
           - vgs
           - {cmd: [lvcreate, ...], rc: 0}
@@ -42,8 +44,9 @@ real rc and output are the module's; ``mountinfo`` replaces the mount table once
 
 Everything the modules read or write on the host besides commands is redirected under ``{tmp}``: tgt target files
 (``conf.d/``), the open-iscsi node database (``nodes/``), tgt's targets.conf and systemd drop-in, LVM's metadata
-backups (``lvm-backup/``), iscsid's pid file, the host lock and the consumer's cgroup v2 tree (``cgroup/``, e.g.
-``cgroup/system.slice/io.max``; set up with ``files``).
+backups (``lvm-backup/``), iscsid's pid file, the host lock, the consumer's cgroup v2 tree (``cgroup/``, e.g.
+``cgroup/system.slice/io.max``; set up with ``files``) and the LV devices the backup module reads and writes
+(``dev/<vg>/<lv>``, files set up with ``files``).
 """
 
 from __future__ import annotations
@@ -60,12 +63,14 @@ from ansible.module_utils import basic
 from ansible_collections.ember.blockstore.plugins.module_utils import (
     _attachment,
     _backend_info,
+    _backup,
     _connection,
     _naming,
     _qos,
     _volume,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers import iscsiadm, nfs
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.backup_store import ChunkStore
 from modrun import FIXTURES, run_module
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
@@ -100,7 +105,8 @@ def load_cases(name):
     params = []
     for case in doc["cases"]:
         unknown = set(case) - {"id", "args", "check_mode", "files", "devices", "devices_after", "in_use",
-                               "device_numbers", "missing_bins", "commands", "expect", "mountinfo", "statvfs"}
+                               "device_numbers", "missing_bins", "store_backups", "commands", "expect",
+                               "mountinfo", "statvfs"}
         assert not unknown, "%s: unknown case keys %s" % (case.get("id"), sorted(unknown))
         case = dict(case, commands=[_command(entry, named) for entry in case.get("commands") or []])
         params.append(pytest.param(name, case, id="%s:%s" % (name, case["id"])))
@@ -169,13 +175,14 @@ def redirect_host(monkeypatch, root, case, module):
     monkeypatch.setattr(_backend_info, "TGT_DROPIN", str(root / "tgt-dropin.conf"))
     monkeypatch.setattr(_backend_info, "LVM_BACKUP_DIR", str(root / "lvm-backup"))
     monkeypatch.setattr(iscsiadm, "NODE_DIRS", (str(root / "nodes"),))
+    monkeypatch.setattr(_backup, "device_path", lambda vg, lv: str(root / "dev" / vg / lv))
     if hasattr(module, "PID_FILES"):
         monkeypatch.setattr(module, "PID_FILES", (str(root / "iscsid.pid"),))
     devices = case.get("devices") or {}
     after = case.get("devices_after") or devices
     in_use = case.get("in_use") or {}
     monkeypatch.setattr(_connection, "real_device", devices.get)
-    monkeypatch.setattr(_connection, "device_in_use", lambda real: list(in_use.get(real, [])))
+    monkeypatch.setattr(_connection, "device_in_use", lambda real, ignore_holders=(), ignore_openers=(): list(in_use.get(real, [])))
     monkeypatch.setattr(iscsiadm.Iscsiadm, "wait_for_device", lambda self, path, timeout: after.get(path))
     monkeypatch.setattr(_qos, "CGROUP_ROOT", str(root / "cgroup"))
     # NFS: the mount table and statvfs of the shares (mount points under {tmp}, from the backends'
@@ -214,11 +221,23 @@ def assert_subset(expected, actual, where="result"):
         assert actual == expected, "%s: %r != %r" % (where, actual, expected)
 
 
+def make_backups(root, backups):
+    """The case's ``store_backups`` in ``{tmp}/store``, each from a file holding its ``data``."""
+    for number, spec in enumerate(backups):
+        store = ChunkStore(str(root / "store"))
+        store.create()
+        source = root / ("backup-source-%d" % number)
+        source.write_text(spec["data"])
+        store.backup(str(source), spec["volume"], spec["name"], chunk_size=64 * 1024,
+                     created_at=spec.get("created_at"), source=spec.get("source"))
+
+
 def run_case(monkeypatch, capsys, tmp_path, name, case):
     module = __import__("%s.%s" % (MODULE_PACKAGE, name), fromlist=["main"])
     case = dict(case, mountinfo=_substitute(case.get("mountinfo"), tmp_path),
                 commands=_substitute(case["commands"], tmp_path))
     redirect_host(monkeypatch, tmp_path, case, module)
+    make_backups(tmp_path, case.get("store_backups") or [])
     for rel, content in (case.get("files") or {}).items():
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)

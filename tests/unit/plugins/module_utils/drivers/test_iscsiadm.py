@@ -120,3 +120,23 @@ def test_device_path_lun_is_an_integer():
     assert device_path("198.18.0.11:3260", PREFIX + "volume-x", "0") == (
         "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-%svolume-x-lun-0" % PREFIX)
     assert device_path("198.18.0.11:3260", PREFIX + "volume-x", 12).endswith("-lun-12")
+
+
+def _proc(root, pid, comm, links):
+    fd = root / str(pid) / "fd"
+    fd.mkdir(parents=True)
+    (root / str(pid) / "comm").write_text(comm + "\n")
+    for number, target in enumerate(links):
+        (fd / str(number)).symlink_to(target)
+
+
+def test_openers_name_each_process_and_skip_the_ignored(tmp_path):
+    # A fake /proc: fd symlinks to device nodes (they need not exist); multipathd holds every path open.
+    proc = tmp_path / "proc"
+    _proc(proc, 224, "multipathd", ["/dev/sdb", "/dev/sdc"])
+    _proc(proc, 900, "dd", ["/dev/sdb1"])
+    _proc(proc, 901, "sh", ["/dev/sdbb", "/dev/null"])
+    from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import MULTIPATH_OPENERS, openers
+    assert openers("/dev/sdb", proc=str(proc)) == ["open by multipathd[224]", "open by dd[900]"]
+    assert openers("/dev/sdb", proc=str(proc), ignore=MULTIPATH_OPENERS) == ["open by dd[900]"]
+    assert openers("/dev/sdc", proc=str(proc), ignore=MULTIPATH_OPENERS) == []

@@ -27,7 +27,10 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
     HEADER,
     ForeignTarget,
     Tgt,
+    check_target,
     generate_secret,
+    identity_matches,
+    lun_identity,
     parse_conf,
     parse_show,
     render_conf,
@@ -69,8 +72,10 @@ def test_parse_show_connected_target():
             "state": "ready",
             "sessions": [CLIENT1_OLD],
             "luns": {
-                0: {"type": "controller", "backing_store": None, "size": "0 MB"},
-                1: {"type": "disk", "backing_store": "/dev/ember-thin/volume-b", "size": "1074 MB"},
+                0: {"type": "controller", "backing_store": None, "size": "0 MB", "scsi_id": "IET     00010000",
+                    "scsi_sn": "beaf10"},
+                1: {"type": "disk", "backing_store": "/dev/ember-thin/volume-b", "size": "1074 MB",
+                    "scsi_id": "IET     00010001", "scsi_sn": "beaf11"},
             },
             "accounts": ["ember_b"],
             "acl": ["ALL", CLIENT1_OLD],
@@ -95,11 +100,13 @@ def test_parse_show_two_targets_keeps_sections_apart():
     assert list(targets) == [PREFIX + "volume-db01-data", PREFIX + "volume-logs01"]
     db01, logs01 = targets[PREFIX + "volume-db01-data"], targets[PREFIX + "volume-logs01"]
     assert (db01["tid"], logs01["tid"]) == (1, 2)
+    # tgt's defaults, derived from the tid (usr/spc.c spc_lu_init): what lun_identity() replaces.
     assert db01["luns"][1] == {"type": "disk", "backing_store": "/dev/ember-thin/volume-db01-data",
-                               "size": "1074 MB"}
+                               "size": "1074 MB", "scsi_id": "IET     00010001", "scsi_sn": "beaf11"}
     assert logs01["luns"][1] == {"type": "disk", "backing_store": "/dev/ember-thick/volume-logs01",
-                                 "size": "268 MB"}
-    assert logs01["luns"][0] == {"type": "controller", "backing_store": None, "size": "0 MB"}
+                                 "size": "268 MB", "scsi_id": "IET     00020001", "scsi_sn": "beaf21"}
+    assert logs01["luns"][0] == {"type": "controller", "backing_store": None, "size": "0 MB",
+                                 "scsi_id": "IET     00020000", "scsi_sn": "beaf20"}
     # Target 2's sections must not leak into target 1.
     assert db01["accounts"] == ["ember_db01_data"]
     assert logs01["accounts"] == ["ember_logs01"]
@@ -663,3 +670,82 @@ def test_write_private_failure_leaves_no_temp_file(tmp_path):
 def test_write_private_missing_directory(tmp_path):
     with pytest.raises(FileNotFoundError):
         write_private(str(tmp_path / "missing" / "f.conf"), "x")
+
+
+# --- the LUN's SCSI identity (stable WWID for dm-multipath) ------------------------------------------------------
+
+def test_lun_identity_is_stable_hex_and_per_volume():
+    scsi_id, scsi_sn = lun_identity("db01-data")
+    assert (scsi_id, scsi_sn) == lun_identity("db01-data")  # the same in every run, on every host
+    assert re.fullmatch(r"[0-9a-f]{32}", scsi_id) and scsi_sn == scsi_id
+    assert len(scsi_id) <= 36  # tgt's SCSI_ID_LEN and SCSI_SN_LEN (usr/tgtd.h)
+    # Names that differ only in punctuation get different identities (a.b vs a-b, as for CHAP users).
+    assert len({lun_identity(n)[0] for n in ("a.b", "a-b", "a_b", "ab", "db01-data")}) == 5
+
+
+def test_render_conf_writes_the_identity_after_the_backing_store_and_parses_it_back():
+    scsi_id, scsi_sn = lun_identity("x")
+    out = render_conf(PREFIX + "volume-x", "/dev/vg/volume-x", [CLIENT1], "user_1", "Secret123456", volume="x",
+                      addresses=[CLIENT1_ADDR], scsi_id=scsi_id, scsi_sn=scsi_sn)
+    lines = out.splitlines()
+    assert lines[3:6] == ["    backing-store /dev/vg/volume-x", "    scsi_id %s" % scsi_id,
+                          "    scsi_sn %s" % scsi_sn]
+    conf = parse_conf(out)
+    assert (conf["scsi_id"], conf["scsi_sn"]) == (scsi_id, scsi_sn)
+
+
+def test_a_file_without_the_identity_parses_without_it():
+    conf = parse_conf(text("conf_db01_acl.conf"))
+    assert "scsi_id" not in conf and "scsi_sn" not in conf
+
+
+def test_render_conf_refuses_an_unsafe_identity():
+    with pytest.raises(ValueError):
+        render_conf(PREFIX + "volume-x", "/dev/vg/volume-x", [CLIENT1], "u", "Secret123456", scsi_id="a b")
+
+
+def test_parse_show_reads_the_scsi_identity_of_each_lun():
+    # The captures show tgt's tid-derived defaults (usr/spc.c): what a reload or restart can change.
+    luns = parse_show(text("show_two_targets_acl.txt"))[PREFIX + "volume-db01-data"]["luns"]
+    assert (luns[1]["scsi_id"], luns[1]["scsi_sn"]) == ("IET     00010001", "beaf11")
+
+
+@pytest.mark.parametrize("lun, expected", [
+    (None, True),  # no LUN: nothing to compare (LUN 1 missing is its own problem)
+    ({"type": "disk"}, True),  # tgtadm printed no SCSI ID line
+    ({"scsi_id": "IET     00010001", "scsi_sn": "beaf11"}, False),
+    ({"scsi_id": lun_identity("v")[0], "scsi_sn": "beaf11"}, False),
+    ({"scsi_id": lun_identity("v")[0], "scsi_sn": lun_identity("v")[1]}, True),
+])
+def test_identity_matches(lun, expected):
+    assert identity_matches(lun, lun_identity("v")) is expected
+
+
+def test_check_target_names_a_wrong_identity():
+    target = parse_show(text("show_two_targets_acl.txt"))[PREFIX + "volume-db01-data"]
+    wanted = lun_identity("db01-data")
+    problems = check_target(target, ACL_USER, "/dev/ember-thin/volume-db01-data", [CLIENT1_ADDR], identity=wanted)
+    assert problems == ["LUN 1 has SCSI ID IET     00010001 and serial beaf11, not %s and %s" % wanted]
+    assert check_target(target, ACL_USER, "/dev/ember-thin/volume-db01-data", [CLIENT1_ADDR]) == []
+
+
+def test_add_lun_sets_the_identity_before_anyone_sees_it():
+    calls = []
+
+    class Runner:
+        def run(self, args, check=True):
+            calls.append(args)
+            return 0, "", ""
+    Tgt(Runner()).add_lun(3, 1, "/dev/vg/volume-x", identity=lun_identity("x"))
+    assert calls[1] == ["tgtadm", "--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", "3",
+                        "--lun", "1", "--params", "scsi_id=%s,scsi_sn=%s" % lun_identity("x")]
+
+
+def test_derived_fixtures_are_the_captures_with_the_identity():
+    # conf_db01_acl_id.conf / show_two_targets_acl_id.txt: the captures as this version writes and loads them.
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fake_tgtd import with_identity
+    for raw, derived in (("conf_db01_acl.conf", "conf_db01_acl_id.conf"),
+                         ("show_two_targets_acl.txt", "show_two_targets_acl_id.txt")):
+        assert text(derived) == with_identity("tgt/" + raw, text(raw))
