@@ -76,10 +76,12 @@ def main():
         tar = subprocess.run("tar -C %s -cf - --exclude=.venv --exclude=.git --exclude=build --exclude=.collections "
                              "plugins benchmarks galaxy.yml" % ROOT, shell=True, capture_output=True, check=True)
         subprocess.run([os.path.join(ROOT, "lab", "ssh.sh"), node,
-                        "rm -rf %s && mkdir -p %s/.collections/ansible_collections/ember && ln -s .. %s/.collections/"
-                        "ansible_collections/ember/blockstore && tar -C %s -xf -" % (remote, remote, remote, remote)],
+                        "rm -rf %s && mkdir -p %s/.collections/ansible_collections/ember && ln -s ../../.. %s/"
+                        ".collections/ansible_collections/ember/blockstore && tar -C %s -xf -"
+                        % (remote, remote, remote, remote)],
                        input=tar.stdout, check=True, capture_output=True)
-        engine = ssh(node, "python3 %s/benchmarks/backup.py --device %s --drop-caches --dir /var/tmp" % (remote, device))
+        engine = ssh(node, "python3 %s/benchmarks/backup.py --device %s --drop-caches --dir /var/tmp"
+                     % (remote, device))
         print(engine.rstrip())
         first = re.search(r"first backup\s+[\d.]+ s\s+(\d+) %", engine)
         # Incremental through the backup module: full, change, incremental.

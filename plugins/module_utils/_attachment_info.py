@@ -19,6 +19,7 @@ import re
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import LV_PREFIX, is_volume_name
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import device_path, normalize_portal
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import read_text as _read
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import is_managed_conf, parse_conf
 
 __all__ = ["SYS_CLASS_BLOCK", "TGT_MB", "LUN", "parse_show_details", "conf_acl", "conf_outgoing_user",
@@ -285,14 +286,6 @@ def consumer_records(sessions, nodes, prefix, names=None):
                                               "device": device_path(portal, item["target_iqn"], LUN)})
             record[kind] = True
     return [records[key] for key in sorted(records)]
-
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def _listdir(path):

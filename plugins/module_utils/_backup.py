@@ -31,8 +31,6 @@ Statuses: while a backup reads the volume it carries ``ember.status=backing-up``
 
 from __future__ import annotations
 
-import re
-
 from ansible_collections.ember.blockstore.plugins.module_utils._info import CREATING_TAG, STATUS_TAG
 from ansible_collections.ember.blockstore.plugins.module_utils._metadata import (
     MetadataError,
@@ -59,6 +57,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import 
     SIZE_TAG,
     dm_name_length,
     snapshot_lv_name,
+    validate_snapshot_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.backup_store import StoreError, retained
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT
@@ -90,17 +89,13 @@ BASE_PREFIX = "bkbase-"
 TEMP_PREFIX = "bktmp-"
 BACKING_UP = STATUS_TAG + "backing-up"
 RESTORING = STATUS_TAG + "restoring-backup"
-_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,61}[a-z0-9])?$")
 _DM_NAME_MAX = 127
 _KEEP = ("keep_last", "keep_daily", "keep_weekly")
 
 
 def validate_backup_name(name, field="name"):
     """Return ``name`` if it is a valid backup name (a volume name's rules), else raise :class:`NameError_`."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise NameError_("%s: %s is not a valid backup name; use 1-63 lowercase letters, digits, '.' or '-', "
-                         "starting and ending with a letter or digit" % (field, show_value(name)))
-    return name
+    return validate_snapshot_name(name, field, what="backup")
 
 
 def base_lv_name(volume, backup):
@@ -431,12 +426,14 @@ def _decide_restored(act, where, lvm_state, manifests, by_name, chunk_size, expo
 
 class BackupApplier:
     """Runs decided actions (``lvm``: :class:`drivers.lvm.Lvm`, ``thin``: :class:`drivers.dmthin.ThinDelta`,
-    ``store``: :class:`drivers.backup_store.ChunkStore`)."""
+    ``store``: :class:`drivers.backup_store.ChunkStore`; ``whole_sha256``: a full backup also hashes the whole
+    stream for the manifest's plain ``sha256``, a second pass over every byte)."""
 
-    def __init__(self, lvm, thin, store):
+    def __init__(self, lvm, thin, store, whole_sha256=False):
         self.lvm = lvm
         self.thin = thin
         self.store = store
+        self.whole_sha256 = whole_sha256
 
     def apply(self, act):
         {"create": self.backup, "verify": self.verify, "restore": self.restore, "delete": self.delete,
@@ -476,7 +473,8 @@ class BackupApplier:
                 device_path(vg, act["source_lv"]), volume, act["name"], chunk_size=act["chunk_size"],
                 parent=act["base"][1] if act.get("base") else _parent(self.store, act),
                 ranges=ranges, incremental=act["incremental"], metadata=act.get("metadata"),
-                description=act.get("description"), source=act["snapshot"], method=act["method"])
+                description=act.get("description"), source=act["snapshot"], method=act["method"],
+                whole_sha256=self.whole_sha256)
             _from_manifest(act, manifest)
             if act["thin"] and not act["source_active"]:
                 self.lvm.deactivate(vg, act["source_lv"])

@@ -24,6 +24,7 @@ __all__ = [
     "validate_type_name", "tgt_conf_path", "validate_target_prefix", "validate_vg_name", "validate_lv_name",
     "validate_backend_name", "validate_text", "validate_chap_username", "validate_chap_secret", "show_value",
     "is_managed_lv", "is_managed_snapshot", "validate_device_path", "encode_tag_text", "decode_tag_text",
+    "BACKUP_TAG", "BUSY_STATUS_TAGS", "is_backup_base",
 ]
 
 MANAGED_TAG = "ember.blockstore"
@@ -36,6 +37,11 @@ SNAPSHOT_TAG = "ember.snapshot="
 # data is being written it also carries CREATING_TAG (a run that finds it finishes the volume).
 SOURCE_TAG = "ember.source="
 CREATING_TAG = "ember.creating"
+# The backup module's snapshots (the kept thin base of the next incremental backup, the temporary thick one) carry
+# MANAGED_TAG, VOLUME_TAG + <volume> and BACKUP_TAG + <backup> (no SNAPSHOT_TAG). While a backup or a restore runs
+# the volume carries one of BUSY_STATUS_TAGS.
+BACKUP_TAG = "ember.backup="
+BUSY_STATUS_TAGS = ("ember.status=backing-up", "ember.status=restoring-backup")
 # The temporary COW snapshot of a thick clone's source: LV ``clone-snap-<new volume>`` tagged MANAGED_TAG and
 # ``ember.clone=<new volume>`` (no SNAPSHOT_TAG: it is not a snapshot of the snapshot module).
 CLONE_TAG = "ember.clone="
@@ -269,6 +275,14 @@ def is_managed_snapshot(lv, volume):
     tags = lv.get("tags") or []
     return MANAGED_TAG in tags and VOLUME_TAG + volume in tags and any(
         t.startswith(SNAPSHOT_TAG) and len(t) > len(SNAPSHOT_TAG) for t in tags)
+
+
+def is_backup_base(lv, volume):
+    """Whether an LV is a snapshot the backup module made of ``volume`` (MANAGED_TAG, VOLUME_TAG + ``volume``,
+    BACKUP_TAG + a backup name): the volume's delete removes it with the volume (its backups stay in the store)."""
+    tags = lv.get("tags") or []
+    return MANAGED_TAG in tags and VOLUME_TAG + volume in tags and any(
+        t.startswith(BACKUP_TAG) and len(t) > len(BACKUP_TAG) for t in tags)
 
 
 def lv_name(volume):

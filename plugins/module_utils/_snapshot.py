@@ -97,11 +97,12 @@ _SNAPSHOT_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,61}[a-z0-9])?$")
 _MAX_DESCRIPTION = 255
 
 
-def validate_snapshot_name(name, field="name"):
-    """Return ``name`` if it is a valid snapshot name (a volume name's rules), else raise :class:`NameError_`."""
+def validate_snapshot_name(name, field="name", what="snapshot"):
+    """Return ``name`` if it is a valid snapshot name (a volume name's rules), else raise :class:`NameError_`.
+    ``what`` names the kind in the message (the backup module's names follow the same rules)."""
     if not isinstance(name, str) or not _SNAPSHOT_RE.fullmatch(name):
-        raise NameError_("%s: %s is not a valid snapshot name; use 1-63 lowercase letters, digits, '.' or '-', "
-                         "starting and ending with a letter or digit" % (field, show_value(name)))
+        raise NameError_("%s: %s is not a valid %s name; use 1-63 lowercase letters, digits, '.' or '-', "
+                         "starting and ending with a letter or digit" % (field, show_value(name), what))
     return name
 
 

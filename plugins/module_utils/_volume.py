@@ -41,6 +41,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._metadata import 
     validate_metadata,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    BUSY_STATUS_TAGS,
     CLONE_SNAPSHOT_PREFIX,
     CLONE_TAG,
     CREATING_TAG,
@@ -48,6 +49,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     SOURCE_TAG,
     VOLUME_TAG,
     NameError_,
+    is_backup_base,
     is_managed_snapshot,
     lv_name,
     show_value,
@@ -197,8 +199,13 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                                                                  VOLUME_TAG, name))
             continue
         foreign_snapshots = []
+        act["backup_bases"] = []
         if lv:
             snaps = lvm_state.snapshots_of(item["vg"], lv["name"])
+            # The backup module's kept bases are not the user's snapshots: they go with the volume (its backups
+            # stay in the store), without cascade.
+            act["backup_bases"] = sorted(s["name"] for s in snaps if is_backup_base(s, name))
+            snaps = [s for s in snaps if s["name"] not in act["backup_bases"]]
             act["snapshots"] = sorted(s["name"] for s in snaps)
             foreign_snapshots = sorted(s["name"] for s in snaps if not is_managed_snapshot(s, name))
             if act["exported"]:
@@ -251,6 +258,11 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                         errors.append(error)
                         continue
                 elif want > lv["size_bytes"]:
+                    busy = _busy(lv)
+                    if busy:
+                        errors.append("%s.size: volume %s is %s (its tag says so); extend it when that has finished"
+                                      % (where, name, busy))
+                        continue
                     act.update(action="extend", size_bytes=want)
                 else:
                     act["size_bytes"] = lv["size_bytes"]
@@ -263,6 +275,12 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                 if name in (foreign or {}):
                     errors.append("%s: target %s has volume %s's IQN but is not managed by ember.blockstore; it is "
                                   "never removed, so the volume is not deleted" % (where, foreign[name], name))
+                    continue
+                busy = _busy(lv)
+                if busy:
+                    errors.append("%s: volume %s is %s (its tag says so); delete it when that has finished (a run "
+                                  "that died leaves the tag: the backup module's next run clears it)"
+                                  % (where, name, busy))
                     continue
                 if act["exported"] and not item.get("force"):
                     errors.append("%s: volume %s is in-use (exported as %s); detach it first or set force: true"
@@ -292,6 +310,11 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                           "in the run that copies it: extend it in an earlier or a later task"
                           % (act["item_field"], act["source"]["volume"], other["item_field"]))
     return actions, errors
+
+
+def _busy(lv):
+    """What a running backup or restore says of the LV (``backing-up``, ``restoring-backup``), or None."""
+    return next((t.split("=", 1)[1] for t in lv["tags"] if t in BUSY_STATUS_TAGS), None)
 
 
 def _validate_source(source, where):
@@ -608,7 +631,7 @@ class VolumeApplier:
         if act["exported"]:
             live = self.tgt.show_if_running()
             self.tgt.remove_export(act["exported"], tgt_conf_path(act["name"]), live, force=True)
-        for snap in act["snapshots"]:
+        for snap in act["snapshots"] + act.get("backup_bases", []):
             self.lvm.remove(act["vg"], snap)
         act["wiped_bytes"] = 0
         act["wipe_method"] = None

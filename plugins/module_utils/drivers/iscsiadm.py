@@ -41,7 +41,7 @@ __all__ = ["parse_sessions", "parse_nodes", "device_path", "normalize_portal", "
            "device_size", "mounted_devices", "device_in_use", "parse_record", "record_with_secret",
            "record_with_values", "NODE_DIRS", "SECRET_KEY", "SECRET_IN_KEY", "USERNAME_IN_KEY", "LOGIN_FATAL",
            "LOGIN_AUTH_FAILED", "is_set", "multipath_map", "MULTIPATH_OPENERS", "multipathd_running",
-           "MULTIPATHD_PIDFILE", "SYS_BLOCK"]
+           "MULTIPATHD_PIDFILE", "SYS_BLOCK", "read_text"]
 
 SYS_BLOCK = "/sys/class/block"
 # multipath-tools writes its pid here (libmultipath/defaults.h DEFAULT_PIDFILE).
@@ -330,7 +330,8 @@ class Iscsiadm:
             time.sleep(0.5)
 
 
-def _read(path):
+def read_text(path):
+    """The stripped text of a small file (a sysfs attribute), or None when it cannot be read."""
     try:
         with open(path) as handle:
             return handle.read().strip()
@@ -346,8 +347,8 @@ def multipath_map(real_devices, sys_block=SYS_BLOCK):
     names = [os.path.basename(d) for d in real_devices if d]
     for name in names:
         for holder in sorted(_listdir(os.path.join(sys_block, name, "holders"))):
-            uuid = _read(os.path.join(sys_block, holder, "dm", "uuid")) or ""
-            map_name = _read(os.path.join(sys_block, holder, "dm", "name"))
+            uuid = read_text(os.path.join(sys_block, holder, "dm", "uuid")) or ""
+            map_name = read_text(os.path.join(sys_block, holder, "dm", "name"))
             if not uuid.startswith("mpath-") or not map_name:
                 continue
             slaves = sorted(_listdir(os.path.join(sys_block, holder, "slaves")))

@@ -335,6 +335,42 @@ def test_one_tag_is_not_managed(tags):
     assert "exists but is not managed by ember.blockstore" in errors[0]
 
 
+def _tag(name, tags):
+    def edit(rows):
+        for row in rows:
+            if row["lv_name"] == name:
+                row["lv_tags"] = tags
+    return edit
+
+
+def test_a_backup_base_goes_with_its_volume_without_cascade():
+    # snap-a stands for the backup module's kept base of volume a (ember.backup=<backup>, no ember.snapshot=):
+    # not a user's snapshot, so no cascade is needed and the delete removes it first; the backups stay in the store.
+    st = lvm_state("stor1", _tag("snap-a", "ember.blockstore,ember.backup=nightly,ember.volume=a"))
+    (act,), errors = one(item(name="a", state="absent", vg="ember-thick"), st)
+    assert errors == []
+    assert (act["action"], act["snapshots"], act["backup_bases"]) == ("delete", [], ["snap-a"])
+    # Another volume's base is not this volume's: it stays foreign here.
+    st = lvm_state("stor1", _tag("snap-a", "ember.blockstore,ember.backup=nightly,ember.volume=b"))
+    actions, errors = one(item(name="a", state="absent", vg="ember-thick", cascade=True), st)
+    assert actions == [] and "not ember.blockstore's (snap-a" in errors[0]
+
+
+@pytest.mark.parametrize("status", ["backing-up", "restoring-backup"])
+def test_a_volume_being_backed_up_or_restored_is_not_extended_or_deleted(stor1, status):
+    tags = next(r for r in json.loads(text("lvm/lvs_stor1.json"))["report"][0]["lv"]
+                if r["lv_name"] == "volume-b")["lv_tags"]
+    st = lvm_state("stor1", _tag("volume-b", tags + ",ember.status=" + status))
+    actions, errors = one(item(name="b", state="absent", vg="ember-thin", thin_pool="thinpool", force=True,
+                               cascade=True), st)
+    assert actions == [] and errors == ["volumes[0]: volume b is %s (its tag says so); delete it when that has "
+                                        "finished (a run that died leaves the tag: the backup module's next run "
+                                        "clears it)" % status]
+    actions, errors = one(item(name="b", size="64GiB", vg="ember-thin", thin_pool="thinpool"), st)
+    assert actions == [] and errors == ["volumes[0].size: volume b is %s (its tag says so); extend it when that "
+                                        "has finished" % status]
+
+
 def test_thin_to_thick_is_refused(stor1):
     actions, errors = one(item(name="b", size="1GiB", vg="ember-thin"), stor1)
     assert actions == []

@@ -182,7 +182,8 @@ def redirect_host(monkeypatch, root, case, module):
     after = case.get("devices_after") or devices
     in_use = case.get("in_use") or {}
     monkeypatch.setattr(_connection, "real_device", devices.get)
-    monkeypatch.setattr(_connection, "device_in_use", lambda real, ignore_holders=(), ignore_openers=(): list(in_use.get(real, [])))
+    monkeypatch.setattr(_connection, "device_in_use",
+                        lambda real, ignore_holders=(), ignore_openers=(): list(in_use.get(real, [])))
     monkeypatch.setattr(iscsiadm.Iscsiadm, "wait_for_device", lambda self, path, timeout: after.get(path))
     monkeypatch.setattr(_qos, "CGROUP_ROOT", str(root / "cgroup"))
     # NFS: the mount table and statvfs of the shares (mount points under {tmp}, from the backends'

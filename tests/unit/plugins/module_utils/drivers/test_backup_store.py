@@ -536,3 +536,15 @@ def test_memory_stays_bounded_whatever_the_size(tmp_path):
     assert manifest["stats"]["bytes_read"] == 64 * mib
     # workers + 1 buffers and the compressed output of each worker: a few chunks, never the volume
     assert peak < 8 * mib, peak
+
+
+def test_without_the_whole_stream_hash_the_digest_still_covers_the_volume(store, device, tmp_path):
+    # The module's default: one SHA-256 pass (per chunk), no plain sha256; the digest is the same as with it, and a
+    # restore still returns the plain sha256 of what it wrote.
+    light = store.backup(device, "db01", "light", chunk_size=CHUNK, whole_sha256=False)
+    full = store.backup(device, "db01", "full", chunk_size=CHUNK)
+    assert light["sha256"] is None and full["sha256"] == sha256_file(device)
+    assert light["digest"] == full["digest"] and light["chunks"] == full["chunks"]
+    target = tmp_path / "target"
+    target.write_bytes(b"\x01" * light["size_bytes"])
+    assert store.restore(light, str(target))["sha256"] == full["sha256"] == sha256_file(target)
