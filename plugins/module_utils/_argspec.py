@@ -23,14 +23,13 @@ from ansible_collections.ember.blockstore.plugins.module_utils._nfs import parse
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size
 
 __all__ = ["backend_options", "node_backend_options", "DRIVERS", "LVM_DRIVERS", "NFS_KEYS", "LVM_ONLY_KEYS",
-           "DEFAULT_MOUNT_OPTIONS", "DEFAULT_MOUNT_POINT_BASE", "NODE_BACKEND_REQUIRED_IF", "RENAMED_BACKEND_KEYS",
+           "DEFAULT_MOUNT_OPTIONS", "DEFAULT_MOUNT_POINT_BASE", "NODE_BACKEND_REQUIRED_IF", "BACKEND_REQUIRED_IF", "RENAMED_BACKEND_KEYS",
            "renamed_keys", "backend_config", "canonical_share", "single_form", "batch_items", "validate_backends",
            "node_backends"]
 
-# Every driver a storage node's modules take. ``nfs`` (volumes are files on NFS shares, issue 14) is taken by the
-# storage-node modules (backend_info, volume, snapshot: node_backend_options()); the inventory schema (the blockstore
-# role's argument spec, docs/inventory.md, backend_options()) still lists the LVM drivers only, until the converge
-# role drives NFS backends end to end (mount, plan, consumer attach).
+# Every driver a backend may have: the LVM drivers (thick LVs in a VG, thin LVs in a thin pool) and ``nfs``
+# (volumes are files on NFS shares, issue 14). One schema for the inventory (the blockstore role's argument spec,
+# docs/inventory.md) and the storage-node modules (backend_info, volume, snapshot): backend_options().
 DRIVERS = ("lvm", "lvm_thin", "nfs")
 LVM_DRIVERS = ("lvm", "lvm_thin")
 # Keys of an nfs backend only, and keys of the LVM drivers only (refused for the other kind when given).
@@ -43,8 +42,10 @@ DEFAULT_MOUNT_OPTIONS = ("rw", "hard", "noatime", "vers=4.2")
 # Cinder's nfs_mount_point_base: each share is mounted at <base>/<hash of the share>.
 DEFAULT_MOUNT_POINT_BASE = "/var/lib/ember-blockstore/mnt"
 MAX_SHARES = 64
-# AnsibleModule's check of node_backend_options(): vg is required for the LVM drivers only.
+# AnsibleModule's check of backend_options() (the role argument spec has the same): vg is required for the LVM
+# drivers only.
 NODE_BACKEND_REQUIRED_IF = [("driver", "lvm", ("vg",)), ("driver", "lvm_thin", ("vg",))]
+BACKEND_REQUIRED_IF = NODE_BACKEND_REQUIRED_IF
 
 # Backend keys renamed in 0.2.0: {old name: new name}. The old names are accepted, deprecated, until 1.0.0
 # (``pool`` alone means the scheduler's pool, ``<host>@<backend>``, everywhere else); both names at once are an error.
@@ -58,12 +59,16 @@ def _deprecated_alias(old):
 
 
 def backend_options():
-    """Suboptions of one backend (an item of a storage node's ``blockstore_backends``). The keys renamed in 0.2.0
-    are deprecated aliases (AnsibleModule warns, and copies the value to the new name)."""
+    """Suboptions of one backend (an item of a storage node's ``blockstore_backends``), the inventory schema and
+    what the storage-node modules take: the LVM drivers' keys and the ``nfs`` driver's (``shares``,
+    ``mount_options``, ``mount_point_base``, ``sparse``); ``vg`` is required for the LVM drivers only
+    (:data:`BACKEND_REQUIRED_IF`; :func:`validate_backends` checks it, and that the keys given belong to the
+    backend's driver). The keys renamed in 0.2.0 are deprecated aliases (AnsibleModule warns, and copies the value
+    to the new name)."""
     return copy.deepcopy(dict(
         name=dict(type="str", required=True),
-        driver=dict(type="str", choices=list(LVM_DRIVERS), default="lvm"),
-        vg=dict(type="str", required=True),
+        driver=dict(type="str", choices=list(DRIVERS), default="lvm"),
+        vg=dict(type="str"),
         pvs=dict(type="list", elements="str", default=[]),
         thin_pool=dict(type="str", default="thinpool", **_deprecated_alias("pool")),
         thin_pool_size=dict(type="str", default="95%VG", **_deprecated_alias("pool_size")),
@@ -75,24 +80,16 @@ def backend_options():
         volume_clear=dict(type="str", choices=["zero", "none"], default="zero"),
         volume_clear_size=dict(type="str", default="0"),
         mutual_chap=dict(type="bool", default=False),
-    ))
-
-
-def node_backend_options():
-    """Suboptions of one backend as the storage-node modules take it (``backend_info``; ``volume`` and
-    ``snapshot`` validate their ``backends`` with :func:`node_backends`): :func:`backend_options` plus the
-    ``nfs`` driver and its keys (``shares``, ``mount_options``, ``mount_point_base``, ``sparse``); ``vg`` is
-    required for the LVM drivers only (:data:`NODE_BACKEND_REQUIRED_IF`)."""
-    options = backend_options()
-    options["driver"] = dict(type="str", choices=list(DRIVERS), default="lvm")
-    options["vg"] = dict(type="str")
-    options.update(
         shares=dict(type="list", elements="str"),
         mount_options=dict(type="list", elements="str", default=list(DEFAULT_MOUNT_OPTIONS)),
         mount_point_base=dict(type="str", default=DEFAULT_MOUNT_POINT_BASE),
         sparse=dict(type="bool", default=True),
-    )
-    return options
+    ))
+
+
+def node_backend_options():
+    """:func:`backend_options` (the storage-node modules' name for it, kept for their imports)."""
+    return backend_options()
 
 
 MAX_CAPABILITIES = 64
@@ -250,9 +247,9 @@ def validate_backends(backends, field="blockstore_backends", options=None):
     Returns the list, with every backend that used an old key name replaced by a copy under the new names (the
     same list when none did); raises ValueError naming the field.
 
-    ``options``: the suboptions to check against, default :func:`backend_options` (the inventory schema);
-    :func:`node_backend_options` takes nfs backends too, and then refuses the keys of one kind of backend given
-    for the other (``shares`` for an LVM driver, ``thin_pool`` for nfs, ...)."""
+    ``options``: the suboptions to check against, default :func:`backend_options` (the inventory schema). The keys
+    of one kind of backend given for the other are refused (``shares`` for an LVM driver, ``thin_pool`` for nfs,
+    ...), and ``vg`` is required for the LVM drivers."""
     return _validated(backends, field, options)[0]
 
 
@@ -274,7 +271,6 @@ def node_backends(backends, field="backends"):
 def _validated(backends, field, options):
     if not isinstance(backends, list):
         raise ValueError("%s: expected a list of backends" % field)
-    node = options is not None
     options = backend_options() if options is None else options
     out, configs = [], []
     for index, backend in enumerate(backends):
@@ -294,8 +290,7 @@ def _validated(backends, field, options):
             if "choices" in spec and cfg[key] not in spec["choices"]:
                 raise ValueError("%s.%s: %s is not one of %s"
                                  % (where, key, show_value(cfg[key]), ", ".join(spec["choices"])))
-        if node:
-            _check_kind(backend, cfg, where)
+        _check_kind(backend, cfg, where)
         if not isinstance(cfg["pvs"], list):
             raise ValueError("%s.pvs: expected a list of device paths" % where)
         configs.append(backend_config(cfg, field=where))

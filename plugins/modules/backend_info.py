@@ -54,7 +54,7 @@ options:
     suboptions:
       name: {description: "Backend name, unique on the host.", type: str, required: true}
       driver: {description: "V(lvm) (thick LVs in a VG), V(lvm_thin) (thin LVs in a thin pool) or V(nfs) (files
-                 on NFS shares; not in the inventory schema yet: the converge role does not drive it).", type: str,
+                 on NFS shares).", type: str,
                choices: [lvm, lvm_thin, nfs], default: lvm}
       vg: {description: "Volume group name; required for V(lvm) and V(lvm_thin), refused for V(nfs).", type: str}
       pvs: {description: Physical volumes of the VG (used to predict size in check mode)., type: list,

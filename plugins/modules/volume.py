@@ -166,6 +166,17 @@ options:
     elements: dict
     default: []
     version_added: 0.3.0
+  mount_shares:
+    description:
+      - Mount every share of the V(nfs) backends of O(backends) that is not mounted (each within the mount's time
+        bound, then probed; a share that does not answer fails the module, naming it), before the items are
+        decided; RV(mounts) lists every share. The C(blockstore) role's gather phase runs this (with
+        O(volumes=[])) on a storage node whose NFS pools are not mounted, so that
+        M(ember.blockstore.backend_info), which never mounts, can read their capacity.
+      - Without it only the shares the items use are mounted, when they use them.
+    type: bool
+    default: false
+    version_added: 0.3.0
 extends_documentation_fragment:
   - ember.blockstore.attributes
 attributes:
@@ -292,8 +303,8 @@ volumes:
                                 fails); null when nothing was written.", type: str, returned: when deleted,
                    sample: blkdiscard --zeroout}
 mounts:
-  description: The shares of V(nfs) backends the items use, and whether this run mounted them (in check mode, would
-    mount them); empty without NFS items.
+  description: The shares of V(nfs) backends the items use (every share with O(mount_shares)), and whether this run
+    mounted them (in check mode, would mount them); empty without NFS items.
   returned: always
   type: list
   elements: dict
@@ -344,7 +355,8 @@ CHANGES = ("create", "extend", "update", "delete")
 def argument_spec():
     return dict(volumes=dict(type="list", elements="dict", options=ITEM_OPTIONS),
                 target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX),
-                backends=dict(type="list", elements="dict", default=[]), **single_form(ITEM_OPTIONS))
+                backends=dict(type="list", elements="dict", default=[]), mount_shares=dict(type="bool", default=False),
+                **single_form(ITEM_OPTIONS))
 
 
 def result_of(act):
@@ -368,10 +380,11 @@ def diff_of(actions):
     return diff
 
 
-def nfs_shares(batch, runner, routed, mount):
-    """:func:`_nfs_volume.open_shares` of the shares the NFS items use; a share that cannot be used fails the
-    module, naming it."""
-    wanted = {share: cfg for cfg, share in routed.values()}
+def nfs_shares(batch, runner, routed, mount, every=None):
+    """:func:`_nfs_volume.open_shares` of the shares the NFS items use (and of ``every``, ``{share: cfg}``); a share
+    that cannot be used fails the module, naming it."""
+    wanted = dict(every or {})
+    wanted.update((share, cfg) for cfg, share in routed.values())
     try:
         return open_shares(Nfs(runner), wanted, mount)
     except NfsError as exc:
@@ -395,8 +408,10 @@ def main():
 
     runner = Runner(module, lock=True)
     lvm_indexes = [index for index in range(len(batch.items)) if index not in routed]
+    every = {share: cfg for cfg in configs if cfg["driver"] == "nfs" for share in cfg["shares"]} \
+        if params["mount_shares"] else {}
     by_index, errors, lvm, tgt = {}, [], None, None
-    if lvm_indexes or not routed:
+    if lvm_indexes or not (routed or every):
         lvm, tgt = Lvm(runner), Tgt(runner)
         items = [batch.items[index] for index in lvm_indexes]
         state, live = read_state(module, lambda: (lvm.state(), tgt.show_if_running()))
@@ -406,15 +421,15 @@ def main():
                                      foreign=foreign, indexes=lvm_indexes)
         by_index.update(zip(lvm_indexes, lvm_actions))
     views = {}
-    if routed:
+    if routed or every:
         # Decided first over the shares as they are (one not mounted predicted empty): a bad item fails before the
         # first change, a mount included. A real run then mounts what it needs and decides again over what is there.
-        views = nfs_shares(batch, runner, routed, mount=False)
+        views = nfs_shares(batch, runner, routed, mount=False, every=every)
         nfs_actions, nfs_errors = decide_volumes(routed, batch.items, views, batch.field)
         if errors or nfs_errors:
             batch.fail("; ".join(errors + nfs_errors), errors=errors + nfs_errors)
         if not module.check_mode and any(view.predicted for view in views.values()):
-            views = nfs_shares(batch, runner, routed, mount=True)
+            views = nfs_shares(batch, runner, routed, mount=True, every=every)
             nfs_actions, nfs_errors = decide_volumes(routed, batch.items, views, batch.field)
             if nfs_errors:
                 batch.fail("; ".join(nfs_errors), errors=nfs_errors, mounts=[v.result() for v in views.values()])
@@ -423,7 +438,7 @@ def main():
 
     # --- apply: the one place the volume appliers run (check mode: nothing is applied) ---
     appliers = (VolumeApplier(lvm, tgt, params["target_prefix"]) if lvm else None,
-                NfsVolumeApplier(Nfs(runner), views) if routed else None)
+                NfsVolumeApplier(Nfs(runner), views) if views else None)
     results = batch.apply_batched(actions, lambda acts: apply_batch(appliers, acts))
     # --- end of apply ---
 

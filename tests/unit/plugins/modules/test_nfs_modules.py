@@ -162,3 +162,30 @@ def test_check_mode_changes_nothing_on_the_host(monkeypatch, capsys, host, backe
                      answer=host, check_mode=True)
     assert run.result["changed"] is True and host.commands == []
     assert not os.path.exists(tmp_path / "mnt")
+
+
+def test_mount_shares_mounts_every_share_of_the_nfs_backends(monkeypatch, capsys, host, backends):
+    """What the blockstore role's gather phase runs on a node whose NFS pools are not mounted: no items, every share
+    mounted (check mode predicts it), no LVM read (an NFS-only node may have no LVM tools)."""
+    args = {"volumes": [], "backends": backends, "mount_shares": True}
+    result = four_steps(monkeypatch, capsys, host, volume, args)
+    assert result["volumes"] == []
+    assert result["mounts"] == [{"share": SHARE, "backend": "nfs1", "mount_point": share_dir(backends),
+                                 "action": "mount", "changed": True}]
+    assert os.path.isdir(share_dir(backends))
+    assert not [c for c in host.commands if c[0] in ("vgs", "lvs", "lvm", "tgtadm")], host.commands
+    assert len([c for c in host.commands if "mount" in c and c[0] == "timeout"]) == 1
+
+
+def test_mount_shares_names_a_share_that_does_not_answer(monkeypatch, capsys, host, backends):
+    """A mount that the time bound kills (timeout exits 124) fails the module naming the share; nothing else runs."""
+    def hung(args, data=None):
+        host.commands.append(args)
+        if args[0] == "timeout":
+            return 124, "", ""
+        return 0, "", ""
+    hung.takes_stdin = True
+    run = run_module(monkeypatch, capsys, volume, {"volumes": [], "backends": backends, "mount_shares": True},
+                     answer=hung)
+    assert run.failed and SHARE in run.result["msg"] and "did not finish within 60 s" in run.result["msg"], run.result
+    assert [c[3] for c in host.commands] == ["mount"]
