@@ -23,7 +23,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._nfs import parse
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size
 
 __all__ = ["backend_options", "node_backend_options", "DRIVERS", "LVM_DRIVERS", "NFS_KEYS", "LVM_ONLY_KEYS",
-           "DEFAULT_MOUNT_OPTIONS", "DEFAULT_MOUNT_POINT_BASE", "NODE_BACKEND_REQUIRED_IF", "BACKEND_REQUIRED_IF", "RENAMED_BACKEND_KEYS",
+           "DEFAULT_MOUNT_OPTIONS", "DEFAULT_MOUNT_POINT_BASE", "NODE_BACKEND_REQUIRED_IF", "BACKEND_REQUIRED_IF",
+           "RENAMED_BACKEND_KEYS",
            "renamed_keys", "backend_config", "canonical_share", "single_form", "batch_items", "validate_backends",
            "node_backends"]
 
