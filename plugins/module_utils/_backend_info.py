@@ -237,7 +237,7 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARG
     pool = {
         "id": "%s@%s" % (host, cfg["name"]), "host": host, "backend": cfg["name"], "driver": cfg["driver"],
         "vg": cfg["vg"], "thin_pool": cfg["thin_pool"], "share": None, "mount_point": None, "exists": False,
-        "predicted": False,
+        "predicted": False, "mount_options": None, "mount_point_base": None,
         "extent_size_bytes": extent, "total_bytes": 0, "free_bytes": 0, "allocated_bytes": 0,
         "provisioned_bytes": 0, "data_percent": None, "metadata_percent": None,
         "capabilities": dict(cfg.get("capabilities") or {}),
@@ -340,11 +340,14 @@ def _nfs_snapshots(rec):
     return out
 
 
-def nfs_pool_facts(host, cfg, share, path, state, capacity):
+def nfs_pool_facts(host, cfg, share, path, state, capacity, predict=False):
     """Facts of one share of an nfs backend (pure): a pool per share, named :func:`nfs_pool_id`, its ``vg`` the
     share (what the volume and snapshot modules take as an item's ``vg``). ``state``: the share's
     :class:`drivers.nfs.ShareState` and ``capacity`` its ``drivers.nfs.capacity`` when it is mounted, else both
-    None (``exists`` false, no capacity: nothing is placed there until it is mounted).
+    None (``exists`` false, no capacity: nothing is placed there until it is mounted). With ``predict`` (check
+    mode) a share that is not mounted is ``predicted``: empty, its capacity ``unknown`` (Cinder's value for a
+    backend that cannot tell, which the CapacityFilter lets pass), so that a ``--check`` run before the share is
+    mounted (the real run's gather mounts it) can plan its volumes.
 
     Capacity as Cinder's NFS driver reports it: total and free from statvfs; ``provisioned_bytes`` the sum of the
     apparent sizes of the volume and snapshot files when the backend is sparse (thin provisioning support), the
@@ -359,6 +362,8 @@ def nfs_pool_facts(host, cfg, share, path, state, capacity):
         "capabilities": dict(cfg.get("capabilities") or {}),
         "volume_clear": cfg["volume_clear"], "volume_clear_size_bytes": cfg["volume_clear_size_bytes"],
         "mutual_chap": bool(cfg.get("mutual_chap")), "volumes": [], "clashes": [],
+        # What a consumer mounts the share with, at the same path (the converge role's connection items).
+        "mount_options": list(cfg["mount_options"]), "mount_point_base": cfg["mount_point_base"],
     }
     pool["capabilities"].update({
         "volume_backend_name": cfg["volume_backend_name"], "storage_protocol": "nfs", "driver": "nfs",
@@ -367,6 +372,8 @@ def nfs_pool_facts(host, cfg, share, path, state, capacity):
         "max_over_subscription_ratio": cfg["max_over_subscription_ratio"], "multiattach": False,
     })
     if state is None:
+        if predict:
+            pool.update(predicted=True, total_bytes="unknown", free_bytes="unknown")
         return pool
     total, free = capacity["total_bytes"], capacity["free_bytes"]
     pool.update(total_bytes=total, free_bytes=free, allocated_bytes=state.allocated_bytes(),

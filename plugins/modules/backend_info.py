@@ -39,7 +39,11 @@ description:
     the files C(volume-<name>) with a sidecar C(volume-<name>.info) (a sidecar that cannot be read is a problem:
     its volume is unknown, never absent); a C(volume-<name>) file without one is a clash. This module never mounts:
     a share that is not mounted is reported with RV(pools[].exists=false) and no capacity (the volume and snapshot
-    modules mount it when they use it). Without LVM backends, LVM and tgt are not read."
+    modules mount it when they use it, and so does M(ember.blockstore.volume) with
+    O(ember.blockstore.volume#module:mount_shares), which the C(blockstore) role runs before it gathers again); in
+    check mode such a share is RV(pools[].predicted=true), empty, with the capacity V(unknown) (Cinder's value for a
+    backend that cannot tell; the scheduler's CapacityFilter lets it pass) so a C(--check) run can plan its
+    volumes. Without LVM backends, LVM and tgt are not read."
   - Read-only; never reports C(changed).
   - This module was called C(ember.blockstore.backend_facts) before release 0.2.0 (it never returned
     C(ansible_facts), so by Ansible's naming convention it is an C(_info) module). The old name
@@ -163,6 +167,12 @@ pools:
             version_added: 0.3.0}
     mount_point: {description: "Where the share of an V(nfs) pool is (to be) mounted; null for LVM.", type: str,
                   sample: null, version_added: 0.3.0}
+    mount_options: {description: "The nfs(5) options of an V(nfs) pool's backend (what a consumer mounts the share
+                      with); null for LVM.", type: list, elements: str,
+                    sample: [rw, hard, noatime, vers=4.2], version_added: 0.3.0}
+    mount_point_base: {description: "The V(nfs) pool's backend's C(mount_point_base) (a consumer mounts the share at
+                         the same path); null for LVM.", type: str,
+                       sample: /var/lib/ember-blockstore/mnt, version_added: 0.3.0}
     thin_pool: {description: Thin pool LV or null., type: str, sample: thinpool}
     exists: {description: "Whether the VG (and thin pool) exist; for an V(nfs) pool, whether the share is mounted.",
              type: bool, sample: true}
@@ -170,8 +180,10 @@ pools:
                 sample: false}
     extent_size_bytes: {description: "LVM extent size in bytes (sizes are rounded up to it); 1 MiB for an V(nfs)
                                       pool.", type: int, sample: 4194304}
-    total_bytes: {description: Capacity in bytes., type: int, sample: 8053063680}
-    free_bytes: {description: Free capacity in bytes., type: int, sample: 7516192768}
+    total_bytes: {description: "Capacity in bytes; V(unknown) for a share of an V(nfs) backend predicted in check
+                    mode (RV(pools[].predicted)).", type: raw, sample: 8053063680}
+    free_bytes: {description: "Free capacity in bytes; V(unknown) as RV(pools[].total_bytes).", type: raw,
+                 sample: 7516192768}
     allocated_bytes: {description: Used capacity in bytes., type: int, sample: 536870912}
     provisioned_bytes: {description: "Sum of the sizes of the volumes (thin; an V(nfs) pool that is sparse: the
                                       apparent sizes of its volume and snapshot files) or used capacity (thick).",
@@ -366,7 +378,7 @@ def main():
         exports = read_exports(files=files)
         by_backend = {}
         for cfg, share, path, share_state, capacity, _error in shares:
-            pool = nfs_pool_facts(host, cfg, share, path, share_state, capacity)
+            pool = nfs_pool_facts(host, cfg, share, path, share_state, capacity, predict=module.check_mode)
             by_backend.setdefault(cfg["name"], []).append(pool)
         try:
             for cfg in configs:

@@ -203,6 +203,8 @@ def pool_usage(rows, pools, facts, extra=None):
     for pool in sorted(pools, key=lambda p: p.get("id") or ""):
         if not pool.get("exists") and not pool.get("predicted"):
             continue
+        if not isinstance(pool.get("total_bytes") or 0, int):
+            continue  # an NFS share predicted in check mode: its capacity is not known before it is mounted
         caps = pool.get("capabilities") or {}
         thin = pool.get("thin_pool") is not None or pool.get("driver") == "lvm_thin"
         change = delta.get(pool["id"], 0)
@@ -211,7 +213,8 @@ def pool_usage(rows, pools, facts, extra=None):
         provisioned = max((pool.get("provisioned_bytes") or 0) + change, 0)
         usage.append({
             "id": pool["id"], "host": pool.get("host") or pool["id"].split("@")[0],
-            "backend": pool.get("backend") or pool["id"].split("@")[-1], "driver": pool.get("driver"),
+            "backend": pool.get("backend") or pool["id"].split("@", 1)[-1].split("#", 1)[0],
+            "driver": pool.get("driver"),
             "availability_zone": caps.get("availability_zone") or pool.get("availability_zone"), "thin": thin,
             "total_bytes": total, "used_bytes": used, "provisioned_bytes": provisioned,
             "free_bytes": max(total - used, 0), "over_subscription": (float(provisioned) / total) if total else 0.0,

@@ -430,6 +430,21 @@ class Nfs:
         if not self.mounted(share, path):
             raise NfsError("share %s: mount reported success but %s is not in %s" % (share, path, MOUNTINFO), share)
 
+    def unmount(self, share, path):
+        """``umount <path>`` within :data:`MOUNT_TIMEOUT` seconds (a server that does not answer can block an unmount
+        too); nothing when ``share`` is not mounted there."""
+        if not self.mounted(share, path):
+            return
+        args = self._bounded(MOUNT_TIMEOUT, ["umount", path])
+        rc, out, err = self.runner.run(args, check=False)
+        if rc in _TIMED_OUT:
+            raise NfsError("share %s: umount of %s did not finish within %d s: the NFS server does not answer; "
+                           "umount -f -l %s when it is gone for good" % (share, path, MOUNT_TIMEOUT, path), share,
+                           CommandError(args, rc, out, err))
+        if rc != 0:
+            raise NfsError("share %s: umount of %s failed: %s" % (share, path, (err or out or "").strip()), share,
+                           CommandError(args, rc, out, err))
+
     def ensure_mounted(self, share, path, options, check_mode=False):
         """Mount ``share`` at ``path`` unless it is; probe it. Returns ``"mounted"`` (it was), ``"mount"`` (mounted
         now) or, in check mode, ``"would mount"`` (nothing done)."""
