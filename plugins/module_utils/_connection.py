@@ -21,8 +21,8 @@ import os
 import time
 
 from ansible_collections.ember.blockstore.plugins.module_utils import _qos
-from ansible_collections.ember.blockstore.plugins.module_utils._argspec import DEFAULT_MOUNT_POINT_BASE
 from ansible_collections.ember.blockstore.plugins.module_utils._address import portal as valid_portal
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import DEFAULT_MOUNT_POINT_BASE
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     NameError_,
     validate_chap_secret,

@@ -44,8 +44,8 @@ description:
     C(systemctl set-property --runtime <qos_cgroup> IOAccounting=yes) (systemd then enables it) and fails if io is
     still missing; a unit without a cgroup (not loaded or not active) or a host without cgroup v2 fails the module
     before any change.
-  - "NFS volumes (O(connections[].driver_volume_type=nfs), the C(connection_info) of Cinder's NFS driver - O(connections[].data)
-    holds C(export), C(name), C(format) and C(options)): the share is mounted read-write with C(options) at
+  - "NFS volumes (O(connections[].driver_volume_type=nfs), the C(connection_info) of Cinder's NFS driver -
+    O(connections[].data) holds C(export), C(name), C(format) and C(options)): the share is mounted read-write with C(options) at
     C(<mount_point_base>/<first 32 hex digits of the share's SHA-256>) (within a time bound: C(mount) under
     C(timeout), then a C(stat -f) probe, so a server that does not answer fails the item naming the share), the file
     C(volume-<name>) is attached with C(losetup --find --show --direct-io=on) (a loop device already bound to it, as
@@ -224,8 +224,8 @@ connections:
              sample: "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-iqn.2026-11.io.ember.blockstore:volume-db01-data-\
                lun-1"}
     real_device: {description: "Kernel device (/dev/sdX, or /dev/dm-N for a dm-multipath map, or the loop device
-                    /dev/loopN of an V(nfs) volume); null in check mode before an attach or when logged out.", type: str,
-                  sample: /dev/sda}
+                    /dev/loopN of an V(nfs) volume); null in check mode before an attach or when logged out.",
+                  type: str, sample: /dev/sda}
     qos:
       description: "The io.max limits applied to the device (V(rbps), V(wbps), V(riops), V(wiops); only those set,
         V({}) none); null when the item has no O(connections[].qos) or is absent."
