@@ -45,8 +45,8 @@ description:
     still missing; a unit without a cgroup (not loaded or not active) or a host without cgroup v2 fails the module
     before any change.
   - "NFS volumes (O(connections[].driver_volume_type=nfs), the C(connection_info) of Cinder's NFS driver -
-    O(connections[].data) holds C(export), C(name), C(format) and C(options)): the share is mounted read-write with C(options) at
-    C(<mount_point_base>/<first 32 hex digits of the share's SHA-256>) (within a time bound: C(mount) under
+    O(connections[].data) holds C(export), C(name), C(format) and C(options)): the share is mounted read-write with
+    C(options) at C(<mount_point_base>/<first 32 hex digits of the share's SHA-256>) (within a time bound: C(mount) under
     C(timeout), then a C(stat -f) probe, so a server that does not answer fails the item naming the share), the file
     C(volume-<name>) is attached with C(losetup --find --show --direct-io=on) (a loop device already bound to it, as
     C(/sys/block/loop*/loop/backing_file) shows, is reused) and the stable path C(/dev/ember/<volume>) is a symlink
