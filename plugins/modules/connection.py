@@ -46,12 +46,12 @@ description:
     before any change.
   - "NFS volumes (O(connections[].driver_volume_type=nfs), the C(connection_info) of Cinder's NFS driver -
     O(connections[].data) holds C(export), C(name), C(format) and C(options)): the share is mounted read-write with
-    C(options) at C(<mount_point_base>/<first 32 hex digits of the share's SHA-256>) (within a time bound: C(mount) under
-    C(timeout), then a C(stat -f) probe, so a server that does not answer fails the item naming the share), the file
-    C(volume-<name>) is attached with C(losetup --find --show --direct-io=on) (a loop device already bound to it, as
-    C(/sys/block/loop*/loop/backing_file) shows, is reused) and the stable path C(/dev/ember/<volume>) is a symlink
-    to the loop device (RV(connections[].device)). A loop device smaller than O(connections[].size_bytes) is re-read
-    with C(losetup --set-capacity) (V(resize)). O(connections[].state=absent) detaches the loop device
+    C(options) at C(<mount_point_base>/<first 32 hex digits of the share's SHA-256>) (within a time bound: C(mount)
+    under C(timeout), then a C(stat -f) probe, so a server that does not answer fails the item naming the share),
+    the file C(volume-<name>) is attached with C(losetup --find --show --direct-io=on) (a loop device already bound
+    to it, as C(/sys/block/loop*/loop/backing_file) shows, is reused) and the stable path C(/dev/ember/<volume>) is
+    a symlink to the loop device (RV(connections[].device)). A loop device smaller than O(connections[].size_bytes)
+    is re-read with C(losetup --set-capacity) (V(resize)). O(connections[].state=absent) detaches the loop device
     (C(losetup --detach), refused when it or a partition of it is mounted, held or open unless O(force) or
     O(connections[].force)), removes the link and unmounts the share when no other loop device uses a file on it.
     Loop devices, links and these mounts do not survive a reboot; the next converge run attaches the volume again."
