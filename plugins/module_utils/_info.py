@@ -111,7 +111,7 @@ def _backend_of(lv, placement, configs):
     if lv is not None and lv["backend"]:
         return lv["backend"]
     if placement and "@" in placement.get("pool_id", ""):
-        return placement["pool_id"].split("@", 1)[1]
+        return placement["pool_id"].split("@", 1)[1].split("#", 1)[0]
     if lv is not None:
         for cfg in configs:
             thin = cfg["driver"] == "lvm_thin"

@@ -11,6 +11,7 @@ carries its reason (``error: login on client1 failed: ...``).
 
 from __future__ import annotations
 
+from ansible_collections.ember.blockstore.plugins.module_utils._converge import attached_here
 from ansible_collections.ember.blockstore.plugins.module_utils._size import format_size
 
 __all__ = ["build_report", "summary_lines", "pool_usage", "pool_lines"]
@@ -261,10 +262,37 @@ def _detach_problems(entry, connection_results):
     return problems
 
 
+def _nfs_attached_status(entry, connection_results, consumer_facts):
+    """(status, detail, devices) of an NFS volume that exists and is declared attached: each consumer's connection
+    result, or its gather when it got no item (the loop device was there)."""
+    name, devices, problems = entry["name"], [], []
+    for consumer in entry.get("attachments") or []:
+        result = connection_results.get(consumer)
+        conn = _items(result, "connections", "volume").get(name)
+        known = attached_here(consumer_facts.get(consumer), name, entry.get("vg"))
+        if conn is None and known and not (result or {}).get("unreachable"):
+            devices.append("%s:%s" % (consumer, known.get("device")))
+        elif conn is not None and not conn.get("failed") and conn.get("device"):
+            devices.append("%s:%s" % (consumer, conn["device"]))
+        elif conn is not None and conn.get("failed"):
+            problems.append("attach on %s failed: %s" % (consumer, _short((result or {}).get("msg"))))
+        elif (result or {}).get("unreachable"):
+            problems.append("%s did not answer: attach not confirmed" % consumer)
+        elif (result or {}).get("failed"):
+            problems.append("attach on %s not attempted: %s" % (consumer, _short((result or {}).get("msg"))))
+        else:
+            problems.append("no attach result from %s" % consumer)
+    if problems:
+        return "error", "; ".join(problems), devices
+    return "in-use", None, devices
+
+
 def _attached_status(entry, attachment_result, connection_results, consumer_facts=None, fact=None):
     """(status, detail, devices) of a volume that exists and is declared attached."""
     name = entry["name"]
     consumer_facts = consumer_facts or {}
+    if entry.get("driver") == "nfs":
+        return _nfs_attached_status(entry, connection_results or {}, consumer_facts)
     item = _items(attachment_result, "attachments", "volume").get(name)
     target_iqn = (item or {}).get("target_iqn") or (fact or {}).get("target_iqn")
     if item is None and fact and fact.get("export_ok") and not (attachment_result or {}).get("unreachable") \
