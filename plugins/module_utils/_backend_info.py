@@ -30,6 +30,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import 
     SIZE_TAG,
     decode_description,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers import nfs as _nfs_driver
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import (
     DEFAULT_EXTENT,
     backend_problems,
@@ -53,7 +54,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
 
 __all__ = ["tgt_configured", "read_conf_files", "read_exports", "target_clashes", "lv_clashes", "pool_facts",
            "volume_facts", "live_backing_stores", "managed_snapshots", "backend_configs", "read_vg_backup",
-           "problems_of", "nfs_pool_facts", "nfs_problems", "nfs_pool_id"]
+           "problems_of", "nfs_pool_facts", "nfs_problems", "nfs_pool_id", "read_shares"]
 
 # Paths on the storage node (looked up when used, so the module tests can point them at a temporary directory).
 TARGETS_CONF = "/etc/tgt/targets.conf"
@@ -408,4 +409,27 @@ def nfs_problems(cfg, share, path, state=None, error=None):
         out.append({"backend": cfg["name"], "vg": share, "device": path, "message": why,
                     "repair": "restore %s/%s.info (the volume's state) or, if volume %s is not wanted, remove its "
                               "files by hand" % (path, volume_file(name), name)})
+    return out
+
+
+def read_shares(nfs, configs):
+    """``[(cfg, share, mount point, ShareState or None, capacity or None, error or None)]`` of every share of the
+    nfs backends: a share not mounted has no state (nothing is mounted here: an info module changes nothing); a
+    mounted one is probed within its time bound and read; one that does not answer or cannot be read has an error
+    (a problem)."""
+    out = []
+    for cfg in configs:
+        for share in cfg["shares"]:
+            path = _nfs_driver.mount_point(share, cfg["mount_point_base"])
+            try:
+                if not nfs.mounted(share, path):
+                    out.append((cfg, share, path, None, None, None))
+                    continue
+                nfs.probe(share, path)
+                out.append((cfg, share, path, _nfs_driver.read_share(share, path), _nfs_driver.capacity(path), None))
+            except _nfs_driver.NfsError as exc:
+                out.append((cfg, share, path, None, None, str(exc)))
+            except OSError as exc:
+                out.append((cfg, share, path, None, None, "share %s (mounted at %s) cannot be read: %s"
+                            % (share, path, exc.strerror or exc)))
     return out

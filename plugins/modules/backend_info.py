@@ -308,6 +308,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._backend_info imp
     problems_of,
     read_conf_files,
     read_exports,
+    read_shares,
     tgt_configured,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._batch import read_state
@@ -392,29 +393,6 @@ def main():
     module.exit_json(changed=False, pools=pools, problems=problems, ledger=ledger, ledger_error=ledger_error,
                      tgt={"running": running, "configured": configured, "ready": running and configured,
                           "portals": portals})
-
-
-def read_shares(nfs, configs):
-    """``[(cfg, share, mount point, ShareState or None, capacity or None, error or None)]`` of every share of the
-    nfs backends: a share not mounted has no state (nothing is mounted here: an info module changes nothing); a
-    mounted one is probed within its time bound and read; one that does not answer or cannot be read has an error
-    (a problem)."""
-    out = []
-    for cfg in configs:
-        for share in cfg["shares"]:
-            path = nfs_driver.mount_point(share, cfg["mount_point_base"])
-            try:
-                if not nfs.mounted(share, path):
-                    out.append((cfg, share, path, None, None, None))
-                    continue
-                nfs.probe(share, path)
-                out.append((cfg, share, path, nfs_driver.read_share(share, path), nfs_driver.capacity(path), None))
-            except nfs_driver.NfsError as exc:
-                out.append((cfg, share, path, None, None, str(exc)))
-            except OSError as exc:
-                out.append((cfg, share, path, None, None, "share %s (mounted at %s) cannot be read: %s"
-                            % (share, path, exc.strerror or exc)))
-    return out
 
 
 if __name__ == "__main__":

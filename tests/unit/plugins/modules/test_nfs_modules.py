@@ -15,7 +15,13 @@ import subprocess
 
 import pytest
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers import nfs
-from ansible_collections.ember.blockstore.plugins.modules import backend_info, snapshot, volume
+from ansible_collections.ember.blockstore.plugins.modules import (
+    backend_info,
+    snapshot,
+    snapshot_info,
+    volume,
+    volume_info,
+)
 from modrun import run_module
 
 SHARE = "198.18.0.5:/srv/ember"
@@ -189,3 +195,36 @@ def test_mount_shares_names_a_share_that_does_not_answer(monkeypatch, capsys, ho
                      answer=hung)
     assert run.failed and SHARE in run.result["msg"] and "did not finish within 60 s" in run.result["msg"], run.result
     assert [c[3] for c in host.commands] == ["mount"]
+
+
+def test_volume_info_and_snapshot_info_report_nfs_volumes(monkeypatch, capsys, host, backends, tmp_path):
+    """Cinder's fields of NFS volumes and snapshots, read from the share's sidecars; an NFS-only node reads no LVM."""
+    monkeypatch.setattr("ansible_collections.ember.blockstore.plugins.module_utils._ledger.LEDGER_PATH",
+                        str(tmp_path / "ledger.json"), raising=False)
+    vg = {"vg": SHARE, "backend": "nfs1", "backends": backends}
+    four_steps(monkeypatch, capsys, host, volume, dict(vg, name="db01", size="8MiB", volume_type="files",
+                                                       description="files here"))
+    four_steps(monkeypatch, capsys, host, snapshot, {"backends": backends, "name": "s1", "volume": "db01",
+                                                     "vg": SHARE, "description": "first"})
+    before = len(host.commands)
+    info = run_module(monkeypatch, capsys, volume_info, {"backends": backends, "host": "stor3",
+                                                         "ledger_path": str(tmp_path / "ledger.json")}, answer=host)
+    assert not info.failed, info.result
+    (vol,) = info.result["volumes"]
+    assert (vol["name"], vol["size_bytes"], vol["size"], vol["status"], vol["backend"], vol["pool"]) == (
+        "db01", 8 * MIB, 1, "available", "nfs1", SHARE)
+    assert (vol["volume_type"], vol["description"], vol["snapshots"], vol["lv_name"]) == (
+        "files", "files here", ["s1"], "volume-db01")
+    assert vol["device"] == os.path.join(share_dir(backends), "volume-db01")
+    snaps = run_module(monkeypatch, capsys, snapshot_info, {"backends": backends}, answer=host)
+    assert not snaps.failed, snaps.result
+    (snap,) = snaps.result["snapshots"]
+    assert (snap["id"], snap["size_bytes"], snap["cow_size_bytes"], snap["status"], snap["description"]) == (
+        "db01+s1", 8 * MIB, None, "available", "first")
+    assert not [c for c in host.commands[before:] if c[0] in ("vgs", "lvs", "tgtadm")], host.commands[before:]
+    # a share that is not mounted is warned about, never reported empty
+    monkeypatch.setattr(nfs, "MOUNTINFO", str(tmp_path / "empty-mountinfo"))
+    (tmp_path / "empty-mountinfo").write_text("")
+    gone = run_module(monkeypatch, capsys, volume_info, {"backends": backends, "host": "stor3",
+                                                         "ledger_path": str(tmp_path / "ledger.json")}, answer=host)
+    assert gone.result["volumes"] == [] and any(SHARE in w and "not mounted" in w for w in gone.warnings)
