@@ -28,6 +28,7 @@ Loop devices, links and mounts are not persistent: after a reboot the consumer h
 from __future__ import annotations
 
 import os
+import time
 
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import (
     DEFAULT_MOUNT_OPTIONS,
@@ -48,6 +49,7 @@ NFS = "nfs"
 LINK_DIR = "/dev/ember"
 SYS_BLOCK = "/sys/block"
 FORMATS = ("raw",)
+UNMOUNT_TRIES = 5
 
 
 def is_nfs(item):
@@ -299,5 +301,17 @@ class NfsConnectionApplier:
         link = link_path(act["volume"], self.link_dir)
         if os.path.lexists(link):
             os.unlink(link)
-        if act["unmount"]:
-            self.nfs.unmount(act["share"], act["mount_point"])
+        if not act["unmount"]:
+            return
+        if act["loops"]:
+            # A loop device someone still had open (udev's probe of a device that changed) lets go of its file only
+            # when that one closes it: wait for udev, and try the unmount a few times while the share is busy.
+            self.runner.run(["udevadm", "settle", "--timeout=10"], check=False)
+        for attempt in range(UNMOUNT_TRIES):
+            try:
+                self.nfs.unmount(act["share"], act["mount_point"])
+                return
+            except nfs_driver.NfsError as exc:
+                if "busy" not in str(exc).lower() or attempt == UNMOUNT_TRIES - 1:
+                    raise
+                time.sleep(1)

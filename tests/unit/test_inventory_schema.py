@@ -538,3 +538,19 @@ def test_role_validation_refuses_unknown_keys():
     assert any("zz_unknown" in e for e in ansible_errors(BACKENDS, [{"name": "b", "vg": "v", "zz_unknown": 1}]))
     assert ansible_errors(VOLUMES, [{"name": "v", "state": "gone"}])
     assert ansible_errors(BACKENDS, [{"name": "b", "vg": "v", "driver": "lvm_thick"}])
+
+
+def test_the_lab_nfs_layer_passes_the_role_validation():
+    """inventories/lab-nfs (layered on the lab by test_nfs): stor1's backends with nfs1, the types with "files"."""
+    backends = load("inventories/lab-nfs/host_vars/stor1.yml")["blockstore_backends"]
+    assert ansible_errors(BACKENDS, backends) == []
+    assert [b["name"] for b in validate_backends(backends)] == ["lvm-thick", "lvm-thin", "nfs1"]
+    lab = load("inventories/lab/host_vars/stor1.yml")["blockstore_backends"]
+    assert backends[:2] == lab, "inventories/lab-nfs/host_vars/stor1.yml repeats the lab's LVM backends"
+    types = load("inventories/lab-nfs/group_vars/all.yml")["blockstore_volume_types"]
+    assert ansible_errors(TYPES, types) == []
+    assert {k: v for k, v in types.items() if k != "files"} == load("inventories/lab/group_vars/all.yml")[
+        "blockstore_volume_types"]
+    assert types["files"]["extra_specs"]["volume_backend_name"] == "nfs1"
+    exports = load("inventories/lab-nfs/host_vars/client1.yml")["blockstore_nfs_exports"]
+    assert exports == [{"path": "/srv/ember-nfs", "clients": ["198.18.0.11", "198.18.0.21"]}]
