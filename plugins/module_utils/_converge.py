@@ -422,10 +422,10 @@ def disconnect_items(plan, pools, initiator, portals, prefix=DEFAULT_TARGET_PREF
         detach = [d for d in entry.get("detach") or [] if d["initiator"] == initiator]
         if is_nfs_entry(entry):
             pool = by_id.get(entry.get("pool_id"))
+            share = (pool or {}).get("share") or entry["vg"]
             if detach:
                 force = bool(detach[0]["force"])
-            elif entry["action"] == "delete" and attached_here(consumer_facts, entry["name"],
-                                                                (pool or {}).get("share") or entry["vg"]):
+            elif entry["action"] == "delete" and attached_here(consumer_facts, entry["name"], share):
                 force = bool(entry.get("force"))
             else:
                 continue

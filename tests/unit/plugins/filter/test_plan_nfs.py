@@ -46,8 +46,8 @@ def make_share(tmp_path, volumes=(), foreign=()):
 
 
 def gathers(tmp_path, volumes=(), foreign=()):
-    (cfg,) = node_backends([{"name": "nfs1", "driver": "nfs", "shares": [SHARE], "mount_options": ["rw", "hard",
-                                                                                                     "vers=4.1"]}])
+    options = ["rw", "hard", "vers=4.1"]
+    (cfg,) = node_backends([{"name": "nfs1", "driver": "nfs", "shares": [SHARE], "mount_options": options}])
     cfg["volume_clear_size_bytes"] = 0
     pool = nfs_pool_facts("stor1", cfg, SHARE, str(tmp_path / "share"), make_share(tmp_path, volumes, foreign),
                           {"total_bytes": 100 * GIB, "free_bytes": 90 * GIB})
