@@ -35,6 +35,14 @@ options:
         more (declarative detach). An initiator with a live session that is no consumer in the inventory is
         refused unless the volume sets C(force=true).
     type: dict
+  consumer_facts:
+    description:
+      - Per consumer, its C(initiator_info) result. Its C(nfs_attachments) say which NFS volumes it has attached
+        (an NFS volume has no export on its storage node) - they count as the volume's C(attached_to) (the
+        consumers' IQNs), so an attached NFS volume is not deleted without C(force=true) nor reverted, an
+        attachment taken out of the inventory is detached, and each NFS entry gets C(nfs_attached) (the consumers).
+    type: dict
+    version_added: 0.3.0
   consumer_addresses:
     description:
       - Per consumer, its C(blockstore_storage_ip); each must be one IPv4 or IPv6 host address (checked with
@@ -113,6 +121,7 @@ from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     ledger_write_args,
     reconcile,
 )
+from ansible_collections.ember.blockstore.plugins.plugin_utils.nfs_attachments import mark_nfs_attachments
 
 try:
     import netaddr
@@ -204,10 +213,30 @@ def _unaddressed_attachments(volumes, addresses):
     return problems
 
 
+def _nfs_entries(entries, pools):
+    """Set ``nfs_attached`` (the consumers that have it attached, from their gather) on each entry of an NFS pool;
+    messages for what NFS volumes cannot have: QoS specs (io.max is set on iSCSI devices only)."""
+    attached = {}
+    for pool in pools or []:
+        if pool.get("driver") == "nfs":
+            for vol in pool.get("volumes") or []:
+                attached[(pool["id"], vol["name"])] = vol.get("nfs_attached") or []
+    problems = []
+    for entry in entries:
+        if entry.get("driver") != "nfs":
+            continue
+        entry["nfs_attached"] = attached.get((entry.get("pool_id"), entry["name"]), [])
+        if entry.get("state") == "present" and entry.get("qos_specs"):
+            problems.append("volume %s: its volume type %s has QoS specs, which are not applied to NFS volumes (%s): "
+                            "use a volume type without qos_specs for NFS backends"
+                            % (entry["name"], entry.get("volume_type"), entry.get("pool_id")))
+    return problems
+
+
 def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consumer_addresses=None,
                     volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
                     allow_partial=False, forget=None, forget_hosts=None, default_availability_zone=None,
-                    quotas=None, consumer_initiators=None):
+                    quotas=None, consumer_initiators=None, consumer_facts=None):
     """See DOCUMENTATION."""
     try:
         limits = validate_quotas(quotas, volume_types if isinstance(volume_types, dict) else None)
@@ -216,6 +245,8 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
     problems = _address_errors(consumer_addresses) + _forget_errors(forget, forget_hosts)
     if problems:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(problems))
+    # NFS volumes: the consumers' loop devices are their attachments (there is no export to read them from).
+    gathers = mark_nfs_attachments(gathers, consumer_facts, consumer_initiators)
     results = {host: {"gather": (gathers or {}).get(host) or {},
                       "prepare_error": (prepare_errors or {}).get(host) or None} for host in storage_hosts or []}
     reports = host_reports(list(storage_hosts or []), results)
@@ -244,7 +275,7 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
             note = ("\n(not considered: the pools of storage host(s) that did not report: %s)"
                     % "; ".join("%s: %s" % item for item in sorted(context["missing"].items())))
         raise AnsibleFilterError(str(exc) + note) from None
-    problems = _unaddressed_attachments(volumes, consumer_addresses)
+    problems = _unaddressed_attachments(volumes, consumer_addresses) + _nfs_entries(result["volumes"], context["pools"])
     if consumer_initiators is not None:
         problems += plan_detaches(result["volumes"], context["pools"], consumer_initiators)
     if problems:
@@ -254,7 +285,8 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
     for name, entry in sorted(context["unknown"].items()):
         if name not in requested:
             result["unmanaged"].append({"name": name, "pool_id": entry["pool_id"], "host": entry["host"],
-                                        "backend": entry["pool_id"].split("@", 1)[-1], "size_bytes": None,
+                                        "backend": entry["pool_id"].split("@", 1)[-1].split("#", 1)[0],
+                                        "size_bytes": None,
                                         "volume_type": None, "reason": "unknown (%s)" % entry["reason"]})
     over = check_quotas(quota_usage(result, context["pools"]), limits)
     if over:

@@ -30,12 +30,18 @@ from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import 
     SIZE_TAG,
     decode_description,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers import nfs as _nfs_driver
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import (
     DEFAULT_EXTENT,
     backend_problems,
     block_device_size,
     predict_vg_size,
     thin_pool_size,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import (
+    SIZE_STEP,
+    snapshot_file,
+    volume_file,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import (
     HEADER,
@@ -48,7 +54,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
 
 __all__ = ["tgt_configured", "read_conf_files", "read_exports", "target_clashes", "lv_clashes", "pool_facts",
            "volume_facts", "live_backing_stores", "managed_snapshots", "backend_configs", "read_vg_backup",
-           "problems_of"]
+           "problems_of", "nfs_pool_facts", "nfs_problems", "nfs_pool_id", "read_shares"]
 
 # Paths on the storage node (looked up when used, so the module tests can point them at a temporary directory).
 TARGETS_CONF = "/etc/tgt/targets.conf"
@@ -231,7 +237,8 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARG
     extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
     pool = {
         "id": "%s@%s" % (host, cfg["name"]), "host": host, "backend": cfg["name"], "driver": cfg["driver"],
-        "vg": cfg["vg"], "thin_pool": cfg["thin_pool"], "exists": False, "predicted": False,
+        "vg": cfg["vg"], "thin_pool": cfg["thin_pool"], "share": None, "mount_point": None, "exists": False,
+        "predicted": False, "mount_options": None, "mount_point_base": None,
         "extent_size_bytes": extent, "total_bytes": 0, "free_bytes": 0, "allocated_bytes": 0,
         "provisioned_bytes": 0, "data_percent": None, "metadata_percent": None,
         "capabilities": dict(cfg.get("capabilities") or {}),
@@ -309,3 +316,120 @@ def problems_of(configs, state, pv_rows, messages, read_backup=read_vg_backup):
         backup = read_backup(cfg["vg"]) if cfg["vg"] not in state.vgs else None
         problems.extend(backend_problems(cfg, state, pv_rows, messages, backup))
     return problems
+
+
+# --- nfs backends (issue 14) ----------------------------------------------------------------------------------------
+
+def nfs_pool_id(host, backend, share):
+    """Pool id of one share of an nfs backend: ``<host>@<backend>#<share>``, Cinder's ``host@backend#pool`` with the
+    share as the pool (as Cinder's NFS driver names its pools)."""
+    return "%s@%s#%s" % (host, backend, share)
+
+
+def _nfs_snapshots(rec):
+    """``managed_snapshots`` of an NFS volume, in the LVM ones' shape (no COW store); ``latest``: the highest
+    sequence (the order the snapshots were taken in, kept in the sidecar)."""
+    done = {snap: entry for snap, entry in rec["snapshots"].items() if entry["status"] == "available"}
+    out = []
+    for snap, entry in sorted(done.items()):
+        mine = entry.get("sequence") or 0
+        out.append({"name": snap, "lv_name": snapshot_file(rec["name"], snap),
+                    "volume_size_bytes": entry["volume_size_bytes"], "cow_size_bytes": None,
+                    "reverted": bool(entry.get("reverted")), "description": entry.get("description"),
+                    "created_at": entry.get("created_at") or None,
+                    "latest": all((other.get("sequence") or 0) < mine for name, other in done.items() if name != snap)})
+    return out
+
+
+def nfs_pool_facts(host, cfg, share, path, state, capacity, predict=False):
+    """Facts of one share of an nfs backend (pure): a pool per share, named :func:`nfs_pool_id`, its ``vg`` the
+    share (what the volume and snapshot modules take as an item's ``vg``). ``state``: the share's
+    :class:`drivers.nfs.ShareState` and ``capacity`` its ``drivers.nfs.capacity`` when it is mounted, else both
+    None (``exists`` false, no capacity: nothing is placed there until it is mounted). With ``predict`` (check
+    mode) a share that is not mounted is ``predicted``: empty, its capacity ``unknown`` (Cinder's value for a
+    backend that cannot tell, which the CapacityFilter lets pass), so that a ``--check`` run before the share is
+    mounted (the real run's gather mounts it) can plan its volumes.
+
+    Capacity as Cinder's NFS driver reports it: total and free from statvfs; ``provisioned_bytes`` the sum of the
+    apparent sizes of the volume and snapshot files when the backend is sparse (thin provisioning support), the
+    used space (total - free) when it preallocates; ``allocated_bytes`` the blocks the files hold. The volumes
+    have the LVM volumes' keys (no export: a consumer attaches an NFS volume's file itself)."""
+    sparse = bool(cfg["sparse"])
+    pool = {
+        "id": nfs_pool_id(host, cfg["name"], share), "host": host, "backend": cfg["name"], "driver": "nfs",
+        "vg": share, "thin_pool": None, "share": share, "mount_point": path, "exists": state is not None,
+        "predicted": False, "extent_size_bytes": SIZE_STEP, "total_bytes": 0, "free_bytes": 0, "allocated_bytes": 0,
+        "provisioned_bytes": 0, "data_percent": None, "metadata_percent": None,
+        "capabilities": dict(cfg.get("capabilities") or {}),
+        "volume_clear": cfg["volume_clear"], "volume_clear_size_bytes": cfg["volume_clear_size_bytes"],
+        "mutual_chap": bool(cfg.get("mutual_chap")), "volumes": [], "clashes": [],
+        # What a consumer mounts the share with, at the same path (the converge role's connection items).
+        "mount_options": list(cfg["mount_options"]), "mount_point_base": cfg["mount_point_base"],
+    }
+    pool["capabilities"].update({
+        "volume_backend_name": cfg["volume_backend_name"], "storage_protocol": "nfs", "driver": "nfs",
+        "thin_provisioning_support": sparse, "thick_provisioning_support": not sparse,
+        "availability_zone": cfg["availability_zone"], "reserved_percentage": cfg["reserved_percentage"],
+        "max_over_subscription_ratio": cfg["max_over_subscription_ratio"], "multiattach": False,
+    })
+    if state is None:
+        if predict:
+            pool.update(predicted=True, total_bytes="unknown", free_bytes="unknown")
+        return pool
+    total, free = capacity["total_bytes"], capacity["free_bytes"]
+    pool.update(total_bytes=total, free_bytes=free, allocated_bytes=state.allocated_bytes(),
+                provisioned_bytes=state.provisioned_bytes() if sparse else max(0, total - free))
+    for name, rec in sorted(state.volumes.items()):
+        status = rec["status"] if rec["status"] != "available" else ("available" if rec["file"] else "error")
+        pool["volumes"].append({
+            "name": name, "lv_name": volume_file(name),
+            "size_bytes": (rec["file"] or {}).get("size_bytes", rec["size_bytes"]),
+            "volume_type": rec.get("volume_type"), "status": status, "attached_to": [], "sessions": [],
+            "target_iqn": None, "initiator_addresses": [], "export_ok": False, "mutual_chap": False,
+            "snapshots": sorted(snap for snap, entry in rec["snapshots"].items() if entry["status"] == "available"),
+            "managed_snapshots": _nfs_snapshots(rec), "device": rec["path"],
+            "description": rec.get("description"), "metadata": dict(rec.get("metadata") or {}),
+        })
+    pool["clashes"] = [{"kind": "file", "host": host, "volume": name, "vg": share, "lv_name": volume_file(name),
+                        "path": path_, "reason": "%s on share %s has no sidecar %s.info: not ember.blockstore's"
+                        % (volume_file(name), share, volume_file(name))}
+                       for name, path_ in sorted(state.foreign.items())]
+    return pool
+
+
+def nfs_problems(cfg, share, path, state=None, error=None):
+    """Problems of one share of an nfs backend, in the shape of :func:`problems_of`'s: the share does not answer or
+    cannot be read (``error``), or a sidecar cannot be read (its volume is unknown, never absent)."""
+    out = []
+    if error is not None:
+        out.append({"backend": cfg["name"], "vg": share, "device": path, "message": error,
+                    "repair": "check the NFS server and the network (showmount -e, rpcinfo); if the server is gone for "
+                              "good, umount -f -l %s" % path})
+    for name, why in sorted((state.broken if state is not None else {}).items()):
+        out.append({"backend": cfg["name"], "vg": share, "device": path, "message": why,
+                    "repair": "restore %s/%s.info (the volume's state) or, if volume %s is not wanted, remove its "
+                              "files by hand" % (path, volume_file(name), name)})
+    return out
+
+
+def read_shares(nfs, configs):
+    """``[(cfg, share, mount point, ShareState or None, capacity or None, error or None)]`` of every share of the
+    nfs backends: a share not mounted has no state (nothing is mounted here: an info module changes nothing); a
+    mounted one is probed within its time bound and read; one that does not answer or cannot be read has an error
+    (a problem)."""
+    out = []
+    for cfg in configs:
+        for share in cfg["shares"]:
+            path = _nfs_driver.mount_point(share, cfg["mount_point_base"])
+            try:
+                if not nfs.mounted(share, path):
+                    out.append((cfg, share, path, None, None, None))
+                    continue
+                nfs.probe(share, path)
+                out.append((cfg, share, path, _nfs_driver.read_share(share, path), _nfs_driver.capacity(path), None))
+            except _nfs_driver.NfsError as exc:
+                out.append((cfg, share, path, None, None, str(exc)))
+            except OSError as exc:
+                out.append((cfg, share, path, None, None, "share %s (mounted at %s) cannot be read: %s"
+                            % (share, path, exc.strerror or exc)))
+    return out

@@ -22,6 +22,7 @@ import time
 
 from ansible_collections.ember.blockstore.plugins.module_utils import _qos
 from ansible_collections.ember.blockstore.plugins.module_utils._address import portal as valid_portal
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import DEFAULT_MOUNT_POINT_BASE
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     NameError_,
     validate_chap_secret,
@@ -29,6 +30,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     validate_iqn,
     validate_volume_name,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils._nfs_connection import is_nfs, validate_nfs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
     MULTIPATH_OPENERS,
     MULTIPATHD_PIDFILE,
@@ -48,8 +50,9 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
 __all__ = ["ITEM_OPTIONS", "validate", "real_device", "read_host", "decide", "ConnectionApplier", "secrets_of_state"]
 
 ITEM_OPTIONS = dict(
-    target_iqn=dict(type="str", required=True),
-    target_portal=dict(type="str", required=True),
+    driver_volume_type=dict(type="str", choices=["iscsi", "nfs"], default="iscsi"),
+    target_iqn=dict(type="str"),
+    target_portal=dict(type="str"),
     target_portals=dict(type="list", elements="str"),
     target_lun=dict(type="int", default=1),
     auth_method=dict(type="str", choices=["CHAP", "None"], default="CHAP"),
@@ -63,6 +66,8 @@ ITEM_OPTIONS = dict(
     qos_cgroup=dict(type="str", default=_qos.DEFAULT_CGROUP),
     force=dict(type="bool", default=False),
     size_bytes=dict(type="int"),
+    data=dict(type="dict"),
+    mount_point_base=dict(type="str", default=DEFAULT_MOUNT_POINT_BASE),
 )
 
 
@@ -75,6 +80,15 @@ def validate(connections, field="connections", check_mode=False):
     errors = []
     for index, item in enumerate(connections):
         where = "%s[%d]" % (field, index)
+        if is_nfs(item):
+            errors.extend(validate_nfs(item, where))
+            if item.get("qos") is not None:
+                errors.append("%s.qos: QoS limits are not applied to NFS volumes (their loop devices)" % where)
+            continue
+        missing = [key for key in ("target_iqn", "target_portal") if not item.get(key)]
+        if missing:
+            errors.append("%s.%s: required for driver_volume_type iscsi" % (where, missing[0]))
+            continue
         try:
             validate_iqn(item["target_iqn"], where + ".target_iqn")
             valid_portal(item["target_portal"], where + ".target_portal")

@@ -12,11 +12,52 @@ module once per host with the whole list.
 
 from __future__ import annotations
 
+import os
+
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import (
+    DEFAULT_MOUNT_OPTIONS,
+    DEFAULT_MOUNT_POINT_BASE,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, target_iqn
 from ansible_collections.ember.blockstore.plugins.module_utils._qos import DEFAULT_CGROUP as DEFAULT_QOS_CGROUP
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import mount_point, volume_file
 
-__all__ = ["volume_items", "snapshot_items", "attachment_items", "connect_items", "disconnect_items", "format_table"]
+__all__ = ["volume_items", "snapshot_items", "attachment_items", "connect_items", "disconnect_items", "format_table",
+           "nfs_connection_info", "is_nfs_entry", "attached_here", "share_hash"]
+
+
+def is_nfs_entry(entry):
+    """Whether a plan entry is a volume of an NFS backend (a file on a share: no iSCSI export)."""
+    return entry.get("driver") == "nfs"
+
+
+def share_hash(share):
+    """The name of a share's mount point directory (:func:`drivers.nfs.mount_point`)."""
+    return os.path.basename(mount_point(str(share), "/"))
+
+
+def attached_here(facts, name, share):
+    """The ``nfs_attachments`` entry of a consumer's gather (``facts``: its ``initiator_info`` result) for volume
+    ``name`` on ``share``, or None: the link ``/dev/ember/<name>`` to a loop device bound to ``volume-<name>`` in
+    the share's mount point."""
+    for att in (facts or {}).get("nfs_attachments") or []:
+        backing = str(att.get("backing_file") or "")
+        if att.get("volume") == name and att.get("share_hash") == share_hash(share) \
+                and os.path.basename(backing) == volume_file(name):
+            return att
+    return None
+
+
+def nfs_connection_info(entry, pool, state="present"):
+    """A ``connection`` item of an NFS volume: Cinder's NFS ``connection_info`` (``driver_volume_type: nfs``,
+    ``data: {export, name, format, options}``) with the backend's ``mount_point_base`` (``pool``: the share's
+    pool facts), so the consumer mounts the share where the storage node does."""
+    share = (pool or {}).get("share") or entry["vg"]
+    return {"driver_volume_type": "nfs", "volume": entry["name"], "state": state,
+            "data": {"export": share, "name": volume_file(entry["name"]), "format": "raw",
+                     "options": ",".join((pool or {}).get("mount_options") or DEFAULT_MOUNT_OPTIONS)},
+            "mount_point_base": (pool or {}).get("mount_point_base") or DEFAULT_MOUNT_POINT_BASE}
 
 
 def _pool_index(pools):
@@ -85,6 +126,9 @@ def snapshot_items(plan, host):
                 item["cow_size"] = _in_bytes(snap["cow_size_bytes"])
             if snap.get("description") is not None:
                 item["description"] = snap["description"]
+            if is_nfs_entry(entry):
+                # The storage node cannot see the consumers' loop devices: the plan says (their gather).
+                item["attached"] = bool(entry.get("nfs_attached"))
             items.append(item)
     return items
 
@@ -150,7 +194,7 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
     """
     items = []
     for entry in plan["volumes"]:
-        if entry.get("host") != host:
+        if entry.get("host") != host or is_nfs_entry(entry):  # NFS volumes: the consumer mounts the share
             continue
         if phase == "present" and entry["state"] == "present" and entry.get("attachments"):
             missing = [c for c in entry["attachments"] if not initiators.get(c)]
@@ -258,7 +302,7 @@ def _all_portals(host, portals, storage_portals):
 
 
 def connect_items(export_results, initiator, sessions=None, plan=None, consumer=None, portals=None,
-                  prefix=DEFAULT_TARGET_PREFIX, consumer_facts=None, storage_portals=None):
+                  prefix=DEFAULT_TARGET_PREFIX, consumer_facts=None, storage_portals=None, pools=None):
     """``connection_info`` of every export (from the attachment results of all storage nodes) whose ACL
     holds ``initiator``: what a consumer logs in to. ``sessions``: target IQNs the consumer is already logged
     in to (left out).
@@ -278,7 +322,12 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
     so QoS, size and detach apply once, to the map). Such a volume counts as connected only when
     ``consumer_facts`` shows a session with a device on every portal, all in one map; otherwise it gets its item
     again (a portal that was down at the last run is logged in now). ``storage_portals`` (``{storage host:
-    [ip:port, ...]}``) gives the QoS and resize items of a node with several portals their ``target_portals``."""
+    [ip:port, ...]}``) gives the QoS and resize items of a node with several portals their ``target_portals``.
+
+    NFS volumes (``pools``: every storage node's pool facts): a volume of an NFS pool that the plan attaches to
+    ``consumer`` gets an item (:func:`nfs_connection_info`) unless ``consumer_facts`` show it attached already (the
+    link to a loop device bound to its file) with a loop device at least the volume's size; a smaller one gets an
+    item too (the module re-reads it: online extend). So a run that changes nothing gives no item."""
     qos = {}
     for entry in (plan or {}).get("volumes", []):
         if entry["state"] == "present" and entry.get("qos_specs") and consumer in (entry.get("attachments") or []):
@@ -312,6 +361,18 @@ def connect_items(export_results, initiator, sessions=None, plan=None, consumer=
         iqn = target_iqn(name, prefix)
         if name not in listed and iqn in logged_in and entry.get("host") in (portals or {}):
             items.append(_session_item(iqn, name, entry["host"], portals, storage_portals))
+    by_id = {pool.get("id"): pool for pool in pools or []}
+    for entry in (plan or {}).get("volumes", []):
+        if not is_nfs_entry(entry) or entry["state"] != "present" or consumer not in (entry.get("attachments") or []) \
+                or entry["name"] in leaving or entry.get("action") not in ("create", "extend", "update", "none"):
+            continue
+        pool = by_id.get(entry.get("pool_id"))
+        if pool is None:
+            continue
+        here = attached_here(consumer_facts, entry["name"], pool.get("share") or entry["vg"])
+        if here is not None and (here.get("size_bytes") or 0) >= (entry.get("size_bytes") or 0):
+            continue
+        items.append(nfs_connection_info(entry, pool))
     planned = {}
     for entry in (plan or {}).get("volumes", []):
         if entry["state"] == "present" and consumer in (entry.get("attachments") or []) and entry.get("size_bytes"):
@@ -347,13 +408,29 @@ def _session_item(iqn, name, host, portals, storage_portals):
     return item
 
 
-def disconnect_items(plan, pools, initiator, portals, prefix=DEFAULT_TARGET_PREFIX):
+def disconnect_items(plan, pools, initiator, portals, prefix=DEFAULT_TARGET_PREFIX, consumer_facts=None):
     """Logouts for a consumer with IQN ``initiator``: volumes being deleted that are exported to it, and volumes
     whose plan detaches it (``force`` from the detach: a device in use is logged out too).
-    ``portals``: ``{storage host: storage IP}``."""
+    ``portals``: ``{storage host: storage IP}``.
+
+    NFS volumes: a detach (an ``absent`` :func:`nfs_connection_info` item) for each volume the plan detaches from
+    this consumer, and for each volume being deleted that ``consumer_facts`` (its ``initiator_info`` result) show
+    attached here (the plan deletes an attached volume only with ``force``)."""
     items = []
+    by_id = {pool.get("id"): pool for pool in pools or []}
     for entry in plan["volumes"]:
         detach = [d for d in entry.get("detach") or [] if d["initiator"] == initiator]
+        if is_nfs_entry(entry):
+            pool = by_id.get(entry.get("pool_id"))
+            share = (pool or {}).get("share") or entry["vg"]
+            if detach:
+                force = bool(detach[0]["force"])
+            elif entry["action"] == "delete" and attached_here(consumer_facts, entry["name"], share):
+                force = bool(entry.get("force"))
+            else:
+                continue
+            items.append(dict(nfs_connection_info(entry, pool, state="absent"), force=force))
+            continue
         if detach and entry.get("host") in (portals or {}):
             items.append({"target_iqn": detach[0].get("target_iqn") or target_iqn(entry["name"], prefix),
                           "target_portal": normalize_portal(portals[entry["host"]]), "volume": entry["name"],

@@ -40,8 +40,10 @@ from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import 
     decode_description,
     snapshot_lv_name,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import snapshot_file
 
-__all__ = ["STATUS_TAG", "STATUS_TAG_VALUES", "CREATING_TAG", "MULTIATTACH_TAG", "SOURCE_TAG", "LUN", "GIB",
+__all__ = ["nfs_volumes_info", "nfs_snapshots_info",
+           "STATUS_TAG", "STATUS_TAG_VALUES", "CREATING_TAG", "MULTIATTACH_TAG", "SOURCE_TAG", "LUN", "GIB",
            "iso_utc", "size_gib", "volume_status", "volumes_info", "snapshots_info", "snapshot_status"]
 
 # Read-only here: tags another module sets on a volume LV to show a status Cinder has.
@@ -111,7 +113,7 @@ def _backend_of(lv, placement, configs):
     if lv is not None and lv["backend"]:
         return lv["backend"]
     if placement and "@" in placement.get("pool_id", ""):
-        return placement["pool_id"].split("@", 1)[1]
+        return placement["pool_id"].split("@", 1)[1].split("#", 1)[0]
     if lv is not None:
         for cfg in configs:
             thin = cfg["driver"] == "lvm_thin"
@@ -150,7 +152,7 @@ def _volume(name, host, lv, facts, status, placement, configs, live):
     }
 
 
-def volumes_info(host, lvm_state, exports, live, ledger, configs=(), names=None):
+def volumes_info(host, lvm_state, exports, live, ledger, configs=(), names=None, elsewhere=()):
     """``(volumes, warnings)``: every managed volume LV on this node and every volume the ledger places on
     ``host`` without its LV, sorted by name (only ``names`` when given).
 
@@ -172,7 +174,8 @@ def volumes_info(host, lvm_state, exports, live, ledger, configs=(), names=None)
             continue
         lvs[lv["volume"]] = lv
     missing = {name for name, placement in placements.items()
-               if placement.get("host") == host and name not in lvs and (wanted is None or name in wanted)}
+               if placement.get("host") == host and name not in lvs and (wanted is None or name in wanted)
+               and name not in elsewhere and "#" not in str(placement.get("pool_id"))}
     out = []
     for name in sorted(set(lvs) | missing):
         lv = lvs.get(name)
@@ -232,3 +235,72 @@ def snapshots_info(lvm_state, names=None, volumes=None):
                 "created_at": iso_utc(item["created_at"]), "reverted": item["reverted"], "lv_name": item["lv_name"],
             })
     return sorted(out, key=lambda item: (item["volume"], item["name"]))
+
+
+# --- NFS backends (issue 14): the volumes are files with a sidecar on each share ------------------------------------
+
+def _nfs_status(rec, placement, host):
+    """Cinder's status of an NFS volume: the ledger's ``deleting``, the sidecar's ``creating``/``deleting``,
+    ``reverting`` while its marker is set, ``error`` when the sidecar is there and the file is not, else
+    ``available`` (the storage node cannot see the consumers' loop devices: a consumer's ``initiator_info`` shows
+    what is attached)."""
+    here = placement if placement and placement.get("host") == host else None
+    if here and here["status"] == "deleting":
+        return "deleting"
+    if rec is None:
+        return "creating" if here and here["status"] == "creating" else "error"
+    if rec["status"] != "available":
+        return rec["status"]
+    if rec.get("reverting"):
+        return "reverting"
+    return "available" if rec.get("file") else "error"
+
+
+def nfs_volumes_info(host, cfg, share, pool_id, state, ledger, names=None):
+    """The volumes of one share of an nfs backend (``state``: ``drivers.nfs.read_share``), with the keys of
+    :func:`volumes_info`'s, and the volumes the ledger places on ``pool_id`` whose sidecar is missing."""
+    placements = (ledger or {}).get("volumes") or {}
+    wanted = set(names) if names is not None else None
+    out = []
+    found = {name: rec for name, rec in state.volumes.items() if wanted is None or name in wanted}
+    missing = {name for name, p in placements.items() if p.get("pool_id") == pool_id and name not in found
+               and (wanted is None or name in wanted)}
+    for name in sorted(set(found) | missing):
+        rec = found.get(name)
+        size = ((rec.get("file") or {}).get("size_bytes", rec["size_bytes"])) if rec else None
+        source = (rec or {}).get("source") or None
+        snapshots = sorted(n for n, e in ((rec or {}).get("snapshots") or {}).items() if e["status"] == "available")
+        out.append({
+            "name": name, "id": name, "size": size_gib(size), "size_bytes": size,
+            "status": _nfs_status(rec, placements.get(name), host),
+            "volume_type": (rec or {}).get("volume_type"), "availability_zone": cfg["availability_zone"],
+            "backend": cfg["name"], "pool": share, "host": host, "bootable": False, "multiattach": False,
+            "encrypted": False, "description": (rec or {}).get("description"),
+            "metadata": dict((rec or {}).get("metadata") or {}), "snapshots": snapshots,
+            "source": (source["volume"] + ("+" + source["snapshot"] if source.get("snapshot") else ""))
+            if source else None,
+            "attachments": [], "created_at": iso_utc((rec or {}).get("created_at") or None),
+            "lv_name": lv_name(name), "device": (rec or {}).get("path"),
+        })
+    return out
+
+
+def nfs_snapshots_info(state, names=None, volumes=None):
+    """The snapshots of the NFS volumes of one share, with the keys of :func:`snapshots_info`'s (no COW store:
+    ``cow_size_bytes`` null)."""
+    out = []
+    for volume, rec in sorted(state.volumes.items()):
+        if volumes is not None and volume not in volumes:
+            continue
+        for name, snap in sorted((rec.get("snapshots") or {}).items()):
+            if names is not None and name not in names:
+                continue
+            size = snap.get("volume_size_bytes")
+            out.append({
+                "name": name, "id": "%s+%s" % (volume, name), "volume": volume, "size": size_gib(size),
+                "size_bytes": size, "cow_size_bytes": None,
+                "status": "available" if snap["status"] == "available" else snap["status"],
+                "description": snap.get("description"), "created_at": iso_utc(snap.get("created_at") or None),
+                "reverted": bool(snap.get("reverted")), "lv_name": snapshot_file(volume, name),
+            })
+    return out

@@ -81,6 +81,7 @@ ITEM_OPTIONS = dict(
     cow_size=dict(type="raw"),
     force=dict(type="bool", default=False),
     description=dict(type="str"),
+    attached=dict(type="bool", default=False),
 )
 
 SNAPSHOT_LV_PREFIX = "snap-"
@@ -185,7 +186,7 @@ def _validate(item, where):
     return name, volume, cow
 
 
-def decide(items, lvm_state, exported, field="snapshots", foreign=None, predict_missing=False):
+def decide(items, lvm_state, exported, field="snapshots", foreign=None, predict_missing=False, indexes=None):
     """Return ``(actions, errors)``.
 
     ``items``: option dicts (``ITEM_OPTIONS``). ``lvm_state``: :class:`drivers.lvm.LvmState` read with creation
@@ -196,12 +197,16 @@ def decide(items, lvm_state, exported, field="snapshots", foreign=None, predict_
 
     Each action: the item plus ``action`` (create|update|none|delete|absent|revert), ``lv_name``, ``origin_lv``,
     ``thin``, ``cow_size_bytes``, ``volume_size_bytes``, ``created_at``, ``status``, ``device``, and for a revert
-    ``resume`` (finish an interrupted revert), ``volume_tags`` and ``snapshot_tags``.
+    ``resume`` (finish an interrupted revert), ``volume_tags`` and ``snapshot_tags``. ``indexes``: the position in
+    the module's list of each of ``items`` (the snapshot module gives this function its LVM items only when others
+    are an NFS backend's), for the messages.
     """
     actions, errors = [], []
+    if indexes is None:
+        indexes = list(range(len(items)))
     seen = {}
     for index, item in enumerate(items):
-        where = "%s[%d]" % (field, index)
+        where = "%s[%d]" % (field, indexes[index])
         try:
             name, volume, cow = _validate(item, where)
         except (NameError_, SizeError) as exc:
@@ -254,14 +259,14 @@ def decide(items, lvm_state, exported, field="snapshots", foreign=None, predict_
         if first is not None and first is not act and act["action"] != "none":
             errors.append("%s: volume %s is reverted to %s in the same run; change its other snapshots in another "
                           "run (the revert depends on which snapshot is the latest)"
-                          % (_where_of(act, items, field), act["volume"], first["name"]))
+                          % (_where_of(act, items, field, indexes), act["volume"], first["name"]))
     return actions, errors
 
 
-def _where_of(act, items, field):
+def _where_of(act, items, field, indexes):
     for index, item in enumerate(items):
         if item.get("name") == act["name"] and item.get("volume") == act["volume"] and item.get("vg") == act["vg"]:
-            return "%s[%d]" % (field, index)
+            return "%s[%d]" % (field, indexes[index])
     return field
 
 

@@ -134,7 +134,7 @@ def _is_clone_snapshot(lv, volume):
     return MANAGED_TAG in tags and CLONE_TAG + volume in tags
 
 
-def decide(items, lvm_state, exported, field="volumes", predict_missing=False, foreign=None):
+def decide(items, lvm_state, exported, field="volumes", predict_missing=False, foreign=None, indexes=None):
     """Return ``(actions, errors)``.
 
     ``items``: validated option dicts (``ITEM_OPTIONS``). ``lvm_state``: :class:`drivers.lvm.LvmState`.
@@ -148,16 +148,19 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
     a thick volume copied from its source, else None); a create from a source also ``from_source`` (True),
     ``resume`` (the LV exists with ``ember.creating``: finish it), ``source_lv``, ``source_size_bytes``,
     ``origin_size_bytes`` (thin: the size the new LV has before its extend), ``temp_snapshot`` and
-    ``leftover_temp`` (thick clone).
+    ``leftover_temp`` (thick clone). ``indexes``: the position in the module's list of each of ``items`` (the
+    volume module gives this function its LVM items only when others are an NFS backend's), for the messages.
     """
     actions, errors = [], []
+    if indexes is None:
+        indexes = list(range(len(items)))
     seen = set()
     listed = {}
     for index, item in enumerate(items):
         if isinstance(item.get("name"), str) and isinstance(item.get("vg"), str):
-            listed.setdefault((item["vg"], item["name"]), ("%s[%d]" % (field, index), item.get("state")))
+            listed.setdefault((item["vg"], item["name"]), ("%s[%d]" % (field, indexes[index]), item.get("state")))
     for index, item in enumerate(items):
-        where = "%s[%d]" % (field, index)
+        where = "%s[%d]" % (field, indexes[index])
         try:
             name = validate_volume_name(item["name"], where + ".name")
             validate_vg_name(item["vg"], where + ".vg")

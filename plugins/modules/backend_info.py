@@ -28,6 +28,22 @@ description:
     a bad value fails the module with a message naming the field, before any command.
   - In check mode, a volume group or thin pool that does not exist yet is predicted from the sizes of its
     physical volumes, so that a C(--check) run of a new host can plan; such pools have RV(pools[].predicted=true).
+  - "NFS backends (driver V(nfs), issue 14): one pool per share, with the id C(<host>@<backend>#<share>) (Cinder's
+    C(host@backend#pool), the share as the pool) and the share as its RV(pools[].vg) (what the
+    M(ember.blockstore.volume) and M(ember.blockstore.snapshot) modules take as an item's C(vg)). A share is looked up
+    in C(/proc/self/mountinfo) at C(<mount_point_base>/<hash of the share>); a mounted one is probed with C(stat -f)
+    within a time bound (a server that does not answer is a problem naming the share, and then no pool of the node is
+    reported), and its capacity read with C(statvfs). As Cinder's NFS driver reports it: C(provisioned_bytes) is the
+    sum of the apparent sizes of the volume and snapshot files when the backend is sparse (thin provisioning
+    support), the used space when it preallocates; C(allocated_bytes) the blocks those files hold. The volumes are
+    the files C(volume-<name>) with a sidecar C(volume-<name>.info) (a sidecar that cannot be read is a problem:
+    its volume is unknown, never absent); a C(volume-<name>) file without one is a clash. This module never mounts:
+    a share that is not mounted is reported with RV(pools[].exists=false) and no capacity (the volume and snapshot
+    modules mount it when they use it, and so does M(ember.blockstore.volume) with
+    O(ember.blockstore.volume#module:mount_shares), which the C(blockstore) role runs before it gathers again); in
+    check mode such a share is RV(pools[].predicted=true), empty, with the capacity V(unknown) (Cinder's value for a
+    backend that cannot tell; the scheduler's CapacityFilter lets it pass) so a C(--check) run can plan its
+    volumes. Without LVM backends, LVM and tgt are not read."
   - Read-only; never reports C(changed).
   - This module was called C(ember.blockstore.backend_facts) before release 0.2.0 (it never returned
     C(ansible_facts), so by Ansible's naming convention it is an C(_info) module). The old name
@@ -41,9 +57,10 @@ options:
     required: true
     suboptions:
       name: {description: "Backend name, unique on the host.", type: str, required: true}
-      driver: {description: V(lvm) (thick LVs in a VG) or V(lvm_thin) (thin LVs in a thin pool)., type: str,
-               choices: [lvm, lvm_thin], default: lvm}
-      vg: {description: Volume group name., type: str, required: true}
+      driver: {description: "V(lvm) (thick LVs in a VG), V(lvm_thin) (thin LVs in a thin pool) or V(nfs) (files
+                 on NFS shares).", type: str,
+               choices: [lvm, lvm_thin, nfs], default: lvm}
+      vg: {description: "Volume group name; required for V(lvm) and V(lvm_thin), refused for V(nfs).", type: str}
       pvs: {description: Physical volumes of the VG (used to predict size in check mode)., type: list,
             elements: str, default: []}
       thin_pool:
@@ -78,6 +95,33 @@ options:
                             V(0) = the whole volume.", type: str, default: "0"}
       mutual_chap: {description: "Exports of the backend's volumes use mutual CHAP (unless the volume type says
                       otherwise).", type: bool, default: false}
+      shares:
+        description:
+          - "V(nfs) only, and required there: the NFS shares that hold the backend's volumes, each C(server:/export)
+            (the server an IP address, IPv6 in brackets; the export an absolute normalized path). Each share is a
+            pool."
+        type: list
+        elements: str
+        version_added: 0.3.0
+      mount_options:
+        description: "V(nfs) only. nfs(5) mount options of the shares (each letters, digits and C(_ . = : -); not
+          V(ro))."
+        type: list
+        elements: str
+        default: [rw, hard, noatime, vers=4.2]
+        version_added: 0.3.0
+      mount_point_base:
+        description: "V(nfs) only. Directory under which each share is mounted, at C(<mount_point_base>/<first 32 hex
+          digits of the share's SHA-256>) (Cinder's C(nfs_mount_point_base))."
+        type: str
+        default: /var/lib/ember-blockstore/mnt
+        version_added: 0.3.0
+      sparse:
+        description: "V(nfs) only. Volumes are sparse files (Cinder's C(nfs_sparsed_volumes)): the pools report thin
+          provisioning support; V(false) allocates every volume's blocks when it is made (thick)."
+        type: bool
+        default: true
+        version_added: 0.3.0
   host:
     description: Name of this host as the inventory knows it (pool ids are C(<host>@<backend>)).
     type: str
@@ -112,26 +156,45 @@ pools:
   type: list
   elements: dict
   contains:
-    id: {description: "C(<host>@<backend>).", type: str, sample: stor1@lvm-thin}
+    id: {description: "C(<host>@<backend>); for a share of an V(nfs) backend C(<host>@<backend>#<share>).", type: str,
+         sample: stor1@lvm-thin}
     host: {description: Inventory host., type: str, sample: stor1}
     backend: {description: Backend name., type: str, sample: lvm-thin}
-    driver: {description: V(lvm) or V(lvm_thin)., type: str, sample: lvm_thin}
-    vg: {description: Volume group., type: str, sample: ember-thin}
+    driver: {description: "V(lvm), V(lvm_thin) or V(nfs).", type: str, sample: lvm_thin}
+    vg: {description: "Volume group; for an V(nfs) pool its share (the volume and snapshot modules take it as an item's
+                       C(vg)).", type: str, sample: ember-thin}
+    share: {description: "The share (C(server:/export)) of an V(nfs) pool; null for LVM.", type: str, sample: null,
+            version_added: 0.3.0}
+    mount_point: {description: "Where the share of an V(nfs) pool is (to be) mounted; null for LVM.", type: str,
+                  sample: null, version_added: 0.3.0}
+    mount_options: {description: "The nfs(5) options of an V(nfs) pool's backend (what a consumer mounts the share
+                      with); null for LVM.", type: list, elements: str,
+                    sample: [rw, hard, noatime, vers=4.2], version_added: 0.3.0}
+    mount_point_base: {description: "The V(nfs) pool's backend's C(mount_point_base) (a consumer mounts the share at
+                         the same path); null for LVM.", type: str,
+                       sample: /var/lib/ember-blockstore/mnt, version_added: 0.3.0}
     thin_pool: {description: Thin pool LV or null., type: str, sample: thinpool}
-    exists: {description: Whether the VG (and thin pool) exist., type: bool, sample: true}
+    exists: {description: "Whether the VG (and thin pool) exist; for an V(nfs) pool, whether the share is mounted.",
+             type: bool, sample: true}
     predicted: {description: "True when sizes are predicted (check mode, pool not created yet).", type: bool,
                 sample: false}
-    extent_size_bytes: {description: LVM extent size in bytes., type: int, sample: 4194304}
-    total_bytes: {description: Capacity in bytes., type: int, sample: 8053063680}
-    free_bytes: {description: Free capacity in bytes., type: int, sample: 7516192768}
+    extent_size_bytes: {description: "LVM extent size in bytes (sizes are rounded up to it); 1 MiB for an V(nfs)
+                                      pool.", type: int, sample: 4194304}
+    total_bytes: {description: "Capacity in bytes; V(unknown) for a share of an V(nfs) backend predicted in check
+                    mode (RV(pools[].predicted)).", type: raw, sample: 8053063680}
+    free_bytes: {description: "Free capacity in bytes; V(unknown) as RV(pools[].total_bytes).", type: raw,
+                 sample: 7516192768}
     allocated_bytes: {description: Used capacity in bytes., type: int, sample: 536870912}
-    provisioned_bytes: {description: Sum of the sizes of the volumes (thin) or used capacity (thick)., type: int,
-                        sample: 21474836480}
+    provisioned_bytes: {description: "Sum of the sizes of the volumes (thin; an V(nfs) pool that is sparse: the
+                                      apparent sizes of its volume and snapshot files) or used capacity (thick).",
+                        type: int, sample: 21474836480}
     data_percent: {description: Thin pool data usage in percent (thin only)., type: float, sample: 6.67}
     metadata_percent: {description: Thin pool metadata usage in percent (thin only)., type: float, sample: 10.94}
     capabilities: {description: "Reported to the scheduler: volume_backend_name, storage_protocol, driver,
                    thin_provisioning_support, thick_provisioning_support, availability_zone, reserved_percentage,
-                   max_over_subscription_ratio, multiattach, plus the backend's capabilities.", type: dict,
+                   max_over_subscription_ratio, multiattach, plus the backend's capabilities. An V(nfs) pool reports
+                   storage_protocol nfs, thin provisioning support when its backend is sparse, and no multiattach.",
+                   type: dict,
                    sample: {volume_backend_name: lvm-thin, storage_protocol: iSCSI, driver: lvm_thin,
                             thin_provisioning_support: true, thick_provisioning_support: false,
                             availability_zone: az1, reserved_percentage: 10, max_over_subscription_ratio: 20.0,
@@ -145,11 +208,12 @@ pools:
       elements: dict
       contains:
         name: {description: Volume name., type: str, sample: db01-data}
-        lv_name: {description: LV name., type: str, sample: volume-db01-data}
+        lv_name: {description: "LV name (for an V(nfs) volume its file name).", type: str, sample: volume-db01-data}
         size_bytes: {description: Size in bytes., type: int, sample: 10737418240}
         volume_type: {description: Volume type recorded at creation., type: str, sample: fast}
-        status: {description: V(available) or V(in-use) (a target file or a live target exports it)., type: str,
-                 sample: in-use}
+        status: {description: "V(available) or V(in-use) (a target file or a live target exports it); for an V(nfs)
+                 volume V(available), V(creating) or V(deleting) (a run stopped while making or deleting it) or
+                 V(error) (its sidecar is there, its file missing).", type: str, sample: in-use}
         attached_to: {description: Initiator IQNs the volume is exported to (recorded in its target file)., type: list,
                       elements: str, sample: ["iqn.1993-08.org.debian:01:9263f289471f"]}
         sessions: {description: Initiator IQNs logged in now., type: list, elements: str,
@@ -181,29 +245,33 @@ pools:
                          sample: 1796025600}
             latest: {description: "Whether no other snapshot of the volume is as new or newer (every creation time
                      known): a revert without C(force) is to this one only.", type: bool, sample: true}
-        device: {description: Device path on the storage node., type: str, sample: /dev/ember-thin/volume-db01-data}
+        device: {description: "Device path on the storage node (for an V(nfs) volume the path of its file).", type: str,
+                 sample: /dev/ember-thin/volume-db01-data}
         description: {description: "The volume's description (C(ember.vdesc) tag, decoded), or null.", type: str,
                       sample: Write-ahead log of db01}
         metadata: {description: "The volume's metadata (C(ember.meta) tags, decoded); empty when it has none.",
                    type: dict, sample: {owner: team-db}}
     clashes:
-      description: "Names in the project's namespace held by something that is not the project's: C(kind) (C(lv) or
-        C(target)), C(host), C(volume) (the volume name it clashes with), and C(vg), C(lv_name), C(tags) for an LV
-        or C(target_iqn), C(path), C(reason) for a target. Target clashes are host-wide and repeated in every pool
-        of the host."
+      description: "Names in the project's namespace held by something that is not the project's: C(kind) (C(lv),
+        C(target) or C(file)), C(host), C(volume) (the volume name it clashes with), and C(vg), C(lv_name), C(tags)
+        for an LV, C(target_iqn), C(path), C(reason) for a target, or C(vg) (the share), C(lv_name) (the file name),
+        C(path), C(reason) for a C(volume-<name>) file on a share without its sidecar. Target clashes are host-wide
+        and repeated in every pool of the host."
       type: list
       elements: dict
 problems:
   description:
-    - Damaged LVM state found on this node, one item per problem. A node with problems is not scheduled on and
+    - Damaged LVM state found on this node, one item per problem; for an V(nfs) backend a share that does not
+      answer or cannot be read, or a sidecar that cannot be read. A node with problems is not scheduled on and
       its volumes are not touched; the plan names each problem.
   returned: always
   type: list
   elements: dict
   contains:
     backend: {description: Backend name., type: str, sample: lvm-thin}
-    vg: {description: Volume group., type: str, sample: ember-thin}
-    device: {description: "The device concerned (a PV), or null.", type: str, sample: /dev/vdb}
+    vg: {description: "Volume group (for an V(nfs) backend the share).", type: str, sample: ember-thin}
+    device: {description: "The device concerned (a PV; for an V(nfs) backend the mount point), or null.", type: str,
+             sample: /dev/vdb}
     message: {description: "What is wrong, as LVM said it.", type: str}
     repair: {description: The command or step that repairs it (run by the operator)., type: str}
   sample: []
@@ -228,13 +296,19 @@ tgt:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import (
+    NODE_BACKEND_REQUIRED_IF,
+    node_backend_options,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import (
     backend_configs,
+    nfs_pool_facts,
+    nfs_problems,
     pool_facts,
     problems_of,
     read_conf_files,
     read_exports,
+    read_shares,
     tgt_configured,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._batch import read_state
@@ -247,14 +321,16 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers import nfs as nfs_driver
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm, LvmState
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            backends=dict(type="list", elements="dict", required=True, options=backend_options()),
+            backends=dict(type="list", elements="dict", required=True, options=node_backend_options(),
+                          required_if=NODE_BACKEND_REQUIRED_IF),
             host=dict(type="str", required=True),
             ledger_path=dict(type="path", default=LEDGER_PATH),
             target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX),
@@ -275,6 +351,8 @@ def main():
         ledger, ledger_error = None, str(exc)
     runner = Runner(module)
     lvm, tgt = Lvm(runner), Tgt(runner)
+    lvm_configs = [cfg for cfg in configs if cfg["driver"] != "nfs"]
+    nfs_configs = [cfg for cfg in configs if cfg["driver"] == "nfs"]
 
     def read():
         state, messages = lvm.state(tolerant=True, times=True)  # times: which snapshot is the latest
@@ -284,17 +362,32 @@ def main():
         portals = tgt.portals() if running else []
         return state, messages, pv_rows, running, live, portals
 
-    state, messages, pv_rows, running, live, portals = read_state(module, read)
-    problems = problems_of(configs, state, pv_rows, messages)
+    if lvm_configs or not nfs_configs:
+        state, messages, pv_rows, running, live, portals = read_state(module, read)
+        problems = problems_of(lvm_configs, state, pv_rows, messages)
+    else:  # a node with NFS backends only: no LVM or tgt to read (the tools may not be installed)
+        state, running, live, portals, problems = LvmState({}, []), False, {}, [], []
+    shares = read_shares(nfs_driver.Nfs(runner), nfs_configs)
+    for cfg, share, path, share_state, _capacity, error in shares:
+        problems.extend(nfs_problems(cfg, share, path, share_state, error))
     configured = tgt_configured()
     pools = []
-    # Pools of a damaged VG are not reported: nothing may be scheduled on them or touched there.
+    # Pools of a damaged VG or a share that does not answer are not reported: nothing may be scheduled on them or
+    # touched there.
     if not problems:
         files = read_conf_files()
         exports = read_exports(files=files)
+        by_backend = {}
+        for cfg, share, path, share_state, capacity, _error in shares:
+            pool = nfs_pool_facts(host, cfg, share, path, share_state, capacity, predict=module.check_mode)
+            by_backend.setdefault(cfg["name"], []).append(pool)
         try:
-            pools = [pool_facts(host, cfg, state, exports, live, module.check_mode, module.params["target_prefix"],
-                                files) for cfg in configs]
+            for cfg in configs:
+                if cfg["driver"] == "nfs":
+                    pools.extend(by_backend.get(cfg["name"], []))
+                else:
+                    pools.append(pool_facts(host, cfg, state, exports, live, module.check_mode,
+                                            module.params["target_prefix"], files))
         except SizeError as exc:
             module.fail_json(msg="backend_info on %s: %s" % (host, exc))
     module.exit_json(changed=False, pools=pools, problems=problems, ledger=ledger, ledger_error=ledger_error,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: connection
-short_description: Log a consumer in to (or out of) exported volumes over iSCSI
+short_description: Attach volumes to a consumer (iSCSI login, or an NFS share and a loop device) and detach them
 version_added: 0.1.0
 description:
   - The consumer side of an attach, after os-brick's iSCSI connector. For each C(connection_info) returned by
@@ -44,6 +44,17 @@ description:
     C(systemctl set-property --runtime <qos_cgroup> IOAccounting=yes) (systemd then enables it) and fails if io is
     still missing; a unit without a cgroup (not loaded or not active) or a host without cgroup v2 fails the module
     before any change.
+  - "NFS volumes (O(connections[].driver_volume_type=nfs), the C(connection_info) of Cinder's NFS driver -
+    O(connections[].data) holds C(export), C(name), C(format) and C(options)): the share is mounted read-write with
+    C(options) at C(<mount_point_base>/<first 32 hex digits of the share's SHA-256>) (within a time bound: C(mount)
+    under C(timeout), then a C(stat -f) probe, so a server that does not answer fails the item naming the share),
+    the file C(volume-<name>) is attached with C(losetup --find --show --direct-io=on) (a loop device already bound
+    to it, as C(/sys/block/loop*/loop/backing_file) shows, is reused) and the stable path C(/dev/ember/<volume>) is
+    a symlink to the loop device (RV(connections[].device)). A loop device smaller than O(connections[].size_bytes)
+    is re-read with C(losetup --set-capacity) (V(resize)). O(connections[].state=absent) detaches the loop device
+    (C(losetup --detach), refused when it or a partition of it is mounted, held or open unless O(force) or
+    O(connections[].force)), removes the link and unmounts the share when no other loop device uses a file on it.
+    Loop devices, links and these mounts do not survive a reboot; the next converge run attaches the volume again."
 author: ember.blockstore contributors (@ember-blockstore)
 notes:
   - The io.max limits (and a runtime IOAccounting) last until the next reboot; after a reboot the sessions come
@@ -60,8 +71,15 @@ options:
     elements: dict
     required: true
     suboptions:
-      target_iqn: {description: Target IQN., type: str, required: true}
-      target_portal: {description: "C(ip:port) of the target.", type: str, required: true}
+      driver_volume_type:
+        description: "C(connection_info)'s C(driver_volume_type) - V(iscsi) (a target to log in to) or V(nfs) (a file on
+          an NFS share to attach with a loop device: O(connections[].data))."
+        type: str
+        choices: [iscsi, nfs]
+        default: iscsi
+        version_added: 0.3.0
+      target_iqn: {description: "Target IQN; required for V(iscsi).", type: str}
+      target_portal: {description: "C(ip:port) of the target; required for V(iscsi).", type: str}
       target_portals:
         description:
           - "Every portal of the target (os-brick's C(target_portals)), O(connections[].target_portal) among them.
@@ -117,6 +135,20 @@ options:
             within O(wait_timeout); the module fails when it does not (the target did not present the new size).
           - Never shrinks anything; a device larger than this is left alone.
         type: int
+      data:
+        description:
+          - "V(nfs) only, and required there - C(connection_info.data) of Cinder's NFS driver: C(export) (the share,
+            C(server:/export) with an IP address), C(name) (the file, C(volume-<volume>)), C(format) (V(raw) only)
+            and C(options) (the nfs(5) mount options, comma-separated; not V(ro); default
+            C(rw,hard,noatime,vers=4.2)). O(connections[].volume) is required with it."
+        type: dict
+        version_added: 0.3.0
+      mount_point_base:
+        description: "V(nfs) only. Directory under which the share is mounted, at C(<mount_point_base>/<first 32 hex
+          digits of the share's SHA-256>) (the storage node's path for it)."
+        type: str
+        default: /var/lib/ember-blockstore/mnt
+        version_added: 0.3.0
   wait_timeout:
     description: Seconds to wait for the device after login (0-3600).
     type: int
@@ -147,6 +179,17 @@ EXAMPLES = r"""
            'write_bytes_sec': 52428800}}) }}"
   no_log: true
 
+- name: Attach an NFS volume (Cinder's NFS connection_info) - /dev/ember/db02-data
+  ember.blockstore.connection:
+    connections:
+      - driver_volume_type: nfs
+        volume: db02-data
+        data:
+          export: "198.18.0.21:/srv/ember-nfs"
+          name: volume-db02-data
+          format: raw
+          options: "rw,hard,noatime,vers=4.2"
+
 - name: Log out of a volume even though it is still mounted (forced)
   ember.blockstore.connection:
     connections:
@@ -164,19 +207,25 @@ connections:
   elements: dict
   contains:
     volume: {description: Volume name when given., type: str, sample: db01-data}
-    target_iqn: {description: Target IQN., type: str, sample: "iqn.2026-11.io.ember.blockstore:volume-db01-data"}
-    target_portal: {description: Portal., type: str, sample: "198.18.0.11:3260"}
+    driver_volume_type: {description: "V(iscsi) or V(nfs), as the item.", type: str, sample: iscsi,
+                         version_added: 0.3.0}
+    target_iqn: {description: "Target IQN (null for V(nfs)).", type: str,
+                 sample: "iqn.2026-11.io.ember.blockstore:volume-db01-data"}
+    target_portal: {description: "Portal (null for V(nfs)).", type: str, sample: "198.18.0.11:3260"}
     action: {description: "V(login), V(rescan) (logged in but the LUN's device was missing), V(resize) (the device
-               was smaller than O(connections[].size_bytes)), V(update) (logged in; the node record's mutual CHAP
-               credentials were updated for the next login), V(logout) or V(none).", type: str, sample: login}
+               was smaller than O(connections[].size_bytes); for V(nfs) the loop device re-read), V(update) (logged
+               in; the node record's mutual CHAP credentials were updated for the next login), V(logout) or V(none);
+               for V(nfs) also V(attach) (the share mounted, a loop device bound, the link made, as needed) and
+               V(detach).", type: str, sample: login}
     changed: {description: Whether this item changed., type: bool, sample: true}
     device: {description: "Stable device path: by-path, or with several portals the dm-multipath map's
-               C(/dev/mapper/<name>); null when logged out.", type: str,
+               C(/dev/mapper/<name>), or for V(nfs) C(/dev/ember/<volume>); null when logged out or detached.",
+             type: str,
              sample: "/dev/disk/by-path/ip-198.18.0.11:3260-iscsi-iqn.2026-11.io.ember.blockstore:volume-db01-data-\
                lun-1"}
-    real_device: {description: "Kernel device (/dev/sdX, or /dev/dm-N for a dm-multipath map); null in check mode
-                    or when logged out.", type: str,
-                  sample: /dev/sda}
+    real_device: {description: "Kernel device (/dev/sdX, or /dev/dm-N for a dm-multipath map, or the loop device
+                    /dev/loopN of an V(nfs) volume); null in check mode before an attach or when logged out.",
+                  type: str, sample: /dev/sda}
     qos:
       description: "The io.max limits applied to the device (V(rbps), V(wbps), V(riops), V(wiops); only those set,
         V({}) none); null when the item has no O(connections[].qos) or is absent."
@@ -194,6 +243,10 @@ connections:
     multipath: {description: "Name of the dm-multipath map (C(/dev/mapper/<name>), the WWID with
                   C(user_friendly_names no)) the volume is used through (a logout: the map flushed); null without
                   one.", type: str, version_added: 0.3.0, sample: 36a5bd2c80e8890de377e9ef5b5a1c7d7}
+    export: {description: "The share of an V(nfs) item, C(server:/export) (null for V(iscsi)).", type: str,
+             version_added: 0.3.0, sample: "198.18.0.21:/srv/ember-nfs"}
+    mount_point: {description: "Where the share of an V(nfs) item is mounted (null for V(iscsi)).", type: str,
+                  version_added: 0.3.0, sample: /var/lib/ember-blockstore/mnt/95333d527be211dcd23fd669dd426d51}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -206,15 +259,24 @@ from ansible_collections.ember.blockstore.plugins.module_utils._connection impor
     secrets_of_state,
     validate,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils._nfs_connection import (
+    NfsConnectionApplier,
+    decide_nfs,
+    is_nfs,
+    read_nfs,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import Iscsiadm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import Nfs, NfsError
 
-RESULT_KEYS = ("volume", "target_iqn", "target_portal", "action", "changed", "device", "real_device", "qos",
-               "qos_changed", "size_bytes", "paths", "multipath")
+RESULT_KEYS = ("volume", "driver_volume_type", "target_iqn", "target_portal", "action", "changed", "device",
+               "real_device", "qos", "qos_changed", "size_bytes", "paths", "multipath", "export", "mount_point")
+# What an iSCSI item returns for the keys of the NFS ones.
+ISCSI_DEFAULTS = {"driver_volume_type": "iscsi", "export": None, "mount_point": None}
 
 
 def result_of(act):
-    return {key: act[key] for key in RESULT_KEYS}
+    return {key: act[key] if key in act else ISCSI_DEFAULTS.get(key) for key in RESULT_KEYS}
 
 
 def main():
@@ -235,15 +297,36 @@ def main():
     if errors:
         module.fail_json(msg="; ".join(errors), connections=[])
     # A failing item keeps the changed its decision said (a login may have happened before its device timed out).
-    batch = Batch(module, "connections", result_of, lambda act: "connection to %s" % act["target_iqn"],
-                  failed_changed=None)
-    state = read_state(module, lambda: read_host(iscsi, batch.items))
-    module.no_log_values.update(secrets_of_state(state))  # target secrets read from node records
-    actions = batch.decided(*decide(batch.items, state, force=params["force"], field=batch.field,
-                                    check_mode=module.check_mode))
+    batch = Batch(module, "connections", result_of, describe, failed_changed=None)
+    # iSCSI items as before (open-iscsi is read only when there are some); NFS items (driver_volume_type nfs) are
+    # mounted and attached with a loop device (_nfs_connection).
+    nfs_indexes = [index for index, item in enumerate(batch.items) if is_nfs(item)]
+    iscsi_items = [item for index, item in enumerate(batch.items) if index not in nfs_indexes]
+    by_index, errors = {}, []
+    if iscsi_items:
+        state = read_state(module, lambda: read_host(iscsi, iscsi_items))
+        module.no_log_values.update(secrets_of_state(state))  # target secrets read from node records
+        iscsi_actions, errors = decide(iscsi_items, state, force=params["force"], field=batch.field,
+                                       check_mode=module.check_mode)
+        by_index.update(zip([i for i in range(len(batch.items)) if i not in nfs_indexes], iscsi_actions))
+    nfs = Nfs(runner)
+    if nfs_indexes:
+        try:
+            nfs_state = read_state(module, lambda: read_nfs(nfs, [batch.items[i] for i in nfs_indexes]))
+        except NfsError as exc:
+            batch.fail(str(exc), **exc.context())
+        by_index.update((i, decide_nfs(batch.items[i], nfs_state, force=params["force"])) for i in nfs_indexes)
+    actions = batch.decided([by_index[index] for index in sorted(by_index)], errors)
     applier = ConnectionApplier(iscsi, params["wait_timeout"], module.warn, force=params["force"])
-    results = batch.apply_each(actions, applier.apply)
+    nfs_applier = NfsConnectionApplier(nfs)
+    results = batch.apply_each(actions, lambda act: (nfs_applier if is_nfs(act) else applier).apply(act))
     module.exit_json(changed=batch.changed(results), connections=results)
+
+
+def describe(act):
+    if is_nfs(act):
+        return "NFS volume %s (share %s)" % (act["volume"], act["export"])
+    return "connection to %s" % act["target_iqn"]
 
 
 if __name__ == "__main__":

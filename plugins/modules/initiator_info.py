@@ -16,6 +16,10 @@ description:
     device path of LUN 1 of each session.
   - The C(blockstore) role runs the C(iscsi_initiator) role only when this shows something missing, and logs in
     only to the volumes that have no session yet, so a consumer with nothing to change costs this one module run.
+  - "The NFS volumes attached here (issue 14): each link C(/dev/ember/<volume>) to a loop device bound to a file
+    (C(/sys/block/loop*/loop/backing_file): sysfs only, the NFS server is never asked, so a share that does not
+    answer cannot block the gather), with the loop device's size, so that the role attaches or re-reads
+    (after an extend) only what is missing."
   - Read-only; never reports C(changed).
 extends_documentation_fragment:
   - ember.blockstore.attributes
@@ -77,6 +81,22 @@ multipath_configured:
   type: bool
   returned: always
   version_added: 0.3.0
+nfs_attachments:
+  description: NFS volumes attached with a loop device (the M(ember.blockstore.connection) module's
+    C(/dev/ember/<volume>) links).
+  type: list
+  elements: dict
+  returned: always
+  version_added: 0.3.0
+  contains:
+    volume: {description: Volume name (the link's name)., type: str, sample: db03-data}
+    device: {description: "The stable path, C(/dev/ember/<volume>).", type: str, sample: /dev/ember/db03-data}
+    loop_device: {description: The loop device the link points to., type: str, sample: /dev/loop0}
+    backing_file: {description: "The file it is bound to, C(<mount point>/volume-<name>).", type: str,
+                   sample: /var/lib/ember-blockstore/mnt/95333d527be211dcd23fd669dd426d51/volume-db03-data}
+    share_hash: {description: "The mount point's directory name, the first 32 hex digits of the share's SHA-256.",
+                 type: str, sample: 95333d527be211dcd23fd669dd426d51}
+    size_bytes: {description: The loop device's size as the kernel shows it (bytes)., type: int, sample: 268435456}
 nodes:
   description: Node records (targets the consumer logs in to at boot).
   type: list
@@ -91,6 +111,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ember.blockstore.plugins.module_utils._nfs_connection import attached_volumes
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import (
     Iscsiadm,
@@ -135,7 +156,7 @@ def main():
     if not module.get_bin_path("iscsiadm"):
         module.exit_json(changed=False, installed=False, initiator_iqn="", iscsid_running=False, sessions=[],
                          nodes=[], multipathd_running=multipathd_running(),
-                         multipath_configured=os.path.exists(MULTIPATH_DROPIN))
+                         multipath_configured=os.path.exists(MULTIPATH_DROPIN), nfs_attachments=attached_volumes())
     iscsi = Iscsiadm(Runner(module))
     try:
         sessions = iscsi.sessions()
@@ -154,7 +175,8 @@ def main():
     name = read_initiator_name(module.params["initiator_name_file"])
     module.exit_json(changed=False, installed=True, initiator_iqn=name, iscsid_running=iscsid_running(), sessions=out,
                      nodes=[{"target_iqn": n["target_iqn"], "portal": n["portal"]} for n in nodes],
-                     multipathd_running=multipathd_running(), multipath_configured=os.path.exists(MULTIPATH_DROPIN))
+                     multipathd_running=multipathd_running(), multipath_configured=os.path.exists(MULTIPATH_DROPIN),
+                     nfs_attachments=attached_volumes())
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ description:
   - "V(error): a thick (COW) snapshot that overflowed: LVM marks it invalid (C(I), the fifth C(lv_attr)
     character) or its COW store is 100% used."
   - "V(available): otherwise."
+  - "Snapshots of the volumes of V(nfs) backends, when O(backends) lists them: the files
+    C(volume-<volume>.snap-<name>) recorded in their volume's sidecar on each mounted share (probed within a time
+    bound first; a share that is not mounted or does not answer is warned about and left out). They have no COW
+    store (C(cow_size_bytes) null); C(lv_name) is the file's name. Without LVM backends in O(backends), LVM is
+    not read."
   - Read-only; never reports C(changed).
 extends_documentation_fragment:
   - ember.blockstore.attributes
@@ -35,6 +40,51 @@ options:
     description: Report only the snapshots of these volumes. Those of every volume when omitted.
     type: list
     elements: str
+  backends:
+    description:
+      - The backends of this storage node (the host's C(blockstore_backends), as M(ember.blockstore.backend_info)
+        takes them). Optional; the snapshots of the volumes of its V(nfs) backends are read from their shares.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.3.0
+    suboptions:
+      name: {description: "Backend name, unique on the host.", type: str, required: true}
+      driver: {description: "V(lvm) (thick LVs in a VG), V(lvm_thin) (thin LVs in a thin pool) or V(nfs) (files on
+                 NFS shares).", type: str, choices: [lvm, lvm_thin, nfs], default: lvm}
+      vg: {description: "Volume group name; required for V(lvm) and V(lvm_thin), refused for V(nfs).", type: str}
+      pvs: {description: Physical volumes of the VG (not used here)., type: list, elements: str, default: []}
+      thin_pool:
+        description:
+          - Thin pool LV name (V(lvm_thin) only).
+          - The alias C(pool) is its name before release 0.2.0; it is deprecated and will be removed in
+            release 1.0.0.
+        type: str
+        default: thinpool
+        aliases: [pool]
+      thin_pool_size:
+        description:
+          - Thin pool data size (not used here).
+          - The alias C(pool_size) is its name before release 0.2.0; it is deprecated and will be removed
+            in release 1.0.0.
+        type: str
+        default: 95%VG
+        aliases: [pool_size]
+      availability_zone: {description: Availability zone of the backend., type: str, default: nova}
+      reserved_percentage: {description: Not used here., type: int, default: 0}
+      max_over_subscription_ratio: {description: Not used here., type: raw, default: 20.0}
+      volume_backend_name: {description: Not used here., type: str}
+      capabilities: {description: Not used here., type: dict, default: {}}
+      volume_clear: {description: Not used here., type: str, choices: [zero, none], default: zero}
+      volume_clear_size: {description: Not used here., type: str, default: "0"}
+      mutual_chap: {description: Not used here., type: bool, default: false}
+      shares: {description: "V(nfs) only, and required there - the backend's NFS shares (C(server:/export)); each
+                 mounted one is read.", type: list, elements: str, version_added: 0.3.0}
+      mount_options: {description: Not used here (V(nfs))., type: list, elements: str,
+                      default: [rw, hard, noatime, vers=4.2], version_added: 0.3.0}
+      mount_point_base: {description: "V(nfs) only. Where the shares are mounted (C(<base>/<hash of the share>)).",
+                         type: str, default: /var/lib/ember-blockstore/mnt, version_added: 0.3.0}
+      sparse: {description: Not used here (V(nfs))., type: bool, default: true, version_added: 0.3.0}
 seealso:
   - module: ember.blockstore.snapshot
   - module: ember.blockstore.volume_info
@@ -81,12 +131,15 @@ snapshots:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import BACKEND_REQUIRED_IF, backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import backend_configs, read_shares
 from ansible_collections.ember.blockstore.plugins.module_utils._batch import read_state
-from ansible_collections.ember.blockstore.plugins.module_utils._info import snapshots_info
+from ansible_collections.ember.blockstore.plugins.module_utils._info import nfs_snapshots_info, snapshots_info
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import NameError_, validate_volume_name
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import validate_snapshot_name
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm, LvmState
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import Nfs
 
 
 def main():
@@ -94,6 +147,8 @@ def main():
         argument_spec=dict(
             name=dict(type="list", elements="str"),
             volume=dict(type="list", elements="str"),
+            backends=dict(type="list", elements="dict", default=[], options=backend_options(),
+                          required_if=BACKEND_REQUIRED_IF),
         ),
         supports_check_mode=True,
     )
@@ -104,13 +159,27 @@ def main():
             names = [validate_snapshot_name(n, "name[%d]" % i) for i, n in enumerate(params["name"])]
         if params["volume"] is not None:
             volumes = [validate_volume_name(v, "volume[%d]" % i) for i, v in enumerate(params["volume"])]
-    except NameError_ as exc:
+        configs = backend_configs(params["backends"], "localhost")
+    except (NameError_, ValueError) as exc:
         module.fail_json(msg=str(exc))
-    lvm = Lvm(Runner(module))
-    state, messages = read_state(module, lambda: lvm.state(tolerant=True, times=True))
+    runner = Runner(module)
+    nfs_configs = [cfg for cfg in configs if cfg["driver"] == "nfs"]
+    found = []
+    for cfg, share, _path, share_state, _capacity, error in read_shares(Nfs(runner), nfs_configs):
+        if share_state is None:
+            module.warn("share %s of backend %s: %s; its snapshots are not reported"
+                        % (share, cfg["name"], error or "not mounted"))
+            continue
+        found.extend(nfs_snapshots_info(share_state, names, volumes))
+    if len(nfs_configs) < len(configs) or not configs:
+        lvm = Lvm(runner)
+        state, messages = read_state(module, lambda: lvm.state(tolerant=True, times=True))
+    else:  # NFS backends only: no LVM to read
+        state, messages = LvmState({}, []), []
     for line in messages:
         module.warn("LVM: %s" % line.strip())
-    module.exit_json(changed=False, snapshots=snapshots_info(state, names, volumes))
+    snapshots = sorted(snapshots_info(state, names, volumes) + found, key=lambda s: (s["volume"], s["name"]))
+    module.exit_json(changed=False, snapshots=snapshots)
 
 
 if __name__ == "__main__":

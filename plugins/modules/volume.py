@@ -49,6 +49,21 @@ description:
     gets them with its C(lvcreate)."
   - Batch form (O(volumes)) handles many volumes in one module run; the single form (O(name), O(size), ...)
     handles one. Every item is validated and decided before the first change; one bad item changes nothing.
+  - "NFS backends (driver V(nfs) in O(backends), as Cinder's NFS driver): an item whose O(volumes[].vg) is one of
+    the shares (C(server:/export)) of an V(nfs) backend of O(backends) is a file on that share instead of an LV (the
+    share is the pool of an NFS backend, as the VG is an LVM backend's; M(ember.blockstore.backend_info) reports it as
+    the pool's C(vg)). The share is mounted at C(<mount_point_base>/<hash of the share>) with the backend's
+    C(mount_options) when it is not (RV(mounts) says so; a share that does not answer within the probe's or the
+    mount's time bound fails the module, naming it). The volume is the raw file C(volume-<name>) (a consumer
+    attaches it with a loop device), sparse (C(truncate)) or, when the backend's C(sparse) is false, allocated
+    (C(fallocate); C(dd) writes zeros where the share cannot, RV(volumes[].allocation) says which); its state is its
+    sidecar C(volume-<name>.info) (JSON, written atomically), the equivalent of the LV tags. Data is written to a
+    temporary file and renamed into place when complete: a share that is full or fails leaves no partial file, and
+    the error names the share and its free bytes. Sizes are rounded up to whole MiB. A clone or a volume from a
+    snapshot is a copy on the same share (C(cp --reflink=auto), sparse unless the backend preallocates); extend
+    grows the file; delete removes the file, with O(volumes[].cascade) its snapshots, and the sidecar (no wipe:
+    O(volumes[].volume_clear) does not apply). A volume of an NFS backend may not be named C(<x>.info) or contain
+    C(.snap-) (its sidecar's and its snapshots' names)."
 author: ember.blockstore contributors (@ember-blockstore)
 options:
   volumes:
@@ -67,8 +82,10 @@ options:
             size (Cinder refuses a smaller one).
         type: raw
       state: {description: Desired state., type: str, choices: [present, absent], default: present}
-      vg: {description: Volume group that holds the volume., type: str, required: true}
-      thin_pool: {description: "Thin pool LV in O(volumes[].vg); omit for a thick volume.", type: str}
+      vg: {description: "Volume group that holds the volume; for a volume of an V(nfs) backend of O(backends), the
+             share (C(server:/export)) that holds its file.", type: str, required: true}
+      thin_pool: {description: "Thin pool LV in O(volumes[].vg); omit for a thick volume (and for an V(nfs)
+                    backend).", type: str}
       volume_type: {description: Volume type name recorded in the LV tags., type: str}
       backend: {description: Backend name recorded in the LV tags., type: str}
       volume_clear: {description: How a deleted thick volume is wiped., type: str, choices: [zero, none],
@@ -138,6 +155,28 @@ options:
     description: IQN prefix of the targets that export volumes (to find a volume's export).
     type: str
     default: "iqn.2026-11.io.ember.blockstore:"
+  backends:
+    description:
+      - The backends of this storage node (the host's C(blockstore_backends)), validated as
+        M(ember.blockstore.backend_info) validates its O(ember.blockstore.backend_info#module:backends) (the V(nfs)
+        driver and its keys C(shares), C(mount_options), C(mount_point_base) and C(sparse) included).
+      - Needed for the volumes of V(nfs) backends (the items whose O(volumes[].vg) is one of their shares); items of
+        the LVM drivers do not read it.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.3.0
+  mount_shares:
+    description:
+      - Mount every share of the V(nfs) backends of O(backends) that is not mounted (each within the mount's time
+        bound, then probed; a share that does not answer fails the module, naming it), before the items are
+        decided; RV(mounts) lists every share. The C(blockstore) role's gather phase runs this (with
+        O(volumes=[])) on a storage node whose NFS pools are not mounted, so that
+        M(ember.blockstore.backend_info), which never mounts, can read their capacity.
+      - Without it only the shares the items use are mounted, when they use them.
+    type: bool
+    default: false
+    version_added: 0.3.0
 extends_documentation_fragment:
   - ember.blockstore.attributes
 attributes:
@@ -241,25 +280,60 @@ volumes:
                                 it has none or is deleted or absent.", type: str, sample: Write-ahead log of db01}
     metadata: {description: "The volume's metadata after the run (C(ember.meta) tags, decoded); empty when it has
                              none or is deleted or absent.", type: dict, sample: {owner: team-db}}
-    copy_method: {description: "V(dd) when a thick volume is created (or finished) by copying its source; null
-                                otherwise (thin volumes share the source's blocks).", type: str, sample: dd}
+    copy_method: {description: "V(dd) when a thick volume is created (or finished) by copying its source; V(cp)
+                                for a volume of an V(nfs) backend copied from its source (C(cp --reflink=auto));
+                                null otherwise (thin volumes share the source's blocks).", type: str, sample: dd}
+    share: {description: "The share (C(server:/export)) that holds the volume's file, for a volume of an V(nfs)
+                          backend; null for an LV.", type: str, sample: "198.18.0.5:/srv/ember", version_added: 0.3.0}
+    allocation:
+      description:
+        - "How the file of a volume of an V(nfs) backend got its blocks in this run: V(sparse) (C(truncate), none
+          allocated), V(fallocate), V(dd) (zeros written: the share cannot C(fallocate), an NFS server without 4.2
+          ALLOCATE) or V(copy) (a copy that holds all its blocks); null when no file was made or grown, and for an
+          LV."
+      type: str
+      sample: sparse
+      version_added: 0.3.0
     wipe: {description: "How a deleted volume was wiped: V(zero) only when zeros were written, V(none), or
-                         V(skipped) with the reason.", type: str, returned: when deleted, sample: zero}
+                         V(skipped) with the reason (thin LVs, and the files of V(nfs) backends).", type: str,
+           returned: when deleted, sample: zero}
     wiped_bytes: {description: Bytes made zero., type: int, returned: when deleted, sample: 2147483648}
     wipe_method: {description: "How the zeros were made: V(blkdiscard --zeroout) (the kernel's BLKZEROOUT, reads
                                 return zeros) or V(dd) (zeros written from /dev/zero, when blkdiscard is missing or
                                 fails); null when nothing was written.", type: str, returned: when deleted,
                    sample: blkdiscard --zeroout}
+mounts:
+  description: The shares of V(nfs) backends the items use (every share with O(mount_shares)), and whether this run
+    mounted them (in check mode, would mount them); empty without NFS items.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    share: {description: "The share, C(server:/export).", type: str, sample: "198.18.0.5:/srv/ember"}
+    backend: {description: The nfs backend it belongs to., type: str, sample: nfs1}
+    mount_point: {description: "Where it is mounted: C(<mount_point_base>/<first 32 hex digits of the share's
+                               SHA-256>).", type: str,
+                  sample: /var/lib/ember-blockstore/mnt/95333d527be211dcd23fd669dd426d51}
+    action: {description: "V(mount) (mounted by this run, or in check mode it would be) or V(none) (it was
+                           mounted).", type: str, sample: none}
+    changed: {description: Whether the run mounted it., type: bool, sample: false}
+  version_added: 0.3.0
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ember.blockstore.plugins.module_utils._argspec import single_form
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import node_backends, single_form
 from ansible_collections.ember.blockstore.plugins.module_utils._batch import Batch, batch_form, read_state
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
     NameError_,
     is_volume_name,
     validate_target_prefix,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils._nfs_volume import (
+    NfsVolumeApplier,
+    decide_volumes,
+    open_shares,
+    route,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
@@ -269,17 +343,20 @@ from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
     exported_volumes,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import Nfs, NfsError
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 RESULT_KEYS = ("name", "lv_name", "vg", "thin_pool", "backend", "volume_type", "action", "changed", "size_bytes",
-               "previous_size_bytes", "status", "device", "source", "copy_method", "description", "metadata", "wipe",
-               "wiped_bytes", "wipe_method")
+               "previous_size_bytes", "status", "device", "source", "copy_method", "description", "metadata", "share",
+               "allocation", "wipe", "wiped_bytes", "wipe_method")
 CHANGES = ("create", "extend", "update", "delete")
 
 
 def argument_spec():
     return dict(volumes=dict(type="list", elements="dict", options=ITEM_OPTIONS),
-                target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX), **single_form(ITEM_OPTIONS))
+                target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX),
+                backends=dict(type="list", elements="dict", default=[]), mount_shares=dict(type="bool", default=False),
+                **single_form(ITEM_OPTIONS))
 
 
 def result_of(act):
@@ -303,6 +380,17 @@ def diff_of(actions):
     return diff
 
 
+def nfs_shares(batch, runner, routed, mount, every=None):
+    """:func:`_nfs_volume.open_shares` of the shares the NFS items use (and of ``every``, ``{share: cfg}``); a share
+    that cannot be used fails the module, naming it."""
+    wanted = dict(every or {})
+    wanted.update((share, cfg) for cfg, share in routed.values())
+    try:
+        return open_shares(Nfs(runner), wanted, mount)
+    except NfsError as exc:
+        batch.fail(str(exc), mounts=[], **exc.context())
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            **batch_form("volumes", "name", required_by={"name": "vg"}))
@@ -310,23 +398,65 @@ def main():
     batch = Batch(module, "volumes", result_of, lambda act: "volume %s" % act["name"], ITEM_OPTIONS, "volume")
     try:
         validate_target_prefix(params["target_prefix"])
-    except NameError_ as exc:
+        configs = node_backends(params["backends"], "backends")
+    except (NameError_, ValueError) as exc:
         batch.fail(str(exc))
+    # Items on a share of an nfs backend are the NFS code's; every other item is an LV, as before.
+    routed, errors = route(batch.items, configs, batch.field, with_backend=True)
+    if errors:
+        batch.fail("; ".join(errors), errors=errors)
 
     runner = Runner(module, lock=True)
-    lvm, tgt = Lvm(runner), Tgt(runner)
-    state, live = read_state(module, lambda: (lvm.state(), tgt.show_if_running()))
-    exported, foreign = exported_volumes([i["name"] for i in batch.items if isinstance(i.get("name"), str)
-                                          and is_volume_name(i["name"])], live, params["target_prefix"])
-    actions = batch.decided(*decide(batch.items, state, exported, field=batch.field,
-                                    predict_missing=module.check_mode, foreign=foreign))
+    lvm_indexes = [index for index in range(len(batch.items)) if index not in routed]
+    every = {share: cfg for cfg in configs if cfg["driver"] == "nfs" for share in cfg["shares"]} \
+        if params["mount_shares"] else {}
+    by_index, errors, lvm, tgt = {}, [], None, None
+    if lvm_indexes or not (routed or every):
+        lvm, tgt = Lvm(runner), Tgt(runner)
+        items = [batch.items[index] for index in lvm_indexes]
+        state, live = read_state(module, lambda: (lvm.state(), tgt.show_if_running()))
+        exported, foreign = exported_volumes([i["name"] for i in items if isinstance(i.get("name"), str)
+                                              and is_volume_name(i["name"])], live, params["target_prefix"])
+        lvm_actions, errors = decide(items, state, exported, field=batch.field, predict_missing=module.check_mode,
+                                     foreign=foreign, indexes=lvm_indexes)
+        by_index.update(zip(lvm_indexes, lvm_actions))
+    views = {}
+    if routed or every:
+        # Decided first over the shares as they are (one not mounted predicted empty): a bad item fails before the
+        # first change, a mount included. A real run then mounts what it needs and decides again over what is there.
+        views = nfs_shares(batch, runner, routed, mount=False, every=every)
+        nfs_actions, nfs_errors = decide_volumes(routed, batch.items, views, batch.field)
+        if errors or nfs_errors:
+            batch.fail("; ".join(errors + nfs_errors), errors=errors + nfs_errors)
+        if not module.check_mode and any(view.predicted for view in views.values()):
+            views = nfs_shares(batch, runner, routed, mount=True, every=every)
+            nfs_actions, nfs_errors = decide_volumes(routed, batch.items, views, batch.field)
+            if nfs_errors:
+                batch.fail("; ".join(nfs_errors), errors=nfs_errors, mounts=[v.result() for v in views.values()])
+        by_index.update(zip(sorted(routed), nfs_actions))
+    actions = batch.decided([by_index[index] for index in sorted(by_index)], errors)
 
-    # --- apply: the one place the volume applier runs (check mode: nothing is applied) ---
-    applier = VolumeApplier(lvm, tgt, params["target_prefix"])
-    results = batch.apply_batched(actions, applier.apply_batch)
+    # --- apply: the one place the volume appliers run (check mode: nothing is applied) ---
+    appliers = (VolumeApplier(lvm, tgt, params["target_prefix"]) if lvm else None,
+                NfsVolumeApplier(Nfs(runner), views) if views else None)
+    results = batch.apply_batched(actions, lambda acts: apply_batch(appliers, acts))
     # --- end of apply ---
 
-    module.exit_json(changed=batch.changed(results), volumes=results, diff=diff_of(actions))
+    mounts = [view.result() for view in views.values()]
+    module.exit_json(changed=batch.changed(results) or any(m["changed"] for m in mounts), volumes=results,
+                     diff=diff_of(actions), mounts=mounts)
+
+
+def apply_batch(appliers, actions):
+    """The LVM actions through ``VolumeApplier.apply_batch`` (as before), then the NFS ones; ``[(act, error)]`` in
+    the order of ``actions``."""
+    lvm_applier, nfs_applier = appliers
+    outcomes = {}
+    for applier, acts in ((lvm_applier, [a for a in actions if not a.get("nfs")]),
+                          (nfs_applier, [a for a in actions if a.get("nfs")])):
+        if applier is not None and (acts or applier is lvm_applier):
+            outcomes.update((id(act), (act, exc)) for act, exc in applier.apply_batch(acts))
+    return [outcomes[id(act)] for act in actions if id(act) in outcomes]
 
 
 if __name__ == "__main__":

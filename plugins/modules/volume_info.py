@@ -31,6 +31,14 @@ description:
   - "V(creating): the LV carries the tag C(ember.creating)."
   - "V(in-use): a target file of the project or a live tgt target exports the volume."
   - "V(available): otherwise."
+  - "Volumes of V(nfs) backends (given in O(backends)): the files C(volume-<name>) with their sidecar on each share
+    that is mounted (each probed within a time bound first; a share that is not mounted or does not answer is
+    warned about and its volumes are not reported), O(host)'s ledger placements on a share without a sidecar as
+    V(error) (or V(creating)). Their status comes from the sidecar - V(creating), V(deleting), V(reverting) (an
+    unfinished revert), V(error) (the sidecar without its file), else V(available): the storage node cannot see the
+    consumers' loop devices, so an attached NFS volume is not V(in-use) here (the consumer's
+    M(ember.blockstore.initiator_info) reports it). C(pool) is the share, C(lv_name) the file's name and C(device)
+    its path on the storage node. Without LVM backends in O(backends), LVM and tgt are not read."
   - Read-only; never reports C(changed).
 extends_documentation_fragment:
   - ember.blockstore.attributes
@@ -57,9 +65,9 @@ options:
     default: []
     suboptions:
       name: {description: "Backend name, unique on the host.", type: str, required: true}
-      driver: {description: V(lvm) (thick LVs in a VG) or V(lvm_thin) (thin LVs in a thin pool)., type: str,
-               choices: [lvm, lvm_thin], default: lvm}
-      vg: {description: Volume group name., type: str, required: true}
+      driver: {description: "V(lvm) (thick LVs in a VG), V(lvm_thin) (thin LVs in a thin pool) or V(nfs) (files on
+                 NFS shares).", type: str, choices: [lvm, lvm_thin, nfs], default: lvm}
+      vg: {description: "Volume group name; required for V(lvm) and V(lvm_thin), refused for V(nfs).", type: str}
       pvs: {description: Physical volumes of the VG (not used here)., type: list, elements: str, default: []}
       thin_pool:
         description:
@@ -85,6 +93,13 @@ options:
       volume_clear: {description: Not used here., type: str, choices: [zero, none], default: zero}
       volume_clear_size: {description: Not used here., type: str, default: "0"}
       mutual_chap: {description: Not used here., type: bool, default: false}
+      shares: {description: "V(nfs) only, and required there - the backend's NFS shares (C(server:/export)); each
+                 mounted one is read.", type: list, elements: str, version_added: 0.3.0}
+      mount_options: {description: Not used here (V(nfs))., type: list, elements: str,
+                      default: [rw, hard, noatime, vers=4.2], version_added: 0.3.0}
+      mount_point_base: {description: "V(nfs) only. Where the shares are mounted (C(<base>/<hash of the share>)).",
+                         type: str, default: /var/lib/ember-blockstore/mnt, version_added: 0.3.0}
+      sparse: {description: Not used here (V(nfs))., type: bool, default: true, version_added: 0.3.0}
   ledger_path:
     description: Path of this node's copy of the placement ledger (see M(ember.blockstore.ledger)).
     type: path
@@ -189,13 +204,15 @@ ledger_error:
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_options
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import BACKEND_REQUIRED_IF, backend_options
 from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import (
     backend_configs,
+    nfs_pool_id,
     read_exports,
+    read_shares,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._batch import read_state
-from ansible_collections.ember.blockstore.plugins.module_utils._info import volumes_info
+from ansible_collections.ember.blockstore.plugins.module_utils._info import nfs_volumes_info, volumes_info
 from ansible_collections.ember.blockstore.plugins.module_utils._ledger import LEDGER_PATH, LedgerError, read_ledger
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
@@ -205,7 +222,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     validate_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import Runner
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm, LvmState
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import Nfs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 
@@ -214,7 +232,8 @@ def main():
         argument_spec=dict(
             name=dict(type="list", elements="str"),
             host=dict(type="str"),
-            backends=dict(type="list", elements="dict", default=[], options=backend_options()),
+            backends=dict(type="list", elements="dict", default=[], options=backend_options(),
+                          required_if=BACKEND_REQUIRED_IF),
             ledger_path=dict(type="path", default=LEDGER_PATH),
             target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX),
         ),
@@ -239,13 +258,27 @@ def main():
         module.warn("the placement ledger is not read: %s" % exc)
     runner = Runner(module)
     lvm, tgt = Lvm(runner), Tgt(runner)
-    (state, messages), live = read_state(module, lambda: (lvm.state(tolerant=True, times=True),
-                                                          tgt.show_if_running()))
+    nfs_configs = [cfg for cfg in configs if cfg["driver"] == "nfs"]
+    nfs_volumes = []
+    for cfg, share, _path, share_state, _capacity, error in read_shares(Nfs(runner), nfs_configs):
+        if share_state is None:
+            module.warn("share %s of backend %s: %s; its volumes are not reported"
+                        % (share, cfg["name"], error or "not mounted"))
+            continue
+        nfs_volumes.extend(nfs_volumes_info(host, cfg, share, nfs_pool_id(host, cfg["name"], share), share_state,
+                                            ledger, names))
+    if len(nfs_configs) < len(configs) or not configs:
+        (state, messages), live = read_state(module, lambda: (lvm.state(tolerant=True, times=True),
+                                                              tgt.show_if_running()))
+    else:  # NFS backends only: no LVM or tgt to read (the tools may not be installed)
+        state, messages, live = LvmState({}, []), [], {}
     for line in messages:
         module.warn("LVM: %s" % line.strip())
-    volumes, warnings = volumes_info(host, state, read_exports(), live, ledger, configs, names)
+    volumes, warnings = volumes_info(host, state, read_exports(), live, ledger, configs, names,
+                                     elsewhere={v["name"] for v in nfs_volumes})
     for warning in warnings:
         module.warn(warning)
+    volumes = sorted(volumes + nfs_volumes, key=lambda vol: vol["name"])
     module.exit_json(changed=False, volumes=volumes, ledger_error=ledger_error)
 
 

@@ -27,6 +27,10 @@ def _message(where, name, clash):
         return ("volume %s (%s) clashes on %s: VG %s has LV %s that is not managed by ember.blockstore (tags: %s); "
                 "ember.blockstore never touches it: rename the LV or choose another volume name"
                 % (name, where, host, clash.get("vg"), clash.get("lv_name"), ", ".join(tags) if tags else "none"))
+    if clash.get("kind") == "file":
+        return ("volume %s (%s) clashes on %s: share %s has file %s that is not managed by ember.blockstore (%s); "
+                "ember.blockstore never touches it: rename the file or choose another volume name"
+                % (name, where, host, clash.get("vg"), clash.get("lv_name"), clash.get("reason") or "no sidecar"))
     return ("volume %s (%s) clashes on %s: target %s is not managed by ember.blockstore (%s); it is never changed or "
             "removed: rename or remove it, or choose another volume name"
             % (name, where, host, clash.get("target_iqn"), clash.get("reason") or "no marker"))

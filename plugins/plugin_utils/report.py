@@ -11,6 +11,7 @@ carries its reason (``error: login on client1 failed: ...``).
 
 from __future__ import annotations
 
+from ansible_collections.ember.blockstore.plugins.module_utils._converge import attached_here
 from ansible_collections.ember.blockstore.plugins.module_utils._size import format_size
 
 __all__ = ["build_report", "summary_lines", "pool_usage", "pool_lines"]
@@ -203,6 +204,8 @@ def pool_usage(rows, pools, facts, extra=None):
     for pool in sorted(pools, key=lambda p: p.get("id") or ""):
         if not pool.get("exists") and not pool.get("predicted"):
             continue
+        if not isinstance(pool.get("total_bytes") or 0, int):
+            continue  # an NFS share predicted in check mode: its capacity is not known before it is mounted
         caps = pool.get("capabilities") or {}
         thin = pool.get("thin_pool") is not None or pool.get("driver") == "lvm_thin"
         change = delta.get(pool["id"], 0)
@@ -211,7 +214,8 @@ def pool_usage(rows, pools, facts, extra=None):
         provisioned = max((pool.get("provisioned_bytes") or 0) + change, 0)
         usage.append({
             "id": pool["id"], "host": pool.get("host") or pool["id"].split("@")[0],
-            "backend": pool.get("backend") or pool["id"].split("@")[-1], "driver": pool.get("driver"),
+            "backend": pool.get("backend") or pool["id"].split("@", 1)[-1].split("#", 1)[0],
+            "driver": pool.get("driver"),
             "availability_zone": caps.get("availability_zone") or pool.get("availability_zone"), "thin": thin,
             "total_bytes": total, "used_bytes": used, "provisioned_bytes": provisioned,
             "free_bytes": max(total - used, 0), "over_subscription": (float(provisioned) / total) if total else 0.0,
@@ -258,10 +262,37 @@ def _detach_problems(entry, connection_results):
     return problems
 
 
+def _nfs_attached_status(entry, connection_results, consumer_facts):
+    """(status, detail, devices) of an NFS volume that exists and is declared attached: each consumer's connection
+    result, or its gather when it got no item (the loop device was there)."""
+    name, devices, problems = entry["name"], [], []
+    for consumer in entry.get("attachments") or []:
+        result = connection_results.get(consumer)
+        conn = _items(result, "connections", "volume").get(name)
+        known = attached_here(consumer_facts.get(consumer), name, entry.get("vg"))
+        if conn is None and known and not (result or {}).get("unreachable"):
+            devices.append("%s:%s" % (consumer, known.get("device")))
+        elif conn is not None and not conn.get("failed") and conn.get("device"):
+            devices.append("%s:%s" % (consumer, conn["device"]))
+        elif conn is not None and conn.get("failed"):
+            problems.append("attach on %s failed: %s" % (consumer, _short((result or {}).get("msg"))))
+        elif (result or {}).get("unreachable"):
+            problems.append("%s did not answer: attach not confirmed" % consumer)
+        elif (result or {}).get("failed"):
+            problems.append("attach on %s not attempted: %s" % (consumer, _short((result or {}).get("msg"))))
+        else:
+            problems.append("no attach result from %s" % consumer)
+    if problems:
+        return "error", "; ".join(problems), devices
+    return "in-use", None, devices
+
+
 def _attached_status(entry, attachment_result, connection_results, consumer_facts=None, fact=None):
     """(status, detail, devices) of a volume that exists and is declared attached."""
     name = entry["name"]
     consumer_facts = consumer_facts or {}
+    if entry.get("driver") == "nfs":
+        return _nfs_attached_status(entry, connection_results or {}, consumer_facts)
     item = _items(attachment_result, "attachments", "volume").get(name)
     target_iqn = (item or {}).get("target_iqn") or (fact or {}).get("target_iqn")
     if item is None and fact and fact.get("export_ok") and not (attachment_result or {}).get("unreachable") \

@@ -70,6 +70,11 @@ BACKEND_SAMPLES = {"name": "thin", "driver": "lvm_thin", "vg": "vg0", "pvs": ["/
                    "max_over_subscription_ratio": "auto", "volume_backend_name": "thin-pools",
                    "capabilities": {"disk_type": "ssd"}, "volume_clear": "none", "volume_clear_size": "100",
                    "mutual_chap": True}
+# The keys of an nfs backend (refused for the LVM drivers, as vg, pvs, thin_pool and thin_pool_size are for nfs).
+NFS_SAMPLES = {"shares": ["198.18.0.21:/srv/ember-nfs"], "mount_options": ["rw", "hard", "vers=4.1"],
+               "mount_point_base": "/var/lib/ember/mnt", "sparse": False}
+NFS_BACKEND = {"name": "nfs1", "driver": "nfs", "shares": ["198.18.0.21:/srv/ember-nfs"]}
+LVM_ONLY = ("vg", "pvs", "thin_pool", "thin_pool_size")
 TYPES_SAMPLE = {"fast": {"extra_specs": {"volume_backend_name": "thin"}}}
 
 
@@ -119,7 +124,7 @@ def allowed_in(message):
 
 def test_samples_cover_the_spec():
     assert set(VOLUME_SAMPLES) == set(VOLUME_OPTIONS)
-    assert set(BACKEND_SAMPLES) == set(CURRENT_BACKEND_OPTIONS)
+    assert set(BACKEND_SAMPLES) | set(NFS_SAMPLES) == set(CURRENT_BACKEND_OPTIONS)
     assert set(BACKEND_OPTIONS) == set(CURRENT_BACKEND_OPTIONS) | set(RENAMED_BACKEND_KEYS)
 
 
@@ -226,25 +231,56 @@ def test_every_backend_key_is_accepted():
     assert backend_error(BACKEND_SAMPLES) is None
     for key, value in BACKEND_SAMPLES.items():
         assert backend_error({"name": "b", "vg": "vg0", key: value}) is None, key
+    nfs = dict(BACKEND_SAMPLES, driver="nfs", **NFS_SAMPLES)
+    for key in LVM_ONLY:
+        nfs.pop(key)
+    assert backend_error(nfs) is None
+    for key, value in dict(BACKEND_SAMPLES, **NFS_SAMPLES).items():
+        if key not in LVM_ONLY and key != "driver":
+            assert backend_error(dict(NFS_BACKEND, **{key: value})) is None, key
+
+
+def test_backend_keys_of_the_other_kind_are_refused():
+    """The keys of one kind of backend given for the other are refused, naming the field and the value."""
+    for key in LVM_ONLY:
+        message = backend_error(dict(NFS_BACKEND, **{key: BACKEND_SAMPLES[key]}))
+        assert message and "blockstore_backends[0].%s" % key in message and str(BACKEND_SAMPLES[key])[:6] in message, \
+            (key, message)
+    for key, value in NFS_SAMPLES.items():
+        message = backend_error({"name": "b", "vg": "vg0", key: value})
+        assert message and "blockstore_backends[0].%s" % key in message and "driver nfs" in message, (key, message)
+    message = backend_error({"name": "n", "driver": "nfs"})
+    assert "blockstore_backends[0].shares" in message and "None" in message, message
+    message = backend_error(dict(NFS_BACKEND, shares=["nas.example:/srv"]))
+    assert "blockstore_backends[0].shares[0]" in message and "nas.example" in message, message
+    message = backend_error(dict(NFS_BACKEND, mount_options=["rw", "ro"]))
+    assert "blockstore_backends[0].mount_options" in message and "'ro'" in message, message
 
 
 def test_backend_required_keys():
     required = {key for key, spec in BACKEND_OPTIONS.items() if spec.get("required")}
-    assert required == {"name", "vg"}
+    assert required == {"name"}
+    # vg is required for the LVM drivers (the role spec's required_if, validate_backends), shares for nfs.
+    assert BACKENDS["required_if"] == [["driver", "lvm", ["vg"]], ["driver", "lvm_thin", ["vg"]]]
     for key in BACKEND_OPTIONS:
         error = backend_error({k: v for k, v in BACKEND_SAMPLES.items() if k != key})
-        if key in required:
+        if key in required or key == "vg":
             assert error and ".%s" % key in error, key
         else:
             assert error is None, (key, error)
+    assert ansible_errors(BACKENDS, [{"name": "b"}]) == ["driver is lvm but all of the following are missing: vg "
+                                                         "found in x"]
+    assert ansible_errors(BACKENDS, [NFS_BACKEND]) == []
 
 
 @pytest.mark.parametrize("key", ["driver", "volume_clear"])
 def test_backend_choices(key):
     choices = BACKEND_OPTIONS[key]["choices"]
     for choice in choices:
-        assert backend_error({"name": "b", "vg": "vg0", key: choice}) is None
-    assert "is not one of" in backend_error({"name": "b", "vg": "vg0", key: "zz-not-a-choice"})
+        base = dict(NFS_BACKEND) if choice == "nfs" else {"name": "b", "vg": "vg0"}
+        assert backend_error(dict(base, **{key: choice})) is None
+    message = backend_error({"name": "b", "vg": "vg0", key: "zz-not-a-choice"})
+    assert "is not one of" in message and "zz-not-a-choice" in message and ".%s" % key in message
 
 
 # (b) the module option specs and the lvm_backend role's copy agree with the schema.
@@ -265,6 +301,7 @@ def test_lvm_backend_role_has_the_same_backend_options():
         "blockstore role's gather entry point's (the schema)")
     assert bare(copy["blockstore_backends"])["type"] == "list"
     assert copy["blockstore_backends"]["mutually_exclusive"] == BACKENDS["mutually_exclusive"]
+    assert copy["blockstore_backends"]["required_if"] == BACKENDS["required_if"]
 
 
 # volume module option -> (schema, field) it receives; None: a module-only option (no inventory key).
@@ -315,8 +352,10 @@ def test_module_item_options_agree(module_options, fields):
         assert "choices" not in theirs or theirs["choices"] == mine.get("choices"), option
         if mine["type"] != "raw":  # raw in the module: it parses the value itself (a size)
             assert mine["type"] == theirs["type"], option
-        if field in ("vg", "name") and option != "backend":
+        if field == "name" and option != "backend":
             assert mine.get("required") is True and theirs.get("required") is True, option
+        if field == "vg":  # the pool's vg (the share for an nfs backend): required wherever the schema's can be
+            assert mine.get("required") is True and ["driver", "lvm", ["vg"]] in BACKENDS["required_if"], option
         if option == "volume_clear_size":
             # The module gets bytes from the plan; both defaults mean "wipe the whole volume".
             assert parse_clear_size(mine["default"]) == parse_clear_size(theirs["default"]) == 0
@@ -358,6 +397,8 @@ def rendered(value):
         return "true" if value else "false"
     if value == [] or value == {}:
         return "[]" if value == [] else "{}"
+    if isinstance(value, list):
+        return "[%s]" % ", ".join(str(v) for v in value)
     if value == "":
         return '""'
     return str(value)
@@ -442,6 +483,9 @@ def test_volume_defaults_are_the_validator_defaults():
 def test_backend_defaults_are_the_code_defaults():
     cfg = {key: spec.get("default") for key, spec in CURRENT_BACKEND_OPTIONS.items()}
     cfg.update(name="b", vg="vg0")
+    nfs = backend_config(dict(cfg, vg=None, driver="nfs", shares=NFS_BACKEND["shares"]))
+    assert nfs["mount_options"] == BACKEND_OPTIONS["mount_options"]["default"] == ["rw", "hard", "noatime", "vers=4.2"]
+    assert nfs["sparse"] is BACKEND_OPTIONS["sparse"]["default"] is True
     normalised = backend_config(cfg)
     assert normalised["volume_backend_name"] == "b"  # "default O(blockstore_backends[].name)"
     assert "default O(blockstore_backends[].name)" in text(BACKEND_OPTIONS["volume_backend_name"])
@@ -483,7 +527,8 @@ def test_role_validation_accepts_what_the_validators_accept():
     assert ansible_errors(VOLUMES, [VOLUME_SAMPLES, {"name": "gone", "state": "absent"},
                                     {"name": "v2", "size": 10, "availability_zone": "az1"}]) == []
     assert ansible_errors(BACKENDS, [BACKEND_SAMPLES, {"name": "b", "vg": "vg0", "thin_pool_size": 3 * 2**30,
-                                                       "volume_clear_size": 0, "max_over_subscription_ratio": 4}]) == []
+                                                       "volume_clear_size": 0, "max_over_subscription_ratio": 4},
+                                     dict(NFS_BACKEND, **NFS_SAMPLES)]) == []
 
 
 def test_role_validation_refuses_unknown_keys():
@@ -493,3 +538,19 @@ def test_role_validation_refuses_unknown_keys():
     assert any("zz_unknown" in e for e in ansible_errors(BACKENDS, [{"name": "b", "vg": "v", "zz_unknown": 1}]))
     assert ansible_errors(VOLUMES, [{"name": "v", "state": "gone"}])
     assert ansible_errors(BACKENDS, [{"name": "b", "vg": "v", "driver": "lvm_thick"}])
+
+
+def test_the_lab_nfs_layer_passes_the_role_validation():
+    """inventories/lab-nfs (layered on the lab by test_nfs): stor1's backends with nfs1, the types with "files"."""
+    backends = load("inventories/lab-nfs/host_vars/stor1.yml")["blockstore_backends"]
+    assert ansible_errors(BACKENDS, backends) == []
+    assert [b["name"] for b in validate_backends(backends)] == ["lvm-thick", "lvm-thin", "nfs1"]
+    lab = load("inventories/lab/host_vars/stor1.yml")["blockstore_backends"]
+    assert backends[:2] == lab, "inventories/lab-nfs/host_vars/stor1.yml repeats the lab's LVM backends"
+    types = load("inventories/lab-nfs/group_vars/all.yml")["blockstore_volume_types"]
+    assert ansible_errors(TYPES, types) == []
+    assert {k: v for k, v in types.items() if k != "files"} == load("inventories/lab/group_vars/all.yml")[
+        "blockstore_volume_types"]
+    assert types["files"]["extra_specs"]["volume_backend_name"] == "nfs1"
+    exports = load("inventories/lab-nfs/host_vars/client1.yml")["blockstore_nfs_exports"]
+    assert exports == [{"path": "/srv/ember-nfs", "clients": ["198.18.0.11", "198.18.0.21"]}]

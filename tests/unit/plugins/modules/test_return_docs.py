@@ -406,13 +406,35 @@ def _connection_actions():
     return actions
 
 
+def _nfs_connection_actions():
+    """One decided NFS action of each kind (attach, resize, none, detach) over a consumer's loop devices."""
+    from ansible_collections.ember.blockstore.plugins.module_utils import _nfs_connection
+    from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import mount_point
+    share = "198.18.0.21:/srv/ember-nfs"
+    path = mount_point(share, "/var/lib/ember-blockstore/mnt")
+    loops = {"/dev/loop0": {"backing_file": path + "/volume-n2", "size_bytes": 4 * 2**20},
+             "/dev/loop1": {"backing_file": path + "/volume-n3", "size_bytes": 8 * 2**20},
+             "/dev/loop2": {"backing_file": path + "/volume-n4", "size_bytes": 8 * 2**20}}
+    state = {"mounted": {path: True}, "loops": loops, "in_use": {}, "link_dir": "/dev/ember",
+             "links": {"n1": None, "n2": "/dev/loop0", "n3": "/dev/loop1", "n4": "/dev/loop2"}}
+    actions = []
+    for name, values in (("n1", {}), ("n2", {"size_bytes": 8 * 2**20}), ("n3", {"size_bytes": 8 * 2**20}),
+                         ("n4", {"state": "absent"})):
+        item = with_defaults(_connection.ITEM_OPTIONS, driver_volume_type="nfs", volume=name,
+                             data={"export": share, "name": "volume-" + name, "format": "raw"}, **values)
+        assert _nfs_connection.validate_nfs(item, "connections[0]") == []
+        actions.append(_nfs_connection.decide_nfs(item, state))
+    assert [a["action"] for a in actions] == ["attach", "resize", "none", "detach"]
+    return actions
+
+
 def test_connection_result_keys_are_documented():
     assert list(contains("connection", "connections")) == list(module("connection").RESULT_KEYS)
 
 
 def test_connection_result_of_decided_actions():
     documented = list(contains("connection", "connections"))
-    for act in _connection_actions():
+    for act in _connection_actions() + _nfs_connection_actions():
         assert list(module("connection").result_of(act)) == documented, act["action"]
 
 

@@ -13,16 +13,21 @@ A case file ``cases/<module>.yml``::
         args: {...}           # module arguments; "{tmp}" in a string is the case's temporary host root
         check_mode: false
         files: {conf.d/ember-volume-db01-data.conf: {fixture: tgt/conf_db01_acl.conf}}   # under {tmp}
+                              # ({truncate: <bytes>}: a sparse file of that size)
         devices: {/dev/disk/by-path/...: /dev/sdb}      # consumer: by-path links that exist before the run
         devices_after: {...}  # ... and after a login or rescan (default: devices)
         in_use: {/dev/sdb: [/mnt/db]}                   # consumer: mount points and holders of a device
         device_numbers: {/dev/sdb: "8:16"}              # consumer: MAJ:MIN of a device (for io.max)
         missing_bins: [iscsiadm]                        # get_bin_path finds every other tool in /usr/bin
+        mountinfo: "..."      # NFS: the mount table (/proc/self/mountinfo) the storage node has before the run
+        statvfs: {f_frsize: 4096, f_blocks: 2621440, f_bavail: 1310720}   # NFS: what statvfs says of any share
         store_backups:        # backups made in {tmp}/store before the run (64 KiB chunks), before ``files``
           - {volume: a, name: nightly, data: "text of the volume", created_at: "2026-11-20T01:00:00Z"}
         commands:             # expected in this order; a name, or {cmd, rc, out | out_file, err | err_file, stdin}
           - vgs
           - {cmd: [lvcreate, ...], rc: 0}
+          - {cmd: [truncate, --size, "1048576", "{tmp}/mnt/<hash>/.volume-x.tmp"], run: true}   # really run
+          - {cmd: [timeout, ..., mount, ...], mountinfo: "..."}   # the mount table after this command
         expect:
           failed: false       # default false
           changed: false
@@ -33,6 +38,9 @@ A case file ``cases/<module>.yml``::
 
 ``out_file``/``err_file`` name a capture under ``tests/unit/fixtures/`` (``tgt/show.txt:1-43`` takes those lines).
 The run fails when the module runs a command that is not the next expected one, or leaves expected ones unrun.
+``{tmp}`` in a command line is the case's temporary host root. A command with ``run: true`` really runs after it
+matched (the NFS driver's truncate, fallocate, dd and cp on a share that is a directory under ``{tmp}``), and its
+real rc and output are the module's; ``mountinfo`` replaces the mount table once the command ran (a mount).
 
 Everything the modules read or write on the host besides commands is redirected under ``{tmp}``: tgt target files
 (``conf.d/``), the open-iscsi node database (``nodes/``), tgt's targets.conf and systemd drop-in, LVM's metadata
@@ -44,6 +52,9 @@ backups (``lvm-backup/``), iscsid's pid file, the host lock, the consumer's cgro
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
@@ -58,11 +69,12 @@ from ansible_collections.ember.blockstore.plugins.module_utils import (
     _qos,
     _volume,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers import iscsiadm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers import iscsiadm, nfs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.backup_store import ChunkStore
 from modrun import FIXTURES, run_module
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
+StatVfs = namedtuple("StatVfs", "f_frsize f_blocks f_bavail")
 MODULE_PACKAGE = "ansible_collections.ember.blockstore.plugins.modules"
 
 
@@ -78,11 +90,12 @@ def fixture_text(ref):
 
 def _command(entry, named):
     spec = named[entry] if isinstance(entry, str) else entry
-    unknown = set(spec) - {"cmd", "rc", "out", "out_file", "err", "err_file", "stdin"}
+    unknown = set(spec) - {"cmd", "rc", "out", "out_file", "err", "err_file", "stdin", "run", "mountinfo"}
     assert not unknown, "unknown command keys %s" % sorted(unknown)
     return {"cmd": [str(a) for a in spec["cmd"]], "rc": spec.get("rc", 0), "stdin": spec.get("stdin"),
             "out": fixture_text(spec["out_file"]) if "out_file" in spec else spec.get("out", ""),
-            "err": fixture_text(spec["err_file"]) if "err_file" in spec else spec.get("err", "")}
+            "err": fixture_text(spec["err_file"]) if "err_file" in spec else spec.get("err", ""),
+            "run": bool(spec.get("run")), "mountinfo": spec.get("mountinfo")}
 
 
 def load_cases(name):
@@ -92,7 +105,8 @@ def load_cases(name):
     params = []
     for case in doc["cases"]:
         unknown = set(case) - {"id", "args", "check_mode", "files", "devices", "devices_after", "in_use",
-                               "device_numbers", "missing_bins", "store_backups", "commands", "expect"}
+                               "device_numbers", "missing_bins", "store_backups", "commands", "expect",
+                               "mountinfo", "statvfs"}
         assert not unknown, "%s: unknown case keys %s" % (case.get("id"), sorted(unknown))
         case = dict(case, commands=[_command(entry, named) for entry in case.get("commands") or []])
         params.append(pytest.param(name, case, id="%s:%s" % (name, case["id"])))
@@ -108,9 +122,10 @@ class ExpectedCommands:
 
     takes_stdin = True
 
-    def __init__(self, commands):
+    def __init__(self, commands, mountinfo=None):
         self.commands = commands
         self.ran = 0
+        self.mountinfo = mountinfo
 
     def __call__(self, args, data=None):
         if self.ran >= len(self.commands):
@@ -122,7 +137,15 @@ class ExpectedCommands:
             pytest.fail("command %d (%s) read %r on stdin, expected %r"
                         % (self.ran + 1, args[0], data, expected["stdin"]))
         self.ran += 1
-        return expected["rc"], expected["out"], expected["err"]
+        answer = expected["rc"], expected["out"], expected["err"]
+        if expected["run"]:
+            proc = subprocess.run(args, capture_output=True, text=True, input=data, check=False)
+            assert proc.returncode == expected["rc"], "command %d (%s) exited %d, expected %d: %s" % (
+                self.ran, args[0], proc.returncode, expected["rc"], proc.stderr)
+            answer = proc.returncode, proc.stdout, proc.stderr
+        if expected["mountinfo"] is not None:
+            Path(self.mountinfo).write_text(expected["mountinfo"])
+        return answer
 
     def check_all_ran(self):
         left = [c["cmd"] for c in self.commands[self.ran:]]
@@ -163,6 +186,13 @@ def redirect_host(monkeypatch, root, case, module):
                         lambda real, ignore_holders=(), ignore_openers=(): list(in_use.get(real, [])))
     monkeypatch.setattr(iscsiadm.Iscsiadm, "wait_for_device", lambda self, path, timeout: after.get(path))
     monkeypatch.setattr(_qos, "CGROUP_ROOT", str(root / "cgroup"))
+    # NFS: the mount table and statvfs of the shares (mount points under {tmp}, from the backends'
+    # mount_point_base).
+    (root / "mountinfo").write_text(case.get("mountinfo") or "")
+    monkeypatch.setattr(nfs, "MOUNTINFO", str(root / "mountinfo"))
+    if case.get("statvfs"):
+        vfs = StatVfs(**case["statvfs"])
+        monkeypatch.setattr(nfs, "statvfs", lambda path: vfs)
     monkeypatch.setattr(_qos, "SYS_DEV_BLOCK", str(root / "sys-dev-block"))
     numbers = case.get("device_numbers") or {}
 
@@ -205,13 +235,19 @@ def make_backups(root, backups):
 
 def run_case(monkeypatch, capsys, tmp_path, name, case):
     module = __import__("%s.%s" % (MODULE_PACKAGE, name), fromlist=["main"])
+    case = dict(case, mountinfo=_substitute(case.get("mountinfo"), tmp_path),
+                commands=_substitute(case["commands"], tmp_path))
     redirect_host(monkeypatch, tmp_path, case, module)
     make_backups(tmp_path, case.get("store_backups") or [])
     for rel, content in (case.get("files") or {}).items():
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, dict) and "truncate" in content:  # a sparse file of that size (an NFS volume)
+            path.write_bytes(b"")
+            os.truncate(path, content["truncate"])
+            continue
         path.write_text(fixture_text(content["fixture"]) if isinstance(content, dict) else content)
-    expected = ExpectedCommands(case["commands"])
+    expected = ExpectedCommands(case["commands"], tmp_path / "mountinfo")
     run = run_module(monkeypatch, capsys, module, _substitute(case.get("args") or {}, tmp_path), answer=expected,
                      check_mode=bool(case.get("check_mode")))
     expect = case.get("expect") or {}
