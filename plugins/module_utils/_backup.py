@@ -178,8 +178,9 @@ def _validate(item, where, nfs=False):
                          "backups" % (where, "/".join(sorted(keeps))))
     if state == "absent" and keeps and not any(keeps.values()):
         raise NameError_("%s: %s keep no backup; delete backups by name instead" % (where, ", ".join(sorted(keeps))))
-    if item.get("vg") is not None and not nfs:
-        validate_vg_name(item["vg"], where + ".vg")
+    if item.get("vg") is not None:
+        if not nfs:
+            validate_vg_name(item["vg"], where + ".vg")
     elif state in ("present", "restored"):
         raise NameError_("%s.vg: required when state is %s (the volume group of %s)"
                          % (where, state, "the volume" if state == "present" else "restore_to"))
