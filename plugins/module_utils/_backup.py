@@ -31,6 +31,7 @@ Statuses: while a backup reads the volume it carries ``ember.status=backing-up``
 
 from __future__ import annotations
 
+from ansible_collections.ember.blockstore.plugins.module_utils import _nfs_backup
 from ansible_collections.ember.blockstore.plugins.module_utils._info import CREATING_TAG, STATUS_TAG
 from ansible_collections.ember.blockstore.plugins.module_utils._metadata import (
     MetadataError,
@@ -61,6 +62,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import 
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.backup_store import StoreError, retained
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import NfsShare
 
 __all__ = ["ITEM_OPTIONS", "STATES", "BACKUP_TAG", "RESTORED_TAG", "BASE_PREFIX", "TEMP_PREFIX", "decide",
            "read_catalog", "BackupApplier", "base_lv_name", "temp_lv_name", "validate_backup_name", "device_path"]
@@ -81,6 +83,7 @@ ITEM_OPTIONS = dict(
     keep_last=dict(type="int"),
     keep_daily=dict(type="int"),
     keep_weekly=dict(type="int"),
+    attached=dict(type="bool", default=False),
 )
 
 BACKUP_TAG = "ember.backup="
@@ -153,8 +156,9 @@ def _backup_lvs(lvm_state, vg, volume, prefix):
     return out
 
 
-def _validate(item, where):
-    """The item's own fields: raises NameError_/SizeError/MetadataError/ValueError naming the field."""
+def _validate(item, where, nfs=False):
+    """The item's own fields: raises NameError_/SizeError/MetadataError/ValueError naming the field. ``nfs``: the
+    item's ``vg`` is a share of an nfs backend (checked by ``_nfs_volume.route``), not a volume group."""
     state = item.get("state") or "present"
     if state not in STATES:
         raise NameError_("%s.state: %s is not one of %s" % (where, show_value(state), ", ".join(STATES)))
@@ -175,7 +179,8 @@ def _validate(item, where):
     if state == "absent" and keeps and not any(keeps.values()):
         raise NameError_("%s: %s keep no backup; delete backups by name instead" % (where, ", ".join(sorted(keeps))))
     if item.get("vg") is not None:
-        validate_vg_name(item["vg"], where + ".vg")
+        if not nfs:
+            validate_vg_name(item["vg"], where + ".vg")
     elif state in ("present", "restored"):
         raise NameError_("%s.vg: required when state is %s (the volume group of %s)"
                          % (where, state, "the volume" if state == "present" else "restore_to"))
@@ -195,7 +200,7 @@ def _validate(item, where):
         cow = parse_volume_size(item["cow_size"], where + ".cow_size")
         if cow <= 0:
             raise SizeError("%s.cow_size: %s must be greater than zero" % (where, show_value(item["cow_size"])))
-    for key in ("is_incremental", "force"):
+    for key in ("is_incremental", "force", "attached"):
         if not isinstance(item.get(key, False), bool):
             raise NameError_("%s.%s: %s is not a boolean" % (where, key, show_value(item.get(key))))
     return state
@@ -209,7 +214,8 @@ def _from_manifest(act, manifest):
     act["snapshot"] = manifest.get("source")
 
 
-def decide(items, lvm_state, catalog, exported, chunk_size, field="backups", foreign=None, unreadable=None):
+def decide(items, lvm_state, catalog, exported, chunk_size, field="backups", foreign=None, unreadable=None,
+           nfs=None):
     """Return ``(actions, errors)``.
 
     ``items``: option dicts (``ITEM_OPTIONS``). ``lvm_state``: :class:`drivers.lvm.LvmState`. ``catalog``:
@@ -222,14 +228,21 @@ def decide(items, lvm_state, catalog, exported, chunk_size, field="backups", for
     or ``manifests``, ``source_lv``, ``temp_lv``, ``new_base``, ``base`` (``(lv, manifest)`` for thin_delta),
     ``stale_lvs``, ``thin``, ``cow_size_bytes``, ``pool``, ``known_zero``, ``thin_target`` (zero chunks are
     discarded, not written), ``target_tags``.
+
+    ``nfs``: ``{index: (share, view)}`` of the items on a share of an nfs backend (``_nfs_volume.route``; ``view``
+    the share's ``_nfs_volume.ShareView`` for states present and restored, else None): their ``vg`` is the share,
+    they are decided by ``_nfs_backup`` and their actions carry ``nfs`` (True) and ``share``. ``lvm_state`` may be
+    None when no other item needs it (an NFS-only node reads no LVM).
     """
     actions, errors = [], []
     seen = {}
     unreadable = unreadable or {}
+    nfs = nfs or {}
     for index, item in enumerate(items):
         where = "%s[%d]" % (field, index)
+        share, view = nfs.get(index, (None, None))
         try:
-            state = _validate(item, where)
+            state = _validate(item, where, nfs=share is not None)
         except (NameError_, SizeError, MetadataError) as exc:
             errors.append(str(exc))
             continue
@@ -246,14 +259,22 @@ def decide(items, lvm_state, catalog, exported, chunk_size, field="backups", for
         act = dict(item, snapshot_name=item.get("snapshot"), state=state, action="none", status="absent",
                    size_bytes=None, chunk_size=None, parent=None, incremental=None, created_at=None, digest=None,
                    sha256=None, stats=None, codec=None, snapshot=None, method=None, note=None, bytes_written=None,
-                   problems=[], deleted=[], stale_lvs=[])
+                   problems=[], deleted=[], stale_lvs=[], share=share, nfs=share is not None)
+        if share is not None:
+            act["vg"] = share
         if name in by_name:
             _from_manifest(act, by_name[name])
             act["status"] = "available"
-        decider = {"present": _decide_present, "absent": _decide_absent, "verified": _decide_verified,
-                   "restored": _decide_restored}[state]
-        error = decider(act, where, lvm_state, manifests, by_name, chunk_size, exported, foreign or {},
-                        unreadable.get(volume) or [])
+        if share is not None and state == "present":
+            error = _nfs_backup.decide_present(act, where, view, manifests, by_name, chunk_size)
+        elif share is not None and state == "restored":
+            error = (_nfs_backup.decide_restored(act, where, view, by_name[name]) if name in by_name else
+                     "%s.name: volume %s has no backup %s in the store" % (where, volume, show_value(name)))
+        else:
+            decider = {"present": _decide_present, "absent": _decide_absent, "verified": _decide_verified,
+                       "restored": _decide_restored}[state]
+            error = decider(act, where, lvm_state, manifests, by_name, chunk_size, exported, foreign or {},
+                            unreadable.get(volume) or [])
         if error:
             errors.append(error)
             continue
@@ -363,7 +384,7 @@ def _decide_absent(act, where, lvm_state, manifests, by_name, chunk_size, export
     act["manifests"] = doomed
     act["deleted"] = [m["name"] for m in doomed]
     names = set(act["deleted"])
-    if act.get("vg"):
+    if act.get("vg") and not act["nfs"] and lvm_state is not None:
         act["stale_lvs"] = [lv["name"] for lv, b in _backup_lvs(lvm_state, act["vg"], volume, BASE_PREFIX)
                             if b in names]
     return None
@@ -427,17 +448,77 @@ def _decide_restored(act, where, lvm_state, manifests, by_name, chunk_size, expo
 class BackupApplier:
     """Runs decided actions (``lvm``: :class:`drivers.lvm.Lvm`, ``thin``: :class:`drivers.dmthin.ThinDelta`,
     ``store``: :class:`drivers.backup_store.ChunkStore`; ``whole_sha256``: a full backup also hashes the whole
-    stream for the manifest's plain ``sha256``, a second pass over every byte)."""
+    stream for the manifest's plain ``sha256``, a second pass over every byte). The actions of NFS volumes run
+    through ``nfs`` (:class:`drivers.nfs.Nfs`) on the shares ``views`` (``{share: _nfs_volume.ShareView}``); ``lvm``
+    and ``thin`` may be None when no action needs them."""
 
-    def __init__(self, lvm, thin, store, whole_sha256=False):
+    def __init__(self, lvm, thin, store, whole_sha256=False, nfs=None, views=None):
         self.lvm = lvm
         self.thin = thin
         self.store = store
         self.whole_sha256 = whole_sha256
+        self.nfs = nfs
+        self.views = views or {}
 
     def apply(self, act):
+        if act.get("nfs") and act["action"] in ("create", "restore"):
+            (self.nfs_backup if act["action"] == "create" else self.nfs_restore)(act)
+            return
         {"create": self.backup, "verify": self.verify, "restore": self.restore, "delete": self.delete,
          "prune": self.delete}.get(act["action"], lambda act: None)(act)
+
+    def _share(self, act):
+        view = self.views[act["share"]]
+        return NfsShare(self.nfs, view.share, view.path)
+
+    def nfs_backup(self, act):
+        """A backup of an NFS volume's file: 1. copies a run that died left removed; 2. the sidecar's status
+        ``backing-up``; 3. an attached volume (with force) copied to its temporary copy; 4. the store reads the file
+        (or the copy, or the snapshot's file) and writes the manifest; 5. the copy removed and the status
+        ``available`` again, whatever happened."""
+        share, rec = self._share(act), act["record"]
+        for copy in act["stale_copies"]:
+            share.remove_backup_copy(copy)
+        rec["status"] = "backing-up"
+        share.write_info(rec)
+        copy = None
+        try:
+            source = act["source_path"]
+            if act["temp_copy"]:
+                copy = act["temp_copy"]
+                source = share.copy_for_backup(act["volume"], act["name"])
+            manifest = self.store.backup(
+                source, act["volume"], act["name"], chunk_size=act["chunk_size"], parent=_parent(self.store, act),
+                incremental=act["incremental"], metadata=act.get("metadata"), description=act.get("description"),
+                source=act["snapshot"], method=act["method"], whole_sha256=self.whole_sha256)
+            _from_manifest(act, manifest)
+        finally:
+            try:
+                if copy:
+                    share.remove_backup_copy(copy)
+            finally:
+                rec["status"] = "available"
+                share.write_info(rec)
+
+    def nfs_restore(self, act):
+        """A restore onto an NFS volume's file, in place: the sidecar says ``restoring-backup`` (and no longer
+        names an earlier restore), the store writes the backup into the file (zero chunks skipped when it held no
+        allocated block), then the sidecar's ``restored`` names this backup; its status is ``available`` again
+        whatever happened."""
+        share, rec = self._share(act), act["record"]
+        rec.update(status="restoring-backup", restored=None)
+        share.write_info(rec)
+        try:
+            result = self.store.restore(act["manifest"], act["target_path"], known_zero=act["known_zero"])
+            act["sha256"] = result["sha256"]
+            act["bytes_written"] = result["bytes_written"]
+            rec["restored"] = _nfs_backup.restored_record(act["volume"], act["name"])
+        except StoreError as exc:
+            act["problems"] = getattr(exc, "problems", [])
+            raise
+        finally:
+            rec["status"] = "available"
+            share.write_info(rec)
 
     def _tags(self, act):
         return [MANAGED_TAG, VOLUME_TAG + act["volume"], BACKUP_TAG + act["name"]]

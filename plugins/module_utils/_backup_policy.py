@@ -4,11 +4,18 @@
 """A volume's backup policy in the inventory (``blockstore_volumes[].backup``) and the backup module's items it
 gives on one storage node (``playbooks/backup.yml``).
 
-``backup: {policy: hourly|daily|weekly|manual, keep_last: N, keep_daily: N, keep_weekly: N, incremental: true}``.
+``backup: {policy: hourly|daily|weekly|manual, keep_last: N, keep_daily: N, keep_weekly: N, incremental: true,
+force: false}``.
 A backup's name is its policy's period (``daily-2026-11-30``, ``hourly-2026-11-30-23``, ``weekly-2026-w48``, in
 UTC), so a second run in the same period changes nothing (the backup module does not take a name twice) and a
 cron job or an AWX schedule may run the playbook as often as it likes. ``manual`` takes a backup only when the run
 names one (``blockstore_backup_name``). Retention (restic's rules, in the backup module) prunes after the backups.
+
+A volume of an nfs backend is attached when the inventory says so (an ``attachments`` entry that is not
+``state: absent``: the storage node cannot see a consumer's loop device, and after a converge run the inventory is
+what is attached). Its item says ``attached``; an attached one is backed up only when its policy says ``force:
+true`` (from a temporary copy of its file, crash-consistent only), else it is listed in ``attached`` and not backed
+up, so one such volume does not stop the backups of the others.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import sh
 __all__ = ["POLICIES", "POLICY_KEYS", "validate_policy", "period_name", "backup_items"]
 
 POLICIES = ("hourly", "daily", "weekly", "manual")
-POLICY_KEYS = ("policy", "keep_last", "keep_daily", "keep_weekly", "incremental")
+POLICY_KEYS = ("policy", "keep_last", "keep_daily", "keep_weekly", "incremental", "force")
 MAX_KEEP = 10000
 
 
@@ -40,8 +47,9 @@ def validate_policy(value, field):
         keep = value.get(key)
         if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= MAX_KEEP):
             errors.append("%s.%s: %s is not a whole number from 1 to %d" % (field, key, show_value(keep), MAX_KEEP))
-    if not isinstance(value.get("incremental", True), bool):
-        errors.append("%s.incremental: %s is not a boolean" % (field, show_value(value.get("incremental"))))
+    for key, default in (("incremental", True), ("force", False)):
+        if not isinstance(value.get(key, default), bool):
+            errors.append("%s.%s: %s is not a boolean" % (field, key, show_value(value.get(key))))
     return errors
 
 
@@ -63,17 +71,27 @@ def period_name(policy, now):
     return None
 
 
+def _attached(vol):
+    """Whether the inventory entry ``vol`` is attached to a consumer (an ``attachments`` entry not ``absent``)."""
+    return any(isinstance(att, dict) and att.get("state", "present") != "absent"
+               for att in vol.get("attachments") or [])
+
+
 def backup_items(pools, volumes, now, name=None, field="blockstore_volumes"):
-    """``{"backups": [...], "prune": [...], "skipped": [...]}``: the backup module's items for the volumes of
+    """``{"backups": [...], "prune": [...], "skipped": [...], "attached": [...]}``: the backup module's items for
+    the volumes of
     ``pools`` (this node's ``backend_info`` pools) whose inventory entry (``volumes``, ``blockstore_volumes``) has
     a ``backup`` policy.
 
     ``backups``: ``{name, volume, vg, state: present, is_incremental, metadata: {policy}}``, one per volume, named
-    by its policy's period at ``now`` (or ``name`` for every volume with a policy, a run that names its backup);
+    by its policy's period at ``now`` (or ``name`` for every volume with a policy, a run that names its backup), and
+    for a volume of an nfs pool ``attached`` (from the inventory's attachments) and ``force`` (the policy's);
     ``prune``: ``{volume, vg, state: absent, keep_*}`` for each volume with a ``keep_*``; ``skipped``: the names
-    of ``manual`` volumes when no ``name`` is given. Volumes declared absent, or not on this node, give nothing.
+    of ``manual`` volumes when no ``name`` is given; ``attached``: the names of attached NFS volumes whose policy
+    has no ``force: true`` (not backed up; still pruned). Volumes declared absent, or not on this node, give
+    nothing.
     Raises ValueError naming the field on a bad policy (the plan refuses it first in a converge run)."""
-    wanted = {}
+    wanted, attached = {}, {}
     for index, vol in enumerate(volumes or []):
         if not isinstance(vol, dict) or vol.get("backup") is None or vol.get("state", "present") != "present":
             continue
@@ -82,7 +100,8 @@ def backup_items(pools, volumes, now, name=None, field="blockstore_volumes"):
         if errors:
             raise ValueError("; ".join(errors))
         wanted[str(vol.get("name"))] = vol["backup"]
-    out = {"backups": [], "prune": [], "skipped": []}
+        attached[str(vol.get("name"))] = _attached(vol)
+    out = {"backups": [], "prune": [], "skipped": [], "attached": []}
     for pool in pools or []:
         if not pool.get("exists"):
             continue
@@ -91,16 +110,21 @@ def backup_items(pools, volumes, now, name=None, field="blockstore_volumes"):
             if policy is None:
                 continue
             backup_name = name or period_name(policy["policy"], now)
+            item = {"name": backup_name, "volume": vol["name"], "vg": pool["vg"], "state": "present",
+                    "is_incremental": policy.get("incremental", True), "metadata": {"policy": policy["policy"]}}
+            if pool.get("driver") == "nfs":
+                item.update(attached=attached[vol["name"]], force=bool(policy.get("force", False)))
             if backup_name is None:
                 out["skipped"].append(vol["name"])
+            elif item.get("attached") and not item["force"]:
+                out["attached"].append(vol["name"])
             else:
-                out["backups"].append({"name": backup_name, "volume": vol["name"], "vg": pool["vg"],
-                                       "state": "present", "is_incremental": policy.get("incremental", True),
-                                       "metadata": {"policy": policy["policy"]}})
+                out["backups"].append(item)
             keep = {key: policy[key] for key in ("keep_last", "keep_daily", "keep_weekly") if policy.get(key)}
             if keep:
                 out["prune"].append(dict(keep, volume=vol["name"], vg=pool["vg"], state="absent"))
     for key in ("backups", "prune"):
         out[key].sort(key=lambda item: item["volume"])
     out["skipped"].sort()
+    out["attached"].sort()
     return out

@@ -50,6 +50,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._size import (
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import validate_snapshot_name
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import (
+    BUSY_STATUSES,
     SIZE_STEP,
     NfsError,
     NfsShare,
@@ -297,6 +298,9 @@ def _decide_present(act, where, rec, size, source, view, listed):
             act.update(action="create", size_bytes=want, resume=True, status="available",
                        from_source=rec.get("source") is not None)
         elif want > current:
+            if rec["status"] in BUSY_STATUSES:
+                return ("%s.size: volume %s on share %s is %s (its sidecar says so); extend it when that has finished"
+                        % (where, name, view.share, rec["status"]))
             act.update(action="extend", size_bytes=want)
         else:
             act["size_bytes"] = current
@@ -359,6 +363,10 @@ def _decide_absent(act, where, rec):
     if rec is None:
         act["action"] = "absent"
         return None
+    if rec["status"] in BUSY_STATUSES:
+        return ("%s: volume %s is %s (its sidecar says so); delete it when that has finished (a run that died leaves "
+                "the status: the backup module's next run of the volume clears it)"
+                % (where, act["name"], rec["status"]))
     if act["snapshots"] and not act.get("cascade"):
         return ("%s: volume %s has snapshots (%s); delete them first or set cascade: true"
                 % (where, act["name"], ", ".join(act["snapshots"])))
@@ -495,6 +503,9 @@ def _snap_revert(act, where, rec, entry, view):
         return ("%s.name: volume %s has no snapshot %s on share %s (no file %s recorded in its sidecar); there is "
                 "nothing to revert to" % (where, volume, show_value(name), view.share, act["device"]))
     act["description"] = entry.get("description")
+    if rec["status"] in BUSY_STATUSES:
+        return ("%s: volume %s on share %s is %s (its sidecar says so); revert it when that has finished"
+                % (where, volume, view.share, rec["status"]))
     if marker == name:  # interrupted: the copy is done again (the volume holds the old or the new content)
         act.update(action="revert", resume=True, status="reverted")
         return None

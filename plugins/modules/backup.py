@@ -46,6 +46,22 @@ description:
     references any more are deleted by one garbage collection after all items, under the exclusive lock."
   - Batch form (O(backups)) handles many backups in one module run; the single form (O(volume), O(name), ...)
     handles one. Every item is validated and decided before the first change; one bad item changes nothing.
+  - "NFS backends (driver V(nfs) in O(backends)): an item whose O(backups[].vg) is one of the shares
+    (C(server:/export)) of an V(nfs) backend of O(backends) is a volume file on that share (see
+    M(ember.blockstore.volume)); the share is mounted first when it is not (RV(mounts)), within the driver's time
+    bounds. V(present) reads the file C(volume-<volume>) (or, with O(backups[].snapshot), the snapshot's file); the
+    storage node cannot see a consumer's loop device, so O(backups[].attached) says whether the volume is attached:
+    a detached volume is read in place, an attached one only with O(backups[].force=true), from a temporary sparse
+    copy C(.bktmp-<volume>+<name>) on the share (C(cp --reflink=auto --sparse=always)), crash-consistent, removed
+    after (a copy left by a run that died is removed by the next backup of the volume). There is no changed-block
+    tracking: O(backups[].is_incremental=true) reads every chunk and writes only the new ones. The volume's sidecar
+    says V(backing-up) meanwhile."
+  - "V(restored) onto an NFS volume writes into the file of O(backups[].restore_to) (on the share O(backups[].vg))
+    in place: it must exist, be detached (O(backups[].attached=false)) and be at least the backup's size. A file that
+    holds no allocated block (a new sparse volume) needs no force and its zero chunks are skipped (they stay holes);
+    any other needs O(backups[].force=true) and gets every chunk. The sidecar says V(restoring-backup) meanwhile and
+    C(restored: <volume>+<name>) after, so the same request again changes nothing. V(absent) and V(verified) read and
+    write the store only. A node whose O(backends) are all V(nfs) runs no LVM command."
 author: ember.blockstore contributors (@ember-blockstore)
 options:
   backups:
@@ -65,6 +81,7 @@ options:
         description:
           - Volume group of the volume (V(present)) or of O(backups[].restore_to) (V(restored)); required for those.
           - With V(absent), the base snapshots the deleted backups kept in this VG are removed too.
+          - For a volume of an V(nfs) backend of O(backends), the share (C(server:/export)) that holds its file.
         type: str
       state:
         description: Desired state.
@@ -80,8 +97,11 @@ options:
         type: bool
         default: false
       force:
-        description: With V(restored), overwrite a volume that may hold data, or restore again a volume restored
-          from this backup before.
+        description:
+          - With V(restored), overwrite a volume that may hold data, or restore again a volume restored from this
+            backup before.
+          - With V(present), back up an attached volume of an V(nfs) backend (O(backups[].attached=true)) from a
+            temporary copy of its file (crash-consistent only).
         type: bool
         default: false
       metadata:
@@ -103,6 +123,16 @@ options:
                    type: int}
       keep_weekly: {description: "With V(absent), prune: keep the newest backup of each of the N latest ISO
                                   weeks.", type: int}
+      attached:
+        description:
+          - Whether the volume (V(present)) or O(backups[].restore_to) (V(restored)) is attached to a consumer now
+            (the plan or the inventory knows the attachments). Read for the volumes of V(nfs) backends only, whose
+            consumers attach the file with a loop device the storage node cannot see; a backup of an attached volume
+            needs O(backups[].force=true), a restore onto one is refused. An LVM volume's attachment is read from its
+            export.
+        type: bool
+        default: false
+        version_added: 0.3.0
   name: {description: Single form; see O(backups)., type: str}
   volume: {description: Single form; see O(backups)., type: str}
   vg: {description: Single form; see O(backups)., type: str}
@@ -118,6 +148,7 @@ options:
   keep_last: {description: Single form; see O(backups)., type: int}
   keep_daily: {description: Single form; see O(backups)., type: int}
   keep_weekly: {description: Single form; see O(backups)., type: int}
+  attached: {description: Single form; see O(backups)., type: bool, default: false, version_added: 0.3.0}
   store:
     description: Path of the backup store directory (made, mode 0700, by the first backup).
     type: path
@@ -143,6 +174,16 @@ options:
     description: IQN prefix of the targets that export volumes (a volume exported is not restored onto).
     type: str
     default: "iqn.2026-11.io.ember.blockstore:"
+  backends:
+    description:
+      - The backends of this storage node (the host's C(blockstore_backends)), validated as
+        M(ember.blockstore.backend_info) validates its O(ember.blockstore.backend_info#module:backends).
+      - Needed for the volumes of V(nfs) backends (the items whose O(backups[].vg) is one of their shares). With
+        V(nfs) backends given, the LVM state is read only when an item of another backend needs it.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.3.0
 extends_documentation_fragment:
   - ember.blockstore.attributes
 attributes:
@@ -156,7 +197,9 @@ notes:
   - "Errors before any change, each naming the item's field and value: invalid names, a missing or foreign volume
     or snapshot, a thick volume whose VG has less free space than the COW size, a volume busy with another
     status, a restore onto a missing, smaller, exported or open volume or onto data without force, a missing
-    backup to verify or restore, C(keep_*) that keep nothing, a name together with C(keep_*)."
+    backup to verify or restore, C(keep_*) that keep nothing, a name together with C(keep_*); for a volume of an
+    V(nfs) backend, a missing, foreign or busy volume or file, an attached volume without force, a restore onto an
+    attached, smaller or non-empty file without force, and a share that does not answer (named)."
   - Requirements on the storage node for thin incremental backups, C(thin_delta) (thin-provisioning-tools) and
     C(dmsetup); optional, the C(zstandard) Python package (python3-zstandard) for zstd compression.
 seealso:
@@ -187,6 +230,16 @@ EXAMPLES = r"""
     state: absent
     keep_daily: 7
     keep_weekly: 4
+    store: /srv/ember-backups
+
+- name: Back up an attached volume of an NFS backend from a temporary copy (crash-consistent)
+  ember.blockstore.backup:
+    volume: files01
+    vg: "198.18.0.21:/srv/ember-nfs"
+    name: nightly-20261120
+    attached: true
+    force: true
+    backends: "{{ blockstore_backends }}"
     store: /srv/ember-backups
 
 - name: Restore a backup onto a detached volume, overwriting it
@@ -240,7 +293,9 @@ backups:
     codec: {description: "Codec of the backup's new chunks: V(zstd), V(zlib) or V(raw).", type: str, sample: zstd}
     description: {description: The backup's description or null., type: str, sample: before the upgrade}
     metadata: {description: The backup's metadata., type: dict, sample: {ticket: CHG-1234}}
-    snapshot: {description: "The LV read (C(<vg>/<lv>)).", type: str, sample: ember-thin/bkbase-db01-data+nightly}
+    snapshot: {description: "The LV read (C(<vg>/<lv>)); for a volume of an V(nfs) backend the file read
+                            (C(<share>/<file>): the volume's, its snapshot's or the temporary copy's).", type: str,
+               sample: ember-thin/bkbase-db01-data+nightly}
     restore_to: {description: The volume restored onto (state restored)., type: str, sample: db01-data}
     bytes_written: {description: Bytes written onto the restore target; null otherwise., type: int,
                     sample: 1073741824}
@@ -251,18 +306,36 @@ backups:
       elements: dict
       sample: [{sha256: 0c1f..., path: /srv/ember-backups/chunks/0c/0c1f..., problem: missing}]
     deleted: {description: Names of the backups deleted., type: list, elements: str, sample: [nightly-20261101]}
+    share: {description: "The share (C(server:/export)) of a volume of an V(nfs) backend; null otherwise.",
+            type: str, sample: "198.18.0.21:/srv/ember-nfs", version_added: 0.3.0}
 gc:
   description: "Garbage collection after deletes (C(chunks_deleted), C(bytes_freed), C(temp_files_removed),
     C(chunks_kept)), or null when none ran."
   returned: always
   type: dict
   sample: {chunks_deleted: 12, bytes_freed: 30412800, temp_files_removed: 0, chunks_kept: 2301}
+mounts:
+  description: The shares of V(nfs) backends the backups and restores use, and whether this run mounted them (in
+    check mode, would mount them); empty without NFS items.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    share: {description: "The share, C(server:/export).", type: str, sample: "198.18.0.21:/srv/ember-nfs"}
+    backend: {description: The nfs backend it belongs to., type: str, sample: nfs1}
+    mount_point: {description: "Where it is mounted: C(<mount_point_base>/<first 32 hex digits of the share's
+                               SHA-256>).", type: str,
+                  sample: /var/lib/ember-blockstore/mnt/95333d527be211dcd23fd669dd426d51}
+    action: {description: "V(mount) (mounted by this run, or in check mode it would be) or V(none) (it was
+                           mounted).", type: str, sample: none}
+    changed: {description: Whether the run mounted it., type: bool, sample: false}
+  version_added: 0.3.0
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ember.blockstore.plugins.module_utils._argspec import single_form
+from ansible_collections.ember.blockstore.plugins.module_utils._argspec import node_backends, single_form
 from ansible_collections.ember.blockstore.plugins.module_utils._backup import (
     ITEM_OPTIONS,
     BackupApplier,
@@ -276,6 +349,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     is_volume_name,
     validate_target_prefix,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils._nfs_volume import open_shares, route
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size
 from ansible_collections.ember.blockstore.plugins.module_utils._volume import exported_volumes
@@ -286,11 +360,12 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.backup_st
 )
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.dmthin import ThinDelta, ThinDeltaError
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import Nfs, NfsError
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 RESULT_KEYS = ("name", "volume", "vg", "action", "changed", "status", "size_bytes", "chunk_size", "parent",
                "incremental", "method", "note", "created_at", "digest", "sha256", "stats", "codec", "description",
-               "metadata", "snapshot", "restore_to", "bytes_written", "problems", "deleted")
+               "metadata", "snapshot", "restore_to", "bytes_written", "problems", "deleted", "share")
 CHANGES = ("create", "restore", "delete", "prune")
 
 
@@ -298,7 +373,8 @@ def argument_spec():
     return dict(backups=dict(type="list", elements="dict", options=ITEM_OPTIONS),
                 store=dict(type="path", required=True), chunk_size=dict(type="raw", default="4MiB"),
                 lock_timeout=dict(type="int", default=1800), whole_sha256=dict(type="bool", default=False),
-                target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX), **single_form(ITEM_OPTIONS))
+                target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX),
+                backends=dict(type="list", elements="dict", default=[]), **single_form(ITEM_OPTIONS))
 
 
 def result_of(act):
@@ -321,6 +397,8 @@ def diff_of(actions):
         if act["action"] == "restore":
             key = "volume %s" % act["restore_to"]
             before = [t.split("=", 1)[1] for t in act["target_tags"] if t.startswith("ember.restored=")]
+            if act.get("nfs"):
+                before = [act["previous_restored"]] if act.get("previous_restored") else []
             diff["before"][key] = {"restored_from": before[0] if before else None}
             diff["after"][key] = {"restored_from": "%s+%s" % (act["volume"], act["name"])}
             continue
@@ -330,6 +408,23 @@ def diff_of(actions):
             diff["before"][key] = "absent" if act["action"] == "create" else "present"
             diff["after"][key] = "present" if act["action"] == "create" else "absent"
     return diff
+
+
+def uses_lvm(item):
+    """Whether an item that is not an NFS volume's reads the LVM state (a verify, or a delete without vg, does
+    not)."""
+    state = item.get("state") or "present"
+    return state in ("present", "restored") or (state == "absent" and item.get("vg") is not None)
+
+
+def nfs_views(batch, runner, routed, mount):
+    """:func:`_nfs_volume.open_shares` of the shares the NFS backups and restores use; a share that cannot be used
+    fails the module, naming it."""
+    wanted = {share: cfg for cfg, share in routed.values()}
+    try:
+        return open_shares(Nfs(runner), wanted, mount)
+    except NfsError as exc:
+        batch.fail(str(exc), mounts=[], **exc.context())
 
 
 def main():
@@ -343,17 +438,27 @@ def main():
         chunk_size = validate_chunk_size(parse_size(params["chunk_size"], "chunk_size"))
         if not os.path.isabs(params["store"]):
             raise NameError_("store: %r is not an absolute path" % params["store"])
+        configs = node_backends(params["backends"], "backends")
     except (NameError_, SizeError, ValueError) as exc:
         batch.fail(str(exc))
+    # Items on a share of an nfs backend are volume files (_nfs_backup); every other item is an LV, as before.
+    routed, errors = route(batch.items, configs, batch.field)
+    if errors:
+        batch.fail("; ".join(errors), errors=errors)
     store = ChunkStore(params["store"], lock_timeout=params["lock_timeout"])
 
     runner = Runner(module, lock=True)
-    lvm, tgt = Lvm(runner), Tgt(runner)
-    # Only a restore asks whether its target is exported: the targets are read only then.
-    targets = sorted({i["restore_to"] for i in batch.items
-                      if i.get("state") == "restored" and is_volume_name(i.get("restore_to"))})
-    state, live = read_state(module, lambda: (lvm.state(), tgt.show_if_running() if targets else {}))
-    exported, foreign = exported_volumes(targets, live, params["target_prefix"])
+    lvm, tgt, state, exported, foreign = None, None, None, {}, {}
+    others = [item for index, item in enumerate(batch.items) if index not in routed]
+    # Without nfs backends the LVM state is read as it always was; with them, only when an LVM item needs it (an
+    # NFS-only node never runs an LVM command).
+    if any(uses_lvm(item) for item in others) or not any(cfg["driver"] == "nfs" for cfg in configs):
+        lvm, tgt = Lvm(runner), Tgt(runner)
+        # Only a restore asks whether its target is exported: the targets are read only then.
+        targets = sorted({i["restore_to"] for i in others
+                          if i.get("state") == "restored" and is_volume_name(i.get("restore_to"))})
+        state, live = read_state(module, lambda: (lvm.state(), tgt.show_if_running() if targets else {}))
+        exported, foreign = exported_volumes(targets, live, params["target_prefix"])
     try:
         catalog, unreadable = read_catalog(store, sorted({i["volume"] for i in batch.items
                                                           if is_volume_name(i.get("volume"))}))
@@ -362,8 +467,25 @@ def main():
     for _volume, errors in sorted(unreadable.items()):
         for error in errors:
             module.warn("backup store: %s" % error["error"])
-    actions = batch.decided(*decide(batch.items, state, catalog, exported, chunk_size, field=batch.field,
-                                    foreign=foreign, unreadable=unreadable))
+    # The shares of the NFS backups and restores: decided first over the shares as they are (one not mounted is
+    # predicted), so a bad item fails before the first change, a mount included; a real run then mounts what it
+    # needs and decides again over what is there.
+    active = {index: routed[index] for index in routed
+              if (batch.items[index].get("state") or "present") in ("present", "restored")}
+    views = nfs_views(batch, runner, active, mount=False) if active else {}
+
+    def decided():
+        nfs = {index: (share, views.get(share) if index in active else None) for index, (_cfg, share) in routed.items()}
+        return decide(batch.items, state, catalog, exported, chunk_size, field=batch.field, foreign=foreign,
+                      unreadable=unreadable, nfs=nfs)
+
+    actions, errors = decided()
+    if not errors and not module.check_mode and any(view.predicted for view in views.values()):
+        views = nfs_views(batch, runner, active, mount=True)
+        actions, errors = decided()
+        if errors:
+            batch.fail("; ".join(errors), errors=errors, mounts=[v.result() for v in views.values()])
+    actions = batch.decided(actions, errors)
 
     # --- apply: the one place the backup applier runs (check mode: nothing is applied) ---
     if not module.check_mode and any(a["action"] == "create" for a in actions):
@@ -371,7 +493,8 @@ def main():
             store.create()
         except OSError as exc:
             batch.fail("backup store %s cannot be made: %s" % (store.path, exc.strerror or exc))
-    applier = BackupApplier(lvm, ThinDelta(runner), store, whole_sha256=params["whole_sha256"])
+    applier = BackupApplier(lvm, ThinDelta(runner) if lvm else None, store, whole_sha256=params["whole_sha256"],
+                            nfs=Nfs(runner), views=views)
     results = batch.apply_each(actions, applier.apply)
     gc = None
     if not module.check_mode and any(a["action"] in ("delete", "prune") for a in actions):
@@ -382,7 +505,9 @@ def main():
                              backups=results)
     # --- end of apply ---
 
-    module.exit_json(changed=batch.changed(results), backups=results, gc=gc, diff=diff_of(actions))
+    mounts = [view.result() for view in views.values()]
+    module.exit_json(changed=batch.changed(results) or any(m["changed"] for m in mounts), backups=results, gc=gc,
+                     diff=diff_of(actions), mounts=mounts)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ description:
   - "Volumes of V(nfs) backends (given in O(backends)): the files C(volume-<name>) with their sidecar on each share
     that is mounted (each probed within a time bound first; a share that is not mounted or does not answer is
     warned about and its volumes are not reported), O(host)'s ledger placements on a share without a sidecar as
-    V(error) (or V(creating)). Their status comes from the sidecar - V(creating), V(deleting), V(reverting) (an
+    V(error) (or V(creating)). Their status comes from the sidecar - V(creating), V(deleting), V(backing-up),
+    V(restoring-backup) (the M(ember.blockstore.backup) module reads or writes the file), V(reverting) (an
     unfinished revert), V(error) (the sidecar without its file), else V(available): the storage node cannot see the
     consumers' loop devices, so an attached NFS volume is not V(in-use) here (the consumer's
     M(ember.blockstore.initiator_info) reports it). C(pool) is the share, C(lv_name) the file's name and C(device)

@@ -5,7 +5,9 @@ root squashed) and stor1 gets the nfs backend nfs1 on that share (inventories/la
 One volume, n1, goes through create and attach to client1 (a loop device, /dev/ember/n1), a write, a snapshot and
 an extend while attached, a clone and a volume from its snapshot, detach and delete, each converge checked as the
 other scenarios are (--check, real, again: changed=0, --check again: changed=0) and the data by sha256 on client1's
-device and on the server's files. The same runs place an LVM-typed and an NFS-typed volume on their backends. Then
+device and on the server's files. The same runs place an LVM-typed and an NFS-typed volume on their backends. While
+n1 is attached and holds data, the backup module backs it up with force (from a temporary copy on the share) into a
+store on stor1 and restores it into a new NFS volume, sha256 equal. Then
 a small share (a 32 MiB tmpfs exported by client1) that fills up and a share whose server does not answer fail with
 a clear error and leave no file behind, and stor2, which is not in the export's client list, cannot mount the share.
 """
@@ -16,7 +18,7 @@ import os
 
 import pytest
 import yaml
-from lab_helpers import ROOT, run_playbook
+from lab_helpers import ROOT, module_play, run_playbook
 
 pytestmark = [pytest.mark.lab, pytest.mark.full]
 
@@ -32,6 +34,7 @@ SHARE, EXPORT = "198.18.0.21:/srv/ember-nfs", "/srv/ember-nfs"
 SMALL_SHARE, SMALL_EXPORT = "198.18.0.21:/srv/ember-nfs-small", "/srv/ember-nfs-small"
 GONE_SHARE = "198.18.0.99:/srv/ember-gone"  # no host has this address: the mount cannot finish
 BASE = "/var/lib/ember-blockstore/mnt"
+BACKUP_STORE = "/var/tmp/ember-nfs-bk-store"
 SHARED = {}
 
 
@@ -149,6 +152,33 @@ def test_a_snapshot_and_an_extend_while_attached(lab, tmp_path):
     assert int(lab.ssh("client1", "blockdev --getsize64 /dev/ember/n1").stdout) == 96 * MiB
     assert sha(lab, "client1", "/dev/ember/n1", mib=64) == SHARED["n1"]
     assert sha(lab, "client1", "%s/volume-n1.snap-s1" % EXPORT, mib=64) == SHARED["n1"]
+
+
+def stor1_module(lab, tmp_path, module, args, name):
+    """One run of ``module`` on stor1 (a playbook of one task); its result."""
+    run = run_playbook(lab, playbook=module_play(tmp_path, "stor1", module, args, name=name), tmp_path=tmp_path)
+    assert run.rc == 0, run.stdout[-3000:]
+    return run.task(name)["stor1"]
+
+
+def test_a_backup_of_the_attached_volume_restores_into_a_new_nfs_volume(lab, tmp_path):
+    # n1 is attached to client1 and holds data: its backup needs force, and reads a temporary copy on the share.
+    want = sha(lab, "client1", "/dev/ember/n1")
+    common = {"backends": _NFS_BACKENDS, "vg": SHARE, "store": BACKUP_STORE, "volume": "n1", "name": "bk1"}
+    done = stor1_module(lab, tmp_path, "ember.blockstore.backup",
+                        dict(common, attached=True, force=True, whole_sha256=True), "nfs-backup")
+    (item,) = done["backups"]
+    assert (item["action"], item["sha256"], item["snapshot"]) == ("create", want, SHARE + "/.bktmp-n1+bk1"), item
+    assert not [f for f in files(lab) if f.startswith(".bktmp-")], files(lab)
+    # Restored into a new sparse NFS volume of the same size (no force: it holds no block yet).
+    volume = {"backends": _NFS_BACKENDS, "vg": SHARE, "name": "bk1r"}
+    stor1_module(lab, tmp_path, "ember.blockstore.volume", dict(volume, size="96MiB"), "nfs-restore-target")
+    done = stor1_module(lab, tmp_path, "ember.blockstore.backup",
+                        dict(common, state="restored", restore_to="bk1r"), "nfs-restore")
+    assert done["backups"][0]["sha256"] == want, done["backups"][0]
+    assert sha(lab, "client1", "%s/volume-bk1r" % EXPORT) == want
+    stor1_module(lab, tmp_path, "ember.blockstore.volume", dict(volume, state="absent"), "nfs-restore-cleanup")
+    lab.ssh("stor1", "rm -rf %s" % BACKUP_STORE)
 
 
 def test_a_clone_and_a_volume_from_the_snapshot_then_detach(lab, tmp_path):

@@ -16,7 +16,15 @@ Layout of a share (the directory the storage node mounts at ``<mount_point_base>
   volume's sidecar;
 - ``.volume-<name>.tmp`` and ``.volume-<name>.snap-<snapshot>.tmp``: data being written; renamed into place only
   when complete, so a ``volume-*`` file is always whole. A failure removes the temp file (and a sidecar the
-  operation created), and the error names the share and its free bytes.
+  operation created), and the error names the share and its free bytes;
+- ``.bktmp-<name>+<backup>``: the backup module's temporary copy of an attached volume (:func:`backup_copy_file`),
+  read by the backup and removed after it (a copy left by a run that died is removed by the next backup of the
+  volume, or by its delete). ``+`` is in no volume or backup name, and the name does not start with ``volume-``,
+  so it is never another file of the layout nor a file without a sidecar (a clash) for ``backend_info``.
+
+The sidecar's ``status`` is ``creating``, ``available`` or ``deleting``, or, while the backup module reads the
+volume or writes a backup onto it, Cinder's ``backing-up`` or ``restoring-backup`` (the volume module refuses to
+extend or delete it then); its ``restored`` (``<volume>+<backup>``) names the backup last restored onto the volume.
 
 So that these names never collide, a volume on an NFS backend may not be named ``<x>.info`` or contain ``.snap-``
 (:func:`validate_nfs_volume_name`).
@@ -52,7 +60,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._size import MIB,
 __all__ = ["NfsError", "Nfs", "NfsShare", "ShareState", "mount_point", "volume_file", "info_file", "snapshot_file",
            "temp_file", "validate_nfs_volume_name", "parse_mountinfo", "read_mountinfo", "find_mount", "statvfs",
            "capacity", "read_share", "parse_info", "MOUNTINFO", "PROBE_TIMEOUT", "MOUNT_TIMEOUT", "SIZE_STEP",
-           "INFO_MARK", "STATUSES"]
+           "INFO_MARK", "STATUSES", "BUSY_STATUSES", "BACKUP_COPY_PREFIX", "backup_copy_file"]
 
 MOUNTINFO = "/proc/self/mountinfo"
 # Seconds a probe (stat -f of a mount point) and a mount may take; then SIGTERM, and SIGKILL KILL_AFTER later (an
@@ -66,11 +74,14 @@ SIZE_STEP = MIB
 INFO_SUFFIX = ".info"
 SNAP_INFIX = ".snap-"
 TMP_SUFFIX = ".tmp"
+BACKUP_COPY_PREFIX = ".bktmp-"
 # The sidecar's mark: {"ember.blockstore": "nfs-volume", "version": 1, ...}.
 MARK_KEY = "ember.blockstore"
 INFO_MARK = "nfs-volume"
 INFO_VERSION = 1
-STATUSES = ("creating", "available", "deleting")
+# Cinder's statuses of a volume the backup module reads (backing-up) or writes a backup onto (restoring-backup).
+BUSY_STATUSES = ("backing-up", "restoring-backup")
+STATUSES = ("creating", "available", "deleting") + BUSY_STATUSES
 SNAPSHOT_STATUSES = ("creating", "available")
 NFS_FSTYPES = ("nfs", "nfs4")
 MAX_INFO_BYTES = 1024 * 1024
@@ -121,6 +132,11 @@ def temp_file(final):
     """``.<final>.tmp``: the temp file data is written to before it is renamed to ``final`` (hidden, and never a
     ``volume-`` name)."""
     return "." + final + TMP_SUFFIX
+
+
+def backup_copy_file(volume, backup):
+    """``.bktmp-<volume>+<backup>``: the backup module's temporary copy of an attached volume."""
+    return "%s%s+%s" % (BACKUP_COPY_PREFIX, volume, backup)
 
 
 def validate_nfs_volume_name(name, field="name"):
@@ -226,7 +242,7 @@ def parse_info(text, name):
     _int(data.get("size_bytes"), "size_bytes")
     _int(data.get("created_at", 0), "created_at")
     _int(data.get("sequence", 0), "sequence")
-    for key in ("volume_type", "backend", "description", "reverting"):
+    for key in ("volume_type", "backend", "description", "reverting", "restored"):
         _text(data.get(key), key)
     metadata = data.get("metadata") or {}
     if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
@@ -262,7 +278,8 @@ def parse_info(text, name):
                                    "description": entry.get("description"), "reverted": entry.get("reverted", False),
                                    "status": entry["status"]}
                             for snap, entry in sorted(snapshots.items())},
-              "reverting": data.get("reverting"), "sequence": data.get("sequence", 0)}
+              "reverting": data.get("reverting"), "sequence": data.get("sequence", 0),
+              "restored": data.get("restored")}
     return record
 
 
@@ -270,7 +287,7 @@ def render_info(record):
     """The sidecar text of ``record`` (its persisted keys only), with the mark, keys sorted."""
     data = {MARK_KEY: INFO_MARK, "version": INFO_VERSION}
     for key in ("name", "size_bytes", "volume_type", "backend", "description", "metadata", "created_at", "status",
-                "source", "reverting", "sequence"):
+                "source", "reverting", "sequence", "restored"):
         data[key] = record.get(key)
     data["metadata"] = dict(record.get("metadata") or {})
     data["snapshots"] = {snap: {key: entry.get(key) for key in ("volume_size_bytes", "created_at", "sequence",
@@ -284,7 +301,7 @@ def new_record(name, size_bytes, volume_type=None, backend=None, description=Non
     return {"name": name, "size_bytes": size_bytes, "volume_type": volume_type, "backend": backend,
             "description": description, "metadata": dict(metadata or {}), "created_at": int(time.time()),
             "status": status, "source": dict(source) if source else None, "snapshots": {}, "reverting": None,
-            "sequence": 0}
+            "sequence": 0, "restored": None}
 
 
 def _stat(path):
@@ -638,7 +655,7 @@ class NfsShare:
 
     def delete_volume(self, record):
         """Delete the volume: sidecar ``deleting`` (a run interrupted here is finished by the next), its snapshot
-        files, its data file and leftover temp files, then the sidecar."""
+        files, its data file and leftover temp files (a backup's temporary copy too), then the sidecar."""
         name = record["name"]
         record["status"] = "deleting"
         try:
@@ -648,6 +665,8 @@ class NfsShare:
                 self._remove(temp_file(snapshot_file(name, snap)))
             self._remove(volume_file(name))
             self._remove(temp_file(volume_file(name)))
+            for copy in self.backup_copies(name):
+                self._remove(copy)
             self._remove(info_file(name))
             self._sync_dir()
         except OSError as exc:
@@ -730,3 +749,35 @@ class NfsShare:
         for snap, entry in record["snapshots"].items():
             entry["reverted"] = snap == snapshot
         self._finish(what, record)
+
+    # --- backups (the backup module) ---
+
+    def backup_copies(self, volume):
+        """The names of the backup module's temporary copies of ``volume`` on the share (``.bktmp-<volume>+*``:
+        one exists only while a backup runs, or after a run that died)."""
+        prefix = BACKUP_COPY_PREFIX + volume + "+"
+        return sorted(entry for entry in os.listdir(self.path) if entry.startswith(prefix))
+
+    def copy_for_backup(self, volume, backup):
+        """A temporary sparse copy of the volume's file for the backup ``backup`` of an attached volume (``cp
+        --reflink=auto --sparse=always``, instant where the server's filesystem has reflink): crash-consistent, as
+        a snapshot of an attached NFS volume. Returns its path; the caller removes it
+        (:meth:`remove_backup_copy`). A failure removes it and raises :class:`NfsError` naming the share and its
+        free bytes."""
+        copy = backup_copy_file(volume, backup)
+        try:
+            self._remove(copy)
+            self.runner.run(["cp", "--reflink=auto", "--sparse=always", self._p(volume_file(volume)), self._p(copy)])
+            os.chmod(self._p(copy), FILE_MODE)
+        except (CommandError, OSError) as exc:
+            self._remove(copy)
+            raise self._error("a temporary copy of volume %s for backup %s" % (volume, backup), exc) from None
+        return self._p(copy)
+
+    def remove_backup_copy(self, name):
+        """Remove a temporary copy (a name :meth:`backup_copies` lists); one already gone is no error."""
+        try:
+            self._remove(name)
+        except OSError as exc:
+            raise self._error("removing the temporary copy %s" % name, exc,
+                              "the next backup of the volume removes it") from None

@@ -63,6 +63,25 @@ def test_items_of_one_node():
     assert items["skipped"] == ["logs01"]
 
 
+def test_nfs_volumes_carry_attached_and_an_attached_one_needs_the_policys_force():
+    share = "198.18.0.21:/srv/ember-nfs"
+    pools = [{"id": "stor1@nfs1#" + share, "vg": share, "driver": "nfs", "exists": True,
+              "volumes": [{"name": "n1"}, {"name": "n2"}, {"name": "n3"}, {"name": "n4"}]}]
+    volumes = [
+        {"name": "n1", "backup": {"policy": "daily", "keep_last": 2}, "attachments": [{"host": "client1"}]},
+        {"name": "n2", "backup": {"policy": "daily", "force": True}, "attachments": [{"host": "client1"}]},
+        {"name": "n3", "backup": {"policy": "daily"}, "attachments": [{"host": "client1", "state": "absent"}]},
+        {"name": "n4", "backup": {"policy": "daily"}},
+    ]
+    items = backup_items(pools, volumes, NOW)
+    assert [(i["volume"], i["vg"], i["attached"], i["force"]) for i in items["backups"]] == [
+        ("n2", share, True, True), ("n3", share, False, False), ("n4", share, False, False)]
+    assert items["attached"] == ["n1"]
+    assert items["prune"] == [{"volume": "n1", "vg": share, "state": "absent", "keep_last": 2}]
+    assert validate_policy({"policy": "daily", "force": "yes"}, "v.backup") == [
+        "v.backup.force: 'yes' is not a boolean"]
+
+
 def test_a_named_run_backs_up_manual_volumes_too():
     items = backup_items(POOLS, VOLUMES, NOW, name="before-upgrade")
     assert [(i["volume"], i["name"]) for i in items["backups"]] == [
