@@ -577,8 +577,18 @@ class NfsShare:
         claims the name), then ``.volume-<name>.tmp`` made with ``truncate`` (sparse) or allocated
         (:meth:`_allocate`), renamed to ``volume-<name>``, then the sidecar ``available``. Returns the allocation
         method."""
+        size = record["size_bytes"]
+
+        def fill(tmp):
+            self._new_file(tmp)
+            return self._grow(self._p(tmp), 0, size, sparse) or "sparse"
+        return self._create(record, "creating volume %s (%s)" % (record["name"], format_size(size)), sparse, fill)
+
+    def _create(self, record, what, sparse, fill):
+        """The steps every new volume file takes: refused when ``volume-<name>`` exists, the room checked, the
+        sidecar ``creating``, ``fill(temp file name)`` (returns the allocation method), the temp file renamed into
+        place, the sidecar ``available``; any failure removes the temp file and the sidecar."""
         name, size = record["name"], record["size_bytes"]
-        what = "creating volume %s (%s)" % (name, format_size(size))
         final, tmp = volume_file(name), temp_file(volume_file(name))
         if os.path.lexists(self._p(final)):
             raise NfsError("volume %s on share %s: %s exists already; it is never overwritten"
@@ -587,8 +597,7 @@ class NfsShare:
         record["status"] = "creating"
         try:
             self.write_info(record)
-            self._new_file(tmp)
-            method = self._grow(self._p(tmp), 0, size, sparse) or "sparse"
+            method = fill(tmp)
             os.rename(self._p(tmp), self._p(final))
             self._sync_dir()
         except (CommandError, OSError) as exc:
@@ -605,29 +614,15 @@ class NfsShare:
         that preallocates, so the copy holds all its blocks) to the temp file, its tail grown to ``size_bytes``,
         renamed into place, sidecar ``available``. Returns the allocation method of the tail (or of the copy)."""
         name, size = record["name"], record["size_bytes"]
-        what = "copying %s to volume %s (%s)" % (os.path.basename(source_path), name, format_size(size))
-        final, tmp = volume_file(name), temp_file(volume_file(name))
-        if os.path.lexists(self._p(final)):
-            raise NfsError("volume %s on share %s: %s exists already; it is never overwritten"
-                           % (name, self.share, self._p(final)), self.share)
-        self._check_room(what, size, sparse)
-        record["status"] = "creating"
-        try:
-            self.write_info(record)
+
+        def fill(tmp):
             self._remove(tmp)
             self.runner.run(["cp", "--reflink=auto", "--sparse=%s" % ("always" if sparse else "never"), source_path,
                              self._p(tmp)])
             os.chmod(self._p(tmp), FILE_MODE)
-            method = self._grow(self._p(tmp), source_size, size, sparse) or ("sparse" if sparse else "copy")
-            os.rename(self._p(tmp), self._p(final))
-            self._sync_dir()
-        except (CommandError, OSError) as exc:
-            self._remove(tmp)
-            self._remove(info_file(name))
-            raise self._error(what, exc) from None
-        record["status"] = "available"
-        self._finish("volume %s" % name, record)
-        return method
+            return self._grow(self._p(tmp), source_size, size, sparse) or ("sparse" if sparse else "copy")
+        return self._create(record, "copying %s to volume %s (%s)" % (os.path.basename(source_path), name,
+                                                                      format_size(size)), sparse, fill)
 
     def extend_volume(self, record, old_size, size, sparse):
         """Grow the volume's file from ``old_size`` to ``size`` (never shrink): ``truncate`` (sparse) or the tail
