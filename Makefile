@@ -22,7 +22,7 @@ GATES := lint-ruff lint-yaml lint-shell lint-ansible changelog-lint docs-lint do
 help:
 	@echo "make demo       build + boot the lab (3 VMs) and run playbooks/site.yml on it"
 	@echo "make test       unit + integration tests (boots its own lab from clean overlays)"
-	@echo "make test-full  the lab scenarios with their own lab state (attachments, backups, NFS volumes)"
+	@echo "make test-full  the lab scenarios with their own lab state (attachments, backups, NFS, faults)"
 	@echo "make test-unit  unit tests only (no VMs, no root: needs only python3 -m venv and pip)"
 	@echo "make lab / make lab-down   boot / stop the lab VMs"
 	@echo "make bench-converge   converge benchmark on a running lab (make lab first); writes docs/benchmarks.md"
@@ -78,9 +78,12 @@ demo: lab
 test: deps
 	lab/run-tests.sh tests -m "not full"
 
-# The lab scenarios that need their own lab state (marked full: attachments, backups, NFS), on a freshly booted lab.
+# The lab scenarios that need their own lab state (marked full): attachments, backups and NFS on a freshly booted lab
+# with a second storage network, then the fault scenarios (marked faults: nodes killed, rebooted and damaged) on
+# a second fresh boot with one storage network. Both run; the target fails when either failed.
 test-full: deps
-	EMBER_LAB_SECOND_NET=1 lab/run-tests.sh tests/integration -m full
+	rc=0; EMBER_LAB_SECOND_NET=1 lab/run-tests.sh tests/integration -m "full and not faults" || rc=1; \
+	lab/run-tests.sh tests/integration -m faults || rc=1; exit $$rc
 
 test-unit: deps-python collection
 	lab/run-tests.sh tests/unit

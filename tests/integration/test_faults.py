@@ -1,4 +1,5 @@
-"""Fault safety on the lab (issue: never lose track of a volume). Runs after test_site.py (see conftest.py).
+"""Fault safety on the lab (issue: never lose track of a volume). make test-full runs it on a lab of its own (one
+storage network), booted after the other full scenarios: it kills, reboots and damages nodes.
 
 A storage node that is down, a node hard-killed in the middle of the volume phase, two runs at once, a damaged
 volume group, and no CHAP secret in -vvv output. Each scenario asserts the state on the hosts: which LVs exist
@@ -14,7 +15,7 @@ import pytest
 import yaml
 from lab_helpers import ROOT, StreamedRun, run_playbook
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.full, pytest.mark.faults]
 
 with open(os.path.join(ROOT, "inventories", "lab", "group_vars", "all.yml")) as _handle:
     DECLARED = yaml.safe_load(_handle)["blockstore_volumes"]
@@ -29,7 +30,8 @@ def vm(action, name):
 
 
 def declared():
-    """What test_site.py left declared (logs01 deleted with force), plus what these tests add."""
+    """The lab's declared volumes (logs01 deleted with force, as test_site.py leaves it; on a fresh lab it does not
+    exist), plus what these tests add."""
     vols = [v for v in DECLARED if v["name"] != "logs01"] + [{"name": "logs01", "state": "absent", "force": True}]
     return vols + STATE.get("added", [])
 
