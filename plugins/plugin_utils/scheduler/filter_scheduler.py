@@ -52,12 +52,13 @@ from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.request
     check_options,
     multiattach_error,
     resolve_zones,
+    type_availability_zones,
     validate_requests,
     validate_volume_types,
 )
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.weights.capacity import CapacityWeigher
 
-__all__ = ["FILTERS", "plan", "placement_order"]
+__all__ = ["FILTERS", "pin_matches", "placement_order", "plan"]
 
 # Cinder's default scheduler_default_filters, in order (cinder/scheduler/host_manager.py, HostManager)
 FILTERS = (AvailabilityZoneFilter, CapacityFilter, CapabilitiesFilter)
@@ -200,6 +201,35 @@ class _Planner:
         best, weight = CapacityWeigher.best(values, self.multiplier)  # pools are sorted: ties go to the lowest id
         return passing[best], weight, len(passing) - 1
 
+    def place_away(self, spec, source):
+        """Choose a migration destination for ``spec``: the filters and the weigher over every pool but
+        ``source`` (Cinder's ``migrate_volume`` asks the scheduler for a host other than the volume's, and
+        ``find_retype_backend`` filters as for a new volume). Returns ``(pool, reason)`` or ``(None, why)``
+        with each pool's reason; the chosen pool is consumed from (the source is freed only after the switch)."""
+        group = self.group(spec)
+        thin = group.thin
+        passing, reasons = [], []
+        for pool in self.pools:
+            if pool is source:
+                reasons.append(f"{pool.id}: the volume's current pool")
+            elif pool not in group.candidates:
+                reasons.append(f"{pool.id}: {_refusal(pool, spec)}")
+            elif pool.room[thin] < round_up(spec.size, pool.extent):
+                reasons.append(f"{pool.id}: {CapacityFilter.passes(pool, spec)[1]}")
+            else:
+                passing.append(pool)
+        if not passing:
+            return None, "; ".join(reasons[:FEW_POOLS]) + (f"; and {len(reasons) - FEW_POOLS} more pools"
+                                                           if len(reasons) > FEW_POOLS else "")
+        values = [p.virtual_free[thin] for p in passing]
+        best, weight = CapacityWeigher.best(values, self.multiplier)
+        pool = passing[best]
+        pool.consume(round_up(spec.size, pool.extent))
+        others = len(passing) - 1
+        return pool, (f"migrate from {source.id}: weight {weight:.2f} "
+                      + (f"over {others} other pool{'' if others == 1 else 's'}" if others else
+                         "the only pool that passed"))
+
     def reject(self, spec, group):
         """Record that ``spec`` fits nowhere: per filter (the first each pool failed, in Cinder's order), how
         many pools, with the reasons of the first ones for the volumes shown in full."""
@@ -281,8 +311,9 @@ def place_from_source(req, spec, planner, changing):
     what = "clone of " + src["volume"] if src["snapshot"] is None else (
         "from snapshot %s of %s" % (src["snapshot"], src["volume"]))
     action = changing.get(src["volume"])
-    if action in ("create", "extend", "delete", "revert"):
-        done = {"create": "created", "extend": "extended", "delete": "deleted", "revert": "reverted"}[action]
+    if action in ("create", "extend", "delete", "revert", "migrate"):
+        done = {"create": "created", "extend": "extended", "delete": "deleted", "revert": "reverted",
+                "migrate": "migrated"}[action]
         return None, None, (f"{req.field}.source.volume: {src['volume']} is {done} in the same run "
                             f"(action {action}); make {req.name} from it in a later run")
     if src["snapshot"] is not None and changing.get((src["volume"], src["snapshot"])) == "delete":
@@ -370,6 +401,227 @@ def snapshot_actions(req, pool, vol, size):
     return actions, need, errors
 
 
+def pin_matches(pool, pin):
+    """Whether ``pin`` (a volume's ``backend``: Cinder's ``host@backend#pool``) names ``pool``: its id, or for an
+    LVM pool its id followed by ``#`` and the pool name Cinder's LVM driver reports (the volume_backend_name) or
+    the volume group."""
+    if pin == pool.id:
+        return True
+    if "#" in pool.id:
+        return False
+    head, sep, tail = pin.partition("#")
+    return bool(sep) and head == pool.id and tail in (pool.capabilities.get("volume_backend_name"), pool.vg)
+
+
+def _is_thin(pool):
+    return pool.thin_pool is not None or pool.driver == "lvm_thin"
+
+
+def placement_problems(req, pool, vol, extra_specs):
+    """What no longer fits about an existing volume's pool, one phrase each (empty: it may stay): an
+    availability zone that excludes the pool's, a new volume type whose extra specs the pool does not satisfy
+    (Cinder's ``retype`` asks the scheduler with the CapabilitiesFilter whether the current host still fits,
+    cinder/scheduler/manager.py ``retype``/``find_retype_backend``), a type that asks for the other provisioning
+    (``provisioning:type`` thick on a thin pool or thin on a thick one), a type restricted to zones without the
+    pool's, and a ``backend`` pin naming another pool."""
+    problems = []
+    if req.availability_zones and pool.availability_zone not in req.availability_zones:
+        problems.append(f"availability_zone: the pool is in {pool.availability_zone}, the inventory asks "
+                        f"{', '.join(req.availability_zones)}")
+    retype = req.volume_type is not None and vol["volume_type"] is not None and req.volume_type != vol["volume_type"]
+    if retype:
+        spec = RequestSpec(name=req.name, size=0, volume_type=req.volume_type, extra_specs=extra_specs)
+        why = CapabilitiesFilter.explain(pool, spec)
+        if why:
+            problems.append(f"volume_type {vol['volume_type']} -> {req.volume_type}: {why}")
+        wanted = (extra_specs or {}).get("provisioning:type")
+        if wanted in ("thin", "thick") and (wanted == "thin") != _is_thin(pool):
+            problems.append(f"volume_type {vol['volume_type']} -> {req.volume_type}: provisioning:type {wanted}, "
+                            f"the pool is {'thin' if _is_thin(pool) else 'thick'}")
+        zones = type_availability_zones(extra_specs)
+        if zones is not None and pool.availability_zone not in zones:
+            problems.append(f"volume_type {vol['volume_type']} -> {req.volume_type}: the type allows zone(s) "
+                            f"{', '.join(zones) or '(none)'}, the pool is in {pool.availability_zone}")
+    if req.backend is not None and not pin_matches(pool, req.backend):
+        problems.append(f"backend: pinned to {req.backend}")
+    return problems
+
+
+def migration_blockers(req, pool, vol, size):
+    """Why an existing volume that must move cannot migrate in this run (messages naming the field), after
+    Cinder's ``migrate_volume`` API checks (cinder/volume/api.py ``migrate_volume``: no snapshots, an
+    available volume unless forced) and what the generic migration copies (an LVM volume, at its size)."""
+    errors = []
+    if pool.driver == "nfs":
+        errors.append(f"{req.field}: {req.name} is on NFS pool {pool.id}; migration moves volumes of LVM pools only")
+    held = sorted(vol["snapshots"])
+    if held:
+        errors.append(f"{req.field}: {req.name} on {pool.id} has snapshot(s) {', '.join(held)}; Cinder refuses to "
+                      "migrate a volume with snapshots: delete them first")
+    taken = [snap["name"] for snap in req.snapshots or [] if snap["state"] != "absent"]
+    if taken and not held:
+        errors.append(f"{req.field}.snapshots: {req.name} migrates in this run; take snapshot(s) "
+                      f"{', '.join(taken)} in a later run")
+    attached = sorted(set(vol["attached_to"]) | set(req.attachments or []))
+    if attached and not req.force:
+        errors.append(f"{req.field}: {req.name} on {pool.id} must migrate but is attached ({', '.join(attached)}); "
+                      "detach it first, or set force: true once the consumers no longer write to it (the copy "
+                      "is only consistent if its data is frozen)")
+    if size > vol["size_bytes"]:
+        errors.append(f"{req.field}.size: {req.name} migrates in this run; extend it in a later run")
+    return errors
+
+
+def _pool_ref(pool, vol_name=None):
+    facts = pool.facts
+    return {"host": pool.host, "pool_id": pool.id, "backend": pool.backend, "driver": pool.driver, "vg": pool.vg,
+            "thin_pool": pool.thin_pool, "availability_zone": pool.availability_zone,
+            "volume_clear": facts.get("volume_clear", "zero"),
+            "volume_clear_size_bytes": facts.get("volume_clear_size_bytes") or 0}
+
+
+def migration_state(pools, planner):
+    """Read what earlier migrations left on the pools (``backend_info``'s ``migration_lvs``): destination LVs
+    (``migrate-<name>``), sources switched away (``migrated-<name>``), and a volume found on two pools where one
+    copy records ``migrated_from`` the other (a switch that stopped between the destination's retag and the
+    source's). Returns ``(targets, migrated, finishing)``: ``{name: (pool, lv facts)}``, ``[(pool, lv facts)]``
+    and ``{name: source pool}``; the switched-away copy of a finishing volume is taken out of
+    ``planner.existing``, so the volume is planned on its destination."""
+    targets, migrated, finishing = {}, [], {}
+    for pool in pools:
+        for lv in pool.facts.get("migration_lvs") or []:
+            if lv.get("role") == "target":
+                targets[lv["name"]] = (pool, lv)
+            elif lv.get("role") == "migrated":
+                migrated.append((pool, lv))
+    for name, found in sorted(planner.existing.items()):
+        if len(found) != 2:
+            continue
+        by_id = {p.id: (p, v) for p, v in found}
+        for pool, vol in found:
+            other = by_id.get(vol.get("migrated_from"))
+            if other is not None and other[0] is not pool:
+                finishing[name] = other[0]
+                planner.existing[name] = [(pool, vol)]
+                break
+    return targets, migrated, finishing
+
+
+def _static_refusal(pool, spec):
+    """The AvailabilityZoneFilter's or the CapabilitiesFilter's reason to refuse ``spec`` on ``pool`` (not the
+    CapacityFilter's: used for a pool whose LV already holds the bytes), or None."""
+    return AvailabilityZoneFilter.explain(pool, spec) or CapabilitiesFilter.explain(pool, spec)
+
+
+def plan_migrations(planner, migrating, targets, entries, migrations):
+    """Choose the destination of every volume that must migrate (Cinder's ``retype`` with migration policy
+    on-demand, then ``migrate_volume``): a pool holding this volume's destination LV from an interrupted run
+    when it still fits (the migration resumes there; its capacity is already in the facts), else the
+    ``backend`` pin (after every filter), else the filters and the weigher over every other pool
+    (:meth:`_Planner.place_away`). Volumes that resume go first, then the largest, then by name: never the
+    inventory's order. Fills ``entries`` (action ``migrate`` on the destination) and ``migrations``."""
+    order = sorted(migrating, key=lambda m: (m[0].name not in targets, -m[3]["size_bytes"], m[0].name))
+    for req, pos, source, vol, vtype, specs, moves in order:
+        zones, problem = resolve_zones(req, vtype, specs, None, planner.zones)
+        if problem:
+            planner.errors.append(problem)
+            continue
+        size = vol["size_bytes"]
+        spec = planner.spec(req, vtype, size, zones)
+        dest, reason, resume = None, None, False
+        target = targets.get(req.name)
+        if target is not None and target[0] is not source:
+            tpool, lv = target
+            why = _static_refusal(tpool, spec)
+            if why is None and req.backend is not None and not pin_matches(tpool, req.backend):
+                why = f"backend pins {req.backend}"
+            if why is None and (lv.get("size_bytes") or 0) < size:
+                why = "its destination LV is smaller than the volume"
+            if why is None and lv.get("source_pool_id") != source.id:
+                why = f"its destination LV records another source ({lv.get('source_pool_id')})"
+            if why is None:
+                dest, resume = tpool, True
+                reason = f"migrate from {source.id}: resuming (its destination LV {lv['lv_name']} exists)"
+        if dest is None and req.backend is not None:
+            dest = next((p for p in planner.pools if pin_matches(p, req.backend)), None)
+            why = (f"no pool of the storage hosts that reported is {req.backend}; known: "
+                   f"{', '.join(p.id for p in planner.pools)}") if dest is None else _refusal(dest, spec)
+            if why:
+                planner.errors.append(f"{req.field}.backend: No valid backend for {req.name}: migration from "
+                                      f"{source.id} to {req.backend}: {why}")
+                continue
+            dest.consume(round_up(size, dest.extent))
+            reason = f"migrate from {source.id} to the pinned pool {dest.id} (backend)"
+        elif dest is None:
+            dest, reason = planner.place_away(spec, source)
+            if dest is None:
+                planner.errors.append(f"No valid backend for {req.name} (migration from {source.id}: "
+                                      f"{'; '.join(moves)}): {reason}")
+                continue
+        if dest.driver == "nfs":
+            planner.errors.append(f"{req.field}: {req.name} would migrate to NFS pool {dest.id}; migration moves "
+                                  "volumes between LVM pools only: pin an LVM pool with backend")
+            continue
+        dsize = round_up(size, dest.extent)
+        entry = _entry(req, "migrate", dest, vtype, specs, dsize, size, f"{reason}; {'; '.join(moves)}")
+        migration = {"name": req.name, "action": "migrate", "size_bytes": size, "destination_size_bytes": dsize,
+                     "source": _pool_ref(source), "destination": _pool_ref(dest), "volume_type": vtype,
+                     "previous_volume_type": vol["volume_type"], "changes": list(moves), "resume": resume,
+                     "force": req.force, "attached": sorted(set(vol["attached_to"]) | set(req.attachments or [])),
+                     "description": vol.get("description"), "metadata": dict(vol.get("metadata") or {}),
+                     "reason": entry["reason"]}
+        entry["migration"] = dict(migration)
+        entries[pos] = entry
+        migrations.append(migration)
+
+
+def leftover_steps(planner, targets, migrated, finishing, entries, requested):
+    """What earlier migrations left and this run finishes or rolls back (see docs/design.md, "Migration"):
+
+    - ``rollback``: a destination LV (``migrate-<name>``) that no migration of this run uses while the volume is
+      intact where it was (the source stayed authoritative): the copy is removed;
+    - ``finish``: a volume on two pools, one copy recording ``migrated_from`` the other (the switch stopped
+      after the destination's retag): the other copy is switched away and deleted;
+    - ``cleanup``: a source switched away (``migrated-<name>``) whose volume is on the destination it records:
+      it is wiped and deleted;
+    - ``keep``: a leftover that cannot be tied to its volume (no such volume, or elsewhere): nothing is done, the
+      plan says so.
+    """
+    out = []
+    moving = {e["name"]: e["pool_id"] for e in entries if e is not None and e["action"] == "migrate"}
+    for name, (pool, lv) in sorted(targets.items()):
+        if moving.get(name) == pool.id:
+            continue
+        item = {"name": name, "lv_name": lv["lv_name"], "size_bytes": lv.get("size_bytes"), "source": None,
+                "destination": _pool_ref(pool)}
+        if planner.existing.get(name):
+            where = planner.existing[name][0][0].id
+            out.append(dict(item, action="rollback", reason=f"{name} stays on {where}: its unfinished migration "
+                            f"copy {lv['lv_name']} on {pool.id} is removed"))
+        else:
+            out.append(dict(item, action="keep", reason=f"no volume {name} exists on a pool that reported; the "
+                            f"migration copy {lv['lv_name']} on {pool.id} is kept (check it and remove it by hand)"))
+    for pool, lv in sorted(migrated, key=lambda item: (item[1]["name"], item[0].id)):
+        found = planner.existing.get(lv["name"]) or []
+        item = {"name": lv["name"], "lv_name": lv["lv_name"], "size_bytes": lv.get("size_bytes"),
+                "source": _pool_ref(pool), "destination": None}
+        if found and found[0][0].id == lv.get("destination_pool_id") and found[0][0] is not pool:
+            out.append(dict(item, action="cleanup", destination=_pool_ref(found[0][0]),
+                            reason=f"{lv['name']} lives on {found[0][0].id}: the switched-away copy "
+                                   f"{lv['lv_name']} on {pool.id} is deleted"))
+        else:
+            out.append(dict(item, action="keep", reason=f"the switched-away copy {lv['lv_name']} on {pool.id} "
+                            f"records destination {lv.get('destination_pool_id')}, where no volume {lv['name']} "
+                            "is: kept (check it and remove it by hand)"))
+    for name, src in sorted(finishing.items()):
+        dest, vol = planner.existing[name][0]
+        out.append({"name": name, "action": "finish", "lv_name": "volume-" + name, "size_bytes": vol["size_bytes"],
+                    "source": _pool_ref(src), "destination": _pool_ref(dest),
+                    "reason": f"{name} was switched to {dest.id}; its old copy on {src.id} is switched away and "
+                              "deleted"})
+    return out
+
+
 def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
     return {
         "name": req.name, "state": req.state, "action": action, "size_bytes": size,
@@ -383,7 +635,8 @@ def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
         "metadata": req.metadata,
         "cascade": req.cascade, "snapshots": [], "project": req.project, "source": req.source,
         "qos_specs": {}, "qos_cgroups": dict(req.qos_cgroups or {}), "reason": reason,
-        "detach_force": list(req.detach_force), "detach": [],
+        "detach_force": list(req.detach_force), "detach": [], "retype_from": None, "migration": None,
+        "migration_policy": req.migration_policy,
     }
 
 
@@ -418,7 +671,8 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
     entries = [None] * len(requests)
     pinned = pinned or {}
     exclude = exclude or {}
-    new = []
+    new, migrating, migrations = [], [], []
+    targets, migrated, finishing = migration_state(states, planner)
 
     # Existing volumes first, by name: sticky, extend growth consumed before any placement, deletes checked.
     for pos, req in sorted(enumerate(requests), key=lambda item: item[1].name):
@@ -471,16 +725,6 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
             entries[pos]["snapshots"] = [{"name": name, "state": "absent", "action": "delete", "cow_size_bytes": None,
                                           "description": None, "force": False} for name in held]
             continue
-        if req.volume_type is not None and vol["volume_type"] is not None and req.volume_type != vol["volume_type"]:
-            errors.append(f"{req.field}.volume_type: {req.name} exists on {pool.id} with volume type "
-                          f"{vol['volume_type']}, inventory asks {req.volume_type}; changing the type (retype) "
-                          "is not supported")
-            continue
-        if req.availability_zones and pool.availability_zone not in req.availability_zones:
-            errors.append(f"{req.field}.availability_zone: {req.name} exists on {pool.id} in zone "
-                          f"{pool.availability_zone}, inventory asks {', '.join(req.availability_zones)}; "
-                          "volumes are not moved")
-            continue
         problem = req.volume_type is None and multiattach_error(req.field, req.attachments, vtype, specs,
                                                                 req.is_multiattach)
         if problem:
@@ -492,17 +736,36 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
             errors.append(f"{req.field}.size: volumes never shrink: {req.name} is {format_size(current)} "
                           f"({current} bytes) on {pool.id}, inventory asks {format_size(size)} ({size} bytes)")
             continue
+        moves = placement_problems(req, pool, vol, specs)
+        if moves:
+            if req.migration_policy != "on-demand":
+                errors.append(f"{req.field}: {req.name} exists on {pool.id}, which no longer fits: "
+                              f"{'; '.join(moves)}; volumes are not moved unless asked: set migration_policy: "
+                              "on-demand to migrate it")
+                continue
+            problems = migration_blockers(req, pool, vol, size)
+            if problems:
+                errors.extend(problems)
+                continue
+            migrating.append((req, pos, pool, vol, vtype, specs, moves))
+            continue
+        retype_from = vol["volume_type"] if (req.volume_type is not None and vol["volume_type"] is not None
+                                             and req.volume_type != vol["volume_type"]) else None
         snaps, need, problems = snapshot_actions(req, pool, vol, size)
         if problems:
             errors.extend(problems)
             continue
         changed = [key for key, value in (("description", req.description), ("metadata", req.metadata))
                    if value is not None and value != (vol[key] if key == "metadata" else (vol[key] or ""))]
+        if retype_from is not None:
+            changed.append(f"retype in place from {retype_from} (the pool satisfies {vtype})")
         if size == current and not need:
-            action = "update" if changed else "none"
-            reason = f"existing; update {' and '.join(changed)}" if changed else "existing"
+            action = "retype" if retype_from is not None else ("update" if changed else "none")
+            reason = f"existing; {' and '.join(changed)}" if retype_from else (
+                f"existing; update {' and '.join(changed)}" if changed else "existing")
             entries[pos] = _entry(req, action, pool, vtype, specs, size, current, reason)
             entries[pos]["snapshots"] = snaps
+            entries[pos]["retype_from"] = retype_from
             continue
         spec = planner.spec(req, vtype, size - current + need)
         ok, why = CapacityFilter.passes(pool, spec)
@@ -513,13 +776,17 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
             errors.append(f"No valid backend for {req.name}: {what} stays on {pool.id}: {why}")
             continue
         pool.consume(size - current + need)
-        action = "extend" if size > current else ("update" if changed else "none")
+        action = "extend" if size > current else ("retype" if retype_from else ("update" if changed else "none"))
         reason = f"existing; extend by {format_size(size - current)}" if size > current else (
             f"existing; update {' and '.join(changed)}" if changed else "existing")
+        if retype_from and size > current:
+            reason += f"; retype in place from {retype_from}"
         entries[pos] = _entry(req, action, pool, vtype, specs, size, current, reason)
         entries[pos]["snapshots"] = snaps
+        entries[pos]["retype_from"] = retype_from
 
     by_id = {pool.id: pool for pool in states}
+    plan_migrations(planner, migrating, targets, entries, migrations)
     changing = {entry["name"]: entry["action"] for entry in entries if entry is not None}
     for entry in entries:  # a revert rewrites the volume's data in the run; a deleted snapshot is gone
         if entry is not None and entry["action"] == "none":
@@ -551,6 +818,17 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
             if problem:
                 errors.append(problem)
                 continue
+        elif req.backend is not None and not (is_pinned and req.backend == pinned[req.name]):
+            pool = next((p for p in states if pin_matches(p, req.backend)), None)
+            why = (f"no pool of the storage hosts that reported is {req.backend}; known: "
+                   f"{', '.join(p.id for p in states) or 'none'}") if pool is None else _refusal(pool, spec)
+            if why is None and is_pinned and pool.id != pinned[req.name]:
+                why = f"the placement ledger records an unfinished create of it on {pinned[req.name]}"
+            if why:
+                errors.append(f"{req.field}.backend: No valid backend for {req.name}: pinned to {req.backend}: {why}")
+                continue
+            pool.consume(round_up(spec.size, pool.extent))
+            reason = f"pinned to {pool.id} (backend)"
         elif is_pinned:
             pool = by_id.get(pinned[req.name])
             why = "did not report" if pool is None else _refusal(pool, spec)
@@ -577,8 +855,10 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         entry["qos_specs"] = dict(types.get(entry["volume_type"], {}).get("qos_specs") or {})
         entry["mutual_chap"] = types.get(entry["volume_type"], {}).get("mutual_chap")
     requested = {req.name for req in requests}
+    migrations.extend(leftover_steps(planner, targets, migrated, finishing, entries, requested))
     unmanaged = [{"name": vol["name"], "pool_id": pool.id, "host": pool.host, "backend": pool.backend,
                   "size_bytes": vol["size_bytes"], "volume_type": vol["volume_type"], "reason": "not in inventory"}
                  for pool in states for vol in sorted(pool.volumes, key=lambda v: v["name"])
                  if vol["name"] not in requested]
-    return {"volumes": entries, "unmanaged": unmanaged, "pools": [p.usage() for p in states]}
+    return {"volumes": entries, "unmanaged": unmanaged, "pools": [p.usage() for p in states],
+            "migrations": sorted(migrations, key=lambda m: (m["name"], m["action"]))}

@@ -49,6 +49,7 @@ class PoolState:
         "capabilities",
         "driver",
         "extent",
+        "facts",
         "finite",
         "free",
         "host",
@@ -150,9 +151,11 @@ class PoolState:
                                  "attached_to": [str(a) for a in attached],
                                  "snapshots": {str(s["name"]): dict(s) for s in snapshots},
                                  "description": vol.get("description"),
-                                 "metadata": dict(vol.get("metadata") or {})})
+                                 "metadata": dict(vol.get("metadata") or {}),
+                                 "migrated_from": vol.get("migrated_from")})
         if errors:
             raise ScheduleError(errors)
+        self.facts = facts  # as reported (the migration planner reads its migration LVs and wipe settings)
         self.indexes = []  # the planner's per-group indexes this pool is in (see filter_scheduler)
         # free and total are numbers and total > 0: refresh() may take its short path
         self.finite = (isinstance(self.free, int) and isinstance(self.total, int) and self.total > 0)

@@ -14,6 +14,7 @@ Sizes: a bare number is GiB, as in Cinder's API (``size`` is an integer number o
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from ansible_collections.ember.blockstore.plugins.module_utils._backup_policy import validate_policy
@@ -55,7 +56,7 @@ VOLUMES_FIELD = "blockstore_volumes"
 TYPES_FIELD = "blockstore_volume_types"
 VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
                          "description", "snapshots", "cascade", "project", "source", "metadata",
-                         "is_multiattach", "backup"))
+                         "is_multiattach", "backup", "migration_policy", "backend"))
 TYPE_KEYS = frozenset(("extra_specs", "description", "qos_specs", "mutual_chap"))
 ATTACHMENT_KEYS = frozenset(("host", "qos_cgroup", "state", "force"))
 # A volume's snapshots (option names of the snapshot module, which openstack.cloud's volume_snapshot uses).
@@ -63,6 +64,11 @@ SNAPSHOT_KEYS = frozenset(("name", "state", "cow_size", "description", "force"))
 SNAPSHOT_STATES = ("present", "absent", "reverted")
 # A new volume's source (Cinder's source_volid / snapshot_id): a volume, or one of its snapshots.
 SOURCE_KEYS = frozenset(("volume", "snapshot"))
+# Cinder's retype migration policies (``cinder retype --migration-policy``): never move data, or move it when the
+# volume's pool no longer fits (a new type, zone or backend pin).
+MIGRATION_POLICIES = ("never", "on-demand")
+# A placement pin: Cinder's ``host@backend#pool`` (the pool part optional).
+_BACKEND_PIN_RE = re.compile(r"^[A-Za-z0-9_.:-]+@[A-Za-z0-9_.+-]+(#[^\s#]+)?$")
 # The reserved extra spec that restricts a volume type to zones (Cinder API microversion 3.52).
 TYPE_AZ_KEY = "RESKEY:availability_zones"
 
@@ -107,6 +113,8 @@ class VolumeRequest:
     detach_force: tuple = ()
     is_multiattach: bool | None = None
     backup: dict | None = None  # the backup policy (playbooks/backup.yml uses it; the converge run checks it)
+    migration_policy: str = "never"  # never | on-demand (Cinder's retype migration policy)
+    backend: str | None = None  # a placement pin, ``<host>@<backend>`` or ``<host>@<backend>#<pool>``
 
     @property
     def field(self):
@@ -334,6 +342,14 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             errors.append(f"{field}.is_multiattach: {multi!r} is not a boolean")
             multi = None
         snapshots = _validate_snapshots(item.get("snapshots"), field, state, size, hosts, errors)
+        policy = item.get("migration_policy", "never")
+        if policy not in MIGRATION_POLICIES:
+            errors.append(shorten(f"{field}.migration_policy: {policy!r} is not one of {', '.join(MIGRATION_POLICIES)} "
+                                  "(Cinder's retype migration policies)"))
+        backend = item.get("backend")
+        if backend is not None and (not isinstance(backend, str) or not _BACKEND_PIN_RE.fullmatch(backend)):
+            errors.append(shorten(f"{field}.backend: {backend!r} is not a pool as Cinder names it, "
+                                  "<host>@<backend> or <host>@<backend>#<pool> (the pool ids backend_info reports)"))
         if vtype is not None:  # without an explicit type, plan() checks the default or the existing volume's type
             problem = multiattach_error(field, hosts, vtype, volume_types[vtype]["extra_specs"], multi)
             if problem:
@@ -345,7 +361,8 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             availability_zones=zones, attachments=hosts, force=force,
             description=None if description is None else str(description), snapshots=snapshots,
             cascade=cascade, project=project, source=source, qos_cgroups=cgroups, backup=item.get("backup"),
-            detach_force=tuple(detach_force), is_multiattach=multi,
+            detach_force=tuple(detach_force), is_multiattach=multi, migration_policy=policy,
+            backend=None if backend is None else str(backend),
             metadata=None if metadata is None else dict(metadata)))
     if errors:
         raise ScheduleError(errors)

@@ -249,11 +249,13 @@ class TestExistingVolumes:
         vol = plan([{"name": "db01", "size": "1GiB"}], pools, TYPES, default_volume_type="fast")["volumes"][0]
         assert (vol["volume_type"], vol["extra_specs"]) == ("bulk", {"volume_backend_name": "lvm"})
 
-    def test_retype_is_refused(self):
+    def test_retype_the_pool_does_not_satisfy_is_refused_without_a_migration_policy(self):
         pools = [pool_facts("stor1@lvm", volumes=[existing("db01", GiB, "bulk")])]
         err = schedule_error([{"name": "db01", "size": "1GiB", "volume_type": "fast"}], pools, TYPES)
-        assert str(err) == ("blockstore_volumes[0].volume_type: db01 exists on stor1@lvm with volume type bulk, "
-                            "inventory asks fast; changing the type (retype) is not supported")
+        assert str(err) == ("blockstore_volumes[0]: db01 exists on stor1@lvm, which no longer fits: volume_type "
+                            "bulk -> fast: thin_provisioning_support: pool reports False, type fast wants "
+                            "'<is> True'; volumes are not moved unless asked: set migration_policy: on-demand to "
+                            "migrate it")
 
     def test_untyped_existing_volume_takes_the_requested_type(self):
         pools = [pool_facts("stor1@lvm", volumes=[existing("db01", GiB)])]
@@ -263,8 +265,9 @@ class TestExistingVolumes:
     def test_volumes_are_not_moved_between_zones(self):
         pools = [pool_facts("stor1@lvm", az="az1", volumes=[existing("db01", GiB)])]
         err = schedule_error([{"name": "db01", "size": "1GiB", "availability_zone": ["az2", "az3"]}], pools)
-        assert str(err) == ("blockstore_volumes[0].availability_zone: db01 exists on stor1@lvm in zone az1, "
-                            "inventory asks az2, az3; volumes are not moved")
+        assert str(err) == ("blockstore_volumes[0]: db01 exists on stor1@lvm, which no longer fits: "
+                            "availability_zone: the pool is in az1, the inventory asks az2, az3; volumes are not "
+                            "moved unless asked: set migration_policy: on-demand to migrate it")
         assert plan([{"name": "db01", "size": "1GiB", "availability_zone": "az1"}], pools)["volumes"][0]["action"] \
             == "none"
 
@@ -339,12 +342,13 @@ def test_output_shape_and_json_types():
         {"name": "same", "size": "1GiB", "state": "present", "force": False},
     ]
     result = plan(vols, pools, TYPES, consumers=["a", "b"])
-    assert set(result) == {"volumes", "unmanaged", "pools"}
+    assert set(result) == {"volumes", "unmanaged", "pools", "migrations"}
+    assert result["migrations"] == []
     keys = {"name", "state", "action", "size_bytes", "requested_size_bytes", "current_size_bytes", "volume_type",
             "extra_specs", "availability_zone", "host", "backend", "pool_id", "driver", "vg", "thin_pool",
             "attachments", "force", "description", "cascade", "snapshots", "project", "source", "qos_specs",
             "qos_cgroups", "metadata", "reason", "detach_force", "detach",
-            "mutual_chap"}
+            "mutual_chap", "retype_from", "migration", "migration_policy"}
     assert all(set(v) == keys for v in result["volumes"])
     assert [v["action"] for v in result["volumes"]] == ["extend", "create", "delete", "absent", "create"]
     db01 = result["volumes"][0]
@@ -538,7 +542,7 @@ class TestNoValidBackend:
         assert str(err) == "No valid backend for db01: no pools reported"
 
     def test_nothing_to_place_needs_no_pools(self):
-        assert plan([], []) == {"volumes": [], "unmanaged": [], "pools": []}
+        assert plan([], []) == {"volumes": [], "unmanaged": [], "pools": [], "migrations": []}
         assert plan(None, None)["volumes"] == []
 
     def test_many_pools_are_counted_per_filter(self):

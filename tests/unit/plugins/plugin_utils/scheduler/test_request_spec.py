@@ -26,9 +26,9 @@ class TestValidation:
 
     def test_unknown_key(self):
         assert self.errors([{"name": "a", "size": 1, "sise": 2, "zone": "x"}]) == [
-            ("blockstore_volumes[0]: unknown key(s) sise, zone; allowed: attachments, availability_zone, backup, "
-             "cascade, description, force, is_multiattach, metadata, name, project, size, snapshots, source, state, "
-             "volume_type")]
+            ("blockstore_volumes[0]: unknown key(s) sise, zone; allowed: attachments, availability_zone, backend, "
+             "backup, cascade, description, force, is_multiattach, metadata, migration_policy, name, project, size, "
+             "snapshots, source, state, volume_type")]
 
     def test_metadata_is_checked_as_the_volume_module_stores_it(self):
         (ok,) = validate_requests([{"name": "a", "size": 1, "metadata": {"app": "pg"}, "description": "é ok"}])
