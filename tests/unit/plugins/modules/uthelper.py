@@ -65,6 +65,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils import (
     _backend_info,
     _backup,
     _connection,
+    _migration,
     _naming,
     _qos,
     _volume,
@@ -170,12 +171,15 @@ def redirect_host(monkeypatch, root, case, module):
     conf_path = functools.partial(_naming.tgt_conf_path, conf_dir=str(conf_dir))
     for owner in (_attachment, _volume, _backend_info):
         monkeypatch.setattr(owner, "tgt_conf_path", conf_path)
+    if hasattr(module, "tgt_conf_path"):  # the migration module removes a forced migration's export
+        monkeypatch.setattr(module, "tgt_conf_path", conf_path)
     monkeypatch.setattr(_backend_info, "TGT_CONF_DIR", str(conf_dir))
     monkeypatch.setattr(_backend_info, "TARGETS_CONF", str(root / "targets.conf"))
     monkeypatch.setattr(_backend_info, "TGT_DROPIN", str(root / "tgt-dropin.conf"))
     monkeypatch.setattr(_backend_info, "LVM_BACKUP_DIR", str(root / "lvm-backup"))
     monkeypatch.setattr(iscsiadm, "NODE_DIRS", (str(root / "nodes"),))
     monkeypatch.setattr(_backup, "device_path", lambda vg, lv: str(root / "dev" / vg / lv))
+    monkeypatch.setattr(_migration, "device_path", lambda vg, lv: str(root / "dev" / vg / lv))
     if hasattr(module, "PID_FILES"):
         monkeypatch.setattr(module, "PID_FILES", (str(root / "iscsid.pid"),))
     devices = case.get("devices") or {}
