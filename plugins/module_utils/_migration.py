@@ -158,18 +158,22 @@ def _blocks(fd, size, block):
     """Read ``size`` bytes of ``fd`` in ``block``-sized pieces into one page-aligned buffer (O_DIRECT needs
     aligned memory); yields ``(offset, memoryview)``. A short read fails."""
     buf = mmap.mmap(-1, block)
+    view = memoryview(buf)
     try:
-        view = memoryview(buf)
         offset = 0
         while offset < size:
             count = min(block, size - offset)
-            got = os.preadv(fd, [view[:count]], offset)
-            if got != count:
-                raise MigrationError("short read: %d of %d bytes at offset %d" % (got, count, offset))
-            yield offset, view[:count]
+            piece = view[:count]
+            try:
+                got = os.preadv(fd, [piece], offset)
+                if got != count:
+                    raise MigrationError("short read: %d of %d bytes at offset %d" % (got, count, offset))
+                yield offset, piece
+            finally:
+                piece.release()
             offset += count
-        view.release()
     finally:
+        view.release()
         buf.close()
 
 

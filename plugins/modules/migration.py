@@ -134,6 +134,8 @@ migrations:
     target_iqn: {description: "V(export): the temporary target.", type: str}
     chap_username: {description: "V(export): its CHAP user.", type: str}
     wipe: {description: "V(cleanup), V(rollback): how the LV was wiped (zero, none, skipped ...).", type: str}
+    failed: {description: "Set when this item failed (the items after it are not attempted).", type: bool}
+    msg: {description: "Why this item failed.", type: str}
 """
 
 from ansible.module_utils.basic import AnsibleModule

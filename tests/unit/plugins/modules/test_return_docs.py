@@ -112,7 +112,7 @@ def with_defaults(options, **values):
 
 def test_every_module_is_checked():
     assert MODULES == ["attachment", "attachment_info", "backend_info", "backup", "backup_info", "connection",
-                       "initiator_info", "ledger", "snapshot", "snapshot_info", "volume", "volume_info"], \
+                       "initiator_info", "ledger", "migration", "snapshot", "snapshot_info", "volume", "volume_info"], \
         "a module was added or removed: add its RETURN check to this file"
 
 
@@ -162,6 +162,23 @@ def _keys_set_by_volume_delete():
                         and target.value.id == "act" and isinstance(target.slice, ast.Constant):
                     keys.add(target.slice.value)
     return keys
+
+
+def test_migration_item_keys_are_documented():
+    """Every key the migration module puts in an item's result (``out = {...}``, ``out.update(...)``,
+    ``out[...] = ``) is in RETURN's ``migrations`` and the other way round."""
+    keys = set()
+    for node in ast.walk(ast.parse(source("migration"))):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "out" for t in node.targets) \
+                and isinstance(node.value, ast.Dict):
+            keys.update(k.value for k in node.value.keys)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update" \
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "out":
+            keys.update(kw.arg for kw in node.keywords)
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "out" \
+                and isinstance(node.slice, ast.Constant):
+            keys.add(node.slice.value)
+    assert keys == set(contains("migration", "migrations"))
 
 
 def test_volume_result_keys_are_documented():
