@@ -11,6 +11,11 @@ import os
 
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config
 from ansible_collections.ember.blockstore.plugins.module_utils._metadata import read_meta
+from ansible_collections.ember.blockstore.plugins.module_utils._migration import (
+    is_migration_lv,
+    migrated_from,
+    migration_lvs,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
     LV_PREFIX,
@@ -138,7 +143,7 @@ def lv_clashes(host, vg, lvm_state):
     out = []
     for lv in sorted(lvm_state.lvs, key=lambda item: item["name"]):
         volume = _namespace_volume(lv["name"]) if lv["vg"] == vg else None
-        if volume is not None and not lv["managed"]:
+        if volume is not None and not lv["managed"] and not is_migration_lv(lv):
             out.append({"kind": "lv", "host": host, "volume": volume, "vg": vg, "lv_name": lv["name"],
                         "tags": list(lv["tags"])})
     return out
@@ -216,6 +221,7 @@ def volume_facts(lv, lvm_state, exports, live, live_by_backing=None, thin=None):
         "snapshots": sorted(s["name"] for s in lvm_state.snapshots_of(lv["vg"], lv["name"])),
         "managed_snapshots": managed_snapshots(lvm_state, lv["vg"], lv, thin),
         "device": lv["path"], "description": description, "metadata": metadata,
+        "migrated_from": migrated_from(lv["tags"]),
     }
 
 
@@ -243,7 +249,7 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARG
         "provisioned_bytes": 0, "data_percent": None, "metadata_percent": None,
         "capabilities": dict(cfg.get("capabilities") or {}),
         "volume_clear": cfg["volume_clear"], "volume_clear_size_bytes": cfg["volume_clear_size_bytes"],
-        "mutual_chap": bool(cfg.get("mutual_chap")), "volumes": [],
+        "mutual_chap": bool(cfg.get("mutual_chap")), "volumes": [], "migration_lvs": [],
         # Target clashes need the target files; a caller that does not give them (None) gets LV clashes only.
         "clashes": lv_clashes(host, cfg["vg"], lvm_state) + (
             target_clashes(host, live, files, prefix) if files is not None else []),
@@ -272,6 +278,7 @@ def pool_facts(host, cfg, lvm_state, exports, live, predict, prefix=DEFAULT_TARG
         live_by_backing = live_backing_stores(live)
         for lv in sorted(members, key=lambda item: item["volume"]):
             pool["volumes"].append(volume_facts(lv, lvm_state, exports, live, live_by_backing, thin))
+        pool["migration_lvs"] = migration_lvs(lvm_state, cfg["vg"], cfg["thin_pool"] if thin else None)
     elif predict:
         vg_size = vg["size_bytes"] if vg else predict_vg_size(
             [block_device_size(pv) or 0 for pv in cfg["pvs"]], extent)
@@ -362,7 +369,7 @@ def nfs_pool_facts(host, cfg, share, path, state, capacity, predict=False):
         "provisioned_bytes": 0, "data_percent": None, "metadata_percent": None,
         "capabilities": dict(cfg.get("capabilities") or {}),
         "volume_clear": cfg["volume_clear"], "volume_clear_size_bytes": cfg["volume_clear_size_bytes"],
-        "mutual_chap": bool(cfg.get("mutual_chap")), "volumes": [], "clashes": [],
+        "mutual_chap": bool(cfg.get("mutual_chap")), "volumes": [], "migration_lvs": [], "clashes": [],
         # What a consumer mounts the share with, at the same path (the converge role's connection items).
         "mount_options": list(cfg["mount_options"]), "mount_point_base": cfg["mount_point_base"],
     }

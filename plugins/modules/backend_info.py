@@ -251,6 +251,17 @@ pools:
                       sample: Write-ahead log of db01}
         metadata: {description: "The volume's metadata (C(ember.meta) tags, decoded); empty when it has none.",
                    type: dict, sample: {owner: team-db}}
+        migrated_from: {description: "The pool the volume was migrated from (C(ember.migrated_from) tag), or
+                        null.", type: str, sample: stor1@lvm-thick, version_added: 0.3.0}
+    migration_lvs:
+      description: "LVs of unfinished or finished migrations in this pool (M(ember.blockstore.migration)): C(name)
+        (the volume), C(lv_name), C(role) (V(target), a destination copy C(migrate-<name>); V(migrated), a
+        switched-away source C(migrated-<name>)), C(size_bytes), C(path), and C(source_pool_id) and C(sha256) (a
+        finished copy's digest, else null) for a target or C(destination_pool_id) for a migrated one. Empty for
+        V(nfs) pools."
+      type: list
+      elements: dict
+      version_added: 0.3.0
     clashes:
       description: "Names in the project's namespace held by something that is not the project's: C(kind) (C(lv),
         C(target) or C(file)), C(host), C(volume) (the volume name it clashes with), and C(vg), C(lv_name), C(tags)

@@ -109,7 +109,7 @@ def test_thick_volumes_with_cow_snapshot(stor1):
         "name": "a", "lv_name": "volume-a", "size_bytes": 1002438656, "volume_type": "bulk",
         "status": "available", "attached_to": [], "sessions": [], "target_iqn": None, "initiator_addresses": [],
         "export_ok": False, "mutual_chap": False, "snapshots": ["snap-a"], "managed_snapshots": [],
-        "device": "/dev/ember-thick/volume-a", "description": None, "metadata": {},
+        "device": "/dev/ember-thick/volume-a", "description": None, "metadata": {}, "migrated_from": None,
     }]
 
 
@@ -168,7 +168,7 @@ def test_thin_volumes_with_thin_snapshot(stor1):
         "name": "b", "lv_name": "volume-b", "size_bytes": GiB, "volume_type": None, "status": "available",
         "attached_to": [], "sessions": [], "target_iqn": None, "initiator_addresses": [],
         "export_ok": False, "mutual_chap": False, "snapshots": ["snap-b"], "managed_snapshots": [],
-        "device": "/dev/ember-thin/volume-b", "description": None, "metadata": {},
+        "device": "/dev/ember-thin/volume-b", "description": None, "metadata": {}, "migrated_from": None,
     }]
 
 
@@ -196,13 +196,13 @@ def test_thin_converged_with_export(converged, db01_exports, live):
         {"name": "archive01", "lv_name": "volume-archive01", "size_bytes": 2147483648, "volume_type": "fast",
          "status": "available", "attached_to": [], "sessions": [], "target_iqn": None,
          "initiator_addresses": [], "export_ok": False, "mutual_chap": False, "snapshots": [], "managed_snapshots": [],
-         "device": "/dev/ember-thin/volume-archive01", "description": None, "metadata": {}},
+         "device": "/dev/ember-thin/volume-archive01", "description": None, "metadata": {}, "migrated_from": None},
         {"name": "db01-data", "lv_name": "volume-db01-data", "size_bytes": 1073741824, "volume_type": "fast",
          "status": "in-use", "attached_to": [CLIENT1], "sessions": [CLIENT1],
          "target_iqn": PREFIX + "volume-db01-data", "initiator_addresses": [],
          # 0.1.0's name-only file: the live ACL binds the IQN, the file no address, so the export needs an update.
          "export_ok": False, "mutual_chap": False, "snapshots": [], "managed_snapshots": [],
-         "device": "/dev/ember-thin/volume-db01-data", "description": None, "metadata": {}},
+         "device": "/dev/ember-thin/volume-db01-data", "description": None, "metadata": {}, "migrated_from": None},
     ]
 
 
