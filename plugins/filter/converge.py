@@ -22,7 +22,7 @@ def _wrap(func):
 
 class FilterModule:
     """volume_items, snapshot_items, attachment_items, connect_items, disconnect_items, report_table,
-    backup_items."""
+    backup_items, migration_items."""
 
     def filters(self):
         return {
@@ -33,4 +33,5 @@ class FilterModule:
             "disconnect_items": _wrap(_converge.disconnect_items),
             "report_table": _wrap(_converge.format_table),
             "backup_items": _wrap(_backup_policy.backup_items),
+            "migration_items": _wrap(_converge.migration_items),
         }

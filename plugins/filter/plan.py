@@ -119,6 +119,7 @@ from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     host_reports,
     intent_ledger,
     ledger_write_args,
+    migrated_ledger,
     reconcile,
 )
 from ansible_collections.ember.blockstore.plugins.plugin_utils.nfs_attachments import mark_nfs_attachments
@@ -338,22 +339,53 @@ def ledger_intent_args(plan, host):
     return ledger_write_args(host, ledger["intent"], ledger["nodes"], ledger["generation"])
 
 
-def ledger_final_args(plan, host, volume_results, delete_results, intent_results):
-    """``ledger`` module arguments for ``host`` after the run, or None when its copy is current.
+def _switched(plan, migration_results):
+    """Names of the plan's migrations that a node's switch write recorded on their destination."""
+    dests = {m["name"]: m["destination"]["pool_id"] for m in plan.get("migrations") or [] if m["action"] == "migrate"}
+    names = set()
+    for result in (migration_results or {}).values():
+        if (result or {}).get("failed"):
+            continue
+        for name, entry in ((result or {}).get("volumes") or {}).items():
+            if dests.get(name) == entry.get("pool_id"):
+                names.add(name)
+    return names
 
-    ``volume_results``/``delete_results``/``intent_results``: ``{storage host: registered result}`` of the volume
-    create phase, the delete phase and the intent write."""
-    ledger = plan["ledger"]
-    final = final_ledger(ledger["intent"], volume_results, delete_results)
+
+def _nodes_now(plan, *results):
+    """Each node's ledger copy as the last successful write of ``results`` (``{host: registered ledger result}``,
+    earliest first) left it."""
     nodes = {}
-    for name, node in ledger["nodes"].items():
-        written = (intent_results or {}).get(name) or {}
-        if written.get("written") and not written.get("failed"):
-            nodes[name] = {"generation": written["generation"], "volumes": written["volumes"]}
-        else:
-            nodes[name] = node
+    for name, node in plan["ledger"]["nodes"].items():
+        nodes[name] = node
+        for written_by in results:
+            written = (written_by or {}).get(name) or {}
+            if written.get("written") and not written.get("failed"):
+                nodes[name] = {"generation": written["generation"], "volumes": written["volumes"]}
     for name in plan.get("hosts_ok", []):
         nodes.setdefault(name, {"generation": 0, "volumes": {}})
+    return nodes
+
+
+def ledger_migration_args(plan, host, intent_results, switched):
+    """``ledger`` module arguments for ``host`` at a migration's switch (compare-and-swap, before any LV is
+    retagged): the intent with each verified migration (``switched``: volume names) on its destination; None when
+    the node's copy records that already."""
+    nodes = _nodes_now(plan, intent_results)
+    now = max([n["generation"] for n in nodes.values()] or [0])
+    volumes = migrated_ledger(plan["ledger"]["intent"], plan.get("migrations"), set(switched or ()))
+    return ledger_write_args(host, volumes, nodes, now)
+
+
+def ledger_final_args(plan, host, volume_results, delete_results, intent_results, migration_results=None):
+    """``ledger`` module arguments for ``host`` after the run, or None when its copy is current.
+
+    ``volume_results``/``delete_results``/``intent_results``/``migration_results``: ``{storage host: registered
+    result}`` of the volume create phase, the delete phase, the intent write and the migrations' switch write."""
+    ledger = plan["ledger"]
+    final = final_ledger(ledger["intent"], volume_results, delete_results)
+    final = migrated_ledger(final, plan.get("migrations"), _switched(plan, migration_results))
+    nodes = _nodes_now(plan, intent_results, migration_results)
     now = max([n["generation"] for n in nodes.values()] or [0])
     return ledger_write_args(host, final, nodes, now)
 
@@ -395,6 +427,6 @@ class FilterModule:
 
     def filters(self):
         return {"plan": blockstore_plan, "ledger_intent_args": ledger_intent_args,
-                "ledger_final_args": ledger_final_args, "report": report, "report_summary": report_summary,
+                "ledger_final_args": ledger_final_args, "ledger_migration_args": ledger_migration_args, "report": report, "report_summary": report_summary,
                 "save_plan": save_plan, "check_saved_plan": check_saved_plan,
                 "metrics_textfile": metrics_textfile}

@@ -90,10 +90,13 @@ def volume_items(plan, host, pools, phase="present"):
         if entry.get("host") != host:
             continue
         pool = index.get(entry["pool_id"], {})
-        if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend", "update"):
+        if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend", "update",
+                                                                                      "retype"):
             item = {"name": entry["name"], "size": _in_bytes(entry["size_bytes"]), "state": "present",
                     "vg": entry["vg"], "thin_pool": entry.get("thin_pool"),
                     "volume_type": entry.get("volume_type"), "backend": entry.get("backend")}
+            if entry.get("retype_from"):  # retype in place: the volume module replaces the ember.type= tag
+                item["retype"] = True
             for key in ("description", "metadata"):  # given: the exact state; not given: left as it is
                 if entry.get(key) is not None:
                     item[key] = entry[key]
@@ -196,6 +199,8 @@ def attachment_items(plan, host, initiators, pools=None, phase="present", addres
     for entry in plan["volumes"]:
         if entry.get("host") != host or is_nfs_entry(entry):  # NFS volumes: the consumer mounts the share
             continue
+        if phase == "present" and entry["action"] == "migrate":
+            continue  # its LV is on the destination only after the switch: exported there by the next run
         if phase == "present" and entry["state"] == "present" and entry.get("attachments"):
             missing = [c for c in entry["attachments"] if not initiators.get(c)]
             if missing:
@@ -457,3 +462,102 @@ def format_table(rows, columns=("volume", "size", "type", "pool", "zone", "actio
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     return lines
+
+
+def _migration_steps(plan, actions):
+    return [m for m in plan.get("migrations") or [] if m["action"] in actions]
+
+
+def _ok_names(results, done):
+    """Names whose item in ``results`` (``{host: registered migration module result}``) is ``done`` and did not
+    fail."""
+    names = set()
+    for result in (results or {}).values():
+        for item in (result or {}).get("migrations") or []:
+            if item.get("done") in done and not item.get("failed"):
+                names.add(item["name"])
+    return names
+
+
+def _digests(results):
+    return {item["name"]: item["sha256"] for result in (results or {}).values()
+            for item in (result or {}).get("migrations") or [] if item.get("sha256") and not item.get("failed")}
+
+
+def migration_items(plan, host, step, prefix=None, addresses=None, portals=None, secrets=None, results=None):
+    """Items for the ``migration`` module's ``step`` on storage ``host`` (docs/design.md, "Migration"), from the
+    plan's ``migrations``: ``target``, ``copy``, ``switch_destination`` and ``rollback`` on destinations;
+    ``export``, ``verify``, ``switch_source`` and ``cleanup`` on sources.
+
+    ``prefix``: ``blockstore_target_prefix``; ``addresses``: ``{storage host: its storage address}`` (the
+    destination's, bound in the temporary target's ACL); ``portals``: ``{storage host: ip:port}`` (the source's,
+    for the login); ``secrets``: ``{volume: the run's CHAP secret of its temporary target}``; ``results``:
+    ``{step: {storage host: registered result}}`` of the steps that ran before (``copy`` for the digests to
+    verify, ``verify`` for what may be switched, ``switch_destination`` for what may be switched away)."""
+    results = results or {}
+    items = []
+    migrate = _migration_steps(plan, ("migrate",))
+    if step in ("target", "copy"):
+        for mig in migrate:
+            dest, src = mig["destination"], mig["source"]
+            if dest["host"] != host:
+                continue
+            item = {"name": mig["name"], "vg": dest["vg"]}
+            if step == "target":
+                item.update(thin_pool=dest["thin_pool"], size_bytes=mig["destination_size_bytes"],
+                            source_pool_id=src["pool_id"])
+            else:
+                item.update(size_bytes=mig["size_bytes"], portal=portals[src["host"]],
+                            target_iqn="%smigrate-%s" % (prefix, mig["name"]), chap_username="migrate-" + mig["name"],
+                            chap_password=secrets[mig["name"]])
+            items.append(item)
+    elif step in ("export", "verify"):
+        digests = _digests(results.get("copy"))
+        for mig in migrate:
+            src, dest = mig["source"], mig["destination"]
+            if src["host"] != host:
+                continue
+            if step == "export":
+                items.append({"name": mig["name"], "vg": src["vg"], "initiator_address": addresses[dest["host"]],
+                              "chap_password": secrets[mig["name"]]})
+            elif mig["name"] in digests:
+                items.append({"name": mig["name"], "vg": src["vg"], "size_bytes": mig["size_bytes"],
+                              "sha256": digests[mig["name"]]})
+    elif step == "switch_destination":
+        verified, digests = _ok_names(results.get("verify"), ("verified",)), _digests(results.get("copy"))
+        for mig in migrate + _migration_steps(plan, ("finish",)):
+            dest = mig["destination"]
+            if dest["host"] != host or (mig["action"] == "migrate" and mig["name"] not in verified):
+                continue
+            item = {"name": mig["name"], "vg": dest["vg"]}
+            if mig["action"] == "migrate":
+                item.update(sha256=digests[mig["name"]], source_pool_id=mig["source"]["pool_id"],
+                            volume_type=mig["volume_type"], backend=dest["backend"],
+                            description=mig.get("description"), metadata=mig.get("metadata") or {})
+            items.append(item)
+    elif step in ("switch_source", "cleanup"):
+        switched = _ok_names(results.get("switch_destination"), ("switched", "switched already"))
+        for mig in _migration_steps(plan, ("migrate", "finish", "cleanup")):
+            src = mig["source"]
+            if src["host"] != host or (mig["action"] == "migrate" and mig["name"] not in switched):
+                continue
+            if step == "switch_source" and mig["action"] == "cleanup":
+                continue
+            item = {"name": mig["name"], "vg": src["vg"]}
+            if step == "switch_source":
+                item.update(destination_pool_id=mig["destination"]["pool_id"], force=bool(mig.get("force")))
+            else:
+                item.update(volume_clear=src["volume_clear"], volume_clear_size="%dB" % src["volume_clear_size_bytes"])
+                if mig["action"] == "cleanup":
+                    item["lv_name"] = mig["lv_name"]
+            items.append(item)
+    elif step == "rollback":
+        for mig in _migration_steps(plan, ("rollback",)):
+            dest = mig["destination"]
+            if dest["host"] == host:
+                items.append({"name": mig["name"], "vg": dest["vg"], "lv_name": mig["lv_name"],
+                              "volume_clear": dest["volume_clear"],
+                              "volume_clear_size": "%dB" % dest["volume_clear_size_bytes"]})
+    else:
+        raise ValueError("step %r is not a migration step" % (step,))
+    return items

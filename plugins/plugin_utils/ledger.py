@@ -19,7 +19,7 @@ its backends is damaged. A host that does not report is *unknown*, never *empty*
 from __future__ import annotations
 
 __all__ = ["PlanRefused", "host_reports", "merge_ledgers", "reconcile", "intent_ledger", "final_ledger",
-           "ledger_write_args", "MAX_LISTED"]
+           "ledger_write_args", "migrated_ledger", "MAX_LISTED"]
 
 MAX_LISTED = 20  # volumes named per host in an error message; the rest are counted
 
@@ -212,6 +212,10 @@ def intent_ledger(context, plan_volumes):
             status = "deleting" if recorded.get("status") == "deleting" else "available"
             volumes[name] = {"host": places[0]["host"], "pool_id": places[0]["pool_id"], "status": status}
     for entry in plan_volumes:
+        if len(context["existing"].get(entry["name"]) or []) > 1 and entry.get("pool_id"):
+            # A volume on two pools that the plan resolved (a migration's switch that stopped halfway): where the
+            # plan keeps it.
+            volumes[entry["name"]] = {"host": entry["host"], "pool_id": entry["pool_id"], "status": "available"}
         if entry["action"] == "create":
             volumes[entry["name"]] = {"host": entry["host"], "pool_id": entry["pool_id"], "status": "creating"}
         elif entry["action"] == "delete":
@@ -260,3 +264,15 @@ def ledger_write_args(host, volumes, nodes, generation_now):
     if node["volumes"] == volumes:
         return None
     return {"volumes": volumes, "generation": generation_now + 1, "expected_generation": node["generation"]}
+
+
+def migrated_ledger(volumes, migrations, switched):
+    """``volumes`` (a ledger's placements) with every migration of the plan whose copy was verified (``switched``:
+    the volume names) recorded on its destination as ``available``: the switch's compare-and-swap write, made
+    before either LV is retagged (docs/design.md, "Migration")."""
+    out = {name: dict(entry) for name, entry in volumes.items()}
+    for mig in migrations or []:
+        if mig["action"] == "migrate" and mig["name"] in switched:
+            dest = mig["destination"]
+            out[mig["name"]] = {"host": dest["host"], "pool_id": dest["pool_id"], "status": "available"}
+    return out

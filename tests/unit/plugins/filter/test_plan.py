@@ -25,6 +25,7 @@ from ansible_collections.ember.blockstore.plugins.filter.plan import (
     blockstore_plan,
     check_saved_plan,
     ledger_final_args,
+    ledger_migration_args,
     ledger_intent_args,
     metrics_textfile,
     report,
@@ -158,7 +159,8 @@ def test_gathers_are_the_lab():
 
 def test_registered():
     assert FilterModule().filters() == {"plan": blockstore_plan, "ledger_intent_args": ledger_intent_args,
-                                        "ledger_final_args": ledger_final_args, "report": report,
+                                        "ledger_final_args": ledger_final_args,
+                                        "ledger_migration_args": ledger_migration_args, "report": report,
                                         "report_summary": report_summary, "save_plan": save_plan,
                                         "check_saved_plan": check_saved_plan, "metrics_textfile": metrics_textfile}
 
