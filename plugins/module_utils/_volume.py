@@ -47,6 +47,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     CREATING_TAG,
     MANAGED_TAG,
     SOURCE_TAG,
+    TYPE_TAG,
     VOLUME_TAG,
     NameError_,
     is_backup_base,
@@ -103,6 +104,7 @@ ITEM_OPTIONS = dict(
     source=dict(type="dict", options=SOURCE_OPTIONS),
     description=dict(type="str"),
     metadata=dict(type="dict"),
+    retype=dict(type="bool", default=False),
 )
 # device-mapper's DM_NAME_LEN is 128: ``<vg>-<lv>`` with ``-`` doubled must fit in 127 characters.
 _DM_NAME_MAX = 127
@@ -270,6 +272,7 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
             if error:
                 errors.append(error)
                 continue
+            _decide_retype(act, item, lv)
         else:
             if lv is not None:
                 if name in (foreign or {}):
@@ -310,6 +313,24 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                           "in the run that copies it: extend it in an earlier or a later task"
                           % (act["item_field"], act["source"]["volume"], other["item_field"]))
     return actions, errors
+
+
+def _decide_retype(act, item, lv):
+    """Retype in place (``retype``, Cinder's ``retype`` when the volume's host still satisfies the new type, so no
+    data moves): an existing volume whose ``ember.type=`` tag is not ``volume_type`` gets it replaced; ``none``
+    becomes ``update``. Sets ``retype_tag`` (the tag wanted) and ``retyped_from`` (the type it had)."""
+    act["retyped_from"] = None
+    if not item.get("retype") or lv is None or not item.get("volume_type"):
+        return
+    want = TYPE_TAG + item["volume_type"]
+    if want in lv["tags"]:
+        return
+    act["retype_tag"] = want
+    act["retyped_from"] = lv["volume_type"]
+    act["tags_add"] = act["tags_add"] + [want]
+    act["tags_delete"] = act["tags_delete"] + [t for t in lv["tags"] if t.startswith(TYPE_TAG)]
+    if act["action"] == "none":
+        act["action"] = "update"
 
 
 def _busy(lv):
@@ -557,6 +578,10 @@ class VolumeApplier:
         else:
             add = [t for t in act["meta_tags"] if t not in tags]
             delete = [t for t in tags if is_meta_tag(t) and t not in act["meta_tags"]]
+            want = act.get("retype_tag")
+            if want:
+                add += [want] if want not in tags else []
+                delete += [t for t in tags if t.startswith(TYPE_TAG) and t != want]
         change = self.lvm.change_tags_args(vg, act["lv_name"], add=add, delete=delete)
         return commands + ([change] if change else [])
 

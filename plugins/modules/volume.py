@@ -87,6 +87,15 @@ options:
       thin_pool: {description: "Thin pool LV in O(volumes[].vg); omit for a thick volume (and for an V(nfs)
                     backend).", type: str}
       volume_type: {description: Volume type name recorded in the LV tags., type: str}
+      retype:
+        description:
+          - "Retype in place: an existing volume whose C(ember.type=) tag differs from O(volumes[].volume_type) gets
+            it replaced (action V(update)); no data moves. Without it an existing volume's type tag is left as it is.
+            The plan sets it when the volume's pool still satisfies the new type (Cinder's C(retype) without a
+            migration); a type the pool does not satisfy needs a migration (M(ember.blockstore.migration))."
+        type: bool
+        default: false
+        version_added: 0.3.0
       backend: {description: Backend name recorded in the LV tags., type: str}
       volume_clear: {description: How a deleted thick volume is wiped., type: str, choices: [zero, none],
                      default: zero}
@@ -138,6 +147,7 @@ options:
   vg: {description: Single form; see O(volumes)., type: str}
   thin_pool: {description: Single form; see O(volumes)., type: str}
   volume_type: {description: Single form; see O(volumes)., type: str}
+  retype: {description: Single form; see O(volumes)., type: bool, default: false, version_added: 0.3.0}
   backend: {description: Single form; see O(volumes)., type: str}
   volume_clear: {description: Single form; see O(volumes)., type: str, choices: [zero, none], default: zero}
   volume_clear_size: {description: Single form; see O(volumes)., type: raw, default: 0}

@@ -48,7 +48,7 @@ def _result_status(item, result, host, phase):
 
 def build_report(plan, volume_results=None, attachment_results=None, delete_results=None,
                  unexport_results=None, connection_results=None, consumer_facts=None, pools=None,
-                 check_mode=False):
+                 check_mode=False, migrated=None):
     """Rows and a summary of the run.
 
     Each ``*_results`` argument maps an inventory host to the result its module task registered (skipped,
@@ -56,7 +56,9 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
     (``creating``, ``deleting``). A run only sends a module the items that need a change; the others are
     confirmed by the facts gathered at the start: ``pools`` (``backend_info`` pools of all storage hosts) and
     ``consumer_facts`` (``{consumer: initiator_info result}``). Returns ``{"rows": [...], "counts":
-    {status: n}, "hosts_failed": {host: reason}, "errors": [str]}``.
+    {status: n}, "hosts_failed": {host: reason}, "errors": [str]}``. ``migrated``: the volumes the run's
+    migrations switched to their destination (the others of action ``migrate`` are ``error``: the source stays the
+    volume and the next run resumes).
     """
     volume_results = volume_results or {}
     attachment_results = attachment_results or {}
@@ -82,6 +84,13 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
         elif check_mode:
             status = {"create": "creating", "delete": "deleting"}.get(action) or (
                 "in-use" if entry.get("attachments") else "available")
+        elif action == "migrate":
+            mig = entry.get("migration") or {}
+            if name in (migrated or ()):
+                status = "in-use" if entry.get("attachments") else "available"
+            else:
+                status, detail = "error", ("the migration from %s did not finish; the volume stays there and the "
+                                           "next run resumes it" % (mig.get("source") or {}).get("pool_id"))
         elif action == "delete":
             item = _items(delete_results.get(host), "volumes", "name").get(name)
             status, detail = _result_status(item, delete_results.get(host), host, "delete")
