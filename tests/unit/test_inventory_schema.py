@@ -56,7 +56,7 @@ CURRENT_BACKEND_OPTIONS = {key: spec for key, spec in BACKEND_OPTIONS.items() if
 
 # A valid value for every key of the schema (the tests check that this covers the spec exactly).
 VOLUME_SAMPLES = {"name": "vol1", "size": "1GiB", "volume_type": "fast", "availability_zone": ["az1", "az2"],
-                  "state": "present",
+                  "state": "present", "migration_policy": "on-demand", "backend": "stor1@thin#thin-pools",
                   "attachments": [{"host": "client1"}, {"host": "old", "state": "absent", "force": True}],
                   "force": True, "is_multiattach": True,
                   "backup": {"policy": "daily", "keep_last": 7, "keep_daily": 7, "keep_weekly": 4, "incremental": True},
@@ -179,7 +179,7 @@ def test_volume_choices(key):
 
 def test_volume_options_with_choices_are_known():
     with_choices = {key for key, spec in VOLUME_OPTIONS.items() if "choices" in spec}
-    assert with_choices == {"state"}
+    assert with_choices == {"state", "migration_policy"}
 
 
 def test_volume_types_keys():
@@ -320,6 +320,7 @@ VOLUME_MODULE_FIELDS = {
     "source": (VOLUME_OPTIONS, "source"),
     "description": (VOLUME_OPTIONS, "description"),
     "metadata": (VOLUME_OPTIONS, "metadata"),
+    "retype": None,  # set by the plan when the volume type changes and the pool still satisfies the new one
 }
 ATTACHMENT_MODULE_FIELDS = {
     "volume": (VOLUME_OPTIONS, "name"),
@@ -470,7 +471,8 @@ def test_volume_defaults_are_the_validator_defaults():
                "description": request.description, "cascade": request.cascade, "snapshots": request.snapshots,
                "metadata": request.metadata, "is_multiattach": request.is_multiattach, "backup": request.backup,
                "project": request.project, "source": request.source, "volume_type": request.volume_type,
-               "availability_zone": request.availability_zones}
+               "availability_zone": request.availability_zones, "migration_policy": request.migration_policy,
+               "backend": request.backend}
     for key, spec in VOLUME_OPTIONS.items():
         if key in ("name", "size"):
             continue
