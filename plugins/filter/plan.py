@@ -427,6 +427,6 @@ class FilterModule:
 
     def filters(self):
         return {"plan": blockstore_plan, "ledger_intent_args": ledger_intent_args,
-                "ledger_final_args": ledger_final_args, "ledger_migration_args": ledger_migration_args, "report": report, "report_summary": report_summary,
-                "save_plan": save_plan, "check_saved_plan": check_saved_plan,
-                "metrics_textfile": metrics_textfile}
+                "ledger_final_args": ledger_final_args, "ledger_migration_args": ledger_migration_args,
+                "report": report, "report_summary": report_summary, "save_plan": save_plan,
+                "check_saved_plan": check_saved_plan, "metrics_textfile": metrics_textfile}

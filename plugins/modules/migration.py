@@ -307,7 +307,8 @@ class Steps:
         want = volume_tags(item) if item.get("source_pool_id") else None
         done = self.lv(vg, lv_name(name))
         if done is not None and VOLUME_TAG + name in done["tags"]:
-            leftover = [t for t in done["tags"] if t.startswith((MIGRATING_TAG, MIGRATION_SOURCE_TAG, MIGRATION_SHA_TAG))]
+            leftover = [t for t in done["tags"]
+                        if t.startswith((MIGRATING_TAG, MIGRATION_SOURCE_TAG, MIGRATION_SHA_TAG))]
             out.update(done="switched" if leftover else "switched already", lv_name=done["name"],
                        changed=bool(leftover))
             if leftover and not self.check:
