@@ -57,6 +57,7 @@ def test_address_vars_of_the_blockstore_role(tmp_path):
                   storage_portals: "{{ __blockstore_storage_portals }}"
                   own_ips: "{{ __blockstore_storage_ips }}"
                   own_ip: "{{ __blockstore_storage_ip }}"
+                  storage_addresses: "{{ __blockstore_storage_addresses }}"
                   multipath: "%(multipath)s"
             - ansible.builtin.copy:
                 dest: "%(out)s.{{ inventory_hostname }}"
@@ -77,6 +78,8 @@ def test_address_vars_of_the_blockstore_role(tmp_path):
     assert stor2["storage_portals"] == {"stor1": ["198.18.0.11:3260", "198.18.1.11:3260"],
                                         "stor2": ["198.18.0.12:3260", "198.18.1.12:3260"],
                                         "stor3": ["198.18.0.13:3260"]}
+    # a migration's temporary target admits only the destination's primary address
+    assert stor2["storage_addresses"] == {"stor1": "198.18.0.11", "stor2": "198.18.0.12", "stor3": "198.18.0.13"}
     assert (stor2["own_ips"], stor2["own_ip"]) == (["198.18.0.12", "198.18.1.12"], "198.18.0.12")
     assert (client2["own_ips"], client2["own_ip"]) == (["198.18.0.22"], "198.18.0.22")
     assert client2["multipath"] is True  # stor1 and stor2 have two portals each
