@@ -86,7 +86,7 @@ options:
   target_prefix:
     description: The prefix of target IQNs (the temporary target is C(<target_prefix>migrate-<name>)).
     type: str
-    default: iqn.2026-11.io.ember.blockstore:
+    default: "iqn.2026-11.io.ember.blockstore:"
   timeout:
     description: Seconds to wait for the LUN's device after the login (V(copy)).
     type: int
