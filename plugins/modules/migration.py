@@ -57,22 +57,22 @@ options:
     suboptions:
       name: {description: The volume's name., type: str, required: true}
       vg: {description: The volume group of this node's side of the migration., type: str, required: true}
-      thin_pool: {description: The thin pool of this node's side (thin LVs), else omitted., type: str}
+      thin_pool: {description: "The thin pool of this node's side (thin LVs), else omitted.", type: str}
       size_bytes: {description: "The bytes to create (V(target)) or to copy and hash (V(copy), V(verify)).",
                    type: int}
       source_pool_id: {description: "The source pool, recorded in the tags (V(target), V(switch_destination)).",
                        type: str}
-      destination_pool_id: {description: The destination pool (V(switch_source)), for the tag., type: str}
+      destination_pool_id: {description: "The destination pool (V(switch_source)), for the tag.", type: str}
       volume_type: {description: The volume type the volume has after the switch., type: str}
       backend: {description: The destination backend's name (its C(ember.backend=) tag)., type: str}
-      description: {description: The volume's description, kept across the switch., type: str}
-      metadata: {description: The volume's metadata, kept across the switch., type: dict}
+      description: {description: "The volume's description, kept across the switch.", type: str}
+      metadata: {description: "The volume's metadata, kept across the switch.", type: dict}
       sha256: {description: "The verified digest (V(verify), V(switch_destination)).", type: str}
       portal: {description: "The source's portal, C(<address>:<port>) (V(copy)).", type: str}
       target_iqn: {description: "The temporary target (V(copy)).", type: str}
       chap_username: {description: "The temporary target's CHAP user (V(copy)).", type: str}
       chap_password: {description: "The temporary target's CHAP secret (V(export), V(copy)); at least 12
-                      characters.", type: str, no_log: true}
+                      characters.", type: str}
       initiator_address: {description: "The destination's storage address, the only one the ACL admits
                           (V(export)).", type: str}
       lv_name: {description: "The LV to delete (V(cleanup), V(rollback)); default C(migrated-<name>) or
@@ -97,7 +97,7 @@ options:
     default: 1800
 attributes:
   check_mode: {support: full, description: Reports what each step would change; nothing is created or copied.}
-  diff_mode: {support: none}
+  diff_mode: {support: none, description: No diff is returned.}
 notes:
   - Only LVM backends (V(lvm), V(lvm_thin)); the plan refuses NFS volumes.
   - Data is consistent only when nothing writes the source while it is copied; the plan refuses an attached
@@ -126,7 +126,7 @@ migrations:
     name: {description: The volume., type: str, sample: db01-data}
     step: {description: The step., type: str, sample: copy}
     changed: {description: Whether this item changed the node., type: bool}
-    done: {description: What the step did, or found done already., type: str, sample: copied}
+    done: {description: "What the step did, or found done already.", type: str, sample: copied}
     lv_name: {description: The LV the step worked on., type: str, sample: migrate-db01-data}
     sha256: {description: "The SHA-256 of the bytes read (V(copy), V(verify)); null otherwise.", type: str}
     written_bytes: {description: "V(copy): bytes written to the destination.", type: int}
