@@ -35,6 +35,7 @@ from ansible_collections.ember.blockstore.plugins.filter.plan import (
 from ansible_collections.ember.blockstore.plugins.module_utils import _ledger
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import backend_config, backend_options
 from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import pool_facts
+from ansible_collections.ember.blockstore.plugins.module_utils._converge import migration_items
 from ansible_collections.ember.blockstore.plugins.module_utils._ledger import read_ledger, write_ledger
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
@@ -565,3 +566,75 @@ def test_every_bad_address_of_a_consumer_is_named():
 def test_an_empty_address_list_is_no_address():
     with pytest.raises(AnsibleFilterError, match="consumer client1 has no blockstore_storage_ip"):
         run_plan(gathers(), consumer_addresses={"client1": []})
+
+
+# --- migrations through the plan filter, the role's items and ledger writes ------------------------------------------
+
+def migrating_plan():
+    """scratch01 (thick, stor1, az1) asked in az2 with migration_policy: on-demand."""
+    vols = volumes()
+    for vol in vols:
+        if vol["name"] == "scratch01":
+            vol.update(availability_zone="az2", migration_policy="on-demand")
+    return run_plan(gathers(), vols)
+
+
+def test_migration_items_follow_the_steps_and_their_results():
+    result = migrating_plan()
+    assert by_name(result)["scratch01"]["action"] == "migrate"
+    (mig,) = result["migrations"]
+    assert (mig["source"]["pool_id"], mig["destination"]["pool_id"]) == ("stor1@lvm-thick", "stor2@lvm-thick")
+    secrets, prefix = {"scratch01": "S" * 32}, "iqn.2026-11.io.ember.blockstore:"
+    assert migration_items(result, "stor1", "target") == []
+    assert migration_items(result, "stor2", "target") == [
+        {"name": "scratch01", "vg": "ember-thick", "thin_pool": None, "size_bytes": mig["destination_size_bytes"],
+         "source_pool_id": "stor1@lvm-thick"}]
+    (export,) = migration_items(result, "stor1", "export", addresses={"stor2": "198.18.0.12"}, secrets=secrets)
+    assert export["initiator_address"] == "198.18.0.12" and export["chap_password"] == secrets["scratch01"]
+    (copy_item,) = migration_items(result, "stor2", "copy", prefix=prefix, portals={"stor1": "198.18.0.11:3260"},
+                                   secrets=secrets)
+    assert (copy_item["portal"], copy_item["target_iqn"]) == ("198.18.0.11:3260", prefix + "migrate-scratch01")
+    # Nothing is verified, switched or deleted before the step it depends on reported.
+    assert migration_items(result, "stor1", "verify", results={"copy": {}}) == []
+    assert migration_items(result, "stor2", "switch_destination", results={}) == []
+    assert migration_items(result, "stor1", "switch_source", results={}) == []
+    copied = {"stor2": {"migrations": [{"name": "scratch01", "done": "copied", "sha256": "ab" * 32}]}}
+    (verify,) = migration_items(result, "stor1", "verify", results={"copy": copied})
+    assert verify["sha256"] == "ab" * 32
+    failed = {"stor1": {"failed": True, "migrations": [{"name": "scratch01", "done": "verified", "failed": True}]}}
+    assert migration_items(result, "stor2", "switch_destination", results={"copy": copied, "verify": failed}) == []
+    verified = {"stor1": {"migrations": [{"name": "scratch01", "done": "verified", "sha256": "ab" * 32}]}}
+    (switch,) = migration_items(result, "stor2", "switch_destination", results={"copy": copied, "verify": verified})
+    assert (switch["sha256"], switch["source_pool_id"], switch["volume_type"]) == ("ab" * 32, "stor1@lvm-thick", "bulk")
+    switched = {"stor2": {"migrations": [{"name": "scratch01", "done": "switched"}]}}
+    (source,) = migration_items(result, "stor1", "switch_source", results={"switch_destination": switched})
+    assert source == {"name": "scratch01", "vg": "ember-thick", "destination_pool_id": "stor2@lvm-thick",
+                      "force": False}
+    (cleanup,) = migration_items(result, "stor1", "cleanup", results={"switch_destination": switched})
+    assert cleanup["volume_clear"] == "zero"
+    with pytest.raises(ValueError, match="not a migration step"):
+        migration_items(result, "stor1", "teleport")
+
+
+def test_the_switch_and_final_ledger_writes_record_the_destination():
+    result = migrating_plan()
+    before = result["ledger"]["intent"]["scratch01"]
+    assert before["pool_id"] == "stor1@lvm-thick"  # until the switch the source is the volume
+    args = ledger_migration_args(result, "stor1", {}, ["scratch01"])
+    assert args["volumes"]["scratch01"] == {"host": "stor2", "pool_id": "stor2@lvm-thick", "status": "available"}
+    assert (args["generation"], args["expected_generation"]) == (8, 7)
+    assert ledger_migration_args(result, "stor1", {}, []) is None  # nothing verified: nothing to write
+    written = {host: {"written": True, "generation": 8, "volumes": args["volumes"]} for host in HOSTS}
+    final = ledger_final_args(result, "stor2", {}, {}, {}, migration_results=written)
+    assert final is None  # the switch wrote what the run ends with
+    # Without the switch's result the final write keeps the source (the copies record it there already).
+    assert ledger_final_args(result, "stor2", {}, {}, {}) is None
+
+
+def test_report_of_a_migration_depends_on_its_switch():
+    result = migrating_plan()
+    rows = {r["volume"]: r for r in report(result, migrated=["scratch01"])["rows"]}
+    assert rows["scratch01"]["state"] == "available" and rows["scratch01"]["pool"] == "stor2@lvm-thick"
+    rows = {r["volume"]: r for r in report(result)["rows"]}
+    assert rows["scratch01"]["state"] == "error"
+    assert "did not finish" in rows["scratch01"]["status"]
