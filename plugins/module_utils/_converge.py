@@ -122,7 +122,9 @@ def snapshot_items(plan, host):
                 continue
             item = {"name": snap["name"], "volume": entry["name"], "vg": entry["vg"], "state": snap["state"],
                     "force": bool(snap.get("force"))}
-            if snap["action"] == "create" and snap.get("cow_size_bytes") is not None:
+            # Only a COW size the inventory sets: by default the module takes the volume's size when it runs (after
+            # this run's extend: the plan's number), so a check run does not compare it with the unextended volume.
+            if snap["action"] == "create" and snap.get("cow_size_bytes") is not None and snap.get("cow_size_given"):
                 item["cow_size"] = _in_bytes(snap["cow_size_bytes"])
             if snap.get("description") is not None:
                 item["description"] = snap["description"]

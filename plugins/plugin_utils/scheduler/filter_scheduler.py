@@ -304,7 +304,10 @@ def snapshot_actions(req, pool, vol, size):
 
     Each action: ``name``, ``state``, ``action`` (create, none, update (the description), delete, absent,
     revert), ``cow_size_bytes`` (a thick snapshot's COW store: the option, else the volume's size as Cinder's LVM
-    driver sizes it; None for thin), ``description``, ``force``. ``need``: the bytes new snapshots take from the
+    driver sizes it; None for thin), ``cow_size_given`` (whether the inventory set ``cow_size``: only then does the
+    snapshot module get it; otherwise it takes the volume's size when it runs, after the extend, which is the same
+    number, and a check run, where the extend is only predicted, does not see a COW size larger than the volume),
+    ``description``, ``force``. ``need``: the bytes new snapshots take from the
     pool (the COW stores; on a thin pool each counts the volume's size in provisioned capacity, as Cinder's LVM
     driver reports thin snapshots). ``vol`` is the volume's facts (None for a new volume).
     A revert is refused here, before any change, for every reason the snapshot module would refuse it: the
@@ -327,7 +330,7 @@ def snapshot_actions(req, pool, vol, size):
         if state == "present":
             if found is None:
                 cow = None if thin else round_up(snap["cow_size"] or size, pool.extent)
-                act.update(action="create", cow_size_bytes=cow)
+                act.update(action="create", cow_size_bytes=cow, cow_size_given=snap["cow_size"] is not None)
                 need += size if thin else cow
             elif snap["description"] is not None and snap["description"] != found.get("description"):
                 act["action"] = "update"
