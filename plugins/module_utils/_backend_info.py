@@ -412,6 +412,26 @@ def nfs_problems(cfg, share, path, state=None, error=None):
     return out
 
 
+def readable_shares(module, nfs, configs, what):
+    """``[(cfg, share, ShareState)]`` of the mounted shares that answered, for the info modules: of the nfs backends
+    among ``configs`` (:func:`read_shares`); each other share is warned about, saying its ``what`` (e.g.
+    "volumes") are not reported."""
+    out = []
+    for cfg, share, _path, share_state, _capacity, error in read_shares(nfs, [c for c in configs
+                                                                              if c["driver"] == "nfs"]):
+        if share_state is None:
+            module.warn("share %s of backend %s: %s; its %s are not reported"
+                        % (share, cfg["name"], error or "not mounted", what))
+            continue
+        out.append((cfg, share, share_state))
+    return out
+
+
+def only_nfs(configs):
+    """Whether ``configs`` are all nfs backends (and there is one): then there is no LVM or tgt to read."""
+    return bool(configs) and all(cfg["driver"] == "nfs" for cfg in configs)
+
+
 def read_shares(nfs, configs):
     """``[(cfg, share, mount point, ShareState or None, capacity or None, error or None)]`` of every share of the
     nfs backends: a share not mounted has no state (nothing is mounted here: an info module changes nothing); a
