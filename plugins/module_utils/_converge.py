@@ -18,12 +18,12 @@ from ansible_collections.ember.blockstore.plugins.module_utils._argspec import (
     DEFAULT_MOUNT_OPTIONS,
     DEFAULT_MOUNT_POINT_BASE,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, target_iqn
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, lv_name, target_iqn
 from ansible_collections.ember.blockstore.plugins.module_utils._qos import DEFAULT_CGROUP as DEFAULT_QOS_CGROUP
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import mount_point, volume_file
 
-__all__ = ["volume_items", "snapshot_items", "attachment_items", "connect_items", "disconnect_items", "format_table",
+__all__ = ["manage_lvs", "volume_items", "snapshot_items", "attachment_items", "connect_items", "disconnect_items", "format_table",
            "nfs_connection_info", "is_nfs_entry", "attached_here", "share_hash"]
 
 
@@ -76,6 +76,21 @@ def _in_bytes(num):
     """A byte count as the ``volume`` module reads it: with the unit ``B`` (a bare number there is GiB for
     ``size`` and MiB for ``volume_clear_size``, as in Cinder)."""
     return None if num is None else "%dB" % num
+
+
+def manage_lvs(volumes, host):
+    """The LV names the manage requests of ``volumes`` (``blockstore_volumes``) name on ``host``: each
+    ``manage.lv`` whose ``manage.host`` is ``host``, and ``volume-<name>`` too with ``manage.rename`` (the LV a run
+    renamed before it stopped). Malformed items are skipped (the plan refuses them). Sorted, each name once."""
+    names = set()
+    for item in volumes or []:
+        manage = item.get("manage") if isinstance(item, dict) else None
+        if not isinstance(manage, dict) or manage.get("host") != host or not isinstance(manage.get("lv"), str):
+            continue
+        names.add(manage["lv"])
+        if manage.get("rename") is True and isinstance(item.get("name"), str):
+            names.add(lv_name(item["name"]))
+    return sorted(names)
 
 
 def volume_items(plan, host, pools, phase="present"):
