@@ -96,8 +96,9 @@ def manage_lvs(volumes, host):
 def volume_items(plan, host, pools, phase="present"):
     """Items for the ``volume`` module on ``host``.
 
-    ``phase="present"``: the volumes to create or extend on ``host`` (the facts just read confirm the others,
-    so a host with nothing to change gets no module run). ``phase="absent"``: volumes to delete.
+    ``phase="present"``: the volumes to create, extend or manage on ``host`` (the facts just read confirm the
+    others, so a host with nothing to change gets no module run). ``phase="absent"``: volumes to delete, and to
+    unmanage (after the consumers ran, with the deletes).
     """
     index = _pool_index(pools)
     items = []
@@ -105,7 +106,8 @@ def volume_items(plan, host, pools, phase="present"):
         if entry.get("host") != host:
             continue
         pool = index.get(entry["pool_id"], {})
-        if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend", "update"):
+        if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend", "update",
+                                                                                      "manage"):
             item = {"name": entry["name"], "size": _in_bytes(entry["size_bytes"]), "state": "present",
                     "vg": entry["vg"], "thin_pool": entry.get("thin_pool"),
                     "volume_type": entry.get("volume_type"), "backend": entry.get("backend")}
@@ -114,6 +116,8 @@ def volume_items(plan, host, pools, phase="present"):
                     item[key] = entry[key]
             if entry["action"] == "create" and entry.get("source"):
                 item["source"] = {key: value for key, value in entry["source"].items() if value is not None}
+            if entry["action"] == "manage":
+                item["manage"] = {"lv": entry["manage"]["lv"], "rename": bool(entry["manage"]["rename"])}
             items.append(item)
         elif phase == "absent" and entry["action"] == "delete":
             items.append({"name": entry["name"], "state": "absent", "vg": entry["vg"],
@@ -121,6 +125,9 @@ def volume_items(plan, host, pools, phase="present"):
                           "cascade": bool(entry.get("cascade")),
                           "volume_clear": pool.get("volume_clear", "zero"),
                           "volume_clear_size": _in_bytes(pool.get("volume_clear_size_bytes", 0))})
+        elif phase == "absent" and entry["action"] == "unmanage":
+            items.append({"name": entry["name"], "state": "unmanaged", "vg": entry["vg"],
+                          "thin_pool": entry.get("thin_pool")})
     return items
 
 
