@@ -23,8 +23,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._qos import DEFAU
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import mount_point, volume_file
 
-__all__ = ["manage_lvs", "volume_items", "snapshot_items", "attachment_items", "connect_items", "disconnect_items", "format_table",
-           "nfs_connection_info", "is_nfs_entry", "attached_here", "share_hash"]
+__all__ = ["manage_lvs", "volume_items", "snapshot_items", "attachment_items", "connect_items", "disconnect_items",
+           "format_table", "nfs_connection_info", "is_nfs_entry", "attached_here", "share_hash"]
 
 
 def is_nfs_entry(entry):

@@ -83,8 +83,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import 
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT, Lvm, lv_usage
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import is_managed_conf, read_file
 
-__all__ = ["ITEM_OPTIONS", "SOURCE_OPTIONS", "MANAGE_OPTIONS", "STATES", "decide", "VolumeApplier", "exported_volumes", "source_tag",
-           "recorded_source", "clone_snapshot_name"]
+__all__ = ["ITEM_OPTIONS", "SOURCE_OPTIONS", "MANAGE_OPTIONS", "STATES", "manage_problem", "decide", "VolumeApplier",
+           "exported_volumes", "source_tag", "recorded_source", "clone_snapshot_name"]
 
 SOURCE_OPTIONS = dict(
     volume=dict(type="str", required=True),

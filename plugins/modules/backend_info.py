@@ -326,8 +326,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._argspec import (
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import (
     backend_configs,
-    nfs_pool_facts,
     manageable_lvs,
+    nfs_pool_facts,
     nfs_problems,
     pool_facts,
     problems_of,

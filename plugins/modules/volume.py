@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Manages volumes as LVM logical volumes named C(volume-<name>) and tagged C(ember.blockstore),
     C(ember.volume=<name>), C(ember.type=<volume type>) and C(ember.backend=<backend>); LVs without both the
-    C(ember.blockstore) and the C(ember.volume=<name>) tag are never touched.
+    C(ember.blockstore) and the C(ember.volume=<name>) tag are never touched, except the LV an item's
+    O(volumes[].manage) names (tagged, and renamed when asked).
   - Thick volumes (C(lvcreate --size)) or thin volumes in a thin pool (C(lvcreate --thin --virtualsize)).
     Sizes are rounded up to whole LVM extents, as LVM does, so a repeated run with the same size is a no-op.
   - A bigger size extends the volume (C(lvextend)); a smaller one is an error (volumes are never shrunk).

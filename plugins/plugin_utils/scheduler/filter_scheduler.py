@@ -377,7 +377,8 @@ def manageable_index(pools):
     out = {}
     for pool in pools or []:
         if isinstance(pool, dict) and isinstance(pool.get("manageable"), list):
-            out[pool.get("id")] = {lv["name"]: lv for lv in pool["manageable"] if isinstance(lv, dict) and "name" in lv}
+            out[pool.get("id")] = {lv["name"]: lv for lv in pool["manageable"]
+                                   if isinstance(lv, dict) and "name" in lv}
     return out
 
 
@@ -439,10 +440,12 @@ def manage_entry(req, by_id, manageable, planner, default_volume_type):
     name = fact["name"]
     tags = _ember_tags(fact)
     if tags:
-        held = fact.get("managed_as") or next((t.split("=", 1)[1] for t in tags if t.startswith("ember.volume=")), None)
+        held = fact.get("managed_as") or next((t.split("=", 1)[1] for t in tags if t.startswith("ember.volume=")),
+                                              None)
         return None, (f"{where}.lv: LV {name} on {host} in VG {pool.vg} is already managed by ember.blockstore"
                       f"{' as volume ' + held if held else ''} (tags: {', '.join(tags)}); unmanage it first")
-    users = (["open"] if fact.get("open") else []) + ["holder " + h for h in fact.get("holders") or []]         + ["mounted on " + m for m in fact.get("mounted") or []]
+    users = (["open"] if fact.get("open") else []) + ["holder " + h for h in fact.get("holders") or []] \
+        + ["mounted on " + m for m in fact.get("mounted") or []]
     if users:
         return None, (f"{where}.lv: LV {name} on {host} in VG {pool.vg} is in use by the host ({', '.join(users)}); "
                       "stop using it (unmount it, remove what holds it) and run again")
@@ -507,8 +510,9 @@ def unmanage_entry(req, found, planner):
                       f"{', '.join(vol['attached_to'])}); detach it first (Cinder unmanages only an available "
                       "volume)")
     if vol["snapshots"]:
-        return None, (f"{where}: unmanaged: {req.name} on {pool.id} has snapshot(s) {', '.join(sorted(vol['snapshots']))}"
-                      "; delete them first (Cinder does not unmanage a volume with snapshots)")
+        held = ", ".join(sorted(vol["snapshots"]))
+        return None, (f"{where}: unmanaged: {req.name} on {pool.id} has snapshot(s) {held}; delete them first "
+                      "(Cinder does not unmanage a volume with snapshots)")
     entry = _entry(req, "unmanage", pool, vol["volume_type"], planner.extra_specs(vol["volume_type"]),
                    vol["size_bytes"], vol["size_bytes"], "existing; unmanage (its tags removed, the LV and data kept)")
     return entry, None

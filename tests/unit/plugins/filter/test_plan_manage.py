@@ -255,8 +255,8 @@ def test_an_unmanaged_volume_that_is_not_found_is_no_change():
 
 def test_report_rows_of_a_manage_and_an_unmanage():
     vols = [LEGACY, {"name": "scratch01", "state": "unmanaged"}, {"name": "gone", "state": "unmanaged"}]
-    result = blockstore_plan(gather(), ["stor1"], copy.deepcopy(vols) + [{"name": "logs01", "size": "256MiB"}], volume_types=TYPES,
-                             consumers=["client1"])
+    result = blockstore_plan(gather(), ["stor1"], copy.deepcopy(vols) + [{"name": "logs01", "size": "256MiB"}],
+                             volume_types=TYPES, consumers=["client1"])
     pools = gather()["stor1"]["pools"]
     predicted = report(result, pools=pools, check_mode=True)
     rows = {r["volume"]: r for r in predicted["rows"]}
