@@ -54,8 +54,10 @@ BACKENDS = [cfg(name="lvm-thick", driver="lvm", vg="ember-thick", availability_z
             cfg(name="lvm-thin", driver="lvm_thin", vg="ember-thin", thin_pool="thinpool", availability_zone="az1")]
 
 
-def gather(lvs="lvm/lvs_manage.json", names=("legacy_db", "busy_lv", "snapped", "snapped_snap", "taken",
-                                                 "old_thin"), mounts=None):
+HAND_MADE = ("legacy_db", "busy_lv", "snapped", "snapped_snap", "taken", "old_thin")
+
+
+def gather(lvs="lvm/lvs_manage.json", names=HAND_MADE, mounts=None):
     """stor1's backend_info result: its pools, each with the manageable LVs ``names`` (``mounts``: {path: [mount
     points]} as findmnt would say)."""
     state = LvmState(parse_vgs((FIXTURES / "lvm/vgs_converged_acl.json").read_text()),
