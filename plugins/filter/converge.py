@@ -21,12 +21,13 @@ def _wrap(func):
 
 
 class FilterModule:
-    """volume_items, snapshot_items, attachment_items, connect_items, disconnect_items, report_table,
+    """volume_items, manage_lvs, snapshot_items, attachment_items, connect_items, disconnect_items, report_table,
     backup_items."""
 
     def filters(self):
         return {
             "volume_items": _wrap(_converge.volume_items),
+            "manage_lvs": _wrap(_converge.manage_lvs),
             "snapshot_items": _wrap(_converge.snapshot_items),
             "attachment_items": _wrap(_converge.attachment_items),
             "connect_items": _wrap(_converge.connect_items),
