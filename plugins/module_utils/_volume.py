@@ -52,6 +52,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     VOLUME_TAG,
     NameError_,
     is_backup_base,
+    is_image_snapshot,
     is_managed_snapshot,
     lv_name,
     show_value,
@@ -233,7 +234,8 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
             snaps = lvm_state.snapshots_of(item["vg"], lv["name"])
             # The backup module's kept bases are not the user's snapshots: they go with the volume (its backups
             # stay in the store), without cascade.
-            act["backup_bases"] = sorted(s["name"] for s in snaps if is_backup_base(s, name))
+            act["backup_bases"] = sorted(s["name"] for s in snaps
+                                         if is_backup_base(s, name) or is_image_snapshot(s, name))
             snaps = [s for s in snaps if s["name"] not in act["backup_bases"]]
             act["snapshots"] = sorted(s["name"] for s in snaps)
             foreign_snapshots = sorted(s["name"] for s in snaps if not is_managed_snapshot(s, name))
