@@ -126,6 +126,7 @@ def decide(items, lvm_state, exported, store, field="images", foreign=None, read
         seen[path] = where
         record, problem = read(path)
         act = dict(item, state=state, format=fmt, path=path, record=record, problem=problem, action="none",
+                   existed=record is not None or os.path.exists(path),
                    status="available" if record and not problem else "absent", in_use=None, size_bytes=None,
                    volume_sha256=(record or {}).get("volume_sha256"), file_sha256=(record or {}).get("file_sha256"),
                    temp_lv=None)

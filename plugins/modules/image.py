@@ -183,8 +183,9 @@ def diff_of(actions):
     diff = {"before": {}, "after": {}}
     for act in actions:
         if act["action"] in CHANGES:
-            diff["before"][act["path"]] = "absent" if act["record"] is None else "present"
-            diff["after"][act["path"]] = "present" if act["action"] == "create" else "absent"
+            key = os.path.basename(act["path"])  # the store is one directory: <name>.<format> is unique in it
+            diff["before"][key] = "present" if act["existed"] else "absent"
+            diff["after"][key] = "present" if act["action"] == "create" else "absent"
     return diff
 
 
