@@ -24,8 +24,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.image imp
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import mount_point, volume_file
 
-__all__ = ["volume_items", "image_uploads", "module_source", "snapshot_items", "attachment_items", "connect_items", "disconnect_items", "format_table",
-           "nfs_connection_info", "is_nfs_entry", "attached_here", "share_hash"]
+__all__ = ["volume_items", "image_uploads", "module_source", "snapshot_items", "attachment_items", "connect_items",
+           "disconnect_items", "format_table", "nfs_connection_info", "is_nfs_entry", "attached_here", "share_hash"]
 
 
 def is_nfs_entry(entry):

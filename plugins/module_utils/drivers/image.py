@@ -11,8 +11,8 @@ What Cinder does and what is kept (``cinder/image/image_utils.py``):
   file of the host), and the virtual size must fit the volume; then ``qemu-img convert -O raw`` writes the volume.
   Here only the formats ``raw`` and ``qcow2`` are taken (a qcow2 with an external data file is refused as a backing
   file is), and the convert writes into the existing volume (``-n``), sparse (``-S 4k``), with O_DIRECT on the
-  volume (``-t none``; ``-T none`` when the image module reads a volume). ``--target-is-zero`` (qemu-img 5.0 and later; Debian 12 ships 7.2) tells it that a new thin LV
-  reads as zeros, so it writes no zeros at all.
+  volume (``-t none``; ``-T none`` when the image module reads a volume). ``--target-is-zero`` (qemu-img 5.0
+  and later; Debian 12 ships 7.2) tells it that a new thin LV reads as zeros, so it writes no zeros at all.
 - ``upload_volume``: the volume is converted to the image's format (``qemu-img convert -O qcow2``, ``-c`` to
   compress). Here it goes to a temporary name in the image store, is fsynced and renamed, with two sidecars:
   ``<image>.sha256`` (``sha256sum`` format) and ``<image>.json`` (:func:`image_record`).
@@ -36,7 +36,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._runner import Co
 
 __all__ = ["FORMATS", "STAGING_DIR", "DOWNLOAD_TIMEOUT", "ImageError", "validate_location", "validate_checksum",
            "validate_format", "parse_info", "QemuImg", "sha256_file", "sha256_device", "download", "image_record",
-           "read_record", "write_image_files", "remove_image_files", "temp_image_path", "staged_path", "short_sha", "QEMU_IMG_LIMITS"]
+           "read_record", "write_image_files", "remove_image_files", "temp_image_path", "staged_path", "short_sha",
+           "QEMU_IMG_LIMITS"]
 
 FORMATS = ("raw", "qcow2")
 # Where a storage node keeps images while it writes them into volumes: the role copies controller files here
