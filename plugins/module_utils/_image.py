@@ -193,10 +193,9 @@ def _decide_present(act, where, lvm_state, exported, foreign):
     if leftover is not None:
         tags = leftover.get("tags") or []
         if not (MANAGED_TAG in tags and VOLUME_TAG + volume in tags and IMAGE_TAG + name in tags):
+            values = (where, vg_name, temp, volume, name, MANAGED_TAG, VOLUME_TAG, volume, IMAGE_TAG, name)
             return ("%s: LV %s/%s exists but is not ember.blockstore's temporary snapshot of volume %s for image %s "
-                    "(tags '%s', '%s%s', '%s%s'); refusing to touch it" % (where, vg_name, temp, volume, name,
-                                                                         MANAGED_TAG, VOLUME_TAG, volume, IMAGE_TAG,
-                                                                         name))
+                    "(tags '%s', '%s%s', '%s%s'); refusing to touch it" % values)
     thin = bool(lv["pool_lv"])
     cow = None
     if not thin:

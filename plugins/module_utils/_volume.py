@@ -438,9 +438,9 @@ def _decide_image(act, where, source, want, images, existing=None, recorded=None
             return ("%s.checksum: image %s has sha256 %s, not %s as given; refusing it"
                     % (where + ".source", source["image"], image["sha256"], source["checksum"]))
         if recorded and not image["sha256"].startswith(recorded):
+            values = (field, name, IMAGE_SOURCE, recorded, CREATING_TAG, source["image"], image["sha256"])
             return ("%s: volume %s is half written from image %s%s (tag %s), but %s has sha256 %s; give the same "
-                    "image, or delete the volume (state: absent)" % (field, name, IMAGE_SOURCE, recorded,
-                                                                   CREATING_TAG, source["image"], image["sha256"]))
+                    "image, or delete the volume (state: absent)" % values)
         if image["virtual_size_bytes"] > want:
             return ("%s: image %s has a virtual size of %s (%d bytes), bigger than volume %s's %s (%d bytes); give a "
                     "size of at least the image's" % (field, source["image"], format_size(image["virtual_size_bytes"]),

@@ -242,8 +242,8 @@ def read_record(path):
         return None, ("%s exists without its sidecar %s.json" % (path, path)) if exists else None
     except (OSError, ValueError) as exc:
         return None, "sidecar %s.json cannot be read: %s" % (path, exc)
-    if not isinstance(record, dict) or not all(k in record for k in ("volume", "format", "file_sha256",
-                                                                      "file_size", "size_bytes")):
+    needed = ("volume", "format", "file_sha256", "file_size", "size_bytes")
+    if not isinstance(record, dict) or not all(key in record for key in needed):
         return None, "sidecar %s.json is not an image record" % path
     if not exists:
         return record, "%s is missing (its sidecar is there)" % path
