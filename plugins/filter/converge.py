@@ -21,13 +21,14 @@ def _wrap(func):
 
 
 class FilterModule:
-    """volume_items, manage_lvs, snapshot_items, attachment_items, connect_items, disconnect_items, report_table,
-    backup_items."""
+    """volume_items, manage_lvs, image_uploads, snapshot_items, attachment_items, connect_items, disconnect_items,
+    report_table, backup_items."""
 
     def filters(self):
         return {
             "volume_items": _wrap(_converge.volume_items),
             "manage_lvs": _wrap(_converge.manage_lvs),
+            "image_uploads": _wrap(_converge.image_uploads),
             "snapshot_items": _wrap(_converge.snapshot_items),
             "attachment_items": _wrap(_converge.attachment_items),
             "connect_items": _wrap(_converge.connect_items),

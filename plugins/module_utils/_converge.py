@@ -20,11 +20,13 @@ from ansible_collections.ember.blockstore.plugins.module_utils._argspec import (
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, lv_name, target_iqn
 from ansible_collections.ember.blockstore.plugins.module_utils._qos import DEFAULT_CGROUP as DEFAULT_QOS_CGROUP
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.image import staged_path
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import mount_point, volume_file
 
-__all__ = ["manage_lvs", "volume_items", "snapshot_items", "attachment_items", "connect_items", "disconnect_items",
-           "format_table", "nfs_connection_info", "is_nfs_entry", "attached_here", "share_hash"]
+__all__ = ["manage_lvs", "volume_items", "image_uploads", "module_source", "snapshot_items", "attachment_items",
+           "connect_items", "disconnect_items", "format_table", "nfs_connection_info", "is_nfs_entry", "attached_here",
+           "share_hash"]
 
 
 def is_nfs_entry(entry):
@@ -93,6 +95,27 @@ def manage_lvs(volumes, host):
     return sorted(names)
 
 
+def module_source(name, source):
+    """A plan entry's ``source`` as the volume module takes it: the keys given; an image with ``controller: true``
+    is read from the staging file the role copied it to (:func:`image_uploads`)."""
+    out = {key: value for key, value in source.items() if value is not None and key != "controller"}
+    if source.get("controller"):
+        out["image"] = staged_path(name, "upload")
+    return out
+
+
+def image_uploads(plan, host):
+    """The controller files the role copies to ``host`` before its volume phase: ``[{"src", "dest", "volume"}]``
+    for the volumes the plan creates there from an image with ``controller: true`` (``dest``: the staging file
+    ``/var/lib/ember-blockstore/images/upload-<volume>``, which the role removes after the volume phase)."""
+    out = []
+    for entry in plan["volumes"]:
+        source = entry.get("source") or {}
+        if entry.get("host") == host and entry["action"] == "create" and source.get("controller"):
+            out.append({"src": source["image"], "dest": staged_path(entry["name"], "upload"), "volume": entry["name"]})
+    return out
+
+
 def volume_items(plan, host, pools, phase="present"):
     """Items for the ``volume`` module on ``host``.
 
@@ -115,7 +138,7 @@ def volume_items(plan, host, pools, phase="present"):
                 if entry.get(key) is not None:
                     item[key] = entry[key]
             if entry["action"] == "create" and entry.get("source"):
-                item["source"] = {key: value for key, value in entry["source"].items() if value is not None}
+                item["source"] = module_source(entry["name"], entry["source"])
             if entry["action"] == "manage":
                 item["manage"] = {"lv": entry["manage"]["lv"], "rename": bool(entry["manage"]["rename"])}
             items.append(item)

@@ -25,6 +25,7 @@ __all__ = [
     "validate_backend_name", "validate_text", "validate_chap_username", "validate_chap_secret", "show_value",
     "is_managed_lv", "is_managed_snapshot", "validate_device_path", "encode_tag_text", "decode_tag_text",
     "BACKUP_TAG", "BUSY_STATUS_TAGS", "is_backup_base", "OWN_NAME_TAG", "EMBER_TAG_PREFIX", "managed_volume_name",
+    "IMAGE_TAG", "IMAGE_SNAPSHOT_PREFIX", "is_image_snapshot",
 ]
 
 MANAGED_TAG = "ember.blockstore"
@@ -45,6 +46,10 @@ BUSY_STATUS_TAGS = ("ember.status=backing-up", "ember.status=restoring-backup")
 # The temporary COW snapshot of a thick clone's source: LV ``clone-snap-<new volume>`` tagged MANAGED_TAG and
 # ``ember.clone=<new volume>`` (no SNAPSHOT_TAG: it is not a snapshot of the snapshot module).
 CLONE_TAG = "ember.clone="
+# The image module's temporary snapshot of a volume it writes to an image: LV ``imgtmp-<volume>+<image>`` tagged
+# MANAGED_TAG, VOLUME_TAG + <volume> and IMAGE_TAG + <image>; a leftover one goes with its volume's delete.
+IMAGE_TAG = "ember.image="
+IMAGE_SNAPSHOT_PREFIX = "imgtmp-"
 CLONE_SNAPSHOT_PREFIX = "clone-snap-"
 # A volume managed from an existing LV that keeps its own name (manage without rename; Cinder's manage_existing
 # always renames): MANAGED_TAG, exactly one VOLUME_TAG + <volume> and OWN_NAME_TAG, on an LV not named volume-*.
@@ -301,6 +306,14 @@ def is_backup_base(lv, volume):
     tags = lv.get("tags") or []
     return MANAGED_TAG in tags and VOLUME_TAG + volume in tags and any(
         t.startswith(BACKUP_TAG) and len(t) > len(BACKUP_TAG) for t in tags)
+
+
+def is_image_snapshot(lv, volume):
+    """Whether an LV is the image module's temporary snapshot of ``volume`` (MANAGED_TAG, VOLUME_TAG + ``volume``,
+    IMAGE_TAG + an image name): the volume's delete removes a leftover one with the volume."""
+    tags = lv.get("tags") or []
+    return MANAGED_TAG in tags and VOLUME_TAG + volume in tags and any(
+        t.startswith(IMAGE_TAG) and len(t) > len(IMAGE_TAG) for t in tags)
 
 
 def lv_name(volume):

@@ -29,6 +29,8 @@ extends or deletes is refused (create it in an earlier task), so the order of th
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.ember.blockstore.plugins.module_utils._metadata import (
     MAX_TAG_CHARS,
     METADATA_TAG,
@@ -53,6 +55,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     VOLUME_TAG,
     NameError_,
     is_backup_base,
+    is_image_snapshot,
     is_managed_snapshot,
     lv_name,
     show_value,
@@ -80,16 +83,32 @@ from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import 
     snapshot_lv_name,
     validate_snapshot_name,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers import image as driver
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.image import (
+    FORMATS,
+    ImageError,
+    QemuImg,
+    short_sha,
+    validate_checksum,
+    validate_format,
+    validate_location,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT, Lvm, lv_usage
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import is_managed_conf, read_file
 
 __all__ = ["ITEM_OPTIONS", "SOURCE_OPTIONS", "MANAGE_OPTIONS", "STATES", "manage_problem", "decide", "VolumeApplier",
-           "exported_volumes", "source_tag", "recorded_source", "clone_snapshot_name"]
+           "exported_volumes", "source_tag", "recorded_source", "clone_snapshot_name", "image_items", "stage_images",
+           "remove_staged", "IMAGE_SOURCE"]
 
 SOURCE_OPTIONS = dict(
-    volume=dict(type="str", required=True),
+    volume=dict(type="str"),
     snapshot=dict(type="str"),
+    image=dict(type="str"),
+    format=dict(type="str", choices=list(FORMATS)),
+    checksum=dict(type="str"),
 )
+# ``ember.source=image:<first 16 hex digits of the image file's sha256>``: ``:`` is in no volume name.
+IMAGE_SOURCE = "image:"
 
 # Cinder's manage_existing of the LVM driver: an existing LV of the item's VG becomes the volume.
 MANAGE_OPTIONS = dict(
@@ -122,16 +141,21 @@ _DM_NAME_MAX = 127
 
 def source_tag(source):
     """The ``ember.source=`` tag of a source dict: ``<volume>`` or ``<volume>+<snapshot>`` (``+`` is in neither
-    name), encoded as snapshot descriptions are."""
+    name), encoded as snapshot descriptions are; an image's: ``image:<first 16 hex digits of its sha256>``."""
+    if source.get("image") is not None or source.get("sha256"):
+        return SOURCE_TAG + IMAGE_SOURCE + short_sha(source["sha256"])
     value = source["volume"] if not source.get("snapshot") else "%s+%s" % (source["volume"], source["snapshot"])
     return SOURCE_TAG + encode_description(value)
 
 
 def recorded_source(lv):
-    """The source an LV records (``{"volume", "snapshot"}``), or None."""
+    """The source an LV records (``{"volume", "snapshot"}``; an image: ``{"volume": None, "snapshot": None,
+    "image": None, "sha256": <16 hex digits>}``), or None."""
     value = next((t[len(SOURCE_TAG):] for t in (lv or {}).get("tags") or [] if t.startswith(SOURCE_TAG)), None)
     if not value:
         return None
+    if value.startswith(IMAGE_SOURCE):
+        return {"volume": None, "snapshot": None, "image": None, "sha256": value[len(IMAGE_SOURCE):]}
     volume, _sep, snapshot = decode_description(value).partition("+")
     return {"volume": volume, "snapshot": snapshot or None}
 
@@ -146,7 +170,8 @@ def _is_clone_snapshot(lv, volume):
     return MANAGED_TAG in tags and CLONE_TAG + volume in tags
 
 
-def decide(items, lvm_state, exported, field="volumes", predict_missing=False, foreign=None, indexes=None):
+def decide(items, lvm_state, exported, field="volumes", predict_missing=False, foreign=None, indexes=None,
+           images=None):
     """Return ``(actions, errors)``.
 
     ``items``: validated option dicts (``ITEM_OPTIONS``). ``lvm_state``: :class:`drivers.lvm.LvmState`.
@@ -162,6 +187,12 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
     ``origin_size_bytes`` (thin: the size the new LV has before its extend), ``temp_snapshot`` and
     ``leftover_temp`` (thick clone). ``indexes``: the position in the module's list of each of ``items`` (the
     volume module gives this function its LVM items only when others are an NFS backend's), for the messages.
+
+    An image source (``source: {image: ...}``): ``images`` is ``{volume name: image}`` of the images the module
+    staged (:func:`stage_images`: ``path``, ``sha256``, ``format``, ``virtual_size_bytes``, or ``error``); a
+    volume without one there is decided without the image's checks (the module decides again once they are
+    staged; check mode with a URL never downloads). Its action has ``copy_method`` ``qemu-img convert``, ``image``
+    (that dict) and ``target_is_zero`` (a new thin LV, or an interrupted one with no data block yet).
     """
     actions, errors = [], []
     if indexes is None:
@@ -232,7 +263,8 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
             snaps = lvm_state.snapshots_of(item["vg"], lv["name"])
             # The backup module's kept bases are not the user's snapshots: they go with the volume (its backups
             # stay in the store), without cascade.
-            act["backup_bases"] = sorted(s["name"] for s in snaps if is_backup_base(s, name))
+            act["backup_bases"] = sorted(s["name"] for s in snaps
+                                         if is_backup_base(s, name) or is_image_snapshot(s, name))
             snaps = [s for s in snaps if s["name"] not in act["backup_bases"]]
             act["snapshots"] = sorted(s["name"] for s in snaps)
             foreign_snapshots = sorted(s["name"] for s in snaps if not is_managed_snapshot(s, name))
@@ -242,6 +274,10 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
             resume = bool(lv and CREATING_TAG in lv["tags"])
             if size is None and source is None and not resume:
                 errors.append("%s.size: required when state is present (volume %s)" % (where, name))
+                continue
+            if size is None and source is not None and source.get("image") is not None and lv is None:
+                errors.append("%s.size: required with an image source (volume %s; at least the image's virtual "
+                              "size)" % (where, name))
                 continue
             if size is not None and size <= 0:
                 errors.append("%s.size: %r must be greater than zero" % (where, item["size"]))
@@ -260,7 +296,12 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                                   % (where, item["vg"], item["thin_pool"]))
                     continue
             extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
-            if lv is None and source is not None:
+            if lv is None and source is not None and source.get("image") is not None:
+                error = _decide_image(act, where, source, round_up(size, extent), images)
+                if error:
+                    errors.append(error)
+                    continue
+            elif lv is None and source is not None:
                 error = _decide_source(act, where, source, size, extent, lvm_state, vg, listed)
                 if error:
                     errors.append(error)
@@ -281,7 +322,7 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                                                     format_size(lv["size_bytes"])))
                     continue
                 if resume:
-                    error = _decide_resume(act, where, lv, want, extent, lvm_state, vg, listed)
+                    error = _decide_resume(act, where, lv, want, extent, lvm_state, vg, listed, source, images)
                     if error:
                         errors.append(error)
                         continue
@@ -446,11 +487,28 @@ def _busy(lv):
 
 
 def _validate_source(source, where):
-    """``{"volume", "snapshot"}`` of an item's ``source`` (names validated), or None; raises NameError_."""
+    """``{"volume", "snapshot"}`` of an item's ``source`` (names validated), or for an image ``{"volume": None,
+    "snapshot": None, "image", "url", "path", "format", "checksum"}``, or None; raises NameError_."""
     if source is None:
         return None
     if not isinstance(source, dict):
-        raise NameError_("%s: %s is not a dict with volume (and snapshot)" % (where, show_value(source)))
+        raise NameError_("%s: %s is not a dict with volume (and snapshot), or image" % (where, show_value(source)))
+    if source.get("image") is not None:
+        given = [key for key in ("volume", "snapshot") if source.get(key) is not None]
+        if given:
+            raise NameError_("%s.%s: %s is given with image; a volume is made from an image or from a volume, not "
+                             "both" % (where, given[0], show_value(source[given[0]])))
+        location = validate_location(source["image"], where + ".image")
+        return dict(location, volume=None, snapshot=None, image=source["image"],
+                    format=validate_format(source.get("format"), where + ".format"),
+                    checksum=validate_checksum(source.get("checksum"), where + ".checksum"))
+    for key in ("format", "checksum"):
+        if source.get(key) is not None:
+            raise NameError_("%s.%s: %s applies to an image source only (source.image)"
+                             % (where, key, show_value(source[key])))
+    if source.get("volume") is None:
+        raise NameError_("%s: %s names no volume and no image; give source.volume (a clone or, with snapshot, from "
+                         "a snapshot) or source.image" % (where, show_value(source)))
     volume = validate_volume_name(source.get("volume"), where + ".volume")
     snapshot = source.get("snapshot")
     if snapshot is not None:
@@ -489,6 +547,42 @@ def _decide_meta(act, where, lv, description, metadata):
                tags_delete=[t for t in have if t not in want])
     if lv is not None and act["action"] == "none" and (act["tags_add"] or act["tags_delete"]):
         act["action"] = "update"
+    return None
+
+
+def _decide_image(act, where, source, want, images, existing=None, recorded=None):
+    """A create from an image (or, with ``existing``, the rest of one that was interrupted): the image staged on
+    this node (``images[name]``, :func:`stage_images`) must not be bigger than the volume (Cinder's
+    ``check_virtual_size``), must match ``checksum`` and, for an interrupted one, the recorded sha256 digits
+    (``recorded``). Sets the action's fields; returns an error message or None."""
+    field = where + ".source.image"
+    name = act["name"]
+    if existing is not None:
+        want = max(want, existing["size_bytes"])
+    image = (images or {}).get(name)
+    if image is not None:
+        if image.get("error"):
+            return "%s: %s" % (field, image["error"])
+        if source.get("checksum") and image["sha256"] != source["checksum"]:
+            return ("%s.checksum: image %s has sha256 %s, not %s as given; refusing it"
+                    % (where + ".source", source["image"], image["sha256"], source["checksum"]))
+        if recorded and not image["sha256"].startswith(recorded):
+            values = (field, name, IMAGE_SOURCE, recorded, CREATING_TAG, source["image"], image["sha256"])
+            return ("%s: volume %s is half written from image %s%s (tag %s), but %s has sha256 %s; give the same "
+                    "image, or delete the volume (state: absent)" % values)
+        if image["virtual_size_bytes"] > want:
+            return ("%s: image %s has a virtual size of %s (%d bytes), bigger than volume %s's %s (%d bytes); give a "
+                    "size of at least the image's" % (field, source["image"], format_size(image["virtual_size_bytes"]),
+                                                      image["virtual_size_bytes"], name, format_size(want), want))
+    thin = bool(act.get("thin_pool"))
+    known_zero = thin and (existing is None or existing.get("data_percent") == 0.0)
+    result = {"volume": None, "snapshot": None, "image": source["image"],
+              "sha256": image["sha256"] if image and not image.get("error") else recorded}
+    act.update(action="create", size_bytes=want, status=act["status"] if existing else "available",
+               source=result, from_source=True, resume=existing is not None, source_lv=None,
+               source_size_bytes=image["virtual_size_bytes"] if image else None,
+               origin_size_bytes=existing["size_bytes"] if existing else want, copy_method="qemu-img convert",
+               temp_snapshot=None, leftover_temp=False, image=image, image_source=source, target_is_zero=known_zero)
     return None
 
 
@@ -585,14 +679,21 @@ def _decide_source(act, where, source, size, extent, lvm_state, vg, listed, exis
     return None
 
 
-def _decide_resume(act, where, lv, want, extent, lvm_state, vg, listed):
+def _decide_resume(act, where, lv, want, extent, lvm_state, vg, listed, given=None, images=None):
     """An LV with ``ember.creating``: a create from a source that was interrupted. Thick: the copy is done again
     from the recorded source (which must still be there); thin: the data is already shared, only activation and
-    extend are left (the source is not needed)."""
+    extend are left (the source is not needed). From an image (thick or thin): the item must give the image
+    again (``given``), the same one (its sha256 starts with the recorded digits), and it is written again."""
     source = recorded_source(lv)
     if source is None:
         return ("%s: volume %s carries %s but records no source (%s...); delete it (state: absent) and create "
                 "it again" % (where, act["name"], CREATING_TAG, SOURCE_TAG))
+    if source.get("sha256"):
+        if given is None or given.get("image") is None:
+            return ("%s.source.image: volume %s is half written from image %s%s (tag %s); give that image again as "
+                    "source.image to finish it, or delete it (state: absent)"
+                    % (where, act["name"], IMAGE_SOURCE, source["sha256"], CREATING_TAG))
+        return _decide_image(act, where, given, want, images, existing=lv, recorded=source["sha256"])
     if lv["pool_lv"]:
         act.update(action="create", size_bytes=want, from_source=True, resume=True, source=source, source_lv=None,
                    source_size_bytes=None, origin_size_bytes=lv["size_bytes"], copy_method=None,
@@ -744,7 +845,9 @@ class VolumeApplier:
         vg, lv, name = act["vg"], act["lv_name"], act["name"]
         marks = [source_tag(act["source"]), CREATING_TAG]
         tags = Lvm.tags(name, act.get("volume_type"), act.get("backend")) + marks + act["meta_tags"]
-        if act.get("thin_pool"):
+        if act.get("image_source") is not None:
+            self._write_image(act, marks)
+        elif act.get("thin_pool"):
             if not act["resume"]:
                 self.lvm.create_snapshot(vg, act["source_lv"], lv, tags)
             self.lvm.set_activation_skip(vg, lv, False)
@@ -788,6 +891,28 @@ class VolumeApplier:
             self.lvm.change_tags(vg, lv, delete=[CREATING_TAG])
         self.lvm.settle()
 
+    def _write_image(self, act, marks):
+        """A volume from an image (Cinder's ``copy_image_to_volume``): ``lvcreate`` (thick or thin) with the
+        volume's tags, ``ember.source=image:<digits>`` and ``ember.creating`` (an interrupted one: activated and
+        extended to the size asked), then ``qemu-img convert`` of the staged image onto the LV
+        (``--target-is-zero`` on a thin LV that holds no data block: nothing but the image's data is written).
+        ``ember.creating`` is removed by the caller once the write succeeded."""
+        vg, lv, name = act["vg"], act["lv_name"], act["name"]
+        image = act.get("image")
+        if not image or image.get("error") or not image.get("path"):
+            raise RuntimeError("image %s of volume %s was not staged on this node" % (act["source"]["image"], name))
+        if act["resume"]:
+            self.lvm.activate(vg, lv)
+            if act["size_bytes"] > act["origin_size_bytes"]:
+                self.lvm.extend(vg, name, act["size_bytes"])
+            self.lvm.settle()
+        else:
+            self.lvm.create(vg, name, act["size_bytes"], thin_pool=act.get("thin_pool"),
+                            volume_type=act.get("volume_type"), backend=act.get("backend"),
+                            extra_tags=marks + act["meta_tags"])
+        act["copy_method"] = QemuImg(self.lvm.runner).to_device(image["path"], image["format"], act["device"],
+                                                                target_is_zero=act["target_is_zero"])
+
     def delete(self, act):
         if act["exported"]:
             live = self.tgt.show_if_running()
@@ -809,6 +934,75 @@ class VolumeApplier:
         else:
             act["wipe"] = "none"
         self.lvm.remove(act["vg"], act["lv_name"])
+
+
+def image_items(items, lvm_state):
+    """The items that need their image on this node: present, ``source.image`` given, and their LV missing or
+    carrying ``ember.creating`` (a source is used only at creation)."""
+    out = []
+    for item in items:
+        source = item.get("source")
+        if item.get("state", "present") != "present" or not isinstance(source, dict) or source.get("image") is None:
+            continue
+        if not isinstance(item.get("vg"), str) or not isinstance(item.get("name"), str):
+            continue
+        lv = lvm_state.volume(item["vg"], item["name"])
+        if lv is None or CREATING_TAG in lv["tags"]:
+            out.append(item)
+    return out
+
+
+def stage_images(items, lvm_state, qemu, check_mode, fetch=None):
+    """``{volume name: image}`` for :func:`decide`: each image of :func:`image_items` on this node, with ``path``,
+    ``sha256`` (of the file), ``format``, ``virtual_size_bytes``, ``downloaded`` (a file of the staging directory,
+    to remove after the run), or ``error``. A path is read where it is; a URL is downloaded into
+    ``drivers.image.staged_path(<volume>)`` (``fetch``: :func:`drivers.image.download`), hashed on the way, at
+    most the volume's size plus a tenth and 64 MiB (a qcow2 holds a little metadata); check mode downloads nothing
+    (the URL's image is not checked). ``qemu-img info`` runs only on an image whose checksum matches (or when none
+    is given). Items must have passed :func:`decide` once (their fields are valid)."""
+    fetch = fetch or driver.download
+    images = {}
+    for item in image_items(items, lvm_state):
+        source = item["source"]
+        name = item["name"]
+        location = validate_location(source["image"], "source.image")
+        checksum = validate_checksum(source.get("checksum"), "source.checksum")
+        lv = lvm_state.volume(item["vg"], name)
+        size = parse_volume_size(item["size"]) if item.get("size") is not None else lv["size_bytes"]
+        downloaded = False
+        try:
+            if location["url"]:
+                if check_mode:
+                    continue
+                path = driver.staged_path(name)
+                os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+                sha, _length = fetch(location["url"], path, size + size // 10 + 64 * 1024 * 1024)
+                downloaded = True
+            else:
+                path = location["path"]
+                if check_mode and not os.path.exists(path) and path == driver.staged_path(name, "upload"):
+                    continue  # the role copies a controller's image there, but not in check mode
+                if not os.path.isfile(path):
+                    raise ImageError("%s is not a file on this storage node" % path)
+                sha = driver.sha256_file(path)
+            image = {"path": path, "sha256": sha, "downloaded": downloaded, "format": None,
+                     "virtual_size_bytes": 0}
+            if not checksum or checksum == sha:
+                image.update(qemu.info(path, source.get("format")))
+            images[name] = image
+        except (ImageError, OSError) as exc:
+            images[name] = {"error": str(exc), "path": path if downloaded else None, "downloaded": downloaded}
+    return images
+
+
+def remove_staged(images):
+    """Remove the files :func:`stage_images` downloaded (the role removes the files it copied)."""
+    for image in images.values():
+        if image.get("downloaded") and image.get("path"):
+            try:
+                os.unlink(image["path"])
+            except FileNotFoundError:
+                pass
 
 
 def exported_volumes(names, live, prefix, read=read_file):

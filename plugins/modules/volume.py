@@ -136,9 +136,34 @@ options:
             volume group lacks free space for the new volume plus the temporary COW snapshot."
         type: dict
         suboptions:
-          volume: {description: "Name of the source volume (in O(volumes[].vg)).", type: str, required: true}
+          volume: {description: "Name of the source volume (in O(volumes[].vg)). One of O(volumes[].source.volume)
+                                 and O(volumes[].source.image) is required.", type: str}
           snapshot: {description: "Name of a snapshot of O(volumes[].source.volume): the new volume is made from
                                    it (omit to clone the volume).", type: str}
+          image:
+            description:
+              - "An image the new volume is written from (Cinder's C(copy_image_to_volume)): an absolute path on
+                this storage node (a file, e.g. on an NFS image store it mounts, or what the C(blockstore) role
+                copied from the controller) or an C(http://) or C(https://) URL the node can reach (downloaded by
+                the module into C(/var/lib/ember-blockstore/images/download-<name>), hashed while it is written,
+                each network operation bounded to 60 s, at most the volume's size plus a tenth and 64 MiB; removed
+                after the run)."
+              - "O(volumes[].size) is required and must be at least the image's virtual size (C(qemu-img info),
+                run under C(prlimit) as Cinder does); an image with a backing file or an external data file, or in
+                another format than V(raw) or V(qcow2), is refused. All of this is checked before the first LV is
+                created."
+              - "The LV (thick or thin) is created with C(ember.source=image:<first 16 hex digits of the image
+                file's sha256>) and C(ember.creating), then C(qemu-img convert -O raw -n -t none -S 4k) writes it
+                (with C(--target-is-zero) on a new thin LV: no zeros are written); C(ember.creating) is removed
+                last. A run that finds C(ember.creating) writes the image again; it needs the same image (its sha256
+                starts with the recorded digits). Volumes of V(nfs) backends are not made from images."
+              - In check mode a URL is not downloaded, so its size and checksum are not checked.
+            type: str
+            version_added: 0.3.0
+          format: {description: "Format of O(volumes[].source.image), V(raw) or V(qcow2); omitted, C(qemu-img info)
+                                 detects it.", type: str, choices: [raw, qcow2], version_added: 0.3.0}
+          checksum: {description: "C(sha256:<64 hex digits>) of the image file; an image with another sha256 is
+                                   refused before anything is written.", type: str, version_added: 0.3.0}
       description:
         description:
           - The volume's description (Cinder's C(description)), stored in the LV tag C(ember.vdesc=).
@@ -175,8 +200,11 @@ options:
     description: Single form; see O(volumes).
     type: dict
     suboptions:
-      volume: {description: Single form; see O(volumes)., type: str, required: true}
+      volume: {description: Single form; see O(volumes)., type: str}
       snapshot: {description: Single form; see O(volumes)., type: str}
+      image: {description: Single form; see O(volumes)., type: str, version_added: 0.3.0}
+      format: {description: Single form; see O(volumes)., type: str, choices: [raw, qcow2], version_added: 0.3.0}
+      checksum: {description: Single form; see O(volumes)., type: str, version_added: 0.3.0}
   description: {description: Single form; see O(volumes)., type: str, version_added: 0.3.0}
   metadata: {description: Single form; see O(volumes)., type: dict, version_added: 0.3.0}
   manage:
@@ -258,6 +286,25 @@ EXAMPLES = r"""
       volume: web01
       snapshot: nightly
 
+- name: A thin volume from a qcow2 image on an NFS image store the node mounts (checked against its sha256)
+  ember.blockstore.volume:
+    name: vm01-root
+    size: 20GiB
+    vg: ember-thin
+    thin_pool: thinpool
+    source:
+      image: /mnt/images/debian-12-genericcloud-amd64.qcow2
+      format: qcow2
+      checksum: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+- name: A thick volume from an image the node downloads
+  ember.blockstore.volume:
+    name: vm02-root
+    size: 10GiB
+    vg: ember-thick
+    source:
+      image: https://images.example.com/debian-12.raw
+
 - name: A volume with a description and metadata (a later run with other metadata replaces it whole)
   ember.blockstore.volume:
     name: db01-logs
@@ -327,13 +374,20 @@ volumes:
       type: dict
       sample: {volume: db01-data, snapshot: null}
       contains:
-        volume: {description: Source volume., type: str, sample: db01-data}
+        volume: {description: "Source volume (null for an image).", type: str, sample: db01-data}
         snapshot: {description: "Snapshot of the source volume, or null for a clone.", type: str, sample: null}
+        image: {description: "The image location of a volume created from an image in this run; null when read
+                              back from the tag.", type: str, returned: for an image source,
+                sample: /srv/images/debian-12.qcow2, version_added: 0.3.0}
+        sha256: {description: "The image file's sha256 (64 hex digits) when created in this run, else the 16
+                               digits the C(ember.source=image:) tag records.", type: str,
+                 returned: for an image source, sample: 3f7a1c0e9b2d4f6a, version_added: 0.3.0}
     description: {description: "The volume's description after the run (C(ember.vdesc) tag, decoded); null when
                                 it has none or is deleted or absent.", type: str, sample: Write-ahead log of db01}
     metadata: {description: "The volume's metadata after the run (C(ember.meta) tags, decoded); empty when it has
                              none or is deleted or absent.", type: dict, sample: {owner: team-db}}
-    copy_method: {description: "V(dd) when a thick volume is created (or finished) by copying its source; V(cp)
+    copy_method: {description: "V(dd) when a thick volume is created (or finished) by copying its source;
+                                V(qemu-img convert) for a volume written from an image; V(cp)
                                 for a volume of an V(nfs) backend copied from its source (C(cp --reflink=auto));
                                 null otherwise (thin volumes share the source's blocks).", type: str, sample: dd}
     share: {description: "The share (C(server:/export)) that holds the volume's file, for a volume of an V(nfs)
@@ -394,7 +448,11 @@ from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
     VolumeApplier,
     decide,
     exported_volumes,
+    image_items,
+    remove_staged,
+    stage_images,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.image import QemuImg
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import Nfs, NfsError
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
@@ -465,7 +523,7 @@ def main():
     lvm_indexes = [index for index in range(len(batch.items)) if index not in routed]
     every = {share: cfg for cfg in configs if cfg["driver"] == "nfs" for share in cfg["shares"]} \
         if params["mount_shares"] else {}
-    by_index, errors, lvm, tgt = {}, [], None, None
+    by_index, errors, lvm, tgt, images = {}, [], None, None, {}
     if lvm_indexes or not (routed or every):
         lvm, tgt = Lvm(runner), Tgt(runner)
         items = [batch.items[index] for index in lvm_indexes]
@@ -474,6 +532,15 @@ def main():
                                               and is_volume_name(i["name"])], live, params["target_prefix"])
         lvm_actions, errors = decide(items, state, exported, field=batch.field, predict_missing=module.check_mode,
                                      foreign=foreign, indexes=lvm_indexes)
+        if not errors and image_items(items, state):
+            # The images are staged (a URL downloaded) only once every item is valid, then decided again with them:
+            # an image too big for its volume, or not matching its checksum, fails before the first LV is made.
+            images = stage_images(items, state, QemuImg(runner), module.check_mode)
+            lvm_actions, errors = decide(items, state, exported, field=batch.field,
+                                         predict_missing=module.check_mode, foreign=foreign, indexes=lvm_indexes,
+                                         images=images)
+            if errors:
+                remove_staged(images)
         by_index.update(zip(lvm_indexes, lvm_actions))
     views = {}
     if routed or every:
@@ -494,7 +561,10 @@ def main():
     # --- apply: the one place the volume appliers run (check mode: nothing is applied) ---
     appliers = (VolumeApplier(lvm, tgt, params["target_prefix"]) if lvm else None,
                 NfsVolumeApplier(Nfs(runner), views) if views else None)
-    results = batch.apply_batched(actions, lambda acts: apply_batch(appliers, acts))
+    try:
+        results = batch.apply_batched(actions, lambda acts: apply_batch(appliers, acts))
+    finally:
+        remove_staged(images)
     # --- end of apply ---
 
     mounts = [view.result() for view in views.values()]

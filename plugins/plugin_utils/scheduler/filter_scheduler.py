@@ -605,7 +605,7 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
                 continue
         if not found:
             if req.state == "present":
-                if req.source is not None:
+                if req.source is not None and req.source.get("image") is None:
                     problem = source_of(req, planner)
                     if problem:
                         errors.append(problem)
@@ -703,8 +703,9 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
     changing.update((req.name, "create") for dummy, req, dummy in new)
     for is_pinned, req, pos in placement_order(new):
         vtype = req.volume_type if req.volume_type is not None else default_volume_type
-        if req.source is not None and req.volume_type is None and req.source_volume_type is not None:
-            vtype = req.source_volume_type  # Cinder: a clone or a volume from a snapshot keeps the source's type
+        source_type = getattr(req, "source_volume_type", None)  # set by source_of: a volume source only
+        if req.source is not None and req.volume_type is None and source_type is not None:
+            vtype = source_type  # Cinder: a clone or a volume from a snapshot keeps the source's type
         specs = planner.extra_specs(vtype)
         problem = req.volume_type is None and multiattach_error(req.field, req.attachments, vtype, specs,
                                                                 req.is_multiattach)
@@ -718,7 +719,7 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         # New snapshots go on the volume's pool: the placement asks for room for them too.
         need = sum(snap["cow_size"] or req.size for snap in req.snapshots if snap["state"] == "present")
         spec = planner.spec(req, vtype, req.size + need, zones)
-        if req.source is not None:
+        if req.source is not None and req.source.get("image") is None:
             pool, reason, problem = place_from_source(req, spec, planner, changing)
             if problem:
                 errors.append(problem)
@@ -734,6 +735,11 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
             reason = f"finishing a create recorded on {pool.id} in the placement ledger"
         else:
             pool, reason = planner.place(spec)
+        if pool is not None and req.source is not None and req.source.get("image") is not None \
+                and pool.driver == "nfs":
+            errors.append(f"{req.field}.source.image: {req.name} would go on {pool.id}, an nfs pool; volumes of nfs "
+                          "backends are not made from images: give it a volume type of an LVM backend")
+            continue
         if pool is not None:
             size = round_up(req.size, pool.extent)
             snaps, dummy, problems = snapshot_actions(req, pool, None, size)

@@ -39,6 +39,11 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
 from ansible_collections.ember.blockstore.plugins.module_utils._qos import validate_cgroup_unit, validate_qos_specs
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_volume_size
 from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import validate_snapshot_name
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.image import (
+    validate_checksum,
+    validate_format,
+    validate_location,
+)
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError, shorten
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filters.extra_specs_ops import match
 
@@ -64,8 +69,10 @@ ATTACHMENT_KEYS = frozenset(("host", "qos_cgroup", "state", "force"))
 # A volume's snapshots (option names of the snapshot module, which openstack.cloud's volume_snapshot uses).
 SNAPSHOT_KEYS = frozenset(("name", "state", "cow_size", "description", "force"))
 SNAPSHOT_STATES = ("present", "absent", "reverted")
-# A new volume's source (Cinder's source_volid / snapshot_id): a volume, or one of its snapshots.
-SOURCE_KEYS = frozenset(("volume", "snapshot"))
+# A new volume's source (Cinder's source_volid / snapshot_id / imageRef): a volume, one of its snapshots, or an
+# image (a path on the storage node, a URL it fetches, or with controller: true a file the role copies there).
+SOURCE_KEYS = frozenset(("volume", "snapshot", "image", "format", "checksum", "controller"))
+IMAGE_KEYS = frozenset(("image", "format", "checksum", "controller"))
 # An existing LV to manage (Cinder's manage_existing): its name, where it is (host and backend: the pool
 # <host>@<backend>) and whether it is renamed volume-<name>.
 MANAGE_KEYS = frozenset(("lv", "host", "backend", "rename"))
@@ -248,6 +255,9 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
         if size is None:
             if state == "present" and item.get("source") is None and item.get("manage") is None:
                 errors.append(f"{field}.size: missing; a present volume needs a size such as 10GiB")
+            elif state == "present" and source is not None and source.get("image") is not None:
+                errors.append(f"{field}.size: missing; a volume from an image needs a size (at least the image's "
+                              "virtual size) such as 10GiB")
         else:
             try:
                 size = parse_volume_size(size, field + ".size")
@@ -370,20 +380,29 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
 
 def _validate_source(source, field, name, state, errors):
     """Validate a volume's ``source`` (``{volume: A}`` for a clone, ``{volume: A, snapshot: S}`` for a volume
-    made from A's snapshot S); return ``{"volume", "snapshot"}`` or None (appending messages to ``errors``)."""
+    made from A's snapshot S, ``{image: location, format, checksum, controller}`` for a volume written from an
+    image); return ``{"volume", "snapshot"}`` (an image: ``{"volume": None, "snapshot": None, "image", "format",
+    "checksum", "controller"}``) or None (appending messages to ``errors``)."""
     if source is None:
         return None
     if state in ("absent", "unmanaged"):
         errors.append(f"{field}.source: given for an {state} volume; a source is used only when a volume is created")
         return None
     if not isinstance(source, dict):
-        errors.append(shorten(f"{field}.source: expected {{volume: name}} or {{volume: name, snapshot: name}}, "
-                              f"got {source!r}"))
+        errors.append(shorten(f"{field}.source: expected {{volume: name}}, {{volume: name, snapshot: name}} or "
+                              f"{{image: location}}, got {source!r}"))
         return None
     before = len(errors)
     unknown = sorted(str(k) for k in source if k not in SOURCE_KEYS)
     if unknown:
-        errors.append(f"{field}.source: unknown key(s) {', '.join(unknown)}; allowed: snapshot, volume")
+        errors.append(f"{field}.source: unknown key(s) {', '.join(unknown)}; allowed: "
+                      f"{', '.join(sorted(SOURCE_KEYS))}")
+    if source.get("image") is not None:
+        return _validate_image_source(source, field, errors, before)
+    extra = sorted(k for k in IMAGE_KEYS if source.get(k) is not None)
+    if extra:
+        errors.append(f"{field}.source.{extra[0]}: {source[extra[0]]!r} applies to an image source only "
+                      "(source.image)")
     try:
         validate_volume_name(source.get("volume"), field + ".source.volume")
     except NameError_ as exc:
@@ -433,6 +452,33 @@ def _validate_manage(manage, field, name, errors):
     if len(errors) > before:
         return None
     return {"lv": str(lv), "host": str(manage["host"]), "backend": str(manage["backend"]), "rename": rename}
+
+
+def _validate_image_source(source, field, errors, before):
+    """The image form of ``source`` (``_validate_source``): ``image`` an http(s) URL or an absolute path (on the
+    storage node, or with ``controller: true`` on the controller: the role copies it to the node first),
+    ``format`` raw or qcow2, ``checksum`` ``sha256:<64 hex>``; not with ``volume``/``snapshot``."""
+    given = sorted(k for k in ("volume", "snapshot") if source.get(k) is not None)
+    if given:
+        errors.append(f"{field}.source.{given[0]}: {source[given[0]]!r} is given with image; a volume is made from "
+                      "an image or from a volume, not both")
+    try:
+        location = validate_location(source["image"], field + ".source.image")
+        validate_format(source.get("format"), field + ".source.format")
+        checksum = validate_checksum(source.get("checksum"), field + ".source.checksum")
+    except NameError_ as exc:
+        errors.append(str(exc))
+        return None
+    controller = source.get("controller", False)
+    if not isinstance(controller, bool):
+        errors.append(f"{field}.source.controller: {controller!r} is not a boolean")
+    elif controller and location["url"]:
+        errors.append(f"{field}.source.controller: true takes a path on the controller, not the URL "
+                      f"{source['image']!r} (a URL is fetched by the storage node: drop controller)")
+    if len(errors) > before:
+        return None
+    return {"volume": None, "snapshot": None, "image": str(source["image"]), "format": source.get("format"),
+            "checksum": None if checksum is None else "sha256:" + checksum, "controller": controller}
 
 
 def _validate_snapshots(snapshots, field, state, size, hosts, errors):
