@@ -70,6 +70,18 @@ options:
     description: Storage hosts removed for good; their ledger entries are dropped.
     type: list
     elements: str
+  groups:
+    description:
+      - "C(blockstore_groups): groups of volumes and their group snapshots (Cinder's generic volume groups,
+        C(cinder/volume/manager.py) C(create_group_snapshot)). Each group snapshot becomes a snapshot of every
+        member, planned as the members' own snapshots are (capacity, quotas, revert and delete rules), marked with
+        its group; the plan's C(groups) key lists them per group with the members' hosts and the consumers to
+        freeze. Refused before any change: an unknown or absent volume, a volume in two groups, a group snapshot
+        name one of its volumes lists among its own snapshots, a member on an V(nfs) backend or on a storage host
+        that did not report, an existing snapshot of the name that is not the group's."
+    type: list
+    elements: dict
+    version_added: 0.3.0
   quotas:
     description:
       - C(blockstore_quotas) (Cinder's C(volumes), C(gigabytes), C(snapshots), per volume type and per project;
@@ -113,6 +125,12 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
 )
 from ansible_collections.ember.blockstore.plugins.plugin_utils.attachments import plan_detaches
 from ansible_collections.ember.blockstore.plugins.plugin_utils.clashes import name_clashes
+from ansible_collections.ember.blockstore.plugins.plugin_utils.groups import (
+    expand_volumes,
+    plan_groups,
+    rename_errors,
+    validate_groups,
+)
 from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     PlanRefused,
     final_ledger,
@@ -236,13 +254,15 @@ def _nfs_entries(entries, pools):
 def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consumer_addresses=None,
                     volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
                     allow_partial=False, forget=None, forget_hosts=None, default_availability_zone=None,
-                    quotas=None, consumer_initiators=None, consumer_facts=None):
+                    quotas=None, consumer_initiators=None, consumer_facts=None, groups=None):
     """See DOCUMENTATION."""
     try:
         limits = validate_quotas(quotas, volume_types if isinstance(volume_types, dict) else None)
     except ScheduleError as exc:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(exc.errors)) from None
     problems = _address_errors(consumer_addresses) + _forget_errors(forget, forget_hosts)
+    group_list, group_errors = validate_groups(groups, volumes)
+    problems += group_errors
     if problems:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(problems))
     # NFS volumes: the consumers' loop devices are their attachments (there is no export to read them from).
@@ -264,6 +284,8 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
     if clashes:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(clashes)) from None
     exclude = {name: entry for name, entry in context["unknown"].items() if name in requested}
+    # Group snapshots are planned as snapshots of their members (a copy of the inventory lists them).
+    volumes, injected = expand_volumes(volumes, group_list)
     try:
         result = schedule(volumes, context["pools"], volume_types=volume_types, weight_multiplier=weight_multiplier,
                           default_volume_type=default_volume_type, consumers=consumers,
@@ -274,10 +296,12 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
         if context["missing"]:
             note = ("\n(not considered: the pools of storage host(s) that did not report: %s)"
                     % "; ".join("%s: %s" % item for item in sorted(context["missing"].items())))
-        raise AnsibleFilterError(str(exc) + note) from None
+        raise AnsibleFilterError("\n".join(rename_errors([str(exc)], injected)) + note) from None
     problems = _unaddressed_attachments(volumes, consumer_addresses) + _nfs_entries(result["volumes"], context["pools"])
     if consumer_initiators is not None:
         problems += plan_detaches(result["volumes"], context["pools"], consumer_initiators)
+    section, group_errors = plan_groups(group_list, result, context["pools"], consumer_initiators)
+    problems += group_errors
     if problems:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(problems))
     ledger = context["ledger"]
@@ -291,6 +315,8 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
     over = check_quotas(quota_usage(result, context["pools"]), limits)
     if over:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(over))
+    if groups is not None:
+        result["groups"] = section
     result["hosts"] = {host: {"status": r["status"], "reason": r["reason"]} for host, r in reports.items()}
     result["hosts_ok"] = sorted(h for h, r in reports.items() if r["status"] == "ok")
     result["ledger"] = {"generation": ledger["generation"], "nodes": ledger["nodes"],
