@@ -127,7 +127,9 @@ from ansible_collections.ember.blockstore.plugins.plugin_utils.attachments impor
 from ansible_collections.ember.blockstore.plugins.plugin_utils.clashes import name_clashes
 from ansible_collections.ember.blockstore.plugins.plugin_utils.groups import (
     expand_volumes,
+    freeze_failures,
     plan_groups,
+    plan_lines,
     rename_errors,
     validate_groups,
 )
@@ -423,4 +425,5 @@ class FilterModule:
         return {"plan": blockstore_plan, "ledger_intent_args": ledger_intent_args,
                 "ledger_final_args": ledger_final_args, "report": report, "report_summary": report_summary,
                 "save_plan": save_plan, "check_saved_plan": check_saved_plan,
-                "metrics_textfile": metrics_textfile}
+                "metrics_textfile": metrics_textfile, "freeze_failures": freeze_failures,
+                "group_plan_lines": plan_lines}

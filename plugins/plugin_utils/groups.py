@@ -35,7 +35,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
 from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import validate_snapshot_name
 
 __all__ = ["FIELD", "GROUP_KEYS", "SNAPSHOT_KEYS", "validate_groups", "expand_volumes", "rename_errors",
-           "plan_groups", "FREEZE_TIMEOUT_MAX"]
+           "plan_groups", "FREEZE_TIMEOUT_MAX", "freeze_failures", "plan_lines", "report_lines"]
 
 FIELD = "blockstore_groups"
 GROUP_KEYS = frozenset(("name", "volumes", "snapshots", "freeze", "freeze_timeout", "description"))
@@ -316,3 +316,80 @@ def plan_groups(groups, result, pools, consumer_initiators=None):
                                      "consumers": m["consumers"]} for m in members],
                         "snapshots": snaps, "freeze_consumers": freeze})
     return section, errors
+
+
+def freeze_failures(plan, freeze_results):
+    """The consumers that had something to freeze for the plan's group snapshots (``freeze_consumers``) and whose
+    freeze task did not succeed (``freeze_results``: ``{consumer: registered result}``; failed, unreachable,
+    skipped or missing - a consumer that left the run earlier - all count), sorted."""
+    wanted = {host for group in plan.get("groups") or [] for host in group.get("freeze_consumers") or {}}
+    bad = []
+    for host in sorted(wanted):
+        result = (freeze_results or {}).get(host) or {}
+        if not result or result.get("failed") or result.get("unreachable") or result.get("skipped"):
+            bad.append(host)
+    return bad
+
+
+def plan_lines(plan):
+    """One line per group snapshot of the plan, for the plan's display: ``group <g> snapshot <s>: <action> on
+    <n> volume(s) (<host>: <volumes>; ...), freeze on <consumers> (at most <t> s)``; none without groups."""
+    lines = []
+    for group in plan.get("groups") or []:
+        for snap in group["snapshots"]:
+            hosts = {}
+            for member in snap["members"]:
+                hosts.setdefault(member["host"], []).append("%s (%s)" % (member["volume"], member["action"]))
+            where = "; ".join("%s: %s" % (host, ", ".join(vols)) for host, vols in sorted(hosts.items()))
+            line = "group %s snapshot %s: %s | %s" % (group["name"], snap["name"], snap["action"], where)
+            if snap["action"] == "create":
+                if not group["freeze"]:
+                    line += " | no freeze (crash-consistent)"
+                elif group["freeze_consumers"]:
+                    line += " | freeze on %s for at most %d s" % (", ".join(sorted(group["freeze_consumers"])),
+                                                                 group["freeze_timeout"])
+                else:
+                    line += " | nothing to freeze (no consumer)"
+                if snap.get("partial"):
+                    line += " | some members have it already: the new ones are not of the same point in time"
+            lines.append(line)
+    return lines
+
+
+def report_lines(plan, group_results=None, thaw_results=None, check_mode=False):
+    """``(lines, errors)`` of the report for the plan's group snapshots: per group snapshot what was done (from the
+    snapshot module's results on each storage node, ``group_results``) and per consumer how long it was frozen
+    (``thaw_results``, the thaw task's registered results); errors for members not taken."""
+    lines, errors = [], []
+    taken = {}
+    for host, result in (group_results or {}).items():
+        for item in (result or {}).get("snapshots") or []:
+            if isinstance(item, dict) and item.get("group"):
+                taken[(item.get("volume"), item.get("name"))] = item
+    for group in plan.get("groups") or []:
+        for snap in group["snapshots"]:
+            if snap["action"] != "create":
+                lines.append("group %s snapshot %s: %s" % (group["name"], snap["name"],
+                                                          {"none": "exists" if snap["state"] == "present" else
+                                                           snap["state"]}.get(snap["action"], snap["action"])))
+                continue
+            made = [m for m in snap["members"] if m["action"] != "create" or (m["volume"], snap["name"]) in taken]
+            missing = [m["volume"] for m in snap["members"] if m not in made]
+            if check_mode:
+                state = "would be taken on %d volume(s)" % len(snap["members"])
+            elif missing:
+                state = "NOT taken on %s" % ", ".join(missing)
+                errors.append("group %s snapshot %s was not taken on %s (see the group snapshot tasks)"
+                              % (group["name"], snap["name"], ", ".join(missing)))
+            else:
+                state = "taken on %d volume(s)" % len(snap["members"])
+            lines.append("group %s snapshot %s: %s" % (group["name"], snap["name"], state))
+    for host, result in sorted((thaw_results or {}).items()):
+        if not result or result.get("skipped") or result.get("frozen_at") is None:
+            continue
+        seconds = result.get("frozen_seconds")
+        lines.append("consumer %s: %s frozen %s%s" % (
+            host, ", ".join((result.get("mount_points") or []) + (result.get("maps") or [])) or "nothing",
+            "for %.1f s" % seconds if isinstance(seconds, (int, float)) else "",
+            " (the watchdog thawed at freeze_timeout: not consistent)" if result.get("expired") else ""))
+    return lines, errors
