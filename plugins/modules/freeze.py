@@ -192,6 +192,14 @@ def empty_result(timeout):
                 timeout=timeout, frozen_seconds=None, expired=False, not_frozen=[])
 
 
+def finish(module, result):
+    """``exit_json`` with every result key named."""
+    module.exit_json(changed=result["changed"], frozen=result["frozen"], mount_points=result["mount_points"],
+                     maps=result["maps"], not_attached=result["not_attached"], frozen_at=result["frozen_at"],
+                     timeout=result["timeout"], frozen_seconds=result["frozen_seconds"], expired=result["expired"],
+                     not_frozen=result["not_frozen"])
+
+
 def items_of(plan):
     return [{"volume": p["volume"], "device": p["device"], "mount_points": p["mount_points"],
              "suspended": p["suspend"]} for p in plan]
@@ -208,7 +216,7 @@ def do_freeze(module, freezer, params, result):
                              **result)
         result.update(mount_points=record.get("mount_points") or [], maps=record.get("maps") or [],
                       frozen_at=record.get("frozen_at"), timeout=record.get("timeout"))
-        module.exit_json(**result)
+        finish(module, result)
     disks, missing = {}, []
     if params["volumes"]:
         disks, missing = freezer.disks(params["volumes"], params["target_prefix"])
@@ -216,17 +224,17 @@ def do_freeze(module, freezer, params, result):
         disks[device] = [device]
     result["not_attached"] = missing
     if not disks:
-        module.exit_json(**result)
+        finish(module, result)
     plan, errors = resolve(disks, freezer.lsblk([d for ds in disks.values() for d in ds]))
     if errors:
         module.fail_json(msg="nothing was frozen: " + "; ".join(errors), errors=errors, **result)
     result.update(frozen=items_of(plan), mount_points=sorted({m for p in plan for m in p["mount_points"]}),
                   maps=sorted({p["suspend"] for p in plan if p["suspend"]}), changed=bool(plan))
     if module.check_mode or not plan:
-        module.exit_json(**result)
+        finish(module, result)
     record = freezer.freeze(params["name"], params["owner"], params["timeout"], plan)
     result["frozen_at"] = record["frozen_at"]
-    module.exit_json(**result)
+    finish(module, result)
 
 
 def do_thaw(module, freezer, params, result):
@@ -256,7 +264,7 @@ def do_thaw(module, freezer, params, result):
     if problems:
         module.fail_json(msg="thaw incomplete (the watchdog tries again at its deadline): " + "; ".join(problems),
                          errors=problems, **result)
-    module.exit_json(**result)
+    finish(module, result)
 
 
 def main():
