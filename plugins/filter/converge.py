@@ -21,7 +21,8 @@ def _wrap(func):
 
 
 class FilterModule:
-    """volume_items, snapshot_items, group_snapshot_items, freeze_items, group_snapshots_pending, attachment_items, connect_items, disconnect_items, report_table,
+    """volume_items, snapshot_items, group_snapshot_items, freeze_items, group_snapshots_pending,
+    attachment_items, connect_items, disconnect_items, report_table,
     backup_items."""
 
     def filters(self):

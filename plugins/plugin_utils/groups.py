@@ -362,7 +362,7 @@ def report_lines(plan, group_results=None, thaw_results=None, check_mode=False):
     (``thaw_results``, the thaw task's registered results); errors for members not taken."""
     lines, errors = [], []
     taken = {}
-    for host, result in (group_results or {}).items():
+    for result in (group_results or {}).values():
         for item in (result or {}).get("snapshots") or []:
             if isinstance(item, dict) and item.get("group"):
                 taken[(item.get("volume"), item.get("name"))] = item

@@ -145,7 +145,8 @@ def test_a_consumer_attached_now_but_not_in_the_inventory_is_frozen_too():
 
 def test_all_members_have_it_nothing_to_do():
     snaps = {"db01-data": [("s1", "db", True)], "db02-data": [("s1", "db", True)]}
-    plan = run([group("s1")], gathers_=gathers(gather(with_snapshots(STOR1, snaps)), gather(with_snapshots(STOR2, snaps))))
+    plan = run([group("s1")],
+               gathers_=gathers(gather(with_snapshots(STOR1, snaps)), gather(with_snapshots(STOR2, snaps))))
     assert plan["groups"][0]["snapshots"][0]["action"] == "none"
     assert not _converge.group_snapshots_pending(plan)
     assert _converge.freeze_items(plan, "client1") is None
@@ -203,16 +204,19 @@ def test_revert_to_a_group_snapshot_that_is_not_the_latest_is_refused():
     ([group("s1", members=("nope",))], "blockstore_groups[0].volumes[0]: 'nope' is not a volume of blockstore_volumes"),
     ([group("s1"), dict(group("s2", members=("db02-data",)), name="other")],
      "blockstore_groups[1].volumes[0]: volume db02-data is already in group db (blockstore_groups[0])"),
-    ([group("s1", members=("db01-data", "db01-data"))], "blockstore_groups[0].volumes[1]: volume db01-data is listed twice"),
+    ([group("s1", members=("db01-data", "db01-data"))],
+     "blockstore_groups[0].volumes[1]: volume db01-data is listed twice"),
     ([group("s1", members=())], "blockstore_groups[0].volumes: expected a non-empty list of volume names"),
-    ([group("s1"), group("s2", members=("web01",))], "blockstore_groups[1].name: 'db' is already the name of blockstore_groups[0]"),
+    ([group("s1"), group("s2", members=("web01",))],
+     "blockstore_groups[1].name: 'db' is already the name of blockstore_groups[0]"),
     ([group("s1", freeze_timeout=0)], "blockstore_groups[0].freeze_timeout: 0 is not a whole number of seconds"),
     ([group("s1", freeze_timeout="30")], "blockstore_groups[0].freeze_timeout: '30' is not a whole number"),
     ([group("s1", freeze="yes")], "blockstore_groups[0].freeze: 'yes' is not a boolean"),
     ([group("s1", consistent=True)], "blockstore_groups[0]: unknown key(s) consistent; allowed: description, freeze,"),
     ([group({"name": "S 1"})], "blockstore_groups[0].snapshots[0].name: 'S 1' is not a valid snapshot name"),
     ([group({"name": "s1", "state": "gone"})], "blockstore_groups[0].snapshots[0].state: 'gone' is not one of present"),
-    ([group("s1", "s1")], "blockstore_groups[0].snapshots[1].name: 's1' is already listed as blockstore_groups[0].snapshots[0]"),
+    ([group("s1", "s1")],
+     "blockstore_groups[0].snapshots[1].name: 's1' is already listed as blockstore_groups[0].snapshots[0]"),
     ([group({"name": "a", "state": "reverted"}, {"name": "b", "state": "reverted"})],
      "blockstore_groups[0].snapshots: 2 snapshots with state: reverted"),
     ([dict(group("s1"), name="Bad_Name")], "blockstore_groups[0].name: 'Bad_Name' is not a valid group name"),
