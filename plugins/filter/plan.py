@@ -114,6 +114,10 @@ _value:
       V(ok), V(unreachable), V(failed) or V(damaged), and C(reason)), C(hosts_ok) and C(ledger) (C(generation)
       read, each node's copy in C(nodes), the placements to record before any change in C(intent), and
       C(conflicts)).
+    - With a non-empty O(groups), also C(groups) (per group its C(name), C(freeze), C(freeze_timeout), C(volumes)
+      with their hosts and consumers, C(snapshots) with each group snapshot's C(action) and its members' actions,
+      and C(freeze_consumers)); the members' snapshots of a group snapshot carry C(group) in their volume's
+      C(snapshots).
   type: dict
 """
 
@@ -317,7 +321,7 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
     over = check_quotas(quota_usage(result, context["pools"]), limits)
     if over:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(over))
-    if groups is not None:
+    if group_list:  # an inventory without groups gets the plan it got before
         result["groups"] = section
     result["hosts"] = {host: {"status": r["status"], "reason": r["reason"]} for host, r in reports.items()}
     result["hosts_ok"] = sorted(h for h, r in reports.items() if r["status"] == "ok")

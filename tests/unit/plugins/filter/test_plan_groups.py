@@ -67,9 +67,8 @@ def detached(vols, *names):
 def test_no_groups_plans_exactly_as_before():
     before = blockstore_plan(gathers(), HOSTS, volumes(), volume_types=TYPES, consumers=CONSUMERS)
     after = run([])
-    assert after.pop("groups") == []
     assert after == before
-    assert "groups" not in before
+    assert "groups" not in after
     assert not _converge.group_snapshots_pending(before)
     assert plan_lines(before) == []
 
