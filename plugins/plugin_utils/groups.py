@@ -78,8 +78,8 @@ def validate_groups(groups, volumes):
         before = len(errors)
         unknown = sorted(str(k) for k in group if k not in GROUP_KEYS)
         if unknown:
-            errors.append("%s: unknown key(s) %s; allowed: %s" % (field, ", ".join(unknown),
-                                                                 ", ".join(sorted(GROUP_KEYS))))
+            errors.append("%s: unknown key(s) %s; allowed: %s"
+                          % (field, ", ".join(unknown), ", ".join(sorted(GROUP_KEYS))))
         name = group.get("name")
         try:
             validate_volume_name(name, field + ".name")
@@ -103,8 +103,7 @@ def validate_groups(groups, volumes):
         timeout = group.get("freeze_timeout", FREEZE_TIMEOUT_DEFAULT)
         if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= FREEZE_TIMEOUT_MAX:
             errors.append("%s.freeze_timeout: %s is not a whole number of seconds from 1 to %d (how long the "
-                          "consumers' file systems may stay frozen)" % (field, show_value(timeout),
-                                                                          FREEZE_TIMEOUT_MAX))
+                          "consumers' file systems may stay frozen)" % (field, show_value(timeout), FREEZE_TIMEOUT_MAX))
         if len(errors) > before:
             continue
         clean.append({"field": field, "name": name, "volumes": members, "snapshots": snapshots, "freeze": freeze,
@@ -154,8 +153,8 @@ def _snapshots(snapshots, field, members, declared, errors):
         before = len(errors)
         unknown = sorted(str(k) for k in snap if k not in SNAPSHOT_KEYS)
         if unknown:
-            errors.append("%s: unknown key(s) %s; allowed: %s" % (sfield, ", ".join(unknown),
-                                                                 ", ".join(sorted(SNAPSHOT_KEYS))))
+            errors.append("%s: unknown key(s) %s; allowed: %s"
+                          % (sfield, ", ".join(unknown), ", ".join(sorted(SNAPSHOT_KEYS))))
         name = snap.get("name")
         try:
             validate_snapshot_name(name, sfield + ".name")
@@ -346,8 +345,8 @@ def plan_lines(plan):
                 if not group["freeze"]:
                     line += " | no freeze (crash-consistent)"
                 elif group["freeze_consumers"]:
-                    line += " | freeze on %s for at most %d s" % (", ".join(sorted(group["freeze_consumers"])),
-                                                                 group["freeze_timeout"])
+                    consumers = ", ".join(sorted(group["freeze_consumers"]))
+                    line += " | freeze on %s for at most %d s" % (consumers, group["freeze_timeout"])
                 else:
                     line += " | nothing to freeze (no consumer)"
                 if snap.get("partial"):
@@ -369,9 +368,10 @@ def report_lines(plan, group_results=None, thaw_results=None, check_mode=False):
     for group in plan.get("groups") or []:
         for snap in group["snapshots"]:
             if snap["action"] != "create":
-                lines.append("group %s snapshot %s: %s" % (group["name"], snap["name"],
-                                                          {"none": "exists" if snap["state"] == "present" else
-                                                           snap["state"]}.get(snap["action"], snap["action"])))
+                done = snap["action"]
+                if done == "none":
+                    done = "exists" if snap["state"] == "present" else snap["state"]
+                lines.append("group %s snapshot %s: %s" % (group["name"], snap["name"], done))
                 continue
             made = [m for m in snap["members"] if m["action"] != "create" or (m["volume"], snap["name"]) in taken]
             missing = [m["volume"] for m in snap["members"] if m not in made]
