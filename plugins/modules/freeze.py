@@ -111,7 +111,7 @@ frozen:
              sample: /dev/sdb}
     mount_points: {description: Its mounted file systems (frozen with fsfreeze)., type: list, elements: str,
                    sample: [/srv/db]}
-    suspended: {description: The device-mapper map suspended instead (nothing mounted), or null., type: str,
+    suspended: {description: "The device-mapper map suspended instead (nothing mounted), or null.", type: str,
                 sample: null}
 mount_points:
   description: Every mount point frozen or thawed.
