@@ -363,7 +363,7 @@ def report_lines(plan, group_results=None, thaw_results=None, check_mode=False):
     taken = {}
     for result in (group_results or {}).values():
         for item in (result or {}).get("snapshots") or []:
-            if isinstance(item, dict) and item.get("group"):
+            if isinstance(item, dict) and item.get("group") and not item.get("failed"):
                 taken[(item.get("volume"), item.get("name"))] = item
     for group in plan.get("groups") or []:
         for snap in group["snapshots"]:

@@ -275,4 +275,7 @@ def test_report_shows_what_was_taken_and_the_frozen_window():
                   thaw_results=thaw)
     assert "group db snapshot s1: NOT taken on db02-data" in half["groups"]
     assert "group db snapshot s1 was not taken on db02-data (see the group snapshot tasks)" in half["errors"]
+    failed_item = {"stor1": taken["stor1"],
+                   "stor2": {"failed": True, "snapshots": [dict(taken["stor2"]["snapshots"][0], failed=True)]}}
+    assert "group db snapshot s1: NOT taken on db02-data" in report(plan, group_results=failed_item)["groups"]
     assert report(plan, check_mode=True)["groups"] == ["group db snapshot s1: would be taken on 2 volume(s)"]
