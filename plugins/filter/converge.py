@@ -21,13 +21,14 @@ def _wrap(func):
 
 
 class FilterModule:
-    """volume_items, snapshot_items, group_snapshot_items, freeze_items, group_snapshots_pending,
+    """volume_items, manage_lvs, snapshot_items, group_snapshot_items, freeze_items, group_snapshots_pending,
     attachment_items, connect_items, disconnect_items, report_table,
     backup_items."""
 
     def filters(self):
         return {
             "volume_items": _wrap(_converge.volume_items),
+            "manage_lvs": _wrap(_converge.manage_lvs),
             "snapshot_items": _wrap(_converge.snapshot_items),
             "group_snapshot_items": _wrap(_converge.group_snapshot_items),
             "freeze_items": _wrap(_converge.freeze_items),

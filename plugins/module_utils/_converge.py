@@ -18,14 +18,14 @@ from ansible_collections.ember.blockstore.plugins.module_utils._argspec import (
     DEFAULT_MOUNT_OPTIONS,
     DEFAULT_MOUNT_POINT_BASE,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, target_iqn
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, lv_name, target_iqn
 from ansible_collections.ember.blockstore.plugins.module_utils._qos import DEFAULT_CGROUP as DEFAULT_QOS_CGROUP
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import mount_point, volume_file
 
-__all__ = ["volume_items", "snapshot_items", "group_snapshot_items", "freeze_items", "group_snapshots_pending",
-           "attachment_items", "connect_items", "disconnect_items", "format_table", "nfs_connection_info",
-           "is_nfs_entry", "attached_here", "share_hash"]
+__all__ = ["manage_lvs", "volume_items", "snapshot_items", "group_snapshot_items", "freeze_items",
+           "group_snapshots_pending", "attachment_items", "connect_items", "disconnect_items", "format_table",
+           "nfs_connection_info", "is_nfs_entry", "attached_here", "share_hash"]
 
 
 def is_nfs_entry(entry):
@@ -79,11 +79,27 @@ def _in_bytes(num):
     return None if num is None else "%dB" % num
 
 
+def manage_lvs(volumes, host):
+    """The LV names the manage requests of ``volumes`` (``blockstore_volumes``) name on ``host``: each
+    ``manage.lv`` whose ``manage.host`` is ``host``, and ``volume-<name>`` too with ``manage.rename`` (the LV a run
+    renamed before it stopped). Malformed items are skipped (the plan refuses them). Sorted, each name once."""
+    names = set()
+    for item in volumes or []:
+        manage = item.get("manage") if isinstance(item, dict) else None
+        if not isinstance(manage, dict) or manage.get("host") != host or not isinstance(manage.get("lv"), str):
+            continue
+        names.add(manage["lv"])
+        if manage.get("rename") is True and isinstance(item.get("name"), str):
+            names.add(lv_name(item["name"]))
+    return sorted(names)
+
+
 def volume_items(plan, host, pools, phase="present"):
     """Items for the ``volume`` module on ``host``.
 
-    ``phase="present"``: the volumes to create or extend on ``host`` (the facts just read confirm the others,
-    so a host with nothing to change gets no module run). ``phase="absent"``: volumes to delete.
+    ``phase="present"``: the volumes to create, extend or manage on ``host`` (the facts just read confirm the
+    others, so a host with nothing to change gets no module run). ``phase="absent"``: volumes to delete, and to
+    unmanage (after the consumers ran, with the deletes).
     """
     index = _pool_index(pools)
     items = []
@@ -91,7 +107,8 @@ def volume_items(plan, host, pools, phase="present"):
         if entry.get("host") != host:
             continue
         pool = index.get(entry["pool_id"], {})
-        if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend", "update"):
+        if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend", "update",
+                                                                                      "manage"):
             item = {"name": entry["name"], "size": _in_bytes(entry["size_bytes"]), "state": "present",
                     "vg": entry["vg"], "thin_pool": entry.get("thin_pool"),
                     "volume_type": entry.get("volume_type"), "backend": entry.get("backend")}
@@ -100,6 +117,8 @@ def volume_items(plan, host, pools, phase="present"):
                     item[key] = entry[key]
             if entry["action"] == "create" and entry.get("source"):
                 item["source"] = {key: value for key, value in entry["source"].items() if value is not None}
+            if entry["action"] == "manage":
+                item["manage"] = {"lv": entry["manage"]["lv"], "rename": bool(entry["manage"]["rename"])}
             items.append(item)
         elif phase == "absent" and entry["action"] == "delete":
             items.append({"name": entry["name"], "state": "absent", "vg": entry["vg"],
@@ -107,6 +126,9 @@ def volume_items(plan, host, pools, phase="present"):
                           "cascade": bool(entry.get("cascade")),
                           "volume_clear": pool.get("volume_clear", "zero"),
                           "volume_clear_size": _in_bytes(pool.get("volume_clear_size_bytes", 0))})
+        elif phase == "absent" and entry["action"] == "unmanage":
+            items.append({"name": entry["name"], "state": "unmanaged", "vg": entry["vg"],
+                          "thin_pool": entry.get("thin_pool")})
     return items
 
 
@@ -130,7 +152,9 @@ def snapshot_items(plan, host, groups=False):
                 continue
             item = {"name": snap["name"], "volume": entry["name"], "vg": entry["vg"], "state": snap["state"],
                     "force": bool(snap.get("force"))}
-            if snap["action"] == "create" and snap.get("cow_size_bytes") is not None:
+            # Only a COW size the inventory sets: by default the module takes the volume's size when it runs (after
+            # this run's extend: the plan's number), so a check run does not compare it with the unextended volume.
+            if snap["action"] == "create" and snap.get("cow_size_bytes") is not None and snap.get("cow_size_given"):
                 item["cow_size"] = _in_bytes(snap["cow_size_bytes"])
             if snap.get("description") is not None:
                 item["description"] = snap["description"]

@@ -24,7 +24,8 @@ __all__ = [
     "validate_type_name", "tgt_conf_path", "validate_target_prefix", "validate_vg_name", "validate_lv_name",
     "validate_backend_name", "validate_text", "validate_chap_username", "validate_chap_secret", "show_value",
     "is_managed_lv", "is_managed_snapshot", "validate_device_path", "encode_tag_text", "decode_tag_text",
-    "BACKUP_TAG", "BUSY_STATUS_TAGS", "is_backup_base", "GROUP_TAG",
+    "BACKUP_TAG", "BUSY_STATUS_TAGS", "is_backup_base", "OWN_NAME_TAG", "EMBER_TAG_PREFIX", "managed_volume_name",
+    "GROUP_TAG",
 ]
 
 MANAGED_TAG = "ember.blockstore"
@@ -48,6 +49,11 @@ BUSY_STATUS_TAGS = ("ember.status=backing-up", "ember.status=restoring-backup")
 # ``ember.clone=<new volume>`` (no SNAPSHOT_TAG: it is not a snapshot of the snapshot module).
 CLONE_TAG = "ember.clone="
 CLONE_SNAPSHOT_PREFIX = "clone-snap-"
+# A volume managed from an existing LV that keeps its own name (manage without rename; Cinder's manage_existing
+# always renames): MANAGED_TAG, exactly one VOLUME_TAG + <volume> and OWN_NAME_TAG, on an LV not named volume-*.
+OWN_NAME_TAG = "ember.own_name"
+# Every tag of the project starts with this (unmanage removes each such tag of the volume's LV).
+EMBER_TAG_PREFIX = "ember."
 LV_PREFIX = "volume-"
 DEFAULT_TARGET_PREFIX = "iqn.2026-11.io.ember.blockstore:"
 TGT_CONF_DIR = "/etc/tgt/conf.d"
@@ -265,10 +271,23 @@ def validate_chap_secret(value, field="chap_password"):
 
 def is_managed_lv(lv):
     """Whether an LV (``drivers.lvm.parse_lvs`` row) is a volume of this project: it carries both tags,
-    ``ember.blockstore`` and ``ember.volume=<name>``, and is named ``volume-<name>`` for that same name."""
+    ``ember.blockstore`` and ``ember.volume=<name>``, and is named ``volume-<name>`` for that same name; or it is
+    a volume managed under its own name (:func:`managed_volume_name`)."""
     tags = lv.get("tags") or []
     name = volume_name_from_lv(lv.get("name") or "")
-    return bool(name) and MANAGED_TAG in tags and VOLUME_TAG + name in tags
+    if name:
+        return MANAGED_TAG in tags and VOLUME_TAG + name in tags
+    return managed_volume_name(lv) is not None
+
+
+def managed_volume_name(lv):
+    """The volume an LV that kept its own name when it was managed holds (tags ``ember.blockstore``,
+    ``ember.own_name`` and exactly one ``ember.volume=<name>``, the LV not named ``volume-*``), else None."""
+    tags = lv.get("tags") or []
+    if (lv.get("name") or "").startswith(LV_PREFIX) or MANAGED_TAG not in tags or OWN_NAME_TAG not in tags:
+        return None
+    names = [t[len(VOLUME_TAG):] for t in tags if t.startswith(VOLUME_TAG)]
+    return names[0] if len(names) == 1 and is_volume_name(names[0]) else None
 
 
 def is_managed_snapshot(lv, volume):

@@ -229,7 +229,8 @@ def decide(items, lvm_state, exported, field="snapshots", foreign=None, predict_
         vol = lvm_state.volume(vg_name, volume)
         snap = lvm_state.lv(vg_name, lv)
         vg = lvm_state.vgs.get(vg_name)
-        act = dict(item, name=name, volume=volume, lv_name=lv, origin_lv=lv_name(volume), action="none",
+        act = dict(item, name=name, volume=volume, lv_name=lv, action="none",
+                   origin_lv=vol["name"] if vol else lv_name(volume),  # a managed LV may keep its own name
                    thin=bool(vol and vol["pool_lv"]), cow_size_bytes=None,
                    volume_size_bytes=vol["size_bytes"] if vol else None,
                    created_at=_when(snap["time"]) if snap else None, status="available" if snap else "absent",

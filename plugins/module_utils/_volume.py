@@ -45,7 +45,10 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     CLONE_SNAPSHOT_PREFIX,
     CLONE_TAG,
     CREATING_TAG,
+    EMBER_TAG_PREFIX,
+    LV_PREFIX,
     MANAGED_TAG,
+    OWN_NAME_TAG,
     SOURCE_TAG,
     VOLUME_TAG,
     NameError_,
@@ -77,21 +80,29 @@ from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import 
     snapshot_lv_name,
     validate_snapshot_name,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT, Lvm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT, Lvm, lv_usage
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import is_managed_conf, read_file
 
-__all__ = ["ITEM_OPTIONS", "SOURCE_OPTIONS", "decide", "VolumeApplier", "exported_volumes", "source_tag",
-           "recorded_source", "clone_snapshot_name"]
+__all__ = ["ITEM_OPTIONS", "SOURCE_OPTIONS", "MANAGE_OPTIONS", "STATES", "manage_problem", "decide", "VolumeApplier",
+           "exported_volumes", "source_tag", "recorded_source", "clone_snapshot_name"]
 
 SOURCE_OPTIONS = dict(
     volume=dict(type="str", required=True),
     snapshot=dict(type="str"),
 )
 
+# Cinder's manage_existing of the LVM driver: an existing LV of the item's VG becomes the volume.
+MANAGE_OPTIONS = dict(
+    lv=dict(type="str", required=True),
+    rename=dict(type="bool", default=False),
+)
+# unmanaged: Cinder's unmanage (the LV and its data stay, the project's tags go).
+STATES = ["present", "absent", "unmanaged"]
+
 ITEM_OPTIONS = dict(
     name=dict(type="str", required=True),
     size=dict(type="raw"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
+    state=dict(type="str", choices=STATES, default="present"),
     vg=dict(type="str", required=True),
     thin_pool=dict(type="str"),
     volume_type=dict(type="str"),
@@ -103,6 +114,7 @@ ITEM_OPTIONS = dict(
     source=dict(type="dict", options=SOURCE_OPTIONS),
     description=dict(type="str"),
     metadata=dict(type="dict"),
+    manage=dict(type="dict", options=MANAGE_OPTIONS),
 )
 # device-mapper's DM_NAME_LEN is 128: ``<vg>-<lv>`` with ``-`` doubled must fit in 127 characters.
 _DM_NAME_MAX = 127
@@ -186,13 +198,29 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
         seen.add(name)
         vg = lvm_state.vgs.get(item["vg"])
         lv = lvm_state.volume(item["vg"], name)
-        act = dict(item, name=name, lv_name=lv_name(name), action="none", size_bytes=None,
+        here = lv["name"] if lv else lv_name(name)  # a volume managed without rename keeps its LV's name
+        act = dict(item, name=name, lv_name=here, action="none", size_bytes=None,
                    previous_size_bytes=lv["size_bytes"] if lv else None, volume_clear_size_bytes=clear_size,
-                   device="/dev/%s/%s" % (item["vg"], lv_name(name)), exported=exported.get(name),
+                   device="/dev/%s/%s" % (item["vg"], here), exported=exported.get(name),
                    snapshots=[], status="available" if lv else "absent", source=recorded_source(lv),
                    copy_method=None, from_source=False, item_field=where, description=None, metadata={},
                    meta_tags=[], tags_add=[], tags_delete=[])
         act["previous_description"], act["previous_metadata"] = read_meta(lv["tags"] if lv else [])
+        if item["state"] == "unmanaged":
+            error = _decide_unmanage(act, where, lv, lvm_state, foreign)
+            if error:
+                errors.append(error)
+            else:
+                actions.append(act)
+            continue
+        if item["state"] == "present" and item.get("manage") and lv is None:
+            error = _decide_manage(act, where, item["manage"], size, lvm_state, vg) \
+                or _decide_meta(act, where, None, description, metadata)
+            if error:
+                errors.append(error)
+            else:
+                actions.append(act)
+            continue
         if lv and not lv["managed"]:
             errors.append("%s: LV %s/%s exists but is not managed by ember.blockstore (it needs both tags '%s' "
                           "and '%s%s'); refusing to touch it" % (where, item["vg"], lv["name"], MANAGED_TAG,
@@ -310,6 +338,106 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                           "in the run that copies it: extend it in an earlier or a later task"
                           % (act["item_field"], act["source"]["volume"], other["item_field"]))
     return actions, errors
+
+
+def _decide_manage(act, where, manage, size, lvm_state, vg):
+    """Cinder's ``manage_existing`` and ``manage_existing_get_size`` of the LVM driver
+    (``cinder/volume/drivers/lvm.py``) for one item whose volume does not exist yet: the LV ``manage.lv`` of the
+    item's VG becomes the volume. Its size is the LV's exact size in bytes (Cinder rounds it up to whole GiB); a
+    bigger ``size`` extends it after the manage, a smaller one is refused (volumes never shrink). Refused before any
+    change: the LV is missing, carries a tag of the project (``ember.*``), is open (a mount, a holder or a process:
+    ``lv_attr``'s sixth character), is a snapshot or has snapshots, is neither a plain LV nor a thin volume, is not
+    in the item's thin pool (or is thin for a thick item), or is named ``volume-<other volume>``. With ``rename``,
+    an LV ``volume-<name>`` without tags is the one a run renamed and stopped before tagging: it is finished.
+    Sets ``action`` (``manage``), ``managed_lv`` (the LV before the run), ``rename``, ``lv_name`` and ``device``
+    (after the run), ``size_bytes`` and ``previous_size_bytes``; returns an error message or None."""
+    field = where + ".manage"
+    vg_name, name = act["vg"], act["name"]
+    try:
+        wanted = validate_lv_name(manage.get("lv"), field + ".lv")
+    except NameError_ as exc:
+        return str(exc)
+    rename = bool(manage.get("rename"))
+    target = lv_name(name)
+    lv = lvm_state.lv(vg_name, wanted)
+    if lv is None and rename:
+        renamed = lvm_state.lv(vg_name, target)
+        if renamed is not None and not any(t.startswith(EMBER_TAG_PREFIX) for t in renamed["tags"]):
+            lv = renamed  # renamed by a run that stopped before it tagged the LV
+    if lv is None:
+        return ("%s.lv: LV %r not found in volume group %s on this host; nothing to manage"
+                % (field, wanted, vg_name))
+    if lv["name"].startswith(LV_PREFIX) and lv["name"] != target:
+        return ("%s.lv: LV %s/%s is named as the LV of volume %s (volume-<name>); manage it under that name or "
+                "rename it first" % (field, vg_name, lv["name"], lv["name"][len(LV_PREFIX):]))
+    ours = [t for t in lv["tags"] if t.startswith(EMBER_TAG_PREFIX)]
+    if ours:
+        held = next((t[len(VOLUME_TAG):] for t in ours if t.startswith(VOLUME_TAG)), None)
+        return ("%s.lv: LV %s/%s is already managed by ember.blockstore%s (tags: %s); unmanage it first "
+                "(state: unmanaged) to manage it under another name"
+                % (field, vg_name, lv["name"], " as volume %s" % held if held else "", ", ".join(ours)))
+    problem = manage_problem(lv, lvm_state, act.get("thin_pool"))
+    if problem:
+        return "%s.lv: LV %s/%s %s" % (field, vg_name, lv["name"], problem)
+    extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
+    want = round_up(size, extent) if size is not None else lv["size_bytes"]
+    if want < lv["size_bytes"]:
+        return ("%s.size: %s (%s) is smaller than LV %s/%s (%s, %d bytes); volumes never shrink"
+                % (where, show_value(act.get("size")), format_size(want), vg_name, lv["name"],
+                   format_size(lv["size_bytes"]), lv["size_bytes"]))
+    after = target if rename else lv["name"]
+    act.update(action="manage", size_bytes=max(want, lv["size_bytes"]), previous_size_bytes=lv["size_bytes"],
+               managed_lv=lv["name"], rename=rename, lv_name=after, device="/dev/%s/%s" % (vg_name, after),
+               status="available")
+    return None
+
+
+def manage_problem(lv, lvm_state, thin_pool=None):
+    """Why an existing LV cannot become a volume (manage), or None: it is open, a snapshot or the origin of
+    snapshots, not a plain LV or thin volume, or not of the kind of the pool (a thin volume of ``thin_pool``, or
+    a plain LV when ``thin_pool`` is None). ``lv``: a ``drivers.lvm.parse_lvs`` row."""
+    usage = lv_usage(lv, lvm_state)
+    if usage["open"]:
+        return "is open (in use on this host: mounted, held by another device or opened by a process)"
+    if usage["snapshot_of"]:
+        return "is a snapshot of %s; manage the origin, not its snapshots" % usage["snapshot_of"]
+    if usage["snapshots"]:
+        return "has snapshots (%s); remove them first" % ", ".join(usage["snapshots"])
+    if usage["kind"] not in ("linear", "thin"):
+        return "is a %s LV, not a plain LV or a thin volume" % (lv.get("segtype") or usage["kind"])
+    if thin_pool and lv.get("pool_lv") != thin_pool:
+        return ("is %s; the backend's volumes are thin volumes of thin pool %s"
+                % ("thin (pool %s)" % lv["pool_lv"] if lv.get("pool_lv") else "a thick LV", thin_pool))
+    if not thin_pool and lv.get("pool_lv"):
+        return "is a thin volume (pool %s); the backend's volumes are thick LVs" % lv["pool_lv"]
+    return None
+
+
+def _decide_unmanage(act, where, lv, lvm_state, foreign):
+    """Cinder's unmanage: the volume's LV loses every tag of the project (``ember.*``), the LV and its data stay.
+    An LV that is not a volume of the project (already unmanaged) is ``none``. Refused: the volume is exported (a
+    target of ours or a foreign one with its IQN), a backup or restore runs on it, or it has snapshots (each LV
+    whose origin it is, named; Cinder's API refuses to unmanage a volume with snapshots)."""
+    act["status"] = "unmanaged"
+    if lv is None or not lv["managed"]:
+        act.update(action="none", lv_name=act["lv_name"] if lv is None else lv["name"])
+        return None
+    name = act["name"]
+    target = act["exported"] or (foreign or {}).get(name)
+    if target:
+        return ("%s.state: unmanaged: volume %s is exported as %s (in-use); detach it first, Cinder unmanages only "
+                "an available volume" % (where, name, target))
+    busy = _busy(lv)
+    if busy:
+        return "%s.state: unmanaged: volume %s is %s (its tag says so); unmanage it when that has finished" % (
+            where, name, busy)
+    snaps = sorted(s["name"] for s in lvm_state.lvs if s["vg"] == lv["vg"] and s["origin"] == lv["name"])
+    if snaps:
+        return ("%s.state: unmanaged: volume %s has snapshots (%s); delete them first (Cinder does not unmanage a "
+                "volume with snapshots)" % (where, name, ", ".join(snaps)))
+    act.update(action="unmanage", size_bytes=lv["size_bytes"],
+               tags_delete=[t for t in lv["tags"] if t.startswith(EMBER_TAG_PREFIX)])
+    return None
 
 
 def _busy(lv):
@@ -514,6 +642,13 @@ class VolumeApplier:
                     outcomes[id(act)] = exc
             self.lvm.settle()
         for act in actions:
+            if act["action"] in ("manage", "unmanage"):
+                try:
+                    self.manage(act)
+                    outcomes[id(act)] = None
+                except (CommandError, RuntimeError) as exc:
+                    outcomes[id(act)] = exc
+        for act in actions:
             if act["action"] == "create" and act.get("from_source"):
                 try:
                     self.create_from_source(act)
@@ -528,7 +663,7 @@ class VolumeApplier:
                 except (CommandError, RuntimeError) as exc:
                     outcomes[id(act)] = exc
                     break
-            elif act["action"] not in ("create", "extend", "update"):
+            elif act["action"] not in ("create", "extend", "update") and id(act) not in outcomes:
                 outcomes[id(act)] = None
         return [(act, outcomes[id(act)]) for act in actions if id(act) in outcomes]
 
@@ -551,7 +686,7 @@ class VolumeApplier:
                                          extra_tags=act["meta_tags"])]
         commands = []
         if size < act["size_bytes"]:
-            commands.append(self.lvm.extend_args(vg, name, act["size_bytes"]))
+            commands.append(self.lvm.extend_args(vg, name, act["size_bytes"], act["lv_name"]))
         if tags is None:
             add, delete = act["tags_add"], act["tags_delete"]
         else:
@@ -570,6 +705,32 @@ class VolumeApplier:
                 self.lvm.settle()
         elif act["action"] == "delete":
             self.delete(act)
+        elif act["action"] in ("manage", "unmanage"):
+            self.manage(act)
+
+    def manage(self, act):
+        """Manage (``lvrename`` to ``volume-<name>`` when asked, then one ``lvchange --addtag`` with the volume's
+        tags, ``ember.own_name`` when it keeps its name, description and metadata; ``lvextend`` when a bigger size
+        is asked) or unmanage (one ``lvchange --deltag`` of each ``ember.*`` tag) one volume. The LV is read again
+        first: one that was opened since the module decided is not managed (RuntimeError)."""
+        vg = act["vg"]
+        if act["action"] == "unmanage":
+            self.lvm.change_tags(vg, act["lv_name"], delete=act["tags_delete"])
+            return
+        current = self.lvm.state().lv(vg, act["managed_lv"])
+        if current is None:
+            raise RuntimeError("LV %s/%s is gone since the module read it" % (vg, act["managed_lv"]))
+        if lv_usage(current, None)["open"]:
+            raise RuntimeError("LV %s/%s was opened since the module read it (mounted, held or opened by a process): "
+                               "not managed" % (vg, act["managed_lv"]))
+        if act["managed_lv"] != act["lv_name"]:
+            self.lvm.runner.run(Lvm.rename_args(vg, act["managed_lv"], act["lv_name"]))
+        tags = Lvm.tags(act["name"], act.get("volume_type"), act.get("backend"))
+        tags += ([] if act["lv_name"].startswith(LV_PREFIX) else [OWN_NAME_TAG]) + act["meta_tags"]
+        self.lvm.change_tags(vg, act["lv_name"], add=tags)
+        if act["size_bytes"] > act["previous_size_bytes"]:
+            self.lvm.extend(vg, act["name"], act["size_bytes"], act["lv_name"])
+        self.lvm.settle()
 
     def create_from_source(self, act):
         """Create (or, with ``resume``, finish) a volume from its source; ``ember.creating`` is removed last.

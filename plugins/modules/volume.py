@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Manages volumes as LVM logical volumes named C(volume-<name>) and tagged C(ember.blockstore),
     C(ember.volume=<name>), C(ember.type=<volume type>) and C(ember.backend=<backend>); LVs without both the
-    C(ember.blockstore) and the C(ember.volume=<name>) tag are never touched.
+    C(ember.blockstore) and the C(ember.volume=<name>) tag are never touched, except the LV an item's
+    O(volumes[].manage) names (tagged, and renamed when asked).
   - Thick volumes (C(lvcreate --size)) or thin volumes in a thin pool (C(lvcreate --thin --virtualsize)).
     Sizes are rounded up to whole LVM extents, as LVM does, so a repeated run with the same size is a no-op.
   - A bigger size extends the volume (C(lvextend)); a smaller one is an error (volumes are never shrunk).
@@ -47,6 +48,21 @@ description:
     listed are removed (Cinder's C(update_volume_metadata) with C(delete=True)). An existing volume whose
     description or metadata differ is updated (action V(update), one C(lvchange --deltag/--addtag)); a new one
     gets them with its C(lvcreate)."
+  - "O(volumes[].manage) makes an existing LV of O(volumes[].vg) the volume, as Cinder's LVM driver's
+    C(manage_existing) and C(manage_existing_get_size) (C(cinder/volume/drivers/lvm.py)) do, when no volume of that
+    name exists: the volume's size is the LV's exact size in bytes (Cinder rounds it up to whole GiB), a bigger
+    O(volumes[].size) extends it after the manage, a smaller one is an error. With
+    O(volumes[].manage.rename=true) the LV is renamed C(volume-<name>) first (C(lvrename), as Cinder always does);
+    then one C(lvchange --addtag) gives it the volume's tags (and C(ember.own_name) when it keeps its own name:
+    every module finds it by its tags). The LV is read again just before: one that is open now is not managed.
+    Refused before any change: the LV is missing, carries an C(ember.*) tag, is open (C(lv_attr)'s sixth
+    character: mounted, held or opened), is a snapshot or has snapshots, is not a plain LV or thin volume of
+    the item's thin pool (or thick LV without O(volumes[].thin_pool)). Once the volume exists the option is
+    ignored (action V(none))."
+  - "O(volumes[].state=unmanaged) is Cinder's C(unmanage): one C(lvchange --deltag) removes every C(ember.*) tag
+    of the volume's LV (action V(unmanage)); the LV and its data stay, under the name it has. Refused when the
+    volume is exported or has snapshots (each is named). A volume that does not exist (or is unmanaged already) is
+    V(none)."
   - Batch form (O(volumes)) handles many volumes in one module run; the single form (O(name), O(size), ...)
     handles one. Every item is validated and decided before the first change; one bad item changes nothing.
   - "NFS backends (driver V(nfs) in O(backends), as Cinder's NFS driver): an item whose O(volumes[].vg) is one of
@@ -81,7 +97,18 @@ options:
             creation from a source was interrupted (tag C(ember.creating)); with a source it must be at least that
             size (Cinder refuses a smaller one).
         type: raw
-      state: {description: Desired state., type: str, choices: [present, absent], default: present}
+      state: {description: "Desired state; V(unmanaged) removes the project's tags and leaves the LV (Cinder's
+               unmanage).", type: str, choices: [present, absent, unmanaged], default: present}
+      manage:
+        description:
+          - An existing LV of O(volumes[].vg) that becomes the volume when no volume of that name exists (Cinder's
+            C(manage_existing)).
+        type: dict
+        version_added: 0.3.0
+        suboptions:
+          lv: {description: "Name of the LV (in O(volumes[].vg)).", type: str, required: true}
+          rename: {description: "Rename the LV to C(volume-<name>) (as Cinder does); V(false) keeps its name.",
+                   type: bool, default: false}
       vg: {description: "Volume group that holds the volume; for a volume of an V(nfs) backend of O(backends), the
              share (C(server:/export)) that holds its file.", type: str, required: true}
       thin_pool: {description: "Thin pool LV in O(volumes[].vg); omit for a thick volume (and for an V(nfs)
@@ -134,7 +161,8 @@ options:
         version_added: 0.3.0
   name: {description: Single form; see O(volumes)., type: str}
   size: {description: Single form; see O(volumes)., type: raw}
-  state: {description: Single form; see O(volumes)., type: str, choices: [present, absent], default: present}
+  state: {description: Single form; see O(volumes)., type: str, choices: [present, absent, unmanaged],
+          default: present}
   vg: {description: Single form; see O(volumes)., type: str}
   thin_pool: {description: Single form; see O(volumes)., type: str}
   volume_type: {description: Single form; see O(volumes)., type: str}
@@ -151,6 +179,13 @@ options:
       snapshot: {description: Single form; see O(volumes)., type: str}
   description: {description: Single form; see O(volumes)., type: str, version_added: 0.3.0}
   metadata: {description: Single form; see O(volumes)., type: dict, version_added: 0.3.0}
+  manage:
+    description: Single form; see O(volumes).
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      lv: {description: Single form; see O(volumes)., type: str, required: true}
+      rename: {description: Single form; see O(volumes)., type: bool, default: false}
   target_prefix:
     description: IQN prefix of the targets that export volumes (to find a volume's export).
     type: str
@@ -234,6 +269,21 @@ EXAMPLES = r"""
       owner: team-db
       retention: "30"
 
+- name: Manage an existing thick LV as volume legacy-db (it keeps its name), 8 GiB when it is smaller
+  ember.blockstore.volume:
+    name: legacy-db
+    size: 8GiB
+    vg: ember-thick
+    volume_type: bulk
+    manage:
+      lv: legacy_db
+
+- name: Unmanage it again (its tags go; the LV and its data stay)
+  ember.blockstore.volume:
+    name: legacy-db
+    vg: ember-thick
+    state: unmanaged
+
 - name: Delete a volume that is still exported (its target is removed first) and its snapshots
   ember.blockstore.volume:
     name: old-db
@@ -258,15 +308,18 @@ volumes:
     backend: {description: Backend name., type: str, sample: lvm-thin}
     volume_type: {description: Volume type., type: str, sample: fast}
     action: {description: "V(create), V(extend) (its description and metadata are updated too when they differ),
-                           V(update) (only its description or metadata change), V(none), V(delete) or V(absent)
-                           (nothing to delete).", type: str, sample: create}
+                           V(update) (only its description or metadata change), V(none), V(delete), V(absent)
+                           (nothing to delete), V(manage) (an existing LV became the volume) or V(unmanage) (the
+                           project's tags removed).", type: str, sample: create}
     changed: {description: Whether this item changed., type: bool, sample: true}
     size_bytes: {description: Size after the run (extent-rounded); null when deleted or absent., type: int,
                  sample: 10737418240}
     previous_size_bytes: {description: Size before the run; null when it did not exist., type: int,
                           sample: null}
-    status: {description: "V(available), V(in-use) (exported), V(deleted) or V(absent).", type: str,
+    status: {description: "V(available), V(in-use) (exported), V(deleted), V(absent) or V(unmanaged).", type: str,
              sample: available}
+    managed_lv: {description: "The LV a V(manage) made the volume, as it was named before the run; null otherwise.",
+                 type: str, sample: null, version_added: 0.3.0}
     device: {description: Device path on the storage node., type: str, sample: /dev/ember-thin/volume-db01-data}
     source:
       description: "The source of a volume created from one here (O(volumes[].source)), else the source its LV
@@ -348,8 +401,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
 
 RESULT_KEYS = ("name", "lv_name", "vg", "thin_pool", "backend", "volume_type", "action", "changed", "size_bytes",
                "previous_size_bytes", "status", "device", "source", "copy_method", "description", "metadata", "share",
-               "allocation", "wipe", "wiped_bytes", "wipe_method")
-CHANGES = ("create", "extend", "update", "delete")
+               "allocation", "wipe", "wiped_bytes", "wipe_method", "managed_lv")
+CHANGES = ("create", "extend", "update", "delete", "manage", "unmanage")
 
 
 def argument_spec():
@@ -370,12 +423,14 @@ def diff_of(actions):
     diff = {"before": {}, "after": {}}
     for act in actions:
         if act["action"] in CHANGES:
+            before = "unmanaged" if act["action"] == "manage" else "present"
             diff["before"][act["name"]] = {"size_bytes": act["previous_size_bytes"],
-                                           "state": "absent" if act["previous_size_bytes"] is None else "present",
+                                           "state": "absent" if act["previous_size_bytes"] is None else before,
                                            "description": act["previous_description"],
                                            "metadata": act["previous_metadata"]}
             diff["after"][act["name"]] = {"size_bytes": act["size_bytes"],
-                                          "state": "absent" if act["action"] == "delete" else "present",
+                                          "state": {"delete": "absent", "unmanage": "unmanaged"}.get(act["action"],
+                                                                                                     "present"),
                                           "description": act["description"], "metadata": act["metadata"]}
     return diff
 

@@ -4,8 +4,10 @@
 """The report of a converge run, computed from what the modules returned, never from the plan alone.
 
 Statuses are Cinder's (``available``, ``in-use``, ``creating``, ``deleting``, ``error``) plus ``unknown`` for a
-volume on a storage host that did not answer, ``deleted`` and ``absent`` for volumes declared absent, and
-``not in inventory`` for managed volumes the inventory does not list. A status other than the expected one
+volume on a storage host that did not answer, ``deleted`` and ``absent`` for volumes declared absent,
+``unmanaged`` for volumes declared ``state: unmanaged`` (unmanaged by the run, or not managed), and
+``not in inventory`` for managed volumes the inventory does not list. A volume the run managed from an existing
+LV (action ``manage``) is ``available`` or ``in-use`` like any other. A status other than the expected one
 carries its reason (``error: login on client1 failed: ...``).
 """
 
@@ -82,9 +84,16 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
             status, detail = "unknown", entry.get("reason")
         elif action == "absent":
             status = "absent"
+        elif entry["state"] == "unmanaged" and (check_mode or action == "none"):
+            status = "unmanaged"
         elif check_mode:
             status = {"create": "creating", "delete": "deleting"}.get(action) or (
                 "in-use" if entry.get("attachments") else "available")
+        elif action == "unmanage":
+            item = _items(delete_results.get(host), "volumes", "name").get(name)
+            status, detail = _result_status(item, delete_results.get(host), host, "unmanage")
+            if status is None:
+                status = "unmanaged"
         elif action == "delete":
             item = _items(delete_results.get(host), "volumes", "name").get(name)
             status, detail = _result_status(item, delete_results.get(host), host, "delete")
@@ -122,6 +131,8 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
             "state": status, "attached_to": ", ".join(entry.get("attachments") or []) or "-",
             "device": ", ".join(devices) or "-",
         })
+        if action == "manage":  # the LV held its space before the run: only the growth is new in the pool
+            rows[-1]["managed_from_bytes"] = entry.get("current_size_bytes") or 0
     for vol in plan.get("unmanaged", []):
         size = vol.get("size_bytes")
         reason = vol.get("reason") or "not in inventory"
@@ -198,7 +209,7 @@ def pool_usage(rows, pools, facts, extra=None):
     delta = dict(extra or {})
     for row in rows:
         pool_id, name = row.get("pool"), row["volume"]
-        before = (facts.get(name) or {}).get("size_bytes") or 0
+        before = (facts.get(name) or {}).get("size_bytes") or row.get("managed_from_bytes") or 0
         if row["state"] in ("available", "in-use", "creating"):
             after = row.get("size_bytes") or before
         elif row["state"] in ("deleted", "deleting"):
@@ -335,7 +346,7 @@ def summary_lines(report, pools=True):
     """The run's last lines: volumes per status, the hosts that did not report, one line per pool (unless
     ``pools`` is false) and the first 50 errors."""
     counts = report["counts"]
-    order = ["available", "in-use", "creating", "deleting", "deleted", "absent", "error", "unknown",
+    order = ["available", "in-use", "creating", "deleting", "deleted", "absent", "unmanaged", "error", "unknown",
              "not in inventory"]
     parts = ["%d %s" % (counts[s], s) for s in order if counts.get(s)]
     parts += ["%d %s" % (n, s) for s, n in sorted(counts.items()) if s not in order]

@@ -46,7 +46,8 @@ Everything the modules read or write on the host besides commands is redirected 
 (``conf.d/``), the open-iscsi node database (``nodes/``), tgt's targets.conf and systemd drop-in, LVM's metadata
 backups (``lvm-backup/``), iscsid's pid file, the host lock, the consumer's cgroup v2 tree (``cgroup/``, e.g.
 ``cgroup/system.slice/io.max``; set up with ``files``) and the LV devices the backup module reads and writes
-(``dev/<vg>/<lv>``, files set up with ``files``).
+(``dev/<vg>/<lv>``, files set up with ``files``) and the storage node's ``/sys/class/block`` (``sys-class-block/``: the
+holders of an LV that a manage request names).
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ def redirect_host(monkeypatch, root, case, module):
     monkeypatch.setattr(_backend_info, "TARGETS_CONF", str(root / "targets.conf"))
     monkeypatch.setattr(_backend_info, "TGT_DROPIN", str(root / "tgt-dropin.conf"))
     monkeypatch.setattr(_backend_info, "LVM_BACKUP_DIR", str(root / "lvm-backup"))
+    monkeypatch.setattr(_backend_info, "SYS_CLASS_BLOCK", str(root / "sys-class-block"))
     monkeypatch.setattr(iscsiadm, "NODE_DIRS", (str(root / "nodes"),))
     monkeypatch.setattr(_backup, "device_path", lambda vg, lv: str(root / "dev" / vg / lv))
     if hasattr(module, "PID_FILES"):
