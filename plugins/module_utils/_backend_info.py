@@ -13,6 +13,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._argspec import b
 from ansible_collections.ember.blockstore.plugins.module_utils._metadata import read_meta
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
+    GROUP_TAG,
     LV_PREFIX,
     SNAPSHOT_TAG,
     TGT_CONF_DIR,
@@ -153,7 +154,7 @@ def managed_snapshots(lvm_state, vg, lv, thin):
     ``cow_size_bytes`` (a thick snapshot's COW store; None for a thin one), ``reverted`` (the volume was reverted
     to it), ``description``, ``created_at`` (epoch seconds or None) and ``latest`` (no other snapshot of the
     volume is as new or newer, every creation time known: the snapshot module reverts only to that one without
-    ``force``)."""
+    ``force``) and ``group`` (the group snapshot it belongs to, tag ``ember.group=``, or None)."""
     out = []
     for snap in lvm_state.lvs:
         if snap["vg"] != vg or not is_managed_snapshot(snap, lv["volume"]):
@@ -167,7 +168,8 @@ def managed_snapshots(lvm_state, vg, lv, thin):
                     "cow_size_bytes": None if thin else snap["size_bytes"],
                     "reverted": REVERTED_TAG in tags,
                     "description": None if description is None else decode_description(description),
-                    "created_at": snap["time"], "latest": False})
+                    "created_at": snap["time"], "latest": False,
+                    "group": next((t[len(GROUP_TAG):] for t in tags if t.startswith(GROUP_TAG)), None)})
     out.sort(key=lambda item: item["name"])
     for item in out:  # the snapshot module's rule: no other snapshot as new or newer, every time known
         item["latest"] = item["created_at"] is not None and all(
@@ -339,7 +341,7 @@ def _nfs_snapshots(rec):
         out.append({"name": snap, "lv_name": snapshot_file(rec["name"], snap),
                     "volume_size_bytes": entry["volume_size_bytes"], "cow_size_bytes": None,
                     "reverted": bool(entry.get("reverted")), "description": entry.get("description"),
-                    "created_at": entry.get("created_at") or None,
+                    "created_at": entry.get("created_at") or None, "group": None,
                     "latest": all((other.get("sequence") or 0) < mine for name, other in done.items() if name != snap)})
     return out
 

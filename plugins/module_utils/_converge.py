@@ -24,9 +24,9 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.image imp
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import mount_point, volume_file
 
-__all__ = ["manage_lvs", "volume_items", "image_uploads", "module_source", "snapshot_items", "attachment_items",
-           "connect_items", "disconnect_items", "format_table", "nfs_connection_info", "is_nfs_entry", "attached_here",
-           "share_hash"]
+__all__ = ["manage_lvs", "volume_items", "image_uploads", "module_source", "snapshot_items", "group_snapshot_items",
+           "freeze_items", "group_snapshots_pending", "attachment_items", "connect_items", "disconnect_items",
+           "format_table", "nfs_connection_info", "is_nfs_entry", "attached_here", "share_hash"]
 
 
 def is_nfs_entry(entry):
@@ -154,16 +154,23 @@ def volume_items(plan, host, pools, phase="present"):
     return items
 
 
-def snapshot_items(plan, host):
+def snapshot_items(plan, host, groups=False):
     """Items for the ``snapshot`` module on ``host``: the snapshots the plan creates, updates (description),
     deletes or reverts to there (snapshots that are already as the inventory says get no item, so a run that
-    changes nothing runs no snapshot module). The snapshots of a volume being deleted go with it (``cascade``)."""
+    changes nothing runs no snapshot module). The snapshots of a volume being deleted go with it (``cascade``).
+
+    The members' snapshots of a group snapshot (``blockstore_groups``; the plan marks them with ``group``) are
+    created apart, while the consumers are frozen: without ``groups`` their creates are left out, with
+    ``groups=True`` only they are listed (with ``group``). Their deletes, reverts and description updates need no
+    freeze and come in the first list."""
     items = []
     for entry in plan["volumes"]:
         if entry.get("host") != host or entry["state"] != "present":
             continue
         for snap in entry.get("snapshots") or []:
             if snap["action"] not in ("create", "update", "delete", "revert"):
+                continue
+            if (snap["action"] == "create" and snap.get("group") is not None) != bool(groups):
                 continue
             item = {"name": snap["name"], "volume": entry["name"], "vg": entry["vg"], "state": snap["state"],
                     "force": bool(snap.get("force"))}
@@ -173,11 +180,39 @@ def snapshot_items(plan, host):
                 item["cow_size"] = _in_bytes(snap["cow_size_bytes"])
             if snap.get("description") is not None:
                 item["description"] = snap["description"]
+            if snap.get("group") is not None:
+                item["group"] = snap["group"]
             if is_nfs_entry(entry):
                 # The storage node cannot see the consumers' loop devices: the plan says (their gather).
                 item["attached"] = bool(entry.get("nfs_attached"))
             items.append(item)
     return items
+
+
+def group_snapshot_items(plan, host):
+    """The ``snapshot`` module's items on ``host`` for the group snapshots the plan creates (taken while the
+    consumers are frozen): :func:`snapshot_items` with ``groups=True``."""
+    return snapshot_items(plan, host, groups=True)
+
+
+def freeze_items(plan, host):
+    """What the ``freeze`` module freezes on consumer ``host`` before the group snapshots are taken: ``{"volumes":
+    [names], "timeout": seconds}`` (every group with a snapshot to create and ``freeze: true`` that has a volume
+    the consumer is, or is to be, attached to; the shortest ``freeze_timeout`` of them), or None."""
+    volumes, timeouts = [], []
+    for group in plan.get("groups") or []:
+        spot = (group.get("freeze_consumers") or {}).get(host)
+        if spot:
+            volumes.extend(v for v in spot["volumes"] if v not in volumes)
+            timeouts.append(spot["timeout"])
+    if not volumes:
+        return None
+    return {"volumes": volumes, "timeout": min(timeouts)}
+
+
+def group_snapshots_pending(plan):
+    """Whether the plan creates a group snapshot (the role's ``groups`` tasks run only then)."""
+    return any(snap["action"] == "create" for group in plan.get("groups") or [] for snap in group["snapshots"])
 
 
 def _export_current(vol, item, consumers, sessions, portals=None, consumer_facts=None):

@@ -25,7 +25,7 @@ __all__ = [
     "validate_backend_name", "validate_text", "validate_chap_username", "validate_chap_secret", "show_value",
     "is_managed_lv", "is_managed_snapshot", "validate_device_path", "encode_tag_text", "decode_tag_text",
     "BACKUP_TAG", "BUSY_STATUS_TAGS", "is_backup_base", "OWN_NAME_TAG", "EMBER_TAG_PREFIX", "managed_volume_name",
-    "IMAGE_TAG", "IMAGE_SNAPSHOT_PREFIX", "is_image_snapshot",
+    "IMAGE_TAG", "IMAGE_SNAPSHOT_PREFIX", "is_image_snapshot", "GROUP_TAG",
 ]
 
 MANAGED_TAG = "ember.blockstore"
@@ -34,6 +34,8 @@ TYPE_TAG = "ember.type="
 BACKEND_TAG = "ember.backend="
 # A snapshot is the project's when it carries MANAGED_TAG, VOLUME_TAG + <its volume> and SNAPSHOT_TAG + <name>.
 SNAPSHOT_TAG = "ember.snapshot="
+# A snapshot taken as part of a group snapshot (``blockstore_groups``) also carries ``ember.group=<group>``.
+GROUP_TAG = "ember.group="
 # A volume made from a source records it: ``ember.source=<volume>`` (a clone) or ``<volume>+<snapshot>``; while its
 # data is being written it also carries CREATING_TAG (a run that finds it finishes the volume).
 SOURCE_TAG = "ember.source="

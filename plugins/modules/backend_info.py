@@ -256,6 +256,8 @@ pools:
                          sample: 1796025600}
             latest: {description: "Whether no other snapshot of the volume is as new or newer (every creation time
                      known): a revert without C(force) is to this one only.", type: bool, sample: true}
+            group: {description: "The group snapshot (O(ember.blockstore.snapshot#module:snapshots[].group)) it was
+                    taken as part of (tag C(ember.group)), or null.", type: str, sample: db01, version_added: 0.3.0}
         device: {description: "Device path on the storage node (for an V(nfs) volume the path of its file).", type: str,
                  sample: /dev/ember-thin/volume-db01-data}
         description: {description: "The volume's description (C(ember.vdesc) tag, decoded), or null.", type: str,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.ember.blockstore.plugins.module_utils._converge import attached_here
 from ansible_collections.ember.blockstore.plugins.module_utils._size import format_size
+from ansible_collections.ember.blockstore.plugins.plugin_utils.groups import report_lines
 
 __all__ = ["build_report", "summary_lines", "pool_usage", "pool_lines"]
 
@@ -50,7 +51,7 @@ def _result_status(item, result, host, phase):
 
 def build_report(plan, volume_results=None, attachment_results=None, delete_results=None,
                  unexport_results=None, connection_results=None, consumer_facts=None, pools=None,
-                 check_mode=False):
+                 check_mode=False, group_results=None, thaw_results=None):
     """Rows and a summary of the run.
 
     Each ``*_results`` argument maps an inventory host to the result its module task registered (skipped,
@@ -58,7 +59,9 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
     (``creating``, ``deleting``). A run only sends a module the items that need a change; the others are
     confirmed by the facts gathered at the start: ``pools`` (``backend_info`` pools of all storage hosts) and
     ``consumer_facts`` (``{consumer: initiator_info result}``). Returns ``{"rows": [...], "counts":
-    {status: n}, "hosts_failed": {host: reason}, "errors": [str]}``.
+    {status: n}, "hosts_failed": {host: reason}, "errors": [str]}``, plus ``groups`` (lines) when the plan has
+    group snapshots: what was taken (``group_results``: ``{storage host: group snapshot task result}``) and how
+    long each consumer was frozen (``thaw_results``: ``{consumer: thaw task result}``).
     """
     volume_results = volume_results or {}
     attachment_results = attachment_results or {}
@@ -150,8 +153,12 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
             if (result or {}).get("unreachable") and host not in failed:
                 failed[host] = "stopped answering during the %s phase" % phase
     usage = pool_usage(rows, pools or [], facts, snapshot_deltas(plan, rows, facts))
-    return {"rows": rows, "counts": counts, "hosts_failed": failed, "errors": errors,
-            "pools": pool_lines(usage), "pool_usage": usage}
+    out = {"rows": rows, "counts": counts, "hosts_failed": failed, "errors": errors,
+           "pools": pool_lines(usage), "pool_usage": usage}
+    if plan.get("groups"):
+        out["groups"], group_errors = report_lines(plan, group_results, thaw_results, check_mode=check_mode)
+        errors.extend(group_errors)
+    return out
 
 
 _BAR = 30
@@ -351,6 +358,7 @@ def summary_lines(report, pools=True):
         lines.append("storage hosts: all reported")
     if pools:
         lines.extend(report.get("pools") or [])
+    lines.extend(report.get("groups") or [])
     lines.extend(report["errors"][:50])
     if len(report["errors"]) > 50:
         lines.append("... and %d more" % (len(report["errors"]) - 50))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from uthelper import CASES_DIR, all_cases, run_case
 
-MODULES = ["attachment", "attachment_info", "backend_info", "backup", "backup_info", "connection", "image",
+MODULES = ["attachment", "attachment_info", "backend_info", "backup", "backup_info", "connection", "freeze", "image",
            "initiator_info", "ledger", "snapshot", "snapshot_info", "volume", "volume_info"]
 
 

@@ -112,7 +112,8 @@ def with_defaults(options, **values):
 
 def test_every_module_is_checked():
     assert MODULES == ["attachment", "attachment_info", "backend_info", "backup", "backup_info", "connection",
-                       "image", "initiator_info", "ledger", "snapshot", "snapshot_info", "volume", "volume_info"], \
+                       "freeze", "image", "initiator_info", "ledger", "snapshot", "snapshot_info", "volume",
+                       "volume_info"], \
         "a module was added or removed: add its RETURN check to this file"
 
 
@@ -240,6 +241,18 @@ def test_image_result_of_decided_actions(tmp_path):
     documented = contains("image", "images")
     for act in _image_actions(tmp_path):
         assert set(module("image").result_of(act)) == set(documented), act["action"]
+
+
+# --- freeze -----------------------------------------------------------------------------------------------------
+
+def test_freeze_result_keys_are_documented():
+    # Every exit path starts from empty_result (updated in place), so its keys are the module's result keys.
+    assert set(module("freeze").empty_result(30)) - COMMON_RETURN == set(return_doc("freeze"))
+
+
+def test_freeze_item_keys_are_documented():
+    plan = [{"volume": "ga", "device": "/dev/sda", "type": "disk", "mount_points": ["/srv/ga"], "suspend": None}]
+    assert set(module("freeze").items_of(plan)[0]) == set(contains("freeze", "frozen"))
 
 
 # --- backup and backup_info --------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils import (
     _backend_info,
     _backup,
     _connection,
+    _freeze,
     _naming,
     _qos,
     _volume,
@@ -188,6 +189,9 @@ def redirect_host(monkeypatch, root, case, module):
                         lambda real, ignore_holders=(), ignore_openers=(): list(in_use.get(real, [])))
     monkeypatch.setattr(iscsiadm.Iscsiadm, "wait_for_device", lambda self, path, timeout: after.get(path))
     monkeypatch.setattr(_qos, "CGROUP_ROOT", str(root / "cgroup"))
+    # freeze: its state files, and the token of a new freeze (named in the watchdog's command line)
+    monkeypatch.setattr(_freeze, "STATE_DIR", str(root / "freeze"))
+    monkeypatch.setattr(_freeze, "new_token", lambda: "t0")
     # NFS: the mount table and statvfs of the shares (mount points under {tmp}, from the backends'
     # mount_point_base).
     (root / "mountinfo").write_text(case.get("mountinfo") or "")
