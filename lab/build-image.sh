@@ -42,10 +42,12 @@ debootstrap --variant=minbase --include="$pkgs" "$LAB_SUITE" "$rootfs" "$mirror"
 # The backup store's zstd codec (the backup module falls back to zlib without it). Installed with apt in the
 # chroot after debootstrap: listed in --include, debootstrap failed to configure the base packages (five times,
 # naming python3-zstandard) on this mirror; apt-get in the finished chroot installs it in seconds.
-log "apt-get install python3-zstandard"
+# qemu-utils: qemu-img for volumes from images and the image module (not in --include either, for the same reason).
+log "apt-get install python3-zstandard qemu-utils"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
 mount -t proc proc "$rootfs/proc"
-chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-zstandard \
+chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+  python3-zstandard qemu-utils \
   >"$work/apt.log" 2>&1 || { umount "$rootfs/proc"; tail -n 30 "$work/apt.log" >&2; die "apt-get install failed"; }
 umount "$rootfs/proc"
 

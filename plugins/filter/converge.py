@@ -21,13 +21,19 @@ def _wrap(func):
 
 
 class FilterModule:
-    """volume_items, snapshot_items, attachment_items, connect_items, disconnect_items, report_table,
-    backup_items, migration_items."""
+    """volume_items, manage_lvs, image_uploads, snapshot_items, group_snapshot_items, freeze_items,
+    group_snapshots_pending, attachment_items, connect_items, disconnect_items, report_table, backup_items,
+    migration_items."""
 
     def filters(self):
         return {
             "volume_items": _wrap(_converge.volume_items),
+            "manage_lvs": _wrap(_converge.manage_lvs),
+            "image_uploads": _wrap(_converge.image_uploads),
             "snapshot_items": _wrap(_converge.snapshot_items),
+            "group_snapshot_items": _wrap(_converge.group_snapshot_items),
+            "freeze_items": _wrap(_converge.freeze_items),
+            "group_snapshots_pending": _wrap(_converge.group_snapshots_pending),
             "attachment_items": _wrap(_converge.attachment_items),
             "connect_items": _wrap(_converge.connect_items),
             "disconnect_items": _wrap(_converge.disconnect_items),

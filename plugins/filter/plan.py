@@ -70,6 +70,18 @@ options:
     description: Storage hosts removed for good; their ledger entries are dropped.
     type: list
     elements: str
+  groups:
+    description:
+      - "C(blockstore_groups): groups of volumes and their group snapshots (Cinder's generic volume groups,
+        C(cinder/volume/manager.py) C(create_group_snapshot)). Each group snapshot becomes a snapshot of every
+        member, planned as the members' own snapshots are (capacity, quotas, revert and delete rules), marked with
+        its group; the plan's C(groups) key lists them per group with the members' hosts and the consumers to
+        freeze. Refused before any change: an unknown or absent volume, a volume in two groups, a group snapshot
+        name one of its volumes lists among its own snapshots, a member on an V(nfs) backend or on a storage host
+        that did not report, an existing snapshot of the name that is not the group's."
+    type: list
+    elements: dict
+    version_added: 0.3.0
   quotas:
     description:
       - C(blockstore_quotas) (Cinder's C(volumes), C(gigabytes), C(snapshots), per volume type and per project;
@@ -102,6 +114,10 @@ _value:
       V(ok), V(unreachable), V(failed) or V(damaged), and C(reason)), C(hosts_ok) and C(ledger) (C(generation)
       read, each node's copy in C(nodes), the placements to record before any change in C(intent), and
       C(conflicts)).
+    - With a non-empty O(groups), also C(groups) (per group its C(name), C(freeze), C(freeze_timeout), C(volumes)
+      with their hosts and consumers, C(snapshots) with each group snapshot's C(action) and its members' actions,
+      and C(freeze_consumers)); the members' snapshots of a group snapshot carry C(group) in their volume's
+      C(snapshots).
   type: dict
 """
 
@@ -113,6 +129,14 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
 )
 from ansible_collections.ember.blockstore.plugins.plugin_utils.attachments import plan_detaches
 from ansible_collections.ember.blockstore.plugins.plugin_utils.clashes import name_clashes
+from ansible_collections.ember.blockstore.plugins.plugin_utils.groups import (
+    expand_volumes,
+    freeze_failures,
+    plan_groups,
+    plan_lines,
+    rename_errors,
+    validate_groups,
+)
 from ansible_collections.ember.blockstore.plugins.plugin_utils.ledger import (
     PlanRefused,
     final_ledger,
@@ -237,13 +261,15 @@ def _nfs_entries(entries, pools):
 def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consumer_addresses=None,
                     volume_types=None, weight_multiplier=1.0, default_volume_type=None, consumers=None,
                     allow_partial=False, forget=None, forget_hosts=None, default_availability_zone=None,
-                    quotas=None, consumer_initiators=None, consumer_facts=None):
+                    quotas=None, consumer_initiators=None, consumer_facts=None, groups=None):
     """See DOCUMENTATION."""
     try:
         limits = validate_quotas(quotas, volume_types if isinstance(volume_types, dict) else None)
     except ScheduleError as exc:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(exc.errors)) from None
     problems = _address_errors(consumer_addresses) + _forget_errors(forget, forget_hosts)
+    group_list, group_errors = validate_groups(groups, volumes)
+    problems += group_errors
     if problems:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(problems))
     # NFS volumes: the consumers' loop devices are their attachments (there is no export to read them from).
@@ -265,6 +291,8 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
     if clashes:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(clashes)) from None
     exclude = {name: entry for name, entry in context["unknown"].items() if name in requested}
+    # Group snapshots are planned as snapshots of their members (a copy of the inventory lists them).
+    volumes, injected = expand_volumes(volumes, group_list)
     try:
         result = schedule(volumes, context["pools"], volume_types=volume_types, weight_multiplier=weight_multiplier,
                           default_volume_type=default_volume_type, consumers=consumers,
@@ -275,10 +303,12 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
         if context["missing"]:
             note = ("\n(not considered: the pools of storage host(s) that did not report: %s)"
                     % "; ".join("%s: %s" % item for item in sorted(context["missing"].items())))
-        raise AnsibleFilterError(str(exc) + note) from None
+        raise AnsibleFilterError("\n".join(rename_errors([str(exc)], injected)) + note) from None
     problems = _unaddressed_attachments(volumes, consumer_addresses) + _nfs_entries(result["volumes"], context["pools"])
     if consumer_initiators is not None:
         problems += plan_detaches(result["volumes"], context["pools"], consumer_initiators)
+    section, group_errors = plan_groups(group_list, result, context["pools"], consumer_initiators)
+    problems += group_errors
     if problems:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(problems))
     ledger = context["ledger"]
@@ -292,6 +322,8 @@ def blockstore_plan(gathers, storage_hosts, volumes, prepare_errors=None, consum
     over = check_quotas(quota_usage(result, context["pools"]), limits)
     if over:
         raise AnsibleFilterError("The plan is refused, nothing was changed:\n" + "\n".join(over))
+    if group_list:  # an inventory without groups gets the plan it got before
+        result["groups"] = section
     result["hosts"] = {host: {"status": r["status"], "reason": r["reason"]} for host, r in reports.items()}
     result["hosts_ok"] = sorted(h for h, r in reports.items() if r["status"] == "ok")
     result["ledger"] = {"generation": ledger["generation"], "nodes": ledger["nodes"],
@@ -429,4 +461,5 @@ class FilterModule:
         return {"plan": blockstore_plan, "ledger_intent_args": ledger_intent_args,
                 "ledger_final_args": ledger_final_args, "ledger_migration_args": ledger_migration_args,
                 "report": report, "report_summary": report_summary, "save_plan": save_plan,
-                "check_saved_plan": check_saved_plan, "metrics_textfile": metrics_textfile}
+                "check_saved_plan": check_saved_plan, "metrics_textfile": metrics_textfile,
+                "freeze_failures": freeze_failures, "group_plan_lines": plan_lines}

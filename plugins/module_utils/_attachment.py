@@ -179,7 +179,7 @@ def decide(items, lvm_state, live, prefix, read=read_file, field="attachments", 
         target_user, target_secret = mutual
         generated = secret is None
         target_generated = bool(target_user) and target_secret is None
-        backing = "/dev/%s/%s" % (item["vg"], lv_name(name))
+        backing = "/dev/%s/%s" % (item["vg"], lv["name"] if lv else lv_name(name))  # managed LVs may keep theirs
         act.update(backing_store=backing, chap_username=user, chap_password=secret, generated=generated,
                    old_chap_username=(current or {}).get("chap_username"), mutual_chap=bool(target_user),
                    target_chap_username=target_user, target_chap_password=target_secret,

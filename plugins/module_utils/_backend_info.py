@@ -18,6 +18,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._migration import
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
+    GROUP_TAG,
     LV_PREFIX,
     SNAPSHOT_TAG,
     TGT_CONF_DIR,
@@ -40,6 +41,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm impor
     DEFAULT_EXTENT,
     backend_problems,
     block_device_size,
+    lv_usage,
     predict_vg_size,
     thin_pool_size,
 )
@@ -59,13 +61,15 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt impor
 
 __all__ = ["tgt_configured", "read_conf_files", "read_exports", "target_clashes", "lv_clashes", "pool_facts",
            "volume_facts", "live_backing_stores", "managed_snapshots", "backend_configs", "read_vg_backup",
-           "problems_of", "nfs_pool_facts", "nfs_problems", "nfs_pool_id", "read_shares"]
+           "problems_of", "nfs_pool_facts", "nfs_problems", "nfs_pool_id", "read_shares", "manageable_lvs",
+           "read_holders"]
 
 # Paths on the storage node (looked up when used, so the module tests can point them at a temporary directory).
 TARGETS_CONF = "/etc/tgt/targets.conf"
 TGT_DROPIN = "/etc/systemd/system/tgt.service.d/ember-start-offline.conf"
 TGT_INCLUDE = "include /etc/tgt/conf.d/*.conf"
 LVM_BACKUP_DIR = "/etc/lvm/backup"
+SYS_CLASS_BLOCK = "/sys/class/block"
 
 
 def tgt_configured(targets_conf=None, dropin=None):
@@ -155,7 +159,7 @@ def managed_snapshots(lvm_state, vg, lv, thin):
     ``cow_size_bytes`` (a thick snapshot's COW store; None for a thin one), ``reverted`` (the volume was reverted
     to it), ``description``, ``created_at`` (epoch seconds or None) and ``latest`` (no other snapshot of the
     volume is as new or newer, every creation time known: the snapshot module reverts only to that one without
-    ``force``)."""
+    ``force``) and ``group`` (the group snapshot it belongs to, tag ``ember.group=``, or None)."""
     out = []
     for snap in lvm_state.lvs:
         if snap["vg"] != vg or not is_managed_snapshot(snap, lv["volume"]):
@@ -169,7 +173,8 @@ def managed_snapshots(lvm_state, vg, lv, thin):
                     "cow_size_bytes": None if thin else snap["size_bytes"],
                     "reverted": REVERTED_TAG in tags,
                     "description": None if description is None else decode_description(description),
-                    "created_at": snap["time"], "latest": False})
+                    "created_at": snap["time"], "latest": False,
+                    "group": next((t[len(GROUP_TAG):] for t in tags if t.startswith(GROUP_TAG)), None)})
     out.sort(key=lambda item: item["name"])
     for item in out:  # the snapshot module's rule: no other snapshot as new or newer, every time known
         item["latest"] = item["created_at"] is not None and all(
@@ -343,7 +348,7 @@ def _nfs_snapshots(rec):
         out.append({"name": snap, "lv_name": snapshot_file(rec["name"], snap),
                     "volume_size_bytes": entry["volume_size_bytes"], "cow_size_bytes": None,
                     "reverted": bool(entry.get("reverted")), "description": entry.get("description"),
-                    "created_at": entry.get("created_at") or None,
+                    "created_at": entry.get("created_at") or None, "group": None,
                     "latest": all((other.get("sequence") or 0) < mine for name, other in done.items() if name != snap)})
     return out
 
@@ -419,6 +424,26 @@ def nfs_problems(cfg, share, path, state=None, error=None):
     return out
 
 
+def readable_shares(module, nfs, configs, what):
+    """``[(cfg, share, ShareState)]`` of the mounted shares that answered, for the info modules: of the nfs backends
+    among ``configs`` (:func:`read_shares`); each other share is warned about, saying its ``what`` (e.g.
+    "volumes") are not reported."""
+    out = []
+    for cfg, share, _path, share_state, _capacity, error in read_shares(nfs, [c for c in configs
+                                                                              if c["driver"] == "nfs"]):
+        if share_state is None:
+            module.warn("share %s of backend %s: %s; its %s are not reported"
+                        % (share, cfg["name"], error or "not mounted", what))
+            continue
+        out.append((cfg, share, share_state))
+    return out
+
+
+def only_nfs(configs):
+    """Whether ``configs`` are all nfs backends (and there is one): then there is no LVM or tgt to read."""
+    return bool(configs) and all(cfg["driver"] == "nfs" for cfg in configs)
+
+
 def read_shares(nfs, configs):
     """``[(cfg, share, mount point, ShareState or None, capacity or None, error or None)]`` of every share of the
     nfs backends: a share not mounted has no state (nothing is mounted here: an info module changes nothing); a
@@ -439,4 +464,44 @@ def read_shares(nfs, configs):
             except OSError as exc:
                 out.append((cfg, share, path, None, None, "share %s (mounted at %s) cannot be read: %s"
                             % (share, path, exc.strerror or exc)))
+    return out
+
+
+# --- manage requests (Cinder's manage_existing) ----------------------------------------------------------------------
+
+def read_holders(path):
+    """The devices that hold the block device at ``path`` (``/sys/class/block/<dm-N>/holders``: a device-mapper
+    map, an md array or a dm-crypt mapping built on it), sorted; empty when it has none or does not exist."""
+    real = os.path.realpath(path or "")
+    try:
+        return sorted(os.listdir(os.path.join(SYS_CLASS_BLOCK, os.path.basename(real), "holders")))
+    except OSError:
+        return []
+
+
+def manageable_lvs(cfg, lvm_state, names, mounts_of):
+    """What ``backend_info`` reports of the LVs a manage request names (``names``), as each is in the volume group
+    of the LVM backend ``cfg`` (an LV of another VG is not reported here), for the plan to decide the manage before
+    any change (Cinder's ``manage_existing_get_size`` checks the reference the same way). Sorted by name; each:
+    ``name``, ``vg``, ``size_bytes`` (exact, bytes), ``thin`` and ``pool_lv`` (a thin volume and its pool),
+    ``in_pool`` (the LV is of the backend's kind: a thin volume of its thin pool, or a plain LV for a thick
+    backend), ``kind`` (``linear``, ``thin`` or the segment type), ``open`` (``lv_attr``'s sixth character),
+    ``holders`` (sysfs), ``mounted`` (``mounts_of(path)``: the mount points, from findmnt), ``snapshot_of`` (the
+    origin of a snapshot LV), ``snapshots`` (LVs whose origin it is), ``tags`` (all of them), ``managed_as`` (the
+    volume it already is, when it carries the project's tags) and ``path``."""
+    out = []
+    for name in sorted(set(names)):
+        lv = lvm_state.lv(cfg["vg"], name)
+        if lv is None:
+            continue
+        usage = lv_usage(lv, lvm_state)
+        thin = usage["kind"] == "thin"
+        in_pool = (thin and lv["pool_lv"] == cfg.get("thin_pool")) if cfg["driver"] == "lvm_thin" \
+            else usage["kind"] == "linear"
+        path = lv["path"] or "/dev/%s/%s" % (lv["vg"], lv["name"])
+        out.append({"name": lv["name"], "vg": lv["vg"], "size_bytes": lv["size_bytes"], "thin": thin,
+                    "pool_lv": lv["pool_lv"], "in_pool": bool(in_pool), "kind": usage["kind"], "open": usage["open"],
+                    "holders": read_holders(path), "mounted": sorted(mounts_of(path)),
+                    "snapshot_of": usage["snapshot_of"], "snapshots": usage["snapshots"], "tags": list(lv["tags"]),
+                    "managed_as": lv["volume"] if lv["managed"] else None, "path": path})
     return out

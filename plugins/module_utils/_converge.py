@@ -18,13 +18,15 @@ from ansible_collections.ember.blockstore.plugins.module_utils._argspec import (
     DEFAULT_MOUNT_OPTIONS,
     DEFAULT_MOUNT_POINT_BASE,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, target_iqn
+from ansible_collections.ember.blockstore.plugins.module_utils._naming import DEFAULT_TARGET_PREFIX, lv_name, target_iqn
 from ansible_collections.ember.blockstore.plugins.module_utils._qos import DEFAULT_CGROUP as DEFAULT_QOS_CGROUP
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.image import staged_path
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.iscsiadm import normalize_portal
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import mount_point, volume_file
 
-__all__ = ["volume_items", "snapshot_items", "attachment_items", "connect_items", "disconnect_items", "format_table",
-           "nfs_connection_info", "is_nfs_entry", "attached_here", "share_hash"]
+__all__ = ["manage_lvs", "volume_items", "image_uploads", "module_source", "snapshot_items", "group_snapshot_items",
+           "freeze_items", "group_snapshots_pending", "attachment_items", "connect_items", "disconnect_items",
+           "format_table", "nfs_connection_info", "is_nfs_entry", "attached_here", "share_hash"]
 
 
 def is_nfs_entry(entry):
@@ -78,11 +80,48 @@ def _in_bytes(num):
     return None if num is None else "%dB" % num
 
 
+def manage_lvs(volumes, host):
+    """The LV names the manage requests of ``volumes`` (``blockstore_volumes``) name on ``host``: each
+    ``manage.lv`` whose ``manage.host`` is ``host``, and ``volume-<name>`` too with ``manage.rename`` (the LV a run
+    renamed before it stopped). Malformed items are skipped (the plan refuses them). Sorted, each name once."""
+    names = set()
+    for item in volumes or []:
+        manage = item.get("manage") if isinstance(item, dict) else None
+        if not isinstance(manage, dict) or manage.get("host") != host or not isinstance(manage.get("lv"), str):
+            continue
+        names.add(manage["lv"])
+        if manage.get("rename") is True and isinstance(item.get("name"), str):
+            names.add(lv_name(item["name"]))
+    return sorted(names)
+
+
+def module_source(name, source):
+    """A plan entry's ``source`` as the volume module takes it: the keys given; an image with ``controller: true``
+    is read from the staging file the role copied it to (:func:`image_uploads`)."""
+    out = {key: value for key, value in source.items() if value is not None and key != "controller"}
+    if source.get("controller"):
+        out["image"] = staged_path(name, "upload")
+    return out
+
+
+def image_uploads(plan, host):
+    """The controller files the role copies to ``host`` before its volume phase: ``[{"src", "dest", "volume"}]``
+    for the volumes the plan creates there from an image with ``controller: true`` (``dest``: the staging file
+    ``/var/lib/ember-blockstore/images/upload-<volume>``, which the role removes after the volume phase)."""
+    out = []
+    for entry in plan["volumes"]:
+        source = entry.get("source") or {}
+        if entry.get("host") == host and entry["action"] == "create" and source.get("controller"):
+            out.append({"src": source["image"], "dest": staged_path(entry["name"], "upload"), "volume": entry["name"]})
+    return out
+
+
 def volume_items(plan, host, pools, phase="present"):
     """Items for the ``volume`` module on ``host``.
 
-    ``phase="present"``: the volumes to create or extend on ``host`` (the facts just read confirm the others,
-    so a host with nothing to change gets no module run). ``phase="absent"``: volumes to delete.
+    ``phase="present"``: the volumes to create, extend or manage on ``host`` (the facts just read confirm the
+    others, so a host with nothing to change gets no module run). ``phase="absent"``: volumes to delete, and to
+    unmanage (after the consumers ran, with the deletes).
     """
     index = _pool_index(pools)
     items = []
@@ -91,7 +130,8 @@ def volume_items(plan, host, pools, phase="present"):
             continue
         pool = index.get(entry["pool_id"], {})
         if phase == "present" and entry["state"] == "present" and entry["action"] in ("create", "extend", "update",
-                                                                                      "retype"):
+                                                                                      "retype",
+                                                                                      "manage"):
             item = {"name": entry["name"], "size": _in_bytes(entry["size_bytes"]), "state": "present",
                     "vg": entry["vg"], "thin_pool": entry.get("thin_pool"),
                     "volume_type": entry.get("volume_type"), "backend": entry.get("backend")}
@@ -101,7 +141,9 @@ def volume_items(plan, host, pools, phase="present"):
                 if entry.get(key) is not None:
                     item[key] = entry[key]
             if entry["action"] == "create" and entry.get("source"):
-                item["source"] = {key: value for key, value in entry["source"].items() if value is not None}
+                item["source"] = module_source(entry["name"], entry["source"])
+            if entry["action"] == "manage":
+                item["manage"] = {"lv": entry["manage"]["lv"], "rename": bool(entry["manage"]["rename"])}
             items.append(item)
         elif phase == "absent" and entry["action"] == "delete":
             items.append({"name": entry["name"], "state": "absent", "vg": entry["vg"],
@@ -109,13 +151,21 @@ def volume_items(plan, host, pools, phase="present"):
                           "cascade": bool(entry.get("cascade")),
                           "volume_clear": pool.get("volume_clear", "zero"),
                           "volume_clear_size": _in_bytes(pool.get("volume_clear_size_bytes", 0))})
+        elif phase == "absent" and entry["action"] == "unmanage":
+            items.append({"name": entry["name"], "state": "unmanaged", "vg": entry["vg"],
+                          "thin_pool": entry.get("thin_pool")})
     return items
 
 
-def snapshot_items(plan, host):
+def snapshot_items(plan, host, groups=False):
     """Items for the ``snapshot`` module on ``host``: the snapshots the plan creates, updates (description),
     deletes or reverts to there (snapshots that are already as the inventory says get no item, so a run that
-    changes nothing runs no snapshot module). The snapshots of a volume being deleted go with it (``cascade``)."""
+    changes nothing runs no snapshot module). The snapshots of a volume being deleted go with it (``cascade``).
+
+    The members' snapshots of a group snapshot (``blockstore_groups``; the plan marks them with ``group``) are
+    created apart, while the consumers are frozen: without ``groups`` their creates are left out, with
+    ``groups=True`` only they are listed (with ``group``). Their deletes, reverts and description updates need no
+    freeze and come in the first list."""
     items = []
     for entry in plan["volumes"]:
         if entry.get("host") != host or entry["state"] != "present":
@@ -123,17 +173,49 @@ def snapshot_items(plan, host):
         for snap in entry.get("snapshots") or []:
             if snap["action"] not in ("create", "update", "delete", "revert"):
                 continue
+            if (snap["action"] == "create" and snap.get("group") is not None) != bool(groups):
+                continue
             item = {"name": snap["name"], "volume": entry["name"], "vg": entry["vg"], "state": snap["state"],
                     "force": bool(snap.get("force"))}
-            if snap["action"] == "create" and snap.get("cow_size_bytes") is not None:
+            # Only a COW size the inventory sets: by default the module takes the volume's size when it runs (after
+            # this run's extend: the plan's number), so a check run does not compare it with the unextended volume.
+            if snap["action"] == "create" and snap.get("cow_size_bytes") is not None and snap.get("cow_size_given"):
                 item["cow_size"] = _in_bytes(snap["cow_size_bytes"])
             if snap.get("description") is not None:
                 item["description"] = snap["description"]
+            if snap.get("group") is not None:
+                item["group"] = snap["group"]
             if is_nfs_entry(entry):
                 # The storage node cannot see the consumers' loop devices: the plan says (their gather).
                 item["attached"] = bool(entry.get("nfs_attached"))
             items.append(item)
     return items
+
+
+def group_snapshot_items(plan, host):
+    """The ``snapshot`` module's items on ``host`` for the group snapshots the plan creates (taken while the
+    consumers are frozen): :func:`snapshot_items` with ``groups=True``."""
+    return snapshot_items(plan, host, groups=True)
+
+
+def freeze_items(plan, host):
+    """What the ``freeze`` module freezes on consumer ``host`` before the group snapshots are taken: ``{"volumes":
+    [names], "timeout": seconds}`` (every group with a snapshot to create and ``freeze: true`` that has a volume
+    the consumer is, or is to be, attached to; the shortest ``freeze_timeout`` of them), or None."""
+    volumes, timeouts = [], []
+    for group in plan.get("groups") or []:
+        spot = (group.get("freeze_consumers") or {}).get(host)
+        if spot:
+            volumes.extend(v for v in spot["volumes"] if v not in volumes)
+            timeouts.append(spot["timeout"])
+    if not volumes:
+        return None
+    return {"volumes": volumes, "timeout": min(timeouts)}
+
+
+def group_snapshots_pending(plan):
+    """Whether the plan creates a group snapshot (the role's ``groups`` tasks run only then)."""
+    return any(snap["action"] == "create" for group in plan.get("groups") or [] for snap in group["snapshots"])
 
 
 def _export_current(vol, item, consumers, sessions, portals=None, consumer_facts=None):

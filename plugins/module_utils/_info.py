@@ -148,7 +148,7 @@ def _volume(name, host, lv, facts, status, placement, configs, live):
         "source": decode_description(source) if source else None,
         "attachments": _attachments(facts, live) if facts else [],
         "created_at": iso_utc(lv["time"]) if lv is not None else None,
-        "lv_name": lv_name(name), "device": lv["path"] if lv is not None else None,
+        "lv_name": lv["name"] if lv is not None else lv_name(name), "device": lv["path"] if lv is not None else None,
     }
 
 

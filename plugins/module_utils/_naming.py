@@ -24,7 +24,8 @@ __all__ = [
     "validate_type_name", "tgt_conf_path", "validate_target_prefix", "validate_vg_name", "validate_lv_name",
     "validate_backend_name", "validate_text", "validate_chap_username", "validate_chap_secret", "show_value",
     "is_managed_lv", "is_managed_snapshot", "validate_device_path", "encode_tag_text", "decode_tag_text",
-    "BACKUP_TAG", "BUSY_STATUS_TAGS", "is_backup_base",
+    "BACKUP_TAG", "BUSY_STATUS_TAGS", "is_backup_base", "OWN_NAME_TAG", "EMBER_TAG_PREFIX", "managed_volume_name",
+    "IMAGE_TAG", "IMAGE_SNAPSHOT_PREFIX", "is_image_snapshot", "GROUP_TAG",
 ]
 
 MANAGED_TAG = "ember.blockstore"
@@ -33,6 +34,8 @@ TYPE_TAG = "ember.type="
 BACKEND_TAG = "ember.backend="
 # A snapshot is the project's when it carries MANAGED_TAG, VOLUME_TAG + <its volume> and SNAPSHOT_TAG + <name>.
 SNAPSHOT_TAG = "ember.snapshot="
+# A snapshot taken as part of a group snapshot (``blockstore_groups``) also carries ``ember.group=<group>``.
+GROUP_TAG = "ember.group="
 # A volume made from a source records it: ``ember.source=<volume>`` (a clone) or ``<volume>+<snapshot>``; while its
 # data is being written it also carries CREATING_TAG (a run that finds it finishes the volume).
 SOURCE_TAG = "ember.source="
@@ -45,7 +48,16 @@ BUSY_STATUS_TAGS = ("ember.status=backing-up", "ember.status=restoring-backup")
 # The temporary COW snapshot of a thick clone's source: LV ``clone-snap-<new volume>`` tagged MANAGED_TAG and
 # ``ember.clone=<new volume>`` (no SNAPSHOT_TAG: it is not a snapshot of the snapshot module).
 CLONE_TAG = "ember.clone="
+# The image module's temporary snapshot of a volume it writes to an image: LV ``imgtmp-<volume>+<image>`` tagged
+# MANAGED_TAG, VOLUME_TAG + <volume> and IMAGE_TAG + <image>; a leftover one goes with its volume's delete.
+IMAGE_TAG = "ember.image="
+IMAGE_SNAPSHOT_PREFIX = "imgtmp-"
 CLONE_SNAPSHOT_PREFIX = "clone-snap-"
+# A volume managed from an existing LV that keeps its own name (manage without rename; Cinder's manage_existing
+# always renames): MANAGED_TAG, exactly one VOLUME_TAG + <volume> and OWN_NAME_TAG, on an LV not named volume-*.
+OWN_NAME_TAG = "ember.own_name"
+# Every tag of the project starts with this (unmanage removes each such tag of the volume's LV).
+EMBER_TAG_PREFIX = "ember."
 LV_PREFIX = "volume-"
 DEFAULT_TARGET_PREFIX = "iqn.2026-11.io.ember.blockstore:"
 TGT_CONF_DIR = "/etc/tgt/conf.d"
@@ -263,10 +275,23 @@ def validate_chap_secret(value, field="chap_password"):
 
 def is_managed_lv(lv):
     """Whether an LV (``drivers.lvm.parse_lvs`` row) is a volume of this project: it carries both tags,
-    ``ember.blockstore`` and ``ember.volume=<name>``, and is named ``volume-<name>`` for that same name."""
+    ``ember.blockstore`` and ``ember.volume=<name>``, and is named ``volume-<name>`` for that same name; or it is
+    a volume managed under its own name (:func:`managed_volume_name`)."""
     tags = lv.get("tags") or []
     name = volume_name_from_lv(lv.get("name") or "")
-    return bool(name) and MANAGED_TAG in tags and VOLUME_TAG + name in tags
+    if name:
+        return MANAGED_TAG in tags and VOLUME_TAG + name in tags
+    return managed_volume_name(lv) is not None
+
+
+def managed_volume_name(lv):
+    """The volume an LV that kept its own name when it was managed holds (tags ``ember.blockstore``,
+    ``ember.own_name`` and exactly one ``ember.volume=<name>``, the LV not named ``volume-*``), else None."""
+    tags = lv.get("tags") or []
+    if (lv.get("name") or "").startswith(LV_PREFIX) or MANAGED_TAG not in tags or OWN_NAME_TAG not in tags:
+        return None
+    names = [t[len(VOLUME_TAG):] for t in tags if t.startswith(VOLUME_TAG)]
+    return names[0] if len(names) == 1 and is_volume_name(names[0]) else None
 
 
 def is_managed_snapshot(lv, volume):
@@ -283,6 +308,14 @@ def is_backup_base(lv, volume):
     tags = lv.get("tags") or []
     return MANAGED_TAG in tags and VOLUME_TAG + volume in tags and any(
         t.startswith(BACKUP_TAG) and len(t) > len(BACKUP_TAG) for t in tags)
+
+
+def is_image_snapshot(lv, volume):
+    """Whether an LV is the image module's temporary snapshot of ``volume`` (MANAGED_TAG, VOLUME_TAG + ``volume``,
+    IMAGE_TAG + an image name): the volume's delete removes a leftover one with the volume."""
+    tags = lv.get("tags") or []
+    return MANAGED_TAG in tags and VOLUME_TAG + volume in tags and any(
+        t.startswith(IMAGE_TAG) and len(t) > len(IMAGE_TAG) for t in tags)
 
 
 def lv_name(volume):

@@ -233,6 +233,16 @@ def decide_nfs(item, state, force=False):
     return act
 
 
+def revalidate(path):
+    """Open and close ``path`` on an NFS mount, so the client fetches its attributes (its size) from the server
+    (close-to-open consistency, nfs(5)); returns the size it then has."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
 class NfsConnectionApplier:
     """Runs the decided NFS actions through ``nfs`` (``drivers.nfs.Nfs``: its runner, bounded mount and probe)."""
 
@@ -287,6 +297,11 @@ class NfsConnectionApplier:
     def resize(self, act):
         self.nfs.probe(act["share"], act["mount_point"])
         loop = act["real_device"]
+        # The NFS client may still hold the file's old size in its attribute cache (up to acregmax, 60 s by
+        # default), and losetup --set-capacity takes the size the inode has here: an open() revalidates the
+        # attributes with the server (NFS close-to-open consistency). Found on the lab: the extend of the storage
+        # node's run was not seen by the consumer's set-capacity right after it.
+        revalidate(act["file"])
         self.runner.run(["losetup", "--set-capacity", loop])
         act["size_bytes"] = self._loop_size(loop)
         wanted = act["volume_size_bytes"]

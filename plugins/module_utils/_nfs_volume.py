@@ -185,6 +185,9 @@ def _validate_source(source, where):
         return None
     if not isinstance(source, dict):
         raise NameError_("%s: %s is not a dict with volume (and snapshot)" % (where, show_value(source)))
+    if source.get("image") is not None:
+        raise NameError_("%s.image: %s is given, but a volume of an nfs backend is not made from an image (only LVM "
+                         "backends' volumes are)" % (where, show_value(source["image"])))
     volume = validate_volume_name(source.get("volume"), where + ".volume")
     snapshot = source.get("snapshot")
     if snapshot is not None:

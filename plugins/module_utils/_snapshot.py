@@ -47,6 +47,7 @@ import re
 import time
 
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    GROUP_TAG,
     MANAGED_TAG,
     SNAPSHOT_TAG,
     VOLUME_TAG,
@@ -82,6 +83,7 @@ ITEM_OPTIONS = dict(
     force=dict(type="bool", default=False),
     description=dict(type="str"),
     attached=dict(type="bool", default=False),
+    group=dict(type="str"),
 )
 
 SNAPSHOT_LV_PREFIX = "snap-"
@@ -153,8 +155,10 @@ def _when(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch is not None else None
 
 
-def snapshot_tags(volume, name, volume_size, description=None, reverted=False):
+def snapshot_tags(volume, name, volume_size, description=None, reverted=False, group=None):
     tags = [MANAGED_TAG, VOLUME_TAG + volume, SNAPSHOT_TAG + name, SIZE_TAG + str(volume_size)]
+    if group:
+        tags.append(GROUP_TAG + group)
     if description:
         tags.append(DESCRIPTION_TAG + encode_description(description))
     if reverted:
@@ -183,6 +187,8 @@ def _validate(item, where):
             raise SizeError("%s.cow_size: %s must be greater than zero" % (where, show_value(item["cow_size"])))
     if not isinstance(item.get("force", False), bool):
         raise NameError_("%s.force: %s is not a boolean" % (where, show_value(item.get("force"))))
+    if item.get("group") is not None:
+        validate_volume_name(item["group"], where + ".group")
     return name, volume, cow
 
 
@@ -223,7 +229,8 @@ def decide(items, lvm_state, exported, field="snapshots", foreign=None, predict_
         vol = lvm_state.volume(vg_name, volume)
         snap = lvm_state.lv(vg_name, lv)
         vg = lvm_state.vgs.get(vg_name)
-        act = dict(item, name=name, volume=volume, lv_name=lv, origin_lv=lv_name(volume), action="none",
+        act = dict(item, name=name, volume=volume, lv_name=lv, action="none",
+                   origin_lv=vol["name"] if vol else lv_name(volume),  # a managed LV may keep its own name
                    thin=bool(vol and vol["pool_lv"]), cow_size_bytes=None,
                    volume_size_bytes=vol["size_bytes"] if vol else None,
                    created_at=_when(snap["time"]) if snap else None, status="available" if snap else "absent",
@@ -273,6 +280,13 @@ def _where_of(act, items, field, indexes):
 def _decide_present(act, where, cow, vol, snap, vg, lvm_state):
     name, volume = act["name"], act["volume"]
     if snap is not None:
+        have_group = _tag_value(snap, GROUP_TAG)
+        if act.get("group") is not None and have_group != act["group"]:
+            return ("%s.group: snapshot %s of volume %s exists but %s; refusing to count it as part of group %s "
+                    "(delete it or give the group snapshot another name)"
+                    % (where, name, volume, "belongs to group %s" % have_group if have_group else
+                       "was not taken as part of a group", show_value(act["group"])))
+        act["group"] = have_group
         if cow is not None and act["thin"]:
             return ("%s.cow_size: %s is given, but snapshot %s of volume %s is a thin snapshot (it shares the pool; "
                     "there is no COW size); remove cow_size" % (where, show_value(act["cow_size"]), name, volume))
@@ -393,7 +407,7 @@ class SnapshotApplier:
         if act["action"] == "create":
             self.lvm.create_snapshot(vg, act["origin_lv"], lv,
                                      snapshot_tags(act["volume"], act["name"], act["volume_size_bytes"],
-                                                   act.get("description")),
+                                                   act.get("description"), group=act.get("group")),
                                      None if act["thin"] else act["cow_size_bytes"])
             self.lvm.settle()
         elif act["action"] == "update":
@@ -444,7 +458,9 @@ class SnapshotApplier:
         if left is None:
             self.lvm.create_snapshot(vg, vol, snap,
                                      snapshot_tags(act["volume"], name, volume_lv["size_bytes"],
-                                                   act.get("description"), reverted=True),
+                                                   act.get("description"), reverted=True,
+                                                   group=_tag_value({"tags": act.get("snapshot_tags") or []},
+                                                                    GROUP_TAG)),
                                      None if act["thin"] else act["cow_size_bytes"] or volume_lv["size_bytes"])
         want = [t for t in act["volume_tags"] if not t.startswith(_SNAPSHOT_ONLY) and t != REVERTED_TAG]
         for tag in (MANAGED_TAG, VOLUME_TAG + act["volume"]):

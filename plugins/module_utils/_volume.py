@@ -29,6 +29,8 @@ extends or deletes is refused (create it in an earlier task), so the order of th
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.ember.blockstore.plugins.module_utils._metadata import (
     MAX_TAG_CHARS,
     METADATA_TAG,
@@ -45,12 +47,16 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     CLONE_SNAPSHOT_PREFIX,
     CLONE_TAG,
     CREATING_TAG,
+    EMBER_TAG_PREFIX,
+    LV_PREFIX,
     MANAGED_TAG,
+    OWN_NAME_TAG,
     SOURCE_TAG,
     TYPE_TAG,
     VOLUME_TAG,
     NameError_,
     is_backup_base,
+    is_image_snapshot,
     is_managed_snapshot,
     lv_name,
     show_value,
@@ -78,21 +84,45 @@ from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import 
     snapshot_lv_name,
     validate_snapshot_name,
 )
-from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT, Lvm
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers import image as driver
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.image import (
+    FORMATS,
+    ImageError,
+    QemuImg,
+    short_sha,
+    validate_checksum,
+    validate_format,
+    validate_location,
+)
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import DEFAULT_EXTENT, Lvm, lv_usage
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import is_managed_conf, read_file
 
-__all__ = ["ITEM_OPTIONS", "SOURCE_OPTIONS", "decide", "VolumeApplier", "exported_volumes", "source_tag",
-           "recorded_source", "clone_snapshot_name"]
+__all__ = ["ITEM_OPTIONS", "SOURCE_OPTIONS", "MANAGE_OPTIONS", "STATES", "manage_problem", "decide", "VolumeApplier",
+           "exported_volumes", "source_tag", "recorded_source", "clone_snapshot_name", "image_items", "stage_images",
+           "remove_staged", "IMAGE_SOURCE"]
 
 SOURCE_OPTIONS = dict(
-    volume=dict(type="str", required=True),
+    volume=dict(type="str"),
     snapshot=dict(type="str"),
+    image=dict(type="str"),
+    format=dict(type="str", choices=list(FORMATS)),
+    checksum=dict(type="str"),
 )
+# ``ember.source=image:<first 16 hex digits of the image file's sha256>``: ``:`` is in no volume name.
+IMAGE_SOURCE = "image:"
+
+# Cinder's manage_existing of the LVM driver: an existing LV of the item's VG becomes the volume.
+MANAGE_OPTIONS = dict(
+    lv=dict(type="str", required=True),
+    rename=dict(type="bool", default=False),
+)
+# unmanaged: Cinder's unmanage (the LV and its data stay, the project's tags go).
+STATES = ["present", "absent", "unmanaged"]
 
 ITEM_OPTIONS = dict(
     name=dict(type="str", required=True),
     size=dict(type="raw"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
+    state=dict(type="str", choices=STATES, default="present"),
     vg=dict(type="str", required=True),
     thin_pool=dict(type="str"),
     volume_type=dict(type="str"),
@@ -105,6 +135,7 @@ ITEM_OPTIONS = dict(
     description=dict(type="str"),
     metadata=dict(type="dict"),
     retype=dict(type="bool", default=False),
+    manage=dict(type="dict", options=MANAGE_OPTIONS),
 )
 # device-mapper's DM_NAME_LEN is 128: ``<vg>-<lv>`` with ``-`` doubled must fit in 127 characters.
 _DM_NAME_MAX = 127
@@ -112,16 +143,21 @@ _DM_NAME_MAX = 127
 
 def source_tag(source):
     """The ``ember.source=`` tag of a source dict: ``<volume>`` or ``<volume>+<snapshot>`` (``+`` is in neither
-    name), encoded as snapshot descriptions are."""
+    name), encoded as snapshot descriptions are; an image's: ``image:<first 16 hex digits of its sha256>``."""
+    if source.get("image") is not None or source.get("sha256"):
+        return SOURCE_TAG + IMAGE_SOURCE + short_sha(source["sha256"])
     value = source["volume"] if not source.get("snapshot") else "%s+%s" % (source["volume"], source["snapshot"])
     return SOURCE_TAG + encode_description(value)
 
 
 def recorded_source(lv):
-    """The source an LV records (``{"volume", "snapshot"}``), or None."""
+    """The source an LV records (``{"volume", "snapshot"}``; an image: ``{"volume": None, "snapshot": None,
+    "image": None, "sha256": <16 hex digits>}``), or None."""
     value = next((t[len(SOURCE_TAG):] for t in (lv or {}).get("tags") or [] if t.startswith(SOURCE_TAG)), None)
     if not value:
         return None
+    if value.startswith(IMAGE_SOURCE):
+        return {"volume": None, "snapshot": None, "image": None, "sha256": value[len(IMAGE_SOURCE):]}
     volume, _sep, snapshot = decode_description(value).partition("+")
     return {"volume": volume, "snapshot": snapshot or None}
 
@@ -136,7 +172,8 @@ def _is_clone_snapshot(lv, volume):
     return MANAGED_TAG in tags and CLONE_TAG + volume in tags
 
 
-def decide(items, lvm_state, exported, field="volumes", predict_missing=False, foreign=None, indexes=None):
+def decide(items, lvm_state, exported, field="volumes", predict_missing=False, foreign=None, indexes=None,
+           images=None):
     """Return ``(actions, errors)``.
 
     ``items``: validated option dicts (``ITEM_OPTIONS``). ``lvm_state``: :class:`drivers.lvm.LvmState`.
@@ -152,6 +189,12 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
     ``origin_size_bytes`` (thin: the size the new LV has before its extend), ``temp_snapshot`` and
     ``leftover_temp`` (thick clone). ``indexes``: the position in the module's list of each of ``items`` (the
     volume module gives this function its LVM items only when others are an NFS backend's), for the messages.
+
+    An image source (``source: {image: ...}``): ``images`` is ``{volume name: image}`` of the images the module
+    staged (:func:`stage_images`: ``path``, ``sha256``, ``format``, ``virtual_size_bytes``, or ``error``); a
+    volume without one there is decided without the image's checks (the module decides again once they are
+    staged; check mode with a URL never downloads). Its action has ``copy_method`` ``qemu-img convert``, ``image``
+    (that dict) and ``target_is_zero`` (a new thin LV, or an interrupted one with no data block yet).
     """
     actions, errors = [], []
     if indexes is None:
@@ -188,13 +231,29 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
         seen.add(name)
         vg = lvm_state.vgs.get(item["vg"])
         lv = lvm_state.volume(item["vg"], name)
-        act = dict(item, name=name, lv_name=lv_name(name), action="none", size_bytes=None,
+        here = lv["name"] if lv else lv_name(name)  # a volume managed without rename keeps its LV's name
+        act = dict(item, name=name, lv_name=here, action="none", size_bytes=None,
                    previous_size_bytes=lv["size_bytes"] if lv else None, volume_clear_size_bytes=clear_size,
-                   device="/dev/%s/%s" % (item["vg"], lv_name(name)), exported=exported.get(name),
+                   device="/dev/%s/%s" % (item["vg"], here), exported=exported.get(name),
                    snapshots=[], status="available" if lv else "absent", source=recorded_source(lv),
                    copy_method=None, from_source=False, item_field=where, description=None, metadata={},
                    meta_tags=[], tags_add=[], tags_delete=[])
         act["previous_description"], act["previous_metadata"] = read_meta(lv["tags"] if lv else [])
+        if item["state"] == "unmanaged":
+            error = _decide_unmanage(act, where, lv, lvm_state, foreign)
+            if error:
+                errors.append(error)
+            else:
+                actions.append(act)
+            continue
+        if item["state"] == "present" and item.get("manage") and lv is None:
+            error = _decide_manage(act, where, item["manage"], size, lvm_state, vg) \
+                or _decide_meta(act, where, None, description, metadata)
+            if error:
+                errors.append(error)
+            else:
+                actions.append(act)
+            continue
         if lv and not lv["managed"]:
             errors.append("%s: LV %s/%s exists but is not managed by ember.blockstore (it needs both tags '%s' "
                           "and '%s%s'); refusing to touch it" % (where, item["vg"], lv["name"], MANAGED_TAG,
@@ -206,7 +265,8 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
             snaps = lvm_state.snapshots_of(item["vg"], lv["name"])
             # The backup module's kept bases are not the user's snapshots: they go with the volume (its backups
             # stay in the store), without cascade.
-            act["backup_bases"] = sorted(s["name"] for s in snaps if is_backup_base(s, name))
+            act["backup_bases"] = sorted(s["name"] for s in snaps
+                                         if is_backup_base(s, name) or is_image_snapshot(s, name))
             snaps = [s for s in snaps if s["name"] not in act["backup_bases"]]
             act["snapshots"] = sorted(s["name"] for s in snaps)
             foreign_snapshots = sorted(s["name"] for s in snaps if not is_managed_snapshot(s, name))
@@ -216,6 +276,10 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
             resume = bool(lv and CREATING_TAG in lv["tags"])
             if size is None and source is None and not resume:
                 errors.append("%s.size: required when state is present (volume %s)" % (where, name))
+                continue
+            if size is None and source is not None and source.get("image") is not None and lv is None:
+                errors.append("%s.size: required with an image source (volume %s; at least the image's virtual "
+                              "size)" % (where, name))
                 continue
             if size is not None and size <= 0:
                 errors.append("%s.size: %r must be greater than zero" % (where, item["size"]))
@@ -234,7 +298,12 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                                   % (where, item["vg"], item["thin_pool"]))
                     continue
             extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
-            if lv is None and source is not None:
+            if lv is None and source is not None and source.get("image") is not None:
+                error = _decide_image(act, where, source, round_up(size, extent), images)
+                if error:
+                    errors.append(error)
+                    continue
+            elif lv is None and source is not None:
                 error = _decide_source(act, where, source, size, extent, lvm_state, vg, listed)
                 if error:
                     errors.append(error)
@@ -255,7 +324,7 @@ def decide(items, lvm_state, exported, field="volumes", predict_missing=False, f
                                                     format_size(lv["size_bytes"])))
                     continue
                 if resume:
-                    error = _decide_resume(act, where, lv, want, extent, lvm_state, vg, listed)
+                    error = _decide_resume(act, where, lv, want, extent, lvm_state, vg, listed, source, images)
                     if error:
                         errors.append(error)
                         continue
@@ -333,17 +402,134 @@ def _decide_retype(act, item, lv):
         act["action"] = "update"
 
 
+def _decide_manage(act, where, manage, size, lvm_state, vg):
+    """Cinder's ``manage_existing`` and ``manage_existing_get_size`` of the LVM driver
+    (``cinder/volume/drivers/lvm.py``) for one item whose volume does not exist yet: the LV ``manage.lv`` of the
+    item's VG becomes the volume. Its size is the LV's exact size in bytes (Cinder rounds it up to whole GiB); a
+    bigger ``size`` extends it after the manage, a smaller one is refused (volumes never shrink). Refused before any
+    change: the LV is missing, carries a tag of the project (``ember.*``), is open (a mount, a holder or a process:
+    ``lv_attr``'s sixth character), is a snapshot or has snapshots, is neither a plain LV nor a thin volume, is not
+    in the item's thin pool (or is thin for a thick item), or is named ``volume-<other volume>``. With ``rename``,
+    an LV ``volume-<name>`` without tags is the one a run renamed and stopped before tagging: it is finished.
+    Sets ``action`` (``manage``), ``managed_lv`` (the LV before the run), ``rename``, ``lv_name`` and ``device``
+    (after the run), ``size_bytes`` and ``previous_size_bytes``; returns an error message or None."""
+    field = where + ".manage"
+    vg_name, name = act["vg"], act["name"]
+    try:
+        wanted = validate_lv_name(manage.get("lv"), field + ".lv")
+    except NameError_ as exc:
+        return str(exc)
+    rename = bool(manage.get("rename"))
+    target = lv_name(name)
+    lv = lvm_state.lv(vg_name, wanted)
+    if lv is None and rename:
+        renamed = lvm_state.lv(vg_name, target)
+        if renamed is not None and not any(t.startswith(EMBER_TAG_PREFIX) for t in renamed["tags"]):
+            lv = renamed  # renamed by a run that stopped before it tagged the LV
+    if lv is None:
+        return ("%s.lv: LV %r not found in volume group %s on this host; nothing to manage"
+                % (field, wanted, vg_name))
+    if lv["name"].startswith(LV_PREFIX) and lv["name"] != target:
+        return ("%s.lv: LV %s/%s is named as the LV of volume %s (volume-<name>); manage it under that name or "
+                "rename it first" % (field, vg_name, lv["name"], lv["name"][len(LV_PREFIX):]))
+    ours = [t for t in lv["tags"] if t.startswith(EMBER_TAG_PREFIX)]
+    if ours:
+        held = next((t[len(VOLUME_TAG):] for t in ours if t.startswith(VOLUME_TAG)), None)
+        return ("%s.lv: LV %s/%s is already managed by ember.blockstore%s (tags: %s); unmanage it first "
+                "(state: unmanaged) to manage it under another name"
+                % (field, vg_name, lv["name"], " as volume %s" % held if held else "", ", ".join(ours)))
+    problem = manage_problem(lv, lvm_state, act.get("thin_pool"))
+    if problem:
+        return "%s.lv: LV %s/%s %s" % (field, vg_name, lv["name"], problem)
+    extent = vg["extent_size_bytes"] if vg else DEFAULT_EXTENT
+    want = round_up(size, extent) if size is not None else lv["size_bytes"]
+    if want < lv["size_bytes"]:
+        return ("%s.size: %s (%s) is smaller than LV %s/%s (%s, %d bytes); volumes never shrink"
+                % (where, show_value(act.get("size")), format_size(want), vg_name, lv["name"],
+                   format_size(lv["size_bytes"]), lv["size_bytes"]))
+    after = target if rename else lv["name"]
+    act.update(action="manage", size_bytes=max(want, lv["size_bytes"]), previous_size_bytes=lv["size_bytes"],
+               managed_lv=lv["name"], rename=rename, lv_name=after, device="/dev/%s/%s" % (vg_name, after),
+               status="available")
+    return None
+
+
+def manage_problem(lv, lvm_state, thin_pool=None):
+    """Why an existing LV cannot become a volume (manage), or None: it is open, a snapshot or the origin of
+    snapshots, not a plain LV or thin volume, or not of the kind of the pool (a thin volume of ``thin_pool``, or
+    a plain LV when ``thin_pool`` is None). ``lv``: a ``drivers.lvm.parse_lvs`` row."""
+    usage = lv_usage(lv, lvm_state)
+    if usage["open"]:
+        return "is open (in use on this host: mounted, held by another device or opened by a process)"
+    if usage["snapshot_of"]:
+        return "is a snapshot of %s; manage the origin, not its snapshots" % usage["snapshot_of"]
+    if usage["snapshots"]:
+        return "has snapshots (%s); remove them first" % ", ".join(usage["snapshots"])
+    if usage["kind"] not in ("linear", "thin"):
+        return "is a %s LV, not a plain LV or a thin volume" % (lv.get("segtype") or usage["kind"])
+    if thin_pool and lv.get("pool_lv") != thin_pool:
+        return ("is %s; the backend's volumes are thin volumes of thin pool %s"
+                % ("thin (pool %s)" % lv["pool_lv"] if lv.get("pool_lv") else "a thick LV", thin_pool))
+    if not thin_pool and lv.get("pool_lv"):
+        return "is a thin volume (pool %s); the backend's volumes are thick LVs" % lv["pool_lv"]
+    return None
+
+
+def _decide_unmanage(act, where, lv, lvm_state, foreign):
+    """Cinder's unmanage: the volume's LV loses every tag of the project (``ember.*``), the LV and its data stay.
+    An LV that is not a volume of the project (already unmanaged) is ``none``. Refused: the volume is exported (a
+    target of ours or a foreign one with its IQN), a backup or restore runs on it, or it has snapshots (each LV
+    whose origin it is, named; Cinder's API refuses to unmanage a volume with snapshots)."""
+    act["status"] = "unmanaged"
+    if lv is None or not lv["managed"]:
+        act.update(action="none", lv_name=act["lv_name"] if lv is None else lv["name"])
+        return None
+    name = act["name"]
+    target = act["exported"] or (foreign or {}).get(name)
+    if target:
+        return ("%s.state: unmanaged: volume %s is exported as %s (in-use); detach it first, Cinder unmanages only "
+                "an available volume" % (where, name, target))
+    busy = _busy(lv)
+    if busy:
+        return "%s.state: unmanaged: volume %s is %s (its tag says so); unmanage it when that has finished" % (
+            where, name, busy)
+    snaps = sorted(s["name"] for s in lvm_state.lvs if s["vg"] == lv["vg"] and s["origin"] == lv["name"])
+    if snaps:
+        return ("%s.state: unmanaged: volume %s has snapshots (%s); delete them first (Cinder does not unmanage a "
+                "volume with snapshots)" % (where, name, ", ".join(snaps)))
+    act.update(action="unmanage", size_bytes=lv["size_bytes"],
+               tags_delete=[t for t in lv["tags"] if t.startswith(EMBER_TAG_PREFIX)])
+    return None
+
+
 def _busy(lv):
     """What a running backup or restore says of the LV (``backing-up``, ``restoring-backup``), or None."""
     return next((t.split("=", 1)[1] for t in lv["tags"] if t in BUSY_STATUS_TAGS), None)
 
 
 def _validate_source(source, where):
-    """``{"volume", "snapshot"}`` of an item's ``source`` (names validated), or None; raises NameError_."""
+    """``{"volume", "snapshot"}`` of an item's ``source`` (names validated), or for an image ``{"volume": None,
+    "snapshot": None, "image", "url", "path", "format", "checksum"}``, or None; raises NameError_."""
     if source is None:
         return None
     if not isinstance(source, dict):
-        raise NameError_("%s: %s is not a dict with volume (and snapshot)" % (where, show_value(source)))
+        raise NameError_("%s: %s is not a dict with volume (and snapshot), or image" % (where, show_value(source)))
+    if source.get("image") is not None:
+        given = [key for key in ("volume", "snapshot") if source.get(key) is not None]
+        if given:
+            raise NameError_("%s.%s: %s is given with image; a volume is made from an image or from a volume, not "
+                             "both" % (where, given[0], show_value(source[given[0]])))
+        location = validate_location(source["image"], where + ".image")
+        return dict(location, volume=None, snapshot=None, image=source["image"],
+                    format=validate_format(source.get("format"), where + ".format"),
+                    checksum=validate_checksum(source.get("checksum"), where + ".checksum"))
+    for key in ("format", "checksum"):
+        if source.get(key) is not None:
+            raise NameError_("%s.%s: %s applies to an image source only (source.image)"
+                             % (where, key, show_value(source[key])))
+    if source.get("volume") is None:
+        raise NameError_("%s: %s names no volume and no image; give source.volume (a clone or, with snapshot, from "
+                         "a snapshot) or source.image" % (where, show_value(source)))
     volume = validate_volume_name(source.get("volume"), where + ".volume")
     snapshot = source.get("snapshot")
     if snapshot is not None:
@@ -382,6 +568,42 @@ def _decide_meta(act, where, lv, description, metadata):
                tags_delete=[t for t in have if t not in want])
     if lv is not None and act["action"] == "none" and (act["tags_add"] or act["tags_delete"]):
         act["action"] = "update"
+    return None
+
+
+def _decide_image(act, where, source, want, images, existing=None, recorded=None):
+    """A create from an image (or, with ``existing``, the rest of one that was interrupted): the image staged on
+    this node (``images[name]``, :func:`stage_images`) must not be bigger than the volume (Cinder's
+    ``check_virtual_size``), must match ``checksum`` and, for an interrupted one, the recorded sha256 digits
+    (``recorded``). Sets the action's fields; returns an error message or None."""
+    field = where + ".source.image"
+    name = act["name"]
+    if existing is not None:
+        want = max(want, existing["size_bytes"])
+    image = (images or {}).get(name)
+    if image is not None:
+        if image.get("error"):
+            return "%s: %s" % (field, image["error"])
+        if source.get("checksum") and image["sha256"] != source["checksum"]:
+            return ("%s.checksum: image %s has sha256 %s, not %s as given; refusing it"
+                    % (where + ".source", source["image"], image["sha256"], source["checksum"]))
+        if recorded and not image["sha256"].startswith(recorded):
+            values = (field, name, IMAGE_SOURCE, recorded, CREATING_TAG, source["image"], image["sha256"])
+            return ("%s: volume %s is half written from image %s%s (tag %s), but %s has sha256 %s; give the same "
+                    "image, or delete the volume (state: absent)" % values)
+        if image["virtual_size_bytes"] > want:
+            return ("%s: image %s has a virtual size of %s (%d bytes), bigger than volume %s's %s (%d bytes); give a "
+                    "size of at least the image's" % (field, source["image"], format_size(image["virtual_size_bytes"]),
+                                                      image["virtual_size_bytes"], name, format_size(want), want))
+    thin = bool(act.get("thin_pool"))
+    known_zero = thin and (existing is None or existing.get("data_percent") == 0.0)
+    result = {"volume": None, "snapshot": None, "image": source["image"],
+              "sha256": image["sha256"] if image and not image.get("error") else recorded}
+    act.update(action="create", size_bytes=want, status=act["status"] if existing else "available",
+               source=result, from_source=True, resume=existing is not None, source_lv=None,
+               source_size_bytes=image["virtual_size_bytes"] if image else None,
+               origin_size_bytes=existing["size_bytes"] if existing else want, copy_method="qemu-img convert",
+               temp_snapshot=None, leftover_temp=False, image=image, image_source=source, target_is_zero=known_zero)
     return None
 
 
@@ -478,14 +700,21 @@ def _decide_source(act, where, source, size, extent, lvm_state, vg, listed, exis
     return None
 
 
-def _decide_resume(act, where, lv, want, extent, lvm_state, vg, listed):
+def _decide_resume(act, where, lv, want, extent, lvm_state, vg, listed, given=None, images=None):
     """An LV with ``ember.creating``: a create from a source that was interrupted. Thick: the copy is done again
     from the recorded source (which must still be there); thin: the data is already shared, only activation and
-    extend are left (the source is not needed)."""
+    extend are left (the source is not needed). From an image (thick or thin): the item must give the image
+    again (``given``), the same one (its sha256 starts with the recorded digits), and it is written again."""
     source = recorded_source(lv)
     if source is None:
         return ("%s: volume %s carries %s but records no source (%s...); delete it (state: absent) and create "
                 "it again" % (where, act["name"], CREATING_TAG, SOURCE_TAG))
+    if source.get("sha256"):
+        if given is None or given.get("image") is None:
+            return ("%s.source.image: volume %s is half written from image %s%s (tag %s); give that image again as "
+                    "source.image to finish it, or delete it (state: absent)"
+                    % (where, act["name"], IMAGE_SOURCE, source["sha256"], CREATING_TAG))
+        return _decide_image(act, where, given, want, images, existing=lv, recorded=source["sha256"])
     if lv["pool_lv"]:
         act.update(action="create", size_bytes=want, from_source=True, resume=True, source=source, source_lv=None,
                    source_size_bytes=None, origin_size_bytes=lv["size_bytes"], copy_method=None,
@@ -535,6 +764,13 @@ class VolumeApplier:
                     outcomes[id(act)] = exc
             self.lvm.settle()
         for act in actions:
+            if act["action"] in ("manage", "unmanage"):
+                try:
+                    self.manage(act)
+                    outcomes[id(act)] = None
+                except (CommandError, RuntimeError) as exc:
+                    outcomes[id(act)] = exc
+        for act in actions:
             if act["action"] == "create" and act.get("from_source"):
                 try:
                     self.create_from_source(act)
@@ -549,7 +785,7 @@ class VolumeApplier:
                 except (CommandError, RuntimeError) as exc:
                     outcomes[id(act)] = exc
                     break
-            elif act["action"] not in ("create", "extend", "update"):
+            elif act["action"] not in ("create", "extend", "update") and id(act) not in outcomes:
                 outcomes[id(act)] = None
         return [(act, outcomes[id(act)]) for act in actions if id(act) in outcomes]
 
@@ -572,7 +808,7 @@ class VolumeApplier:
                                          extra_tags=act["meta_tags"])]
         commands = []
         if size < act["size_bytes"]:
-            commands.append(self.lvm.extend_args(vg, name, act["size_bytes"]))
+            commands.append(self.lvm.extend_args(vg, name, act["size_bytes"], act["lv_name"]))
         if tags is None:
             add, delete = act["tags_add"], act["tags_delete"]
         else:
@@ -595,6 +831,32 @@ class VolumeApplier:
                 self.lvm.settle()
         elif act["action"] == "delete":
             self.delete(act)
+        elif act["action"] in ("manage", "unmanage"):
+            self.manage(act)
+
+    def manage(self, act):
+        """Manage (``lvrename`` to ``volume-<name>`` when asked, then one ``lvchange --addtag`` with the volume's
+        tags, ``ember.own_name`` when it keeps its name, description and metadata; ``lvextend`` when a bigger size
+        is asked) or unmanage (one ``lvchange --deltag`` of each ``ember.*`` tag) one volume. The LV is read again
+        first: one that was opened since the module decided is not managed (RuntimeError)."""
+        vg = act["vg"]
+        if act["action"] == "unmanage":
+            self.lvm.change_tags(vg, act["lv_name"], delete=act["tags_delete"])
+            return
+        current = self.lvm.state().lv(vg, act["managed_lv"])
+        if current is None:
+            raise RuntimeError("LV %s/%s is gone since the module read it" % (vg, act["managed_lv"]))
+        if lv_usage(current, None)["open"]:
+            raise RuntimeError("LV %s/%s was opened since the module read it (mounted, held or opened by a process): "
+                               "not managed" % (vg, act["managed_lv"]))
+        if act["managed_lv"] != act["lv_name"]:
+            self.lvm.runner.run(Lvm.rename_args(vg, act["managed_lv"], act["lv_name"]))
+        tags = Lvm.tags(act["name"], act.get("volume_type"), act.get("backend"))
+        tags += ([] if act["lv_name"].startswith(LV_PREFIX) else [OWN_NAME_TAG]) + act["meta_tags"]
+        self.lvm.change_tags(vg, act["lv_name"], add=tags)
+        if act["size_bytes"] > act["previous_size_bytes"]:
+            self.lvm.extend(vg, act["name"], act["size_bytes"], act["lv_name"])
+        self.lvm.settle()
 
     def create_from_source(self, act):
         """Create (or, with ``resume``, finish) a volume from its source; ``ember.creating`` is removed last.
@@ -608,7 +870,9 @@ class VolumeApplier:
         vg, lv, name = act["vg"], act["lv_name"], act["name"]
         marks = [source_tag(act["source"]), CREATING_TAG]
         tags = Lvm.tags(name, act.get("volume_type"), act.get("backend")) + marks + act["meta_tags"]
-        if act.get("thin_pool"):
+        if act.get("image_source") is not None:
+            self._write_image(act, marks)
+        elif act.get("thin_pool"):
             if not act["resume"]:
                 self.lvm.create_snapshot(vg, act["source_lv"], lv, tags)
             self.lvm.set_activation_skip(vg, lv, False)
@@ -652,6 +916,28 @@ class VolumeApplier:
             self.lvm.change_tags(vg, lv, delete=[CREATING_TAG])
         self.lvm.settle()
 
+    def _write_image(self, act, marks):
+        """A volume from an image (Cinder's ``copy_image_to_volume``): ``lvcreate`` (thick or thin) with the
+        volume's tags, ``ember.source=image:<digits>`` and ``ember.creating`` (an interrupted one: activated and
+        extended to the size asked), then ``qemu-img convert`` of the staged image onto the LV
+        (``--target-is-zero`` on a thin LV that holds no data block: nothing but the image's data is written).
+        ``ember.creating`` is removed by the caller once the write succeeded."""
+        vg, lv, name = act["vg"], act["lv_name"], act["name"]
+        image = act.get("image")
+        if not image or image.get("error") or not image.get("path"):
+            raise RuntimeError("image %s of volume %s was not staged on this node" % (act["source"]["image"], name))
+        if act["resume"]:
+            self.lvm.activate(vg, lv)
+            if act["size_bytes"] > act["origin_size_bytes"]:
+                self.lvm.extend(vg, name, act["size_bytes"])
+            self.lvm.settle()
+        else:
+            self.lvm.create(vg, name, act["size_bytes"], thin_pool=act.get("thin_pool"),
+                            volume_type=act.get("volume_type"), backend=act.get("backend"),
+                            extra_tags=marks + act["meta_tags"])
+        act["copy_method"] = QemuImg(self.lvm.runner).to_device(image["path"], image["format"], act["device"],
+                                                                target_is_zero=act["target_is_zero"])
+
     def delete(self, act):
         if act["exported"]:
             live = self.tgt.show_if_running()
@@ -673,6 +959,75 @@ class VolumeApplier:
         else:
             act["wipe"] = "none"
         self.lvm.remove(act["vg"], act["lv_name"])
+
+
+def image_items(items, lvm_state):
+    """The items that need their image on this node: present, ``source.image`` given, and their LV missing or
+    carrying ``ember.creating`` (a source is used only at creation)."""
+    out = []
+    for item in items:
+        source = item.get("source")
+        if item.get("state", "present") != "present" or not isinstance(source, dict) or source.get("image") is None:
+            continue
+        if not isinstance(item.get("vg"), str) or not isinstance(item.get("name"), str):
+            continue
+        lv = lvm_state.volume(item["vg"], item["name"])
+        if lv is None or CREATING_TAG in lv["tags"]:
+            out.append(item)
+    return out
+
+
+def stage_images(items, lvm_state, qemu, check_mode, fetch=None):
+    """``{volume name: image}`` for :func:`decide`: each image of :func:`image_items` on this node, with ``path``,
+    ``sha256`` (of the file), ``format``, ``virtual_size_bytes``, ``downloaded`` (a file of the staging directory,
+    to remove after the run), or ``error``. A path is read where it is; a URL is downloaded into
+    ``drivers.image.staged_path(<volume>)`` (``fetch``: :func:`drivers.image.download`), hashed on the way, at
+    most the volume's size plus a tenth and 64 MiB (a qcow2 holds a little metadata); check mode downloads nothing
+    (the URL's image is not checked). ``qemu-img info`` runs only on an image whose checksum matches (or when none
+    is given). Items must have passed :func:`decide` once (their fields are valid)."""
+    fetch = fetch or driver.download
+    images = {}
+    for item in image_items(items, lvm_state):
+        source = item["source"]
+        name = item["name"]
+        location = validate_location(source["image"], "source.image")
+        checksum = validate_checksum(source.get("checksum"), "source.checksum")
+        lv = lvm_state.volume(item["vg"], name)
+        size = parse_volume_size(item["size"]) if item.get("size") is not None else lv["size_bytes"]
+        downloaded = False
+        try:
+            if location["url"]:
+                if check_mode:
+                    continue
+                path = driver.staged_path(name)
+                os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+                sha, _length = fetch(location["url"], path, size + size // 10 + 64 * 1024 * 1024)
+                downloaded = True
+            else:
+                path = location["path"]
+                if check_mode and not os.path.exists(path) and path == driver.staged_path(name, "upload"):
+                    continue  # the role copies a controller's image there, but not in check mode
+                if not os.path.isfile(path):
+                    raise ImageError("%s is not a file on this storage node" % path)
+                sha = driver.sha256_file(path)
+            image = {"path": path, "sha256": sha, "downloaded": downloaded, "format": None,
+                     "virtual_size_bytes": 0}
+            if not checksum or checksum == sha:
+                image.update(qemu.info(path, source.get("format")))
+            images[name] = image
+        except (ImageError, OSError) as exc:
+            images[name] = {"error": str(exc), "path": path if downloaded else None, "downloaded": downloaded}
+    return images
+
+
+def remove_staged(images):
+    """Remove the files :func:`stage_images` downloaded (the role removes the files it copied)."""
+    for image in images.values():
+        if image.get("downloaded") and image.get("path"):
+            try:
+                os.unlink(image["path"])
+            except FileNotFoundError:
+                pass
 
 
 def exported_volumes(names, live, prefix, read=read_file):

@@ -134,6 +134,17 @@ options:
     description: IQN prefix of the targets (to find targets that clash with the project's names).
     type: str
     default: "iqn.2026-11.io.ember.blockstore:"
+  manage_lvs:
+    description:
+      - Names of existing LVs that manage requests of the inventory name on this host (C(blockstore_volumes[].manage),
+        Cinder's C(manage_existing)). Each LVM pool then reports the ones of its volume group in
+        RV(pools[].manageable), tagged or not, so that the plan decides the manage before any change. The C(blockstore)
+        role passes it only when the inventory has manage requests for this host.
+      - Each found LV costs one C(findmnt) run (is it mounted?).
+    type: list
+    elements: str
+    default: []
+    version_added: 0.3.0
 extends_documentation_fragment:
   - ember.blockstore.attributes
   - ember.blockstore.attributes.info_module
@@ -245,6 +256,8 @@ pools:
                          sample: 1796025600}
             latest: {description: "Whether no other snapshot of the volume is as new or newer (every creation time
                      known): a revert without C(force) is to this one only.", type: bool, sample: true}
+            group: {description: "The group snapshot (O(ember.blockstore.snapshot#module:snapshots[].group)) it was
+                    taken as part of (tag C(ember.group)), or null.", type: str, sample: db01, version_added: 0.3.0}
         device: {description: "Device path on the storage node (for an V(nfs) volume the path of its file).", type: str,
                  sample: /dev/ember-thin/volume-db01-data}
         description: {description: "The volume's description (C(ember.vdesc) tag, decoded), or null.", type: str,
@@ -261,6 +274,18 @@ pools:
         V(nfs) pools."
       type: list
       elements: dict
+    manageable:
+      description:
+        - "Only with O(manage_lvs): the LVs it names that are in the pool's volume group (sorted by name), each with
+          C(name), C(vg), C(size_bytes) (exact), C(thin), C(pool_lv), C(in_pool) (a thin volume of the pool's thin
+          pool, or a plain LV for a thick pool), C(kind) (V(linear), V(thin) or LVM's segment type), C(open)
+          (C(lv_attr)'s sixth character, what C(lv_device_open) reports), C(holders) (the devices in its
+          C(/sys/class/block/<dev>/holders)), C(mounted) (its mount points, from C(findmnt)), C(snapshot_of) (the
+          origin of a snapshot LV, else null), C(snapshots) (LVs whose origin it is), C(tags) (every tag),
+          C(managed_as) (the volume it is, when it carries the project's tags, else null) and C(path)."
+      type: list
+      elements: dict
+      returned: when O(manage_lvs) is given
       version_added: 0.3.0
     clashes:
       description: "Names in the project's namespace held by something that is not the project's: C(kind) (C(lv),
@@ -313,6 +338,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._argspec import (
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import (
     backend_configs,
+    manageable_lvs,
     nfs_pool_facts,
     nfs_problems,
     pool_facts,
@@ -327,6 +353,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._ledger import LE
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     DEFAULT_TARGET_PREFIX,
     NameError_,
+    validate_lv_name,
     validate_target_prefix,
     validate_text,
 )
@@ -337,6 +364,12 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm impor
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 
+def mounts_of(runner, path):
+    """The mount points of the block device at ``path`` (``findmnt --source``; exit code 1: none)."""
+    rc, out, _err = runner.run(["findmnt", "--noheadings", "--output", "TARGET", "--source", path], check=False)
+    return [line.strip() for line in out.splitlines() if line.strip()] if rc == 0 else []
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -345,6 +378,7 @@ def main():
             host=dict(type="str", required=True),
             ledger_path=dict(type="path", default=LEDGER_PATH),
             target_prefix=dict(type="str", default=DEFAULT_TARGET_PREFIX),
+            manage_lvs=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -353,6 +387,8 @@ def main():
         validate_text(host, "host", what="host name")
         validate_target_prefix(module.params["target_prefix"])
         configs = backend_configs(module.params["backends"], host)
+        for index, name in enumerate(module.params["manage_lvs"]):
+            validate_lv_name(name, "manage_lvs[%d]" % index)
     except (NameError_, ValueError) as exc:
         module.fail_json(msg=str(exc))
 
@@ -401,6 +437,12 @@ def main():
                                             module.params["target_prefix"], files))
         except SizeError as exc:
             module.fail_json(msg="backend_info on %s: %s" % (host, exc))
+        if module.params["manage_lvs"]:
+            by_name = {cfg["name"]: cfg for cfg in lvm_configs}
+            for pool in pools:
+                if pool["backend"] in by_name:
+                    pool["manageable"] = manageable_lvs(by_name[pool["backend"]], state, module.params["manage_lvs"],
+                                                        lambda path: mounts_of(runner, path))
     module.exit_json(changed=False, pools=pools, problems=problems, ledger=ledger, ledger_error=ledger_error,
                      tgt={"running": running, "configured": configured, "ready": running and configured,
                           "portals": portals})

@@ -46,6 +46,9 @@ description:
     snapshot stays, marked reverted (the same request again changes nothing until a newer snapshot is taken).
     O(snapshots[].cow_size) is checked but not used (there is no COW store). A share not mounted is mounted first
     (RV(mounts))."
+  - "Group snapshots (Cinder's C(create_group_snapshot) in C(cinder/volume/manager.py), whose generic path takes
+    each member's snapshot in turn, as the LVM driver has no group support): items with O(snapshots[].group) are
+    ordinary snapshots that also carry C(ember.group=<group>)."
 author: ember.blockstore contributors (@ember-blockstore)
 options:
   snapshots:
@@ -93,6 +96,15 @@ options:
         type: bool
         default: false
         version_added: 0.3.0
+      group:
+        description:
+          - "The group snapshot this snapshot is part of (a C(blockstore_groups) name; a volume name's rules): a new
+            snapshot is tagged C(ember.group=<group>). An existing snapshot of that name that carries no such tag,
+            or another group's, is refused (it was not taken with the group). Not for V(nfs) backends."
+          - The snapshot module does not freeze anything; the M(ember.blockstore.freeze) module on the consumers
+            does, before this module runs (the blockstore role's C(groups) tasks).
+        type: str
+        version_added: 0.3.0
   name: {description: Single form; see O(snapshots)., type: str}
   volume: {description: Single form; see O(snapshots)., type: str}
   vg: {description: Single form; see O(snapshots)., type: str}
@@ -102,6 +114,7 @@ options:
   force: {description: Single form; see O(snapshots)., type: bool, default: false}
   description: {description: Single form; see O(snapshots)., type: str}
   attached: {description: Single form; see O(snapshots)., type: bool, default: false, version_added: 0.3.0}
+  group: {description: Single form; see O(snapshots)., type: str, version_added: 0.3.0}
   target_prefix:
     description: IQN prefix of the targets that export volumes (a volume exported is not reverted).
     type: str
@@ -188,6 +201,8 @@ snapshots:
     created_at: {description: "When LVM created the snapshot LV (UTC, from C(lv_time)); null when it did not
                                exist before this run.", type: str, sample: "2026-11-20T10:11:12Z"}
     description: {description: The snapshot's description or null., type: str, sample: before the upgrade}
+    group: {description: "The group snapshot it is part of (tag C(ember.group)), or null.", type: str, sample: db01,
+            version_added: 0.3.0}
     device: {description: "Device path of the snapshot on the storage node (for an V(nfs) backend the path of its
                            file).", type: str, sample: /dev/ember-thick/snap-db01-data+nightly}
 mounts:
@@ -234,7 +249,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs impor
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 RESULT_KEYS = ("name", "volume", "vg", "lv_name", "action", "changed", "status", "thin", "cow_size_bytes",
-               "volume_size_bytes", "created_at", "description", "device")
+               "volume_size_bytes", "created_at", "description", "device", "group")
 CHANGES = ("create", "update", "delete", "revert")
 
 
@@ -291,6 +306,9 @@ def main():
         batch.fail(str(exc))
     # Items on a share of an nfs backend are the NFS code's; every other item is an LVM snapshot, as before.
     routed, errors = route(batch.items, configs, batch.field)
+    errors += ["%s[%d].group: %s is on a share of an nfs backend; group snapshots are taken of LVM volumes only"
+               % (batch.field, index, batch.items[index]["volume"]) for index in sorted(routed)
+               if batch.items[index].get("group") is not None]
     if errors:
         batch.fail("; ".join(errors), errors=errors)
 

@@ -132,7 +132,11 @@ snapshots:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ember.blockstore.plugins.module_utils._argspec import BACKEND_REQUIRED_IF, backend_options
-from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import backend_configs, read_shares
+from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import (
+    backend_configs,
+    only_nfs,
+    readable_shares,
+)
 from ansible_collections.ember.blockstore.plugins.module_utils._batch import read_state
 from ansible_collections.ember.blockstore.plugins.module_utils._info import nfs_snapshots_info, snapshots_info
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import NameError_, validate_volume_name
@@ -163,15 +167,10 @@ def main():
     except (NameError_, ValueError) as exc:
         module.fail_json(msg=str(exc))
     runner = Runner(module)
-    nfs_configs = [cfg for cfg in configs if cfg["driver"] == "nfs"]
     found = []
-    for cfg, share, _path, share_state, _capacity, error in read_shares(Nfs(runner), nfs_configs):
-        if share_state is None:
-            module.warn("share %s of backend %s: %s; its snapshots are not reported"
-                        % (share, cfg["name"], error or "not mounted"))
-            continue
+    for _cfg, _share, share_state in readable_shares(module, Nfs(runner), configs, "snapshots"):
         found.extend(nfs_snapshots_info(share_state, names, volumes))
-    if len(nfs_configs) < len(configs) or not configs:
+    if not only_nfs(configs):
         lvm = Lvm(runner)
         state, messages = read_state(module, lambda: lvm.state(tolerant=True, times=True))
     else:  # NFS backends only: no LVM to read

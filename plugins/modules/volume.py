@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Manages volumes as LVM logical volumes named C(volume-<name>) and tagged C(ember.blockstore),
     C(ember.volume=<name>), C(ember.type=<volume type>) and C(ember.backend=<backend>); LVs without both the
-    C(ember.blockstore) and the C(ember.volume=<name>) tag are never touched.
+    C(ember.blockstore) and the C(ember.volume=<name>) tag are never touched, except the LV an item's
+    O(volumes[].manage) names (tagged, and renamed when asked).
   - Thick volumes (C(lvcreate --size)) or thin volumes in a thin pool (C(lvcreate --thin --virtualsize)).
     Sizes are rounded up to whole LVM extents, as LVM does, so a repeated run with the same size is a no-op.
   - A bigger size extends the volume (C(lvextend)); a smaller one is an error (volumes are never shrunk).
@@ -47,6 +48,21 @@ description:
     listed are removed (Cinder's C(update_volume_metadata) with C(delete=True)). An existing volume whose
     description or metadata differ is updated (action V(update), one C(lvchange --deltag/--addtag)); a new one
     gets them with its C(lvcreate)."
+  - "O(volumes[].manage) makes an existing LV of O(volumes[].vg) the volume, as Cinder's LVM driver's
+    C(manage_existing) and C(manage_existing_get_size) (C(cinder/volume/drivers/lvm.py)) do, when no volume of that
+    name exists: the volume's size is the LV's exact size in bytes (Cinder rounds it up to whole GiB), a bigger
+    O(volumes[].size) extends it after the manage, a smaller one is an error. With
+    O(volumes[].manage.rename=true) the LV is renamed C(volume-<name>) first (C(lvrename), as Cinder always does);
+    then one C(lvchange --addtag) gives it the volume's tags (and C(ember.own_name) when it keeps its own name:
+    every module finds it by its tags). The LV is read again just before: one that is open now is not managed.
+    Refused before any change: the LV is missing, carries an C(ember.*) tag, is open (C(lv_attr)'s sixth
+    character: mounted, held or opened), is a snapshot or has snapshots, is not a plain LV or thin volume of
+    the item's thin pool (or thick LV without O(volumes[].thin_pool)). Once the volume exists the option is
+    ignored (action V(none))."
+  - "O(volumes[].state=unmanaged) is Cinder's C(unmanage): one C(lvchange --deltag) removes every C(ember.*) tag
+    of the volume's LV (action V(unmanage)); the LV and its data stay, under the name it has. Refused when the
+    volume is exported or has snapshots (each is named). A volume that does not exist (or is unmanaged already) is
+    V(none)."
   - Batch form (O(volumes)) handles many volumes in one module run; the single form (O(name), O(size), ...)
     handles one. Every item is validated and decided before the first change; one bad item changes nothing.
   - "NFS backends (driver V(nfs) in O(backends), as Cinder's NFS driver): an item whose O(volumes[].vg) is one of
@@ -81,7 +97,18 @@ options:
             creation from a source was interrupted (tag C(ember.creating)); with a source it must be at least that
             size (Cinder refuses a smaller one).
         type: raw
-      state: {description: Desired state., type: str, choices: [present, absent], default: present}
+      state: {description: "Desired state; V(unmanaged) removes the project's tags and leaves the LV (Cinder's
+               unmanage).", type: str, choices: [present, absent, unmanaged], default: present}
+      manage:
+        description:
+          - An existing LV of O(volumes[].vg) that becomes the volume when no volume of that name exists (Cinder's
+            C(manage_existing)).
+        type: dict
+        version_added: 0.3.0
+        suboptions:
+          lv: {description: "Name of the LV (in O(volumes[].vg)).", type: str, required: true}
+          rename: {description: "Rename the LV to C(volume-<name>) (as Cinder does); V(false) keeps its name.",
+                   type: bool, default: false}
       vg: {description: "Volume group that holds the volume; for a volume of an V(nfs) backend of O(backends), the
              share (C(server:/export)) that holds its file.", type: str, required: true}
       thin_pool: {description: "Thin pool LV in O(volumes[].vg); omit for a thick volume (and for an V(nfs)
@@ -118,9 +145,34 @@ options:
             volume group lacks free space for the new volume plus the temporary COW snapshot."
         type: dict
         suboptions:
-          volume: {description: "Name of the source volume (in O(volumes[].vg)).", type: str, required: true}
+          volume: {description: "Name of the source volume (in O(volumes[].vg)). One of O(volumes[].source.volume)
+                                 and O(volumes[].source.image) is required.", type: str}
           snapshot: {description: "Name of a snapshot of O(volumes[].source.volume): the new volume is made from
                                    it (omit to clone the volume).", type: str}
+          image:
+            description:
+              - "An image the new volume is written from (Cinder's C(copy_image_to_volume)): an absolute path on
+                this storage node (a file, e.g. on an NFS image store it mounts, or what the C(blockstore) role
+                copied from the controller) or an C(http://) or C(https://) URL the node can reach (downloaded by
+                the module into C(/var/lib/ember-blockstore/images/download-<name>), hashed while it is written,
+                each network operation bounded to 60 s, at most the volume's size plus a tenth and 64 MiB; removed
+                after the run)."
+              - "O(volumes[].size) is required and must be at least the image's virtual size (C(qemu-img info),
+                run under C(prlimit) as Cinder does); an image with a backing file or an external data file, or in
+                another format than V(raw) or V(qcow2), is refused. All of this is checked before the first LV is
+                created."
+              - "The LV (thick or thin) is created with C(ember.source=image:<first 16 hex digits of the image
+                file's sha256>) and C(ember.creating), then C(qemu-img convert -O raw -n -t none -S 4k) writes it
+                (with C(--target-is-zero) on a new thin LV: no zeros are written); C(ember.creating) is removed
+                last. A run that finds C(ember.creating) writes the image again; it needs the same image (its sha256
+                starts with the recorded digits). Volumes of V(nfs) backends are not made from images."
+              - In check mode a URL is not downloaded, so its size and checksum are not checked.
+            type: str
+            version_added: 0.3.0
+          format: {description: "Format of O(volumes[].source.image), V(raw) or V(qcow2); omitted, C(qemu-img info)
+                                 detects it.", type: str, choices: [raw, qcow2], version_added: 0.3.0}
+          checksum: {description: "C(sha256:<64 hex digits>) of the image file; an image with another sha256 is
+                                   refused before anything is written.", type: str, version_added: 0.3.0}
       description:
         description:
           - The volume's description (Cinder's C(description)), stored in the LV tag C(ember.vdesc=).
@@ -143,7 +195,8 @@ options:
         version_added: 0.3.0
   name: {description: Single form; see O(volumes)., type: str}
   size: {description: Single form; see O(volumes)., type: raw}
-  state: {description: Single form; see O(volumes)., type: str, choices: [present, absent], default: present}
+  state: {description: Single form; see O(volumes)., type: str, choices: [present, absent, unmanaged],
+          default: present}
   vg: {description: Single form; see O(volumes)., type: str}
   thin_pool: {description: Single form; see O(volumes)., type: str}
   volume_type: {description: Single form; see O(volumes)., type: str}
@@ -157,10 +210,20 @@ options:
     description: Single form; see O(volumes).
     type: dict
     suboptions:
-      volume: {description: Single form; see O(volumes)., type: str, required: true}
+      volume: {description: Single form; see O(volumes)., type: str}
       snapshot: {description: Single form; see O(volumes)., type: str}
+      image: {description: Single form; see O(volumes)., type: str, version_added: 0.3.0}
+      format: {description: Single form; see O(volumes)., type: str, choices: [raw, qcow2], version_added: 0.3.0}
+      checksum: {description: Single form; see O(volumes)., type: str, version_added: 0.3.0}
   description: {description: Single form; see O(volumes)., type: str, version_added: 0.3.0}
   metadata: {description: Single form; see O(volumes)., type: dict, version_added: 0.3.0}
+  manage:
+    description: Single form; see O(volumes).
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      lv: {description: Single form; see O(volumes)., type: str, required: true}
+      rename: {description: Single form; see O(volumes)., type: bool, default: false}
   target_prefix:
     description: IQN prefix of the targets that export volumes (to find a volume's export).
     type: str
@@ -233,6 +296,25 @@ EXAMPLES = r"""
       volume: web01
       snapshot: nightly
 
+- name: A thin volume from a qcow2 image on an NFS image store the node mounts (checked against its sha256)
+  ember.blockstore.volume:
+    name: vm01-root
+    size: 20GiB
+    vg: ember-thin
+    thin_pool: thinpool
+    source:
+      image: /mnt/images/debian-12-genericcloud-amd64.qcow2
+      format: qcow2
+      checksum: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+- name: A thick volume from an image the node downloads
+  ember.blockstore.volume:
+    name: vm02-root
+    size: 10GiB
+    vg: ember-thick
+    source:
+      image: https://images.example.com/debian-12.raw
+
 - name: A volume with a description and metadata (a later run with other metadata replaces it whole)
   ember.blockstore.volume:
     name: db01-logs
@@ -243,6 +325,21 @@ EXAMPLES = r"""
     metadata:
       owner: team-db
       retention: "30"
+
+- name: Manage an existing thick LV as volume legacy-db (it keeps its name), 8 GiB when it is smaller
+  ember.blockstore.volume:
+    name: legacy-db
+    size: 8GiB
+    vg: ember-thick
+    volume_type: bulk
+    manage:
+      lv: legacy_db
+
+- name: Unmanage it again (its tags go; the LV and its data stay)
+  ember.blockstore.volume:
+    name: legacy-db
+    vg: ember-thick
+    state: unmanaged
 
 - name: Delete a volume that is still exported (its target is removed first) and its snapshots
   ember.blockstore.volume:
@@ -268,15 +365,18 @@ volumes:
     backend: {description: Backend name., type: str, sample: lvm-thin}
     volume_type: {description: Volume type., type: str, sample: fast}
     action: {description: "V(create), V(extend) (its description and metadata are updated too when they differ),
-                           V(update) (only its description or metadata change), V(none), V(delete) or V(absent)
-                           (nothing to delete).", type: str, sample: create}
+                           V(update) (only its description or metadata change), V(none), V(delete), V(absent)
+                           (nothing to delete), V(manage) (an existing LV became the volume) or V(unmanage) (the
+                           project's tags removed).", type: str, sample: create}
     changed: {description: Whether this item changed., type: bool, sample: true}
     size_bytes: {description: Size after the run (extent-rounded); null when deleted or absent., type: int,
                  sample: 10737418240}
     previous_size_bytes: {description: Size before the run; null when it did not exist., type: int,
                           sample: null}
-    status: {description: "V(available), V(in-use) (exported), V(deleted) or V(absent).", type: str,
+    status: {description: "V(available), V(in-use) (exported), V(deleted), V(absent) or V(unmanaged).", type: str,
              sample: available}
+    managed_lv: {description: "The LV a V(manage) made the volume, as it was named before the run; null otherwise.",
+                 type: str, sample: null, version_added: 0.3.0}
     device: {description: Device path on the storage node., type: str, sample: /dev/ember-thin/volume-db01-data}
     source:
       description: "The source of a volume created from one here (O(volumes[].source)), else the source its LV
@@ -284,13 +384,20 @@ volumes:
       type: dict
       sample: {volume: db01-data, snapshot: null}
       contains:
-        volume: {description: Source volume., type: str, sample: db01-data}
+        volume: {description: "Source volume (null for an image).", type: str, sample: db01-data}
         snapshot: {description: "Snapshot of the source volume, or null for a clone.", type: str, sample: null}
+        image: {description: "The image location of a volume created from an image in this run; null when read
+                              back from the tag.", type: str, returned: for an image source,
+                sample: /srv/images/debian-12.qcow2, version_added: 0.3.0}
+        sha256: {description: "The image file's sha256 (64 hex digits) when created in this run, else the 16
+                               digits the C(ember.source=image:) tag records.", type: str,
+                 returned: for an image source, sample: 3f7a1c0e9b2d4f6a, version_added: 0.3.0}
     description: {description: "The volume's description after the run (C(ember.vdesc) tag, decoded); null when
                                 it has none or is deleted or absent.", type: str, sample: Write-ahead log of db01}
     metadata: {description: "The volume's metadata after the run (C(ember.meta) tags, decoded); empty when it has
                              none or is deleted or absent.", type: dict, sample: {owner: team-db}}
-    copy_method: {description: "V(dd) when a thick volume is created (or finished) by copying its source; V(cp)
+    copy_method: {description: "V(dd) when a thick volume is created (or finished) by copying its source;
+                                V(qemu-img convert) for a volume written from an image; V(cp)
                                 for a volume of an V(nfs) backend copied from its source (C(cp --reflink=auto));
                                 null otherwise (thin volumes share the source's blocks).", type: str, sample: dd}
     share: {description: "The share (C(server:/export)) that holds the volume's file, for a volume of an V(nfs)
@@ -351,15 +458,19 @@ from ansible_collections.ember.blockstore.plugins.module_utils._volume import (
     VolumeApplier,
     decide,
     exported_volumes,
+    image_items,
+    remove_staged,
+    stage_images,
 )
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.image import QemuImg
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import Lvm
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.nfs import Nfs, NfsError
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import Tgt
 
 RESULT_KEYS = ("name", "lv_name", "vg", "thin_pool", "backend", "volume_type", "action", "changed", "size_bytes",
                "previous_size_bytes", "status", "device", "source", "copy_method", "description", "metadata", "share",
-               "allocation", "wipe", "wiped_bytes", "wipe_method")
-CHANGES = ("create", "extend", "update", "delete")
+               "allocation", "wipe", "wiped_bytes", "wipe_method", "managed_lv")
+CHANGES = ("create", "extend", "update", "delete", "manage", "unmanage")
 
 
 def argument_spec():
@@ -380,12 +491,14 @@ def diff_of(actions):
     diff = {"before": {}, "after": {}}
     for act in actions:
         if act["action"] in CHANGES:
+            before = "unmanaged" if act["action"] == "manage" else "present"
             diff["before"][act["name"]] = {"size_bytes": act["previous_size_bytes"],
-                                           "state": "absent" if act["previous_size_bytes"] is None else "present",
+                                           "state": "absent" if act["previous_size_bytes"] is None else before,
                                            "description": act["previous_description"],
                                            "metadata": act["previous_metadata"]}
             diff["after"][act["name"]] = {"size_bytes": act["size_bytes"],
-                                          "state": "absent" if act["action"] == "delete" else "present",
+                                          "state": {"delete": "absent", "unmanage": "unmanaged"}.get(act["action"],
+                                                                                                     "present"),
                                           "description": act["description"], "metadata": act["metadata"]}
     return diff
 
@@ -420,7 +533,7 @@ def main():
     lvm_indexes = [index for index in range(len(batch.items)) if index not in routed]
     every = {share: cfg for cfg in configs if cfg["driver"] == "nfs" for share in cfg["shares"]} \
         if params["mount_shares"] else {}
-    by_index, errors, lvm, tgt = {}, [], None, None
+    by_index, errors, lvm, tgt, images = {}, [], None, None, {}
     if lvm_indexes or not (routed or every):
         lvm, tgt = Lvm(runner), Tgt(runner)
         items = [batch.items[index] for index in lvm_indexes]
@@ -429,6 +542,15 @@ def main():
                                               and is_volume_name(i["name"])], live, params["target_prefix"])
         lvm_actions, errors = decide(items, state, exported, field=batch.field, predict_missing=module.check_mode,
                                      foreign=foreign, indexes=lvm_indexes)
+        if not errors and image_items(items, state):
+            # The images are staged (a URL downloaded) only once every item is valid, then decided again with them:
+            # an image too big for its volume, or not matching its checksum, fails before the first LV is made.
+            images = stage_images(items, state, QemuImg(runner), module.check_mode)
+            lvm_actions, errors = decide(items, state, exported, field=batch.field,
+                                         predict_missing=module.check_mode, foreign=foreign, indexes=lvm_indexes,
+                                         images=images)
+            if errors:
+                remove_staged(images)
         by_index.update(zip(lvm_indexes, lvm_actions))
     views = {}
     if routed or every:
@@ -449,7 +571,10 @@ def main():
     # --- apply: the one place the volume appliers run (check mode: nothing is applied) ---
     appliers = (VolumeApplier(lvm, tgt, params["target_prefix"]) if lvm else None,
                 NfsVolumeApplier(Nfs(runner), views) if views else None)
-    results = batch.apply_batched(actions, lambda acts: apply_batch(appliers, acts))
+    try:
+        results = batch.apply_batched(actions, lambda acts: apply_batch(appliers, acts))
+    finally:
+        remove_staged(images)
     # --- end of apply ---
 
     mounts = [view.result() for view in views.values()]

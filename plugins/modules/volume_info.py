@@ -209,8 +209,9 @@ from ansible_collections.ember.blockstore.plugins.module_utils._argspec import B
 from ansible_collections.ember.blockstore.plugins.module_utils._backend_info import (
     backend_configs,
     nfs_pool_id,
+    only_nfs,
     read_exports,
-    read_shares,
+    readable_shares,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._batch import read_state
 from ansible_collections.ember.blockstore.plugins.module_utils._info import nfs_volumes_info, volumes_info
@@ -259,16 +260,11 @@ def main():
         module.warn("the placement ledger is not read: %s" % exc)
     runner = Runner(module)
     lvm, tgt = Lvm(runner), Tgt(runner)
-    nfs_configs = [cfg for cfg in configs if cfg["driver"] == "nfs"]
     nfs_volumes = []
-    for cfg, share, _path, share_state, _capacity, error in read_shares(Nfs(runner), nfs_configs):
-        if share_state is None:
-            module.warn("share %s of backend %s: %s; its volumes are not reported"
-                        % (share, cfg["name"], error or "not mounted"))
-            continue
+    for cfg, share, share_state in readable_shares(module, Nfs(runner), configs, "volumes"):
         nfs_volumes.extend(nfs_volumes_info(host, cfg, share, nfs_pool_id(host, cfg["name"], share), share_state,
                                             ledger, names))
-    if len(nfs_configs) < len(configs) or not configs:
+    if not only_nfs(configs):
         (state, messages), live = read_state(module, lambda: (lvm.state(tolerant=True, times=True),
                                                               tgt.show_if_running()))
     else:  # NFS backends only: no LVM or tgt to read (the tools may not be installed)

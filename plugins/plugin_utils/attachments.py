@@ -42,7 +42,8 @@ def plan_detaches(entries, pools, initiators):
     errors = []
     for entry in entries:
         entry.setdefault("detach", [])
-        if entry.get("state") != "present" or entry.get("action") in ("create", "unknown", "absent", "delete"):
+        if entry.get("state") != "present" or entry.get("action") in ("create", "unknown", "absent", "delete",
+                                                                      "manage"):
             continue
         vol = facts.get(entry["name"])
         if not vol:

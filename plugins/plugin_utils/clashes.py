@@ -36,6 +36,19 @@ def _message(where, name, clash):
             % (name, where, host, clash.get("target_iqn"), clash.get("reason") or "no marker"))
 
 
+def _expected_lv(volume, clash):
+    """Whether an untagged LV ``volume-<name>`` is what the inventory expects there: the volume is ``unmanaged``
+    (an unmanage keeps a renamed LV's name), or its ``manage`` request names that LV (``manage.lv``, or ``rename``:
+    a run renamed it and stopped before tagging it) on that host. The plan decides those requests itself."""
+    if volume.get("state") == "unmanaged":
+        return True
+    manage = volume.get("manage")
+    if not isinstance(manage, dict) or manage.get("host") != clash.get("host"):
+        return False
+    return manage.get("lv") == clash.get("lv_name") or (manage.get("rename") is True
+                                                        and clash.get("lv_name") == "volume-" + volume["name"])
+
+
 def name_clashes(volumes, pools, field=VOLUMES_FIELD):
     """Messages, one per clash, for every inventory volume whose name something else holds on a storage node.
 
@@ -62,5 +75,7 @@ def name_clashes(volumes, pools, field=VOLUMES_FIELD):
             continue
         where = "%s[%d]" % (field, index)
         for clash in by_volume[name].values():
+            if clash.get("kind") == "lv" and _expected_lv(volume, clash):
+                continue
             messages.add(_message(where, name, clash))
     return sorted(messages)

@@ -216,7 +216,7 @@ def intent_ledger(context, plan_volumes):
             # A volume on two pools that the plan resolved (a migration's switch that stopped halfway): where the
             # plan keeps it.
             volumes[entry["name"]] = {"host": entry["host"], "pool_id": entry["pool_id"], "status": "available"}
-        if entry["action"] == "create":
+        if entry["action"] in ("create", "manage"):  # a manage is recorded as a create until it is done
             volumes[entry["name"]] = {"host": entry["host"], "pool_id": entry["pool_id"], "status": "creating"}
         elif entry["action"] == "delete":
             volumes[entry["name"]] = {"host": entry["host"], "pool_id": entry["pool_id"], "status": "deleting"}
@@ -234,7 +234,8 @@ def final_ledger(intent, volume_results, delete_results):
     delete phase. A create that returned success is ``available``; one the module reported failed is dropped
     (nothing was made); one with no result (the host stopped answering) stays ``creating``, so the next run
     finishes it on the same pool. A delete that returned success (or found nothing) is dropped; otherwise it
-    stays ``deleting``.
+    stays ``deleting``. A manage is recorded as a create (``creating``, then ``available``); an unmanage that
+    returned success (in the delete phase) drops the volume's entry.
     """
     volumes = {name: dict(entry) for name, entry in intent.items()}
     for _host, result in sorted((volume_results or {}).items()):
@@ -244,7 +245,7 @@ def final_ledger(intent, volume_results, delete_results):
                 continue
             if item.get("failed"):
                 volumes.pop(item["name"])
-            elif item.get("action") in ("create", "none", "extend", "update"):
+            elif item.get("action") in ("create", "none", "extend", "update", "manage"):
                 entry["status"] = "available"
     for _host, result in sorted((delete_results or {}).items()):
         for item in _items(result, "volumes"):
@@ -252,6 +253,8 @@ def final_ledger(intent, volume_results, delete_results):
             if entry and entry["status"] == "deleting" and not item.get("failed") \
                     and item.get("action") in ("delete", "absent"):
                 volumes.pop(item["name"])
+            elif entry and not item.get("failed") and item.get("action") == "unmanage":
+                volumes.pop(item["name"])  # unmanaged: no longer the project's (the LV stays)
     return volumes
 
 

@@ -4,8 +4,10 @@
 """The report of a converge run, computed from what the modules returned, never from the plan alone.
 
 Statuses are Cinder's (``available``, ``in-use``, ``creating``, ``deleting``, ``error``) plus ``unknown`` for a
-volume on a storage host that did not answer, ``deleted`` and ``absent`` for volumes declared absent, and
-``not in inventory`` for managed volumes the inventory does not list. A status other than the expected one
+volume on a storage host that did not answer, ``deleted`` and ``absent`` for volumes declared absent,
+``unmanaged`` for volumes declared ``state: unmanaged`` (unmanaged by the run, or not managed), and
+``not in inventory`` for managed volumes the inventory does not list. A volume the run managed from an existing
+LV (action ``manage``) is ``available`` or ``in-use`` like any other. A status other than the expected one
 carries its reason (``error: login on client1 failed: ...``).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.ember.blockstore.plugins.module_utils._converge import attached_here
 from ansible_collections.ember.blockstore.plugins.module_utils._size import format_size
+from ansible_collections.ember.blockstore.plugins.plugin_utils.groups import report_lines
 
 __all__ = ["build_report", "summary_lines", "pool_usage", "pool_lines"]
 
@@ -48,7 +51,8 @@ def _result_status(item, result, host, phase):
 
 def build_report(plan, volume_results=None, attachment_results=None, delete_results=None,
                  unexport_results=None, connection_results=None, consumer_facts=None, pools=None,
-                 check_mode=False, migrated=None):
+                 check_mode=False, migrated=None, group_results=None,
+                 thaw_results=None):
     """Rows and a summary of the run.
 
     Each ``*_results`` argument maps an inventory host to the result its module task registered (skipped,
@@ -56,9 +60,11 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
     (``creating``, ``deleting``). A run only sends a module the items that need a change; the others are
     confirmed by the facts gathered at the start: ``pools`` (``backend_info`` pools of all storage hosts) and
     ``consumer_facts`` (``{consumer: initiator_info result}``). Returns ``{"rows": [...], "counts":
-    {status: n}, "hosts_failed": {host: reason}, "errors": [str]}``. ``migrated``: the volumes the run's
-    migrations switched to their destination (the others of action ``migrate`` are ``error``: the source stays the
-    volume and the next run resumes).
+    {status: n}, "hosts_failed": {host: reason}, "errors": [str]}``, plus ``groups`` (lines) when the plan has
+    group snapshots: what was taken (``group_results``: ``{storage host: group snapshot task result}``) and how
+    long each consumer was frozen (``thaw_results``: ``{consumer: thaw task result}``). ``migrated``: the volumes the
+    run's migrations switched to their destination (the others of action ``migrate`` are ``error``: the source stays
+    the volume and the next run resumes).
     """
     volume_results = volume_results or {}
     attachment_results = attachment_results or {}
@@ -81,6 +87,8 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
             status, detail = "unknown", entry.get("reason")
         elif action == "absent":
             status = "absent"
+        elif entry["state"] == "unmanaged" and (check_mode or action == "none"):
+            status = "unmanaged"
         elif check_mode:
             status = {"create": "creating", "delete": "deleting"}.get(action) or (
                 "in-use" if entry.get("attachments") else "available")
@@ -91,6 +99,11 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
             else:
                 status, detail = "error", ("the migration from %s did not finish; the volume stays there and the "
                                            "next run resumes it" % (mig.get("source") or {}).get("pool_id"))
+        elif action == "unmanage":
+            item = _items(delete_results.get(host), "volumes", "name").get(name)
+            status, detail = _result_status(item, delete_results.get(host), host, "unmanage")
+            if status is None:
+                status = "unmanaged"
         elif action == "delete":
             item = _items(delete_results.get(host), "volumes", "name").get(name)
             status, detail = _result_status(item, delete_results.get(host), host, "delete")
@@ -128,6 +141,8 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
             "state": status, "attached_to": ", ".join(entry.get("attachments") or []) or "-",
             "device": ", ".join(devices) or "-",
         })
+        if action == "manage":  # the LV held its space before the run: only the growth is new in the pool
+            rows[-1]["managed_from_bytes"] = entry.get("current_size_bytes") or 0
     for vol in plan.get("unmanaged", []):
         size = vol.get("size_bytes")
         reason = vol.get("reason") or "not in inventory"
@@ -148,8 +163,12 @@ def build_report(plan, volume_results=None, attachment_results=None, delete_resu
             if (result or {}).get("unreachable") and host not in failed:
                 failed[host] = "stopped answering during the %s phase" % phase
     usage = pool_usage(rows, pools or [], facts, snapshot_deltas(plan, rows, facts))
-    return {"rows": rows, "counts": counts, "hosts_failed": failed, "errors": errors,
-            "pools": pool_lines(usage), "pool_usage": usage}
+    out = {"rows": rows, "counts": counts, "hosts_failed": failed, "errors": errors,
+           "pools": pool_lines(usage), "pool_usage": usage}
+    if plan.get("groups"):
+        out["groups"], group_errors = report_lines(plan, group_results, thaw_results, check_mode=check_mode)
+        errors.extend(group_errors)
+    return out
 
 
 _BAR = 30
@@ -200,7 +219,7 @@ def pool_usage(rows, pools, facts, extra=None):
     delta = dict(extra or {})
     for row in rows:
         pool_id, name = row.get("pool"), row["volume"]
-        before = (facts.get(name) or {}).get("size_bytes") or 0
+        before = (facts.get(name) or {}).get("size_bytes") or row.get("managed_from_bytes") or 0
         if row["state"] in ("available", "in-use", "creating"):
             after = row.get("size_bytes") or before
         elif row["state"] in ("deleted", "deleting"):
@@ -337,7 +356,7 @@ def summary_lines(report, pools=True):
     """The run's last lines: volumes per status, the hosts that did not report, one line per pool (unless
     ``pools`` is false) and the first 50 errors."""
     counts = report["counts"]
-    order = ["available", "in-use", "creating", "deleting", "deleted", "absent", "error", "unknown",
+    order = ["available", "in-use", "creating", "deleting", "deleted", "absent", "unmanaged", "error", "unknown",
              "not in inventory"]
     parts = ["%d %s" % (counts[s], s) for s in order if counts.get(s)]
     parts += ["%d %s" % (n, s) for s, n in sorted(counts.items()) if s not in order]
@@ -349,6 +368,7 @@ def summary_lines(report, pools=True):
         lines.append("storage hosts: all reported")
     if pools:
         lines.extend(report.get("pools") or [])
+    lines.extend(report.get("groups") or [])
     lines.extend(report["errors"][:50])
     if len(report["errors"]) > 50:
         lines.append("... and %d more" % (len(report["errors"]) - 50))

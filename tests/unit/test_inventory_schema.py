@@ -63,6 +63,7 @@ VOLUME_SAMPLES = {"name": "vol1", "size": "1GiB", "volume_type": "fast", "availa
                   "description": "for humans", "cascade": False, "project": "web",
                   "metadata": {"owner": "web team"},
                   "source": {"volume": "vol0", "snapshot": "nightly"},
+                  "manage": {"lv": "old_lv", "host": "stor1", "backend": "thin", "rename": True},
                   "snapshots": [{"name": "nightly", "cow_size": "512MiB", "description": "before", "state": "present",
                                  "force": False}]}
 BACKEND_SAMPLES = {"name": "thin", "driver": "lvm_thin", "vg": "vg0", "pvs": ["/dev/vdb"], "thin_pool": "tp",
@@ -139,7 +140,10 @@ def test_volume_keys_are_the_validator_keys():
 
 
 def test_every_volume_key_is_accepted():
-    assert volume_errors([VOLUME_SAMPLES]) == []
+    # manage and source exclude each other (a volume is either made from a source or managed from an LV).
+    assert volume_errors([{k: v for k, v in VOLUME_SAMPLES.items() if k != "manage"}]) == []
+    (message,) = volume_errors([VOLUME_SAMPLES])
+    assert message.startswith("blockstore_volumes[0].manage: given with source")
     for key, value in VOLUME_SAMPLES.items():
         item = {"name": "vol1", "size": 1, key: value}
         assert volume_errors([item]) == [], key
@@ -149,7 +153,8 @@ def test_volume_required_keys():
     required = {key for key, spec in VOLUME_OPTIONS.items() if spec.get("required")}
     assert required == {"name"}
     for key in VOLUME_OPTIONS:
-        item = {k: v for k, v in VOLUME_SAMPLES.items() if k != key}
+        # without manage: it and source exclude each other (test_every_volume_key_is_accepted)
+        item = {k: v for k, v in VOLUME_SAMPLES.items() if k not in (key, "manage")}
         errors = volume_errors([item])
         if key in required:
             assert errors and all(".%s:" % key in e for e in errors), (key, errors)
@@ -159,6 +164,9 @@ def test_volume_required_keys():
             assert errors == []
             errors = volume_errors([{k: v for k, v in item.items() if k != "source"}])
             assert errors and "size: missing" in errors[0]
+            # nor one managed from an existing LV (its size is the LV's)
+            assert volume_errors([dict({k: v for k, v in item.items() if k != "source"},
+                                       manage=VOLUME_SAMPLES["manage"])]) == []
             assert volume_errors([dict(item, state="absent", attachments=[], force=False, snapshots=[],
                                        source=None)]) == []
         else:
@@ -318,6 +326,7 @@ VOLUME_MODULE_FIELDS = {
     "volume_clear_size": (BACKEND_OPTIONS, "volume_clear_size"),
     "cascade": (VOLUME_OPTIONS, "cascade"),
     "source": (VOLUME_OPTIONS, "source"),
+    "manage": (VOLUME_OPTIONS, "manage"),  # the plan gives lv and rename (host and backend: the item's vg and pool)
     "description": (VOLUME_OPTIONS, "description"),
     "metadata": (VOLUME_OPTIONS, "metadata"),
     "retype": None,  # set by the plan when the volume type changes and the pool still satisfies the new one
@@ -325,7 +334,7 @@ VOLUME_MODULE_FIELDS = {
 ATTACHMENT_MODULE_FIELDS = {
     "volume": (VOLUME_OPTIONS, "name"),
     "vg": (BACKEND_OPTIONS, "vg"),
-    "state": (VOLUME_OPTIONS, "state"),
+    "state": (ATTACHMENT_OPTIONS, "state"),  # present/absent (the volume's state also has unmanaged)
     "initiators": None,  # from the attachments' hosts: each consumer's initiator IQN
     "initiator_addresses": None,  # each consumer's blockstore_storage_ip
     "chap_username": None,
@@ -471,6 +480,7 @@ def test_volume_defaults_are_the_validator_defaults():
                "description": request.description, "cascade": request.cascade, "snapshots": request.snapshots,
                "metadata": request.metadata, "is_multiattach": request.is_multiattach, "backup": request.backup,
                "project": request.project, "source": request.source, "volume_type": request.volume_type,
+               "manage": request.manage,
                "availability_zone": request.availability_zones, "migration_policy": request.migration_policy,
                "backend": request.backend}
     for key, spec in VOLUME_OPTIONS.items():

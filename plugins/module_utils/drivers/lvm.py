@@ -24,6 +24,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     VOLUME_TAG,
     is_managed_lv,
     lv_name,
+    managed_volume_name,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._runner import CommandError
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_size, round_up
@@ -31,7 +32,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._size import Size
 __all__ = [
     "LVS_FIELDS", "VGS_FIELDS", "parse_lvs", "parse_vgs", "Lvm", "LvmState", "predict_vg_size", "thin_pool_size",
     "DEFAULT_EXTENT", "PE_START", "block_device_size", "PVS_FIELDS", "parse_pvs", "backend_problems",
-    "parse_vg_backup", "split_report", "LVS_TIME_FIELDS", "parse_lv_time", "SHELL_MAX_WORDS",
+    "parse_vg_backup", "split_report", "LVS_TIME_FIELDS", "parse_lv_time", "SHELL_MAX_WORDS", "lv_usage",
 ]
 
 LVS_FIELDS = "lv_name,vg_name,lv_size,lv_attr,lv_tags,pool_lv,origin,data_percent,metadata_percent,lv_path,segtype"
@@ -137,7 +138,7 @@ def parse_lvs(text):
                 lv["backend"] = tag[len(BACKEND_TAG):]
         lv["managed"] = is_managed_lv(lv)
         if lv["managed"]:  # the name the LV is called by, whatever other ember.volume= tags it carries
-            lv["volume"] = lv["name"][len(lv_name("")):]
+            lv["volume"] = managed_volume_name(lv) or lv["name"][len(lv_name("")):]
         lvs.append(lv)
     return lvs
 
@@ -288,6 +289,26 @@ def backend_problems(cfg, state, pv_rows, messages, vg_backup=None):
     return problems
 
 
+def lv_usage(lv, state=None):
+    """What LVM says of how an LV is used (pure): ``open`` (``lv_attr``'s sixth character is ``o``, what
+    ``lv_device_open`` reports: mounted, held by another device-mapper device or opened by a process),
+    ``snapshot_of`` (the origin of a snapshot LV, thick or thin, else None), ``snapshots`` (LVs of ``state``, an
+    :class:`LvmState`, whose origin it is; thick origins also show ``o`` as ``lv_attr``'s first character) and
+    ``kind`` (``linear`` for a plain LV, ``thin`` for a thin volume, else its segment type)."""
+    attr = lv.get("attr") or ""
+    snaps = sorted(other["name"] for other in (state.lvs if state is not None else [])
+                   if other["vg"] == lv["vg"] and other.get("origin") == lv["name"])
+    if not snaps and attr[:1] in ("o", "O"):
+        snaps = ["(unnamed: lv_attr %s)" % attr]
+    kind = lv.get("segtype") or ""
+    if attr[:1] == "V":
+        kind = "thin"
+    elif attr[:1] in ("-", "o", "O") and kind in ("linear", "striped", ""):
+        kind = "linear"
+    return {"open": attr[5:6] == "o", "snapshot_of": lv.get("origin") or None,
+            "snapshots": snaps, "kind": kind}
+
+
 def predict_vg_size(pv_sizes, extent=DEFAULT_EXTENT):
     """Size ``vgcreate`` gives a VG over PVs of ``pv_sizes`` bytes: 1 MiB data offset, whole extents per PV."""
     return sum(max(0, (size - PE_START) // extent) * extent for size in pv_sizes)
@@ -322,8 +343,13 @@ class LvmState:
         return None
 
     def volume(self, vg, volume):
-        """The LV of ``volume`` in ``vg`` (managed or not), or None."""
-        return self.lv(vg, lv_name(volume))
+        """The LV of ``volume`` in ``vg`` (managed or not), or None: ``volume-<volume>``, else the LV that was
+        managed under its own name for it (:func:`_naming.managed_volume_name`)."""
+        found = self.lv(vg, lv_name(volume))
+        if found is not None:
+            return found
+        return next((lv for lv in self.lvs if lv["vg"] == vg and lv["managed"] and lv["volume"] == volume
+                     and not lv["name"].startswith(lv_name(""))), None)
 
     def snapshots_of(self, vg, name):
         """LVs whose origin is ``vg/name``, except managed volumes: a thin clone (a thin snapshot of the volume
@@ -407,15 +433,21 @@ class Lvm:
         return args
 
     @staticmethod
-    def extend_args(vg, volume, size_bytes):
-        return ["lvextend", "--size", "%db" % size_bytes, "%s/%s" % (vg, lv_name(volume))]
+    def extend_args(vg, volume, size_bytes, lv=None):
+        """``lvextend`` of ``volume``'s LV (``lv``: its name when it is not ``volume-<volume>``)."""
+        return ["lvextend", "--size", "%db" % size_bytes, "%s/%s" % (vg, lv or lv_name(volume))]
+
+    @staticmethod
+    def rename_args(vg, old, new):
+        """``lvrename`` of ``vg/old`` to ``new`` (Cinder's ``brick/local_dev/lvm.py`` ``rename_volume``)."""
+        return ["lvrename", vg, old, new]
 
     def create(self, vg, volume, size_bytes, thin_pool=None, volume_type=None, backend=None, extra_tags=()):
         self.runner.run(self.create_args(vg, volume, size_bytes, thin_pool, volume_type, backend, extra_tags))
         self.settle()
 
-    def extend(self, vg, volume, size_bytes):
-        self.runner.run(self.extend_args(vg, volume, size_bytes))
+    def extend(self, vg, volume, size_bytes, lv=None):
+        self.runner.run(self.extend_args(vg, volume, size_bytes, lv))
 
     @staticmethod
     def fits_shell(args):

@@ -311,9 +311,9 @@ def place_from_source(req, spec, planner, changing):
     what = "clone of " + src["volume"] if src["snapshot"] is None else (
         "from snapshot %s of %s" % (src["snapshot"], src["volume"]))
     action = changing.get(src["volume"])
-    if action in ("create", "extend", "delete", "revert", "migrate"):
+    if action in ("create", "extend", "delete", "revert", "migrate", "unmanage"):
         done = {"create": "created", "extend": "extended", "delete": "deleted", "revert": "reverted",
-                "migrate": "migrated"}[action]
+                "migrate": "migrated", "unmanage": "unmanaged"}[action]
         return None, None, (f"{req.field}.source.volume: {src['volume']} is {done} in the same run "
                             f"(action {action}); make {req.name} from it in a later run")
     if src["snapshot"] is not None and changing.get((src["volume"], src["snapshot"])) == "delete":
@@ -335,7 +335,10 @@ def snapshot_actions(req, pool, vol, size):
 
     Each action: ``name``, ``state``, ``action`` (create, none, update (the description), delete, absent,
     revert), ``cow_size_bytes`` (a thick snapshot's COW store: the option, else the volume's size as Cinder's LVM
-    driver sizes it; None for thin), ``description``, ``force``. ``need``: the bytes new snapshots take from the
+    driver sizes it; None for thin), ``cow_size_given`` (whether the inventory set ``cow_size``: only then does the
+    snapshot module get it; otherwise it takes the volume's size when it runs, after the extend, which is the same
+    number, and a check run, where the extend is only predicted, does not see a COW size larger than the volume),
+    ``description``, ``force``. ``need``: the bytes new snapshots take from the
     pool (the COW stores; on a thin pool each counts the volume's size in provisioned capacity, as Cinder's LVM
     driver reports thin snapshots). ``vol`` is the volume's facts (None for a new volume).
     A revert is refused here, before any change, for every reason the snapshot module would refuse it: the
@@ -358,7 +361,7 @@ def snapshot_actions(req, pool, vol, size):
         if state == "present":
             if found is None:
                 cow = None if thin else round_up(snap["cow_size"] or size, pool.extent)
-                act.update(action="create", cow_size_bytes=cow)
+                act.update(action="create", cow_size_bytes=cow, cow_size_given=snap["cow_size"] is not None)
                 need += size if thin else cow
             elif snap["description"] is not None and snap["description"] != found.get("description"):
                 act["action"] = "update"
@@ -622,6 +625,153 @@ def leftover_steps(planner, targets, migrated, finishing, entries, requested):
     return out
 
 
+def manageable_index(pools):
+    """``{pool id: {lv name: fact}}`` of the LVs ``backend_info`` reports for manage requests
+    (``pools[].manageable``, only when the gather passed ``manage_lvs``)."""
+    out = {}
+    for pool in pools or []:
+        if isinstance(pool, dict) and isinstance(pool.get("manageable"), list):
+            out[pool.get("id")] = {lv["name"]: lv for lv in pool["manageable"]
+                                   if isinstance(lv, dict) and "name" in lv}
+    return out
+
+
+def _ember_tags(fact):
+    return [t for t in fact.get("tags") or [] if str(t).startswith("ember.")]
+
+
+def _manage_fact(req, manageable):
+    """The LV fact a manage request names on its pool: ``manage.lv``, or with ``rename`` an LV ``volume-<name>``
+    without tags (renamed by a run that stopped before tagging it); None when not reported."""
+    facts = manageable.get("%s@%s" % (req.manage["host"], req.manage["backend"])) or {}
+    fact = facts.get(req.manage["lv"])
+    if fact is None and req.manage["rename"]:
+        renamed = facts.get("volume-" + req.name)
+        if renamed is not None and not _ember_tags(renamed):
+            fact = renamed
+    return fact
+
+
+def manage_conflict(req, found, manageable):
+    """A manage request whose volume exists already is a no-op (the volume it made, or one of that name), unless
+    the LV it names is still there without the project's tags: then the name is taken by another volume."""
+    if not found:
+        return None
+    fact = _manage_fact(req, manageable)
+    if fact is None or _ember_tags(fact):
+        return None
+    pool = found[0][0]
+    return (f"{req.field}.manage: a volume named {req.name} already exists (on {pool.id}), and LV {fact['name']} on "
+            f"{req.manage['host']} is not managed; choose another name to manage the LV under")
+
+
+def manage_entry(req, by_id, manageable, planner, default_volume_type):
+    """``(entry, error)`` of a manage request whose volume does not exist: Cinder's ``manage_existing`` and
+    ``manage_existing_get_size`` of the LVM driver (cinder/volume/drivers/lvm.py), decided before any change from
+    what ``backend_info`` reported of the LV (``pools[].manageable``).
+
+    The pool is ``<manage.host>@<manage.backend>`` (it must have reported; LVM backends only). Refused, naming the
+    host and the VG: the LV is not there; it carries the project's tags (managed already, under another name); it
+    is in use by the host (open, holders in sysfs, mounted); it is a snapshot or has snapshots; it is not of the
+    pool's kind (a thin volume of its thin pool, or a plain LV of a thick pool); the volume type's extra specs or
+    the zones asked for do not match the pool (AvailabilityZoneFilter, CapabilitiesFilter); the size asked for is
+    smaller than the LV (volumes never shrink). The size is the LV's exact size in bytes (Cinder rounds it up to
+    whole GiB: a thick LV cannot grow without writing); a bigger ``size`` is an extend after the manage, checked by
+    the CapacityFilter like any extend, as are new snapshots listed with it. The LV's capacity is already counted
+    in the pool's facts; the entry counts in the quotas like any present volume."""
+    host, backend, lv = req.manage["host"], req.manage["backend"], req.manage["lv"]
+    where = f"{req.field}.manage"
+    pool = by_id.get(f"{host}@{backend}")
+    if pool is None:
+        known = sorted(p.id for p in by_id.values() if p.host == host)
+        return None, (f"{where}: no pool {host}@{backend} reported (host {host} did not report, or has no backend "
+                      f"{backend}; its pools: {', '.join(known) or 'none'})")
+    if pool.driver == "nfs":
+        return None, f"{where}.backend: {backend} on {host} is an NFS backend; only LVs of LVM backends are managed"
+    fact = _manage_fact(req, manageable)
+    if fact is None:
+        return None, f"{where}.lv: LV {lv} not found on {host} in VG {pool.vg}"
+    name = fact["name"]
+    tags = _ember_tags(fact)
+    if tags:
+        held = fact.get("managed_as") or next((t.split("=", 1)[1] for t in tags if t.startswith("ember.volume=")),
+                                              None)
+        return None, (f"{where}.lv: LV {name} on {host} in VG {pool.vg} is already managed by ember.blockstore"
+                      f"{' as volume ' + held if held else ''} (tags: {', '.join(tags)}); unmanage it first")
+    users = (["open"] if fact.get("open") else []) + ["holder " + h for h in fact.get("holders") or []] \
+        + ["mounted on " + m for m in fact.get("mounted") or []]
+    if users:
+        return None, (f"{where}.lv: LV {name} on {host} in VG {pool.vg} is in use by the host ({', '.join(users)}); "
+                      "stop using it (unmount it, remove what holds it) and run again")
+    if fact.get("snapshot_of"):
+        return None, (f"{where}.lv: LV {name} on {host} in VG {pool.vg} is a snapshot of {fact['snapshot_of']}; "
+                      "manage the origin, not its snapshots")
+    if fact.get("snapshots"):
+        return None, (f"{where}.lv: LV {name} on {host} in VG {pool.vg} has snapshots "
+                      f"({', '.join(fact['snapshots'])}); remove them first")
+    if not fact.get("in_pool"):
+        kind = f"a thin volume of pool {fact.get('pool_lv')}" if fact.get("thin") else f"a {fact.get('kind')} LV"
+        holds = f"thin volumes of thin pool {pool.thin_pool}" if pool.thin_pool else "thick (plain) LVs"
+        return None, f"{where}.lv: LV {name} on {host} in VG {pool.vg} is {kind}; pool {pool.id} holds {holds}"
+    vtype = req.volume_type if req.volume_type is not None else default_volume_type
+    specs = planner.extra_specs(vtype)
+    problem = req.volume_type is None and multiattach_error(req.field, req.attachments, vtype, specs,
+                                                            req.is_multiattach)
+    if problem:
+        return None, problem
+    current = fact["size_bytes"]
+    size = round_up(req.size, pool.extent) if req.size is not None else current
+    if size < current:
+        return None, (f"{req.field}.size: volumes never shrink: LV {name} on {host} is {format_size(current)} "
+                      f"({current} bytes), inventory asks {format_size(size)} ({size} bytes)")
+    snaps, need, problems = snapshot_actions(req, pool, None, size)
+    if problems:
+        return None, "; ".join(problems)
+    spec = planner.spec(req, vtype, size - current + need)
+    for flt in (AvailabilityZoneFilter, CapabilitiesFilter):
+        why = flt.explain(pool, spec)
+        if why is not None:
+            return None, f"{where}: {req.name} cannot be managed on {pool.id} ({flt.name}): {why}"
+    if spec.size:
+        ok, why = CapacityFilter.passes(pool, spec)
+        if not ok:
+            return None, f"No valid backend for {req.name}: growth after its manage stays on {pool.id}: {why}"
+        pool.consume(spec.size)
+    renamed = name if not req.manage["rename"] else "volume-" + req.name
+    reason = f"manage LV {name}" + (f" as {renamed}" if renamed != name else "") + (
+        f", extend by {format_size(size - current)}" if size > current else "")
+    entry = _entry(req, "manage", pool, vtype, specs, size, current, reason)
+    entry["manage"] = {"lv": name, "rename": req.manage["rename"], "host": host, "backend": backend}
+    entry["snapshots"] = snaps
+    return entry, None
+
+
+def unmanage_entry(req, found, planner):
+    """``(entry, error)`` of ``state: unmanaged``: Cinder's ``unmanage`` (its API refuses a volume that is not
+    available or has snapshots). The volume's ``ember.*`` tags go (the volume module), its ledger entry is dropped,
+    the LV and its data stay. Refused: it is attached (its consumers named), has snapshots (named), or is a volume
+    of an NFS backend. A volume that does not exist is ``none`` (unmanaged already, or never managed)."""
+    vtype = req.volume_type
+    if not found:
+        return _entry(req, "none", None, vtype, planner.extra_specs(vtype), None, None,
+                      "not managed (nothing to unmanage)"), None
+    pool, vol = found[0]
+    where = f"{req.field}.state"
+    if pool.driver == "nfs":
+        return None, f"{where}: unmanaged: {req.name} is on NFS backend {pool.id}; only LVM volumes are unmanaged"
+    if vol["attached_to"]:
+        return None, (f"{where}: unmanaged: {req.name} on {pool.id} is in-use (attached to "
+                      f"{', '.join(vol['attached_to'])}); detach it first (Cinder unmanages only an available "
+                      "volume)")
+    if vol["snapshots"]:
+        held = ", ".join(sorted(vol["snapshots"]))
+        return None, (f"{where}: unmanaged: {req.name} on {pool.id} has snapshot(s) {held}; delete them first "
+                      "(Cinder does not unmanage a volume with snapshots)")
+    entry = _entry(req, "unmanage", pool, vol["volume_type"], planner.extra_specs(vol["volume_type"]),
+                   vol["size_bytes"], vol["size_bytes"], "existing; unmanage (its tags removed, the LV and data kept)")
+    return entry, None
+
+
 def _entry(req, action, pool, volume_type, extra_specs, size, current, reason):
     return {
         "name": req.name, "state": req.state, "action": action, "size_bytes": size,
@@ -656,8 +806,11 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
     ``default_availability_zone``) is the zone of new volumes that name none and whose type does not restrict
     zones (``RESKEY:availability_zones``).
 
+    A request with ``manage`` whose volume does not exist is Cinder's ``manage_existing`` (see :func:`manage_entry`);
+    one with ``state: unmanaged`` its ``unmanage`` (see :func:`unmanage_entry`).
+
     Returns ``{"volumes": [...], "unmanaged": [...], "pools": [...]}`` (plain JSON types): one entry per request
-    in inventory order with its ``action`` (create, extend, none, delete, absent), pool and
+    in inventory order with its ``action`` (create, extend, none, delete, absent, manage, unmanage), pool and
     ``availability_zone``; volumes found on pools but not in the inventory (never touched); and each pool's
     free/provisioned/allocated bytes after the plan. The placements do not depend on the order of ``volumes``
     or ``pools``.
@@ -671,8 +824,9 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
     entries = [None] * len(requests)
     pinned = pinned or {}
     exclude = exclude or {}
-    new, migrating, migrations = [], [], []
+    new, migrating, migrations, to_manage = [], [], [], []
     targets, migrated, finishing = migration_state(states, planner)
+    manageable = manageable_index(pools)
 
     # Existing volumes first, by name: sticky, extend growth consumed before any placement, deletes checked.
     for pos, req in sorted(enumerate(requests), key=lambda item: item[1].name):
@@ -689,9 +843,22 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
             errors.append(f"{req.field}.name: {req.name!r} exists on several pools "
                           f"({', '.join(p.id for p, dummy in found)}); a volume name must be unique")
             continue
+        if req.state == "unmanaged":
+            entries[pos], problem = unmanage_entry(req, found, planner)
+            if problem:
+                errors.append(problem)
+            continue
+        if req.manage is not None and req.state == "present":
+            problem = manage_conflict(req, found, manageable)
+            if problem:
+                errors.append(problem)
+                continue
+            if not found:
+                to_manage.append((req, pos))
+                continue
         if not found:
             if req.state == "present":
-                if req.source is not None:
+                if req.source is not None and req.source.get("image") is None:
                     problem = source_of(req, planner)
                     if problem:
                         errors.append(problem)
@@ -786,6 +953,10 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         entries[pos]["retype_from"] = retype_from
 
     by_id = {pool.id: pool for pool in states}
+    for req, pos in to_manage:  # after the extends of existing volumes, before any new volume is placed
+        entries[pos], problem = manage_entry(req, by_id, manageable, planner, default_volume_type)
+        if problem:
+            errors.append(problem)
     plan_migrations(planner, migrating, targets, entries, migrations)
     changing = {entry["name"]: entry["action"] for entry in entries if entry is not None}
     for entry in entries:  # a revert rewrites the volume's data in the run; a deleted snapshot is gone
@@ -798,8 +969,9 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
     changing.update((req.name, "create") for dummy, req, dummy in new)
     for is_pinned, req, pos in placement_order(new):
         vtype = req.volume_type if req.volume_type is not None else default_volume_type
-        if req.source is not None and req.volume_type is None and req.source_volume_type is not None:
-            vtype = req.source_volume_type  # Cinder: a clone or a volume from a snapshot keeps the source's type
+        source_type = getattr(req, "source_volume_type", None)  # set by source_of: a volume source only
+        if req.source is not None and req.volume_type is None and source_type is not None:
+            vtype = source_type  # Cinder: a clone or a volume from a snapshot keeps the source's type
         specs = planner.extra_specs(vtype)
         problem = req.volume_type is None and multiattach_error(req.field, req.attachments, vtype, specs,
                                                                 req.is_multiattach)
@@ -813,7 +985,7 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
         # New snapshots go on the volume's pool: the placement asks for room for them too.
         need = sum(snap["cow_size"] or req.size for snap in req.snapshots if snap["state"] == "present")
         spec = planner.spec(req, vtype, req.size + need, zones)
-        if req.source is not None:
+        if req.source is not None and req.source.get("image") is None:
             pool, reason, problem = place_from_source(req, spec, planner, changing)
             if problem:
                 errors.append(problem)
@@ -840,6 +1012,11 @@ def plan(volumes, pools, volume_types=None, weight_multiplier=1.0, default_volum
             reason = f"finishing a create recorded on {pool.id} in the placement ledger"
         else:
             pool, reason = planner.place(spec)
+        if pool is not None and req.source is not None and req.source.get("image") is not None \
+                and pool.driver == "nfs":
+            errors.append(f"{req.field}.source.image: {req.name} would go on {pool.id}, an nfs pool; volumes of nfs "
+                          "backends are not made from images: give it a volume type of an LVM backend")
+            continue
         if pool is not None:
             size = round_up(req.size, pool.extent)
             snaps, dummy, problems = snapshot_actions(req, pool, None, size)

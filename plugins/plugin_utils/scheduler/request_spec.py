@@ -28,8 +28,11 @@ from ansible_collections.ember.blockstore.plugins.module_utils._metadata import 
     validate_metadata,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    LV_PREFIX,
     NameError_,
     type_name,
+    validate_backend_name,
+    validate_lv_name,
     validate_text,
     validate_type_name,
     validate_volume_name,
@@ -37,6 +40,11 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
 from ansible_collections.ember.blockstore.plugins.module_utils._qos import validate_cgroup_unit, validate_qos_specs
 from ansible_collections.ember.blockstore.plugins.module_utils._size import SizeError, parse_volume_size
 from ansible_collections.ember.blockstore.plugins.module_utils._snapshot import validate_snapshot_name
+from ansible_collections.ember.blockstore.plugins.module_utils.drivers.image import (
+    validate_checksum,
+    validate_format,
+    validate_location,
+)
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.exception import ScheduleError, shorten
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filters.extra_specs_ops import match
 
@@ -56,14 +64,20 @@ VOLUMES_FIELD = "blockstore_volumes"
 TYPES_FIELD = "blockstore_volume_types"
 VOLUME_KEYS = frozenset(("name", "size", "volume_type", "availability_zone", "state", "attachments", "force",
                          "description", "snapshots", "cascade", "project", "source", "metadata",
-                         "is_multiattach", "backup", "migration_policy", "backend"))
+                         "is_multiattach", "backup", "manage", "migration_policy", "backend"))
 TYPE_KEYS = frozenset(("extra_specs", "description", "qos_specs", "mutual_chap"))
 ATTACHMENT_KEYS = frozenset(("host", "qos_cgroup", "state", "force"))
 # A volume's snapshots (option names of the snapshot module, which openstack.cloud's volume_snapshot uses).
 SNAPSHOT_KEYS = frozenset(("name", "state", "cow_size", "description", "force"))
 SNAPSHOT_STATES = ("present", "absent", "reverted")
-# A new volume's source (Cinder's source_volid / snapshot_id): a volume, or one of its snapshots.
-SOURCE_KEYS = frozenset(("volume", "snapshot"))
+# A new volume's source (Cinder's source_volid / snapshot_id / imageRef): a volume, one of its snapshots, or an
+# image (a path on the storage node, a URL it fetches, or with controller: true a file the role copies there).
+SOURCE_KEYS = frozenset(("volume", "snapshot", "image", "format", "checksum", "controller"))
+IMAGE_KEYS = frozenset(("image", "format", "checksum", "controller"))
+# An existing LV to manage (Cinder's manage_existing): its name, where it is (host and backend: the pool
+# <host>@<backend>) and whether it is renamed volume-<name>.
+MANAGE_KEYS = frozenset(("lv", "host", "backend", "rename"))
+VOLUME_STATES = ("present", "absent", "unmanaged")
 # Cinder's retype migration policies (``cinder retype --migration-policy``): never move data, or move it when the
 # volume's pool no longer fits (a new type, zone or backend pin).
 MIGRATION_POLICIES = ("never", "on-demand")
@@ -115,6 +129,7 @@ class VolumeRequest:
     backup: dict | None = None  # the backup policy (playbooks/backup.yml uses it; the converge run checks it)
     migration_policy: str = "never"  # never | on-demand (Cinder's retype migration policy)
     backend: str | None = None  # a placement pin, ``<host>@<backend>`` or ``<host>@<backend>#<pool>``
+    manage: dict | None = None  # {"lv", "host", "backend", "rename"} of an existing LV to manage
 
     @property
     def field(self):
@@ -236,14 +251,21 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             else:
                 seen[name] = field
         state = item.get("state", "present")
-        if state not in ("present", "absent"):
-            errors.append(f"{field}.state: {state!r} is not one of present, absent")
+        if state not in VOLUME_STATES:
+            errors.append(f"{field}.state: {state!r} is not one of {', '.join(VOLUME_STATES)}")
         errors.extend(validate_policy(item.get("backup"), field + ".backup"))
         size = item.get("size")
         source = _validate_source(item.get("source"), field, name, state, errors)
+        manage = _validate_manage(item.get("manage"), field, name, errors)
+        if manage is not None and item.get("source") is not None:
+            errors.append(f"{field}.manage: given with source; a volume is either made from a source or managed from "
+                          "an existing LV")
         if size is None:
-            if state == "present" and item.get("source") is None:
+            if state == "present" and item.get("source") is None and item.get("manage") is None:
                 errors.append(f"{field}.size: missing; a present volume needs a size such as 10GiB")
+            elif state == "present" and source is not None and source.get("image") is not None:
+                errors.append(f"{field}.size: missing; a volume from an image needs a size (at least the image's "
+                              "virtual size) such as 10GiB")
         else:
             try:
                 size = parse_volume_size(size, field + ".size")
@@ -303,6 +325,9 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
                     errors.append(f"{afield}.host: {host!r} is not a host name")
                 elif host in hosts or host in detached:
                     errors.append(f"{afield}.host: {host!r} is listed twice")
+                elif state == "unmanaged" and astate == "present":
+                    errors.append(f"{afield}: an unmanaged volume has no attachments (Cinder unmanages only an "
+                                  "available volume): take it out of the list, or state: absent to detach it first")
                 elif astate == "absent":
                     # Detached like an attachment removed from the list; force: a device in use is detached too.
                     # The host may be no consumer any more (it is not checked against the consumer group).
@@ -361,6 +386,7 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             availability_zones=zones, attachments=hosts, force=force,
             description=None if description is None else str(description), snapshots=snapshots,
             cascade=cascade, project=project, source=source, qos_cgroups=cgroups, backup=item.get("backup"),
+            manage=manage,
             detach_force=tuple(detach_force), is_multiattach=multi, migration_policy=policy,
             backend=None if backend is None else str(backend),
             metadata=None if metadata is None else dict(metadata)))
@@ -371,20 +397,29 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
 
 def _validate_source(source, field, name, state, errors):
     """Validate a volume's ``source`` (``{volume: A}`` for a clone, ``{volume: A, snapshot: S}`` for a volume
-    made from A's snapshot S); return ``{"volume", "snapshot"}`` or None (appending messages to ``errors``)."""
+    made from A's snapshot S, ``{image: location, format, checksum, controller}`` for a volume written from an
+    image); return ``{"volume", "snapshot"}`` (an image: ``{"volume": None, "snapshot": None, "image", "format",
+    "checksum", "controller"}``) or None (appending messages to ``errors``)."""
     if source is None:
         return None
-    if state == "absent":
-        errors.append(f"{field}.source: given for an absent volume; a source is used only when a volume is created")
+    if state in ("absent", "unmanaged"):
+        errors.append(f"{field}.source: given for an {state} volume; a source is used only when a volume is created")
         return None
     if not isinstance(source, dict):
-        errors.append(shorten(f"{field}.source: expected {{volume: name}} or {{volume: name, snapshot: name}}, "
-                              f"got {source!r}"))
+        errors.append(shorten(f"{field}.source: expected {{volume: name}}, {{volume: name, snapshot: name}} or "
+                              f"{{image: location}}, got {source!r}"))
         return None
     before = len(errors)
     unknown = sorted(str(k) for k in source if k not in SOURCE_KEYS)
     if unknown:
-        errors.append(f"{field}.source: unknown key(s) {', '.join(unknown)}; allowed: snapshot, volume")
+        errors.append(f"{field}.source: unknown key(s) {', '.join(unknown)}; allowed: "
+                      f"{', '.join(sorted(SOURCE_KEYS))}")
+    if source.get("image") is not None:
+        return _validate_image_source(source, field, errors, before)
+    extra = sorted(k for k in IMAGE_KEYS if source.get(k) is not None)
+    if extra:
+        errors.append(f"{field}.source.{extra[0]}: {source[extra[0]]!r} applies to an image source only "
+                      "(source.image)")
     try:
         validate_volume_name(source.get("volume"), field + ".source.volume")
     except NameError_ as exc:
@@ -400,6 +435,67 @@ def _validate_source(source, field, name, state, errors):
         return None
     return {"volume": str(source["volume"]),
             "snapshot": None if source.get("snapshot") is None else str(source["snapshot"])}
+
+
+def _validate_manage(manage, field, name, errors):
+    """Validate a volume's ``manage`` (an existing LV to manage, Cinder's ``manage_existing`` with a
+    ``source-name`` reference and the ``host@backend`` it lives on); return ``{"lv", "host", "backend",
+    "rename"}`` or None (appending messages to ``errors``). ``lv``: an LV name LVM accepts, not ``volume-<another
+    volume>`` (that LV is another volume's name); ``host``: a storage host of the inventory (checked by the plan);
+    ``backend``: its backend's name; ``rename`` (default false): rename the LV ``volume-<name>``."""
+    if manage is None:
+        return None
+    if not isinstance(manage, dict):
+        errors.append(shorten(f"{field}.manage: expected {{lv: name, host: storage host, backend: name}}, got "
+                              f"{manage!r}"))
+        return None
+    before = len(errors)
+    unknown = sorted(str(k) for k in manage if k not in MANAGE_KEYS)
+    if unknown:
+        errors.append(f"{field}.manage: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(MANAGE_KEYS))}")
+    try:
+        validate_lv_name(manage.get("lv"), field + ".manage.lv")
+        validate_text(manage.get("host"), field + ".manage.host", 255, "host name")
+        validate_backend_name(manage.get("backend"), field + ".manage.backend")
+    except NameError_ as exc:
+        errors.append(str(exc))
+    lv = manage.get("lv")
+    if isinstance(lv, str) and lv.startswith(LV_PREFIX) and name is not None and lv != LV_PREFIX + name:
+        errors.append(f"{field}.manage.lv: {lv!r} is the LV name of volume {lv[len(LV_PREFIX):]!r}; an LV named "
+                      f"volume-<name> can only be managed as volume <name>")
+    rename = manage.get("rename", False)
+    if not isinstance(rename, bool):
+        errors.append(f"{field}.manage.rename: {rename!r} is not a boolean")
+    if len(errors) > before:
+        return None
+    return {"lv": str(lv), "host": str(manage["host"]), "backend": str(manage["backend"]), "rename": rename}
+
+
+def _validate_image_source(source, field, errors, before):
+    """The image form of ``source`` (``_validate_source``): ``image`` an http(s) URL or an absolute path (on the
+    storage node, or with ``controller: true`` on the controller: the role copies it to the node first),
+    ``format`` raw or qcow2, ``checksum`` ``sha256:<64 hex>``; not with ``volume``/``snapshot``."""
+    given = sorted(k for k in ("volume", "snapshot") if source.get(k) is not None)
+    if given:
+        errors.append(f"{field}.source.{given[0]}: {source[given[0]]!r} is given with image; a volume is made from "
+                      "an image or from a volume, not both")
+    try:
+        location = validate_location(source["image"], field + ".source.image")
+        validate_format(source.get("format"), field + ".source.format")
+        checksum = validate_checksum(source.get("checksum"), field + ".source.checksum")
+    except NameError_ as exc:
+        errors.append(str(exc))
+        return None
+    controller = source.get("controller", False)
+    if not isinstance(controller, bool):
+        errors.append(f"{field}.source.controller: {controller!r} is not a boolean")
+    elif controller and location["url"]:
+        errors.append(f"{field}.source.controller: true takes a path on the controller, not the URL "
+                      f"{source['image']!r} (a URL is fetched by the storage node: drop controller)")
+    if len(errors) > before:
+        return None
+    return {"volume": None, "snapshot": None, "image": str(source["image"]), "format": source.get("format"),
+            "checksum": None if checksum is None else "sha256:" + checksum, "controller": controller}
 
 
 def _validate_snapshots(snapshots, field, state, size, hosts, errors):
@@ -438,6 +534,9 @@ def _validate_snapshots(snapshots, field, state, size, hosts, errors):
         sstate = snap.get("state", "present")
         if sstate not in SNAPSHOT_STATES:
             errors.append(f"{sfield}.state: {sstate!r} is not one of {', '.join(SNAPSHOT_STATES)}")
+        elif state == "unmanaged":
+            errors.append(f"{sfield}: listed under an unmanaged volume; a volume with snapshots is not unmanaged "
+                          "(Cinder refuses it): delete them (state: absent) in an earlier run and take them out")
         elif state == "absent" and sstate != "absent":
             errors.append(f"{sfield}.state: {sstate!r}, but the volume is absent; its snapshots are deleted with it "
                           "(cascade: true on the volume): list them with state: absent or not at all")

@@ -40,6 +40,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._ledger import re
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.lvm import LvmState, parse_lvs, parse_vgs
 from ansible_collections.ember.blockstore.plugins.module_utils.drivers.tgt import parse_conf, parse_show
 from ansible_collections.ember.blockstore.plugins.modules import ledger as ledger_module
+from ansible_collections.ember.blockstore.plugins.plugin_utils.groups import freeze_failures, plan_lines
 from ansible_collections.ember.blockstore.plugins.plugin_utils.scheduler.filter_scheduler import plan as schedule_plan
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -163,7 +164,8 @@ def test_registered():
                                         "ledger_final_args": ledger_final_args,
                                         "ledger_migration_args": ledger_migration_args, "report": report,
                                         "report_summary": report_summary, "save_plan": save_plan,
-                                        "check_saved_plan": check_saved_plan, "metrics_textfile": metrics_textfile}
+                                        "check_saved_plan": check_saved_plan, "metrics_textfile": metrics_textfile,
+                                        "freeze_failures": freeze_failures, "group_plan_lines": plan_lines}
 
 
 def test_all_hosts_ok_is_the_plain_scheduler():

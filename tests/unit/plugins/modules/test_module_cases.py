@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from uthelper import CASES_DIR, all_cases, run_case
 
-MODULES = ["attachment", "attachment_info", "backend_info", "backup", "backup_info", "connection", "initiator_info",
-           "ledger", "migration", "snapshot", "snapshot_info", "volume", "volume_info"]
+MODULES = ["attachment", "attachment_info", "backend_info", "backup", "backup_info", "connection", "freeze", "image",
+           "initiator_info", "ledger", "migration", "snapshot", "snapshot_info", "volume", "volume_info"]
 
 
 def test_every_module_has_cases():

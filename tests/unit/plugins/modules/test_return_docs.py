@@ -112,7 +112,8 @@ def with_defaults(options, **values):
 
 def test_every_module_is_checked():
     assert MODULES == ["attachment", "attachment_info", "backend_info", "backup", "backup_info", "connection",
-                       "initiator_info", "ledger", "migration", "snapshot", "snapshot_info", "volume", "volume_info"], \
+                       "freeze", "image", "initiator_info", "ledger", "migration", "snapshot", "snapshot_info",
+                       "volume", "volume_info"], \
         "a module was added or removed: add its RETURN check to this file"
 
 
@@ -232,6 +233,43 @@ def test_snapshot_result_of_decided_actions():
     documented = contains("snapshot", "snapshots")
     for act in _snapshot_actions():
         assert set(module("snapshot").result_of(act)) == set(documented), act["action"]
+
+
+# --- image --------------------------------------------------------------------------------------------------------
+
+def _image_actions(tmp_path):
+    from ansible_collections.ember.blockstore.plugins.module_utils import _image
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "gone.qcow2").write_text("x")
+    state = LvmState(parse_vgs((FIXTURES / "lvm/vgs_stor1.json").read_text()),
+                     parse_lvs((FIXTURES / "lvm/lvs_image.json").read_text()))
+    opts = _image.ITEM_OPTIONS
+    items = [with_defaults(opts, name="a", volume="web", vg="ember-thin"),
+             with_defaults(opts, name="gone", state="absent", force=True),
+             with_defaults(opts, name="never", state="absent")]
+    actions, errors = _image.decide(items, state, {}, str(store))
+    assert errors == []
+    assert [a["action"] for a in actions] == ["create", "delete", "absent"]
+    return actions
+
+
+def test_image_result_of_decided_actions(tmp_path):
+    documented = contains("image", "images")
+    for act in _image_actions(tmp_path):
+        assert set(module("image").result_of(act)) == set(documented), act["action"]
+
+
+# --- freeze -----------------------------------------------------------------------------------------------------
+
+def test_freeze_result_keys_are_documented():
+    # Every exit path starts from empty_result (updated in place), so its keys are the module's result keys.
+    assert set(module("freeze").empty_result(30)) - COMMON_RETURN == set(return_doc("freeze"))
+
+
+def test_freeze_item_keys_are_documented():
+    plan = [{"volume": "ga", "device": "/dev/sda", "type": "disk", "mount_points": ["/srv/ga"], "suspend": None}]
+    assert set(module("freeze").items_of(plan)[0]) == set(contains("freeze", "frozen"))
 
 
 # --- backup and backup_info --------------------------------------------------------------------------------------
@@ -383,8 +421,10 @@ def _pools():
 
 def test_backend_info_pool_keys():
     documented = contains("backend_info", "pools")
+    conditional = {key for key, spec in documented.items() if spec.get("returned")}
+    assert conditional == {"manageable"}  # only with the manage_lvs option
     for pool in _pools():
-        assert set(pool) == set(documented), pool["id"]
+        assert set(pool) == set(documented) - conditional, pool["id"]
 
 
 def test_backend_info_volume_keys():

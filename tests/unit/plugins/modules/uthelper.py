@@ -46,7 +46,8 @@ Everything the modules read or write on the host besides commands is redirected 
 (``conf.d/``), the open-iscsi node database (``nodes/``), tgt's targets.conf and systemd drop-in, LVM's metadata
 backups (``lvm-backup/``), iscsid's pid file, the host lock, the consumer's cgroup v2 tree (``cgroup/``, e.g.
 ``cgroup/system.slice/io.max``; set up with ``files``) and the LV devices the backup module reads and writes
-(``dev/<vg>/<lv>``, files set up with ``files``).
+(``dev/<vg>/<lv>``, files set up with ``files``) and the storage node's ``/sys/class/block`` (``sys-class-block/``: the
+holders of an LV that a manage request names).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils import (
     _backend_info,
     _backup,
     _connection,
+    _freeze,
     _migration,
     _naming,
     _qos,
@@ -177,6 +179,7 @@ def redirect_host(monkeypatch, root, case, module):
     monkeypatch.setattr(_backend_info, "TARGETS_CONF", str(root / "targets.conf"))
     monkeypatch.setattr(_backend_info, "TGT_DROPIN", str(root / "tgt-dropin.conf"))
     monkeypatch.setattr(_backend_info, "LVM_BACKUP_DIR", str(root / "lvm-backup"))
+    monkeypatch.setattr(_backend_info, "SYS_CLASS_BLOCK", str(root / "sys-class-block"))
     monkeypatch.setattr(iscsiadm, "NODE_DIRS", (str(root / "nodes"),))
     monkeypatch.setattr(_backup, "device_path", lambda vg, lv: str(root / "dev" / vg / lv))
     monkeypatch.setattr(_migration, "device_path", lambda vg, lv: str(root / "dev" / vg / lv))
@@ -190,6 +193,9 @@ def redirect_host(monkeypatch, root, case, module):
                         lambda real, ignore_holders=(), ignore_openers=(): list(in_use.get(real, [])))
     monkeypatch.setattr(iscsiadm.Iscsiadm, "wait_for_device", lambda self, path, timeout: after.get(path))
     monkeypatch.setattr(_qos, "CGROUP_ROOT", str(root / "cgroup"))
+    # freeze: its state files, and the token of a new freeze (named in the watchdog's command line)
+    monkeypatch.setattr(_freeze, "STATE_DIR", str(root / "freeze"))
+    monkeypatch.setattr(_freeze, "new_token", lambda: "t0")
     # NFS: the mount table and statvfs of the shares (mount points under {tmp}, from the backends'
     # mount_point_base).
     (root / "mountinfo").write_text(case.get("mountinfo") or "")

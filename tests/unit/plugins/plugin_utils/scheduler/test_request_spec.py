@@ -27,8 +27,8 @@ class TestValidation:
     def test_unknown_key(self):
         assert self.errors([{"name": "a", "size": 1, "sise": 2, "zone": "x"}]) == [
             ("blockstore_volumes[0]: unknown key(s) sise, zone; allowed: attachments, availability_zone, backend, "
-             "backup, cascade, description, force, is_multiattach, metadata, migration_policy, name, project, size, "
-             "snapshots, source, state, volume_type")]
+             "backup, cascade, description, force, is_multiattach, manage, metadata, migration_policy, name, project, "
+             "size, snapshots, source, state, volume_type")]
 
     def test_metadata_is_checked_as_the_volume_module_stores_it(self):
         (ok,) = validate_requests([{"name": "a", "size": 1, "metadata": {"app": "pg"}, "description": "é ok"}])
@@ -81,7 +81,7 @@ class TestValidation:
         ])
         assert errors == [
             "blockstore_volumes[0]: expected a dict with at least a name, got str",
-            "blockstore_volumes[1].state: 'gone' is not one of present, absent",
+            "blockstore_volumes[1].state: 'gone' is not one of present, absent, unmanaged",
             "blockstore_volumes[2].force: 'yes' is not a boolean",
             "blockstore_volumes[3].description: 5 is a number; quote it in YAML ('5') to make it a string, "
             "not a string",

@@ -69,7 +69,8 @@ class TestCapacity:
         one = plan([{"name": "v", "size": "1GiB", "snapshots": [{"name": "a"}]}], pools)
         (entry,) = one["volumes"]
         assert entry["snapshots"] == [{"name": "a", "state": "present", "action": "create",
-                                       "cow_size_bytes": GiB, "description": None, "force": False}]
+                                       "cow_size_bytes": GiB, "cow_size_given": False, "description": None,
+                                       "force": False}]
         assert one["pools"][0]["free_bytes"] == GiB
         three = [{"name": "v", "size": "1GiB", "snapshots": [{"name": n} for n in "abc"]}]
         assert "No valid backend" in str(schedule_error(three, pools))
@@ -229,6 +230,13 @@ def test_snapshot_items_carry_only_changes():
         {"name": "new", "volume": "v", "vg": "ember-vg", "state": "present", "force": False,
          "cow_size": "%dB" % (256 * MiB), "description": "d"}]
     assert snapshot_items(result, "stor2") == []
+    # Without cow_size in the inventory the item has none: the module takes the volume's size when it runs, after
+    # the extend of the same run (in a check run that extend is only predicted).
+    grown = plan([{"name": "v", "size": 2, "snapshots": [{"name": "n2"}]}], pools)
+    (entry,) = grown["volumes"]
+    assert (entry["action"], entry["snapshots"][-1]["cow_size_bytes"]) == ("extend", 2 * GiB)
+    assert snapshot_items(grown, "stor1") == [
+        {"name": "n2", "volume": "v", "vg": "ember-vg", "state": "present", "force": False}]
     (delete,) = volume_items(result, "stor1", pools, phase="absent")
     assert (delete["name"], delete["cascade"]) == ("w", True)
 
