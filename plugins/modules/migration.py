@@ -153,6 +153,8 @@ from ansible_collections.ember.blockstore.plugins.module_utils._migration import
     volume_tags,
 )
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
+    BUSY_STATUS_TAGS,
+    CREATING_TAG,
     DEFAULT_TARGET_PREFIX,
     MANAGED_TAG,
     VOLUME_TAG,
@@ -235,6 +237,12 @@ class Steps:
         source = self.lv(vg, lv_name(name))
         if source is None or VOLUME_TAG + name not in source["tags"]:
             raise MigrationError("the source volume %s/%s is not here; nothing was exported" % (vg, lv_name(name)))
+        # A create (image, clone) or a restore that did not finish: its data is not the volume's yet, and the
+        # source is what lets that run be finished. Finish it first (run without the move), then migrate.
+        busy = [t for t in source["tags"] if t == CREATING_TAG or t in BUSY_STATUS_TAGS]
+        if busy:
+            raise MigrationError("the source volume %s/%s is not complete (%s): finish its create or restore first; "
+                                 "nothing was exported" % (vg, source["name"], ", ".join(busy)))
         iqn, user = temp_target_iqn(self.prefix, name), target_lv_name(name)
         out.update(changed=True, done="exported", target_iqn=iqn, chap_username=user, lv_name=source["name"])
         if self.check:
@@ -257,6 +265,9 @@ class Steps:
     def copy(self, item, out):
         name, vg = item["name"], item["vg"]
         dest = self.lv(vg, target_lv_name(name))
+        if dest is None and self.check:  # the target step only predicted it in this check run
+            out.update(lv_name=target_lv_name(name), changed=True, done="copied")
+            return
         if dest is None or MIGRATING_TAG + name not in dest["tags"]:
             raise MigrationError("the destination copy %s/%s is missing: run the target step first"
                                  % (vg, target_lv_name(name)))
@@ -275,7 +286,10 @@ class Steps:
                 raise MigrationError("the LUN of %s did not appear at %s within %d s"
                                      % (iqn, device_path(portal, iqn, 1), self.module.params["timeout"]))
             copied = _migration.stream_copy(device, _migration.device_path(vg, dest["name"]), item["size_bytes"],
-                                            skip_zero=bool(dest["pool_lv"]))
+                                            # zero blocks are skipped only on a thin copy that maps nothing
+                                            # yet: a copy made again (resumed, or after a digest mismatch) may
+                                            # hold old data where the source now has zeros
+                                            skip_zero=bool(dest["pool_lv"]) and not dest.get("data_percent"))
         finally:
             self.iscsi.logout(iqn, portal)
             self.iscsi.delete_node(iqn, portal)

@@ -289,7 +289,12 @@ def plan_groups(groups, result, pools, consumer_initiators=None):
         for snap in group["snapshots"]:
             done = []
             for member in members:
-                act = next(a for a in member["entry"]["snapshots"] if a["name"] == snap["name"])
+                act = next((a for a in member["entry"].get("snapshots") or [] if a["name"] == snap["name"]), None)
+                if act is None:  # e.g. a member that migrates in this run (its entry has no snapshot actions)
+                    errors.append("%s: volume %s of group %s has no snapshot action for %s in this run (it "
+                                  "migrates or is not planned); take the group snapshot in a later run"
+                                  % (snap["field"], member["name"], name, snap["name"]))
+                    continue
                 act["group"] = name
                 have = member["facts"].get(snap["name"])
                 if have is not None and have.get("group") != name:

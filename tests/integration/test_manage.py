@@ -101,7 +101,10 @@ def test_an_open_lv_is_refused_before_any_change(lab, tmp_path, hand_made_lv):
 
 
 def test_a_name_already_taken_is_refused(lab, tmp_path, hand_made_lv):
-    run = run_playbook(lab, extra_vars=inventory(m1(name="scratch01")), tmp_path=tmp_path)
+    # The lab's scratch01 entry is replaced by the manage request of that name (a second entry would be refused
+    # first, as a duplicate name).
+    vols = [v for v in inventory()["blockstore_volumes"] if v["name"] != "scratch01"]
+    run = run_playbook(lab, extra_vars={"blockstore_volumes": vols + [m1(name="scratch01")]}, tmp_path=tmp_path)
     assert run.rc != 0
     assert "a volume named scratch01 already exists" in run.messages()
 

@@ -95,8 +95,8 @@ def converge(lab, tmp_path, extra, expect_change=True):
 
 
 def plan_of(run):
-    return run.task("Check the hosts, read the placement ledger, schedule and validate every volume")["localhost"][
-        "ansible_facts"]["blockstore_plan"]
+    return run.task("Plan every volume before any change (hosts that reported, placement ledger, scheduler)")[
+        "localhost"]["ansible_facts"]["blockstore_plan"]
 
 
 def task_order(run):

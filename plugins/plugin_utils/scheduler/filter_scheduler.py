@@ -457,6 +457,9 @@ def migration_blockers(req, pool, vol, size):
     errors = []
     if pool.driver == "nfs":
         errors.append(f"{req.field}: {req.name} is on NFS pool {pool.id}; migration moves volumes of LVM pools only")
+    if vol.get("lv_name") and vol["lv_name"] != "volume-" + req.name:
+        errors.append(f"{req.field}: {req.name} on {pool.id} is the LV {vol['lv_name']}, managed under its own name; "
+                      f"migration moves volume-<name> LVs only: manage it with rename: true first")
     held = sorted(vol["snapshots"])
     if held:
         errors.append(f"{req.field}: {req.name} on {pool.id} has snapshot(s) {', '.join(held)}; Cinder refuses to "

@@ -152,7 +152,9 @@ class PoolState:
                                  "snapshots": {str(s["name"]): dict(s) for s in snapshots},
                                  "description": vol.get("description"),
                                  "metadata": dict(vol.get("metadata") or {}),
-                                 "migrated_from": vol.get("migrated_from")})
+                                 "migrated_from": vol.get("migrated_from"),
+                                 # the LV's name (volume-<name>, or its own for a volume managed without rename)
+                                 "lv_name": vol.get("lv_name") if isinstance(vol.get("lv_name"), str) else None})
         if errors:
             raise ScheduleError(errors)
         self.facts = facts  # as reported (the migration planner reads its migration LVs and wipe settings)

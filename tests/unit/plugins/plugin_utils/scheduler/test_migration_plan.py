@@ -181,6 +181,18 @@ class TestMigrate:
         assert error == ("blockstore_volumes[0]: v1 on stor1@lvm has snapshot(s) s0, s1; Cinder refuses to migrate "
                          "a volume with snapshots: delete them first")
 
+    def test_a_volume_managed_under_its_own_lv_name_is_refused(self):
+        vol = existing("v1", GiB, "thick")
+        vol["lv_name"] = "legacy_db"  # managed without rename (ember.own_name)
+        (error,) = errors_of([{"name": "v1", "size": 1, "availability_zone": "az2",
+                               "migration_policy": "on-demand"}], pools(v1=vol), TYPES)
+        assert error.startswith("blockstore_volumes[0]: v1 on stor1@lvm is the LV legacy_db, managed under its own "
+                                "name; migration moves volume-<name> LVs only"), error
+        vol["lv_name"] = "volume-v1"
+        result = plan([{"name": "v1", "size": 1, "availability_zone": "az2", "migration_policy": "on-demand"}],
+                      pools(v1=vol), TYPES)
+        assert by_name(result)["v1"]["action"] == "migrate"
+
     def test_extend_in_the_same_run_is_refused(self):
         (error,) = errors_of([{"name": "v1", "size": 2, "availability_zone": "az2",
                                "migration_policy": "on-demand"}], pools(), TYPES)
