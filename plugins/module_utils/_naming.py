@@ -25,7 +25,7 @@ __all__ = [
     "validate_backend_name", "validate_text", "validate_chap_username", "validate_chap_secret", "show_value",
     "is_managed_lv", "is_managed_snapshot", "validate_device_path", "encode_tag_text", "decode_tag_text",
     "BACKUP_TAG", "BUSY_STATUS_TAGS", "is_backup_base", "OWN_NAME_TAG", "EMBER_TAG_PREFIX", "managed_volume_name",
-    "IMAGE_TAG", "IMAGE_SNAPSHOT_PREFIX", "is_image_snapshot", "GROUP_TAG",
+    "unknown_keys", "IMAGE_TAG", "IMAGE_SNAPSHOT_PREFIX", "is_image_snapshot", "GROUP_TAG",
 ]
 
 MANAGED_TAG = "ember.blockstore"
@@ -271,6 +271,15 @@ def validate_chap_secret(value, field="chap_password"):
         raise NameError_("%s: is %d characters; a CHAP secret needs at least %d (RFC 3720 8.2.1), better 22 or "
                          "more random ones (128 bits)" % (field, len(value), CHAP_MIN_SECRET))
     return value
+
+
+def unknown_keys(field, given, allowed):
+    """``"<field>: unknown key(s) <k, ...>; allowed: <a, ...>"`` (both sorted) for the keys of the mapping ``given``
+    that are not in ``allowed``, or None when there is none: the one message of every inventory dict's key check."""
+    unknown = sorted(str(k) for k in given if k not in allowed)
+    if not unknown:
+        return None
+    return "%s: unknown key(s) %s; allowed: %s" % (field, ", ".join(unknown), ", ".join(sorted(allowed)))
 
 
 def is_managed_lv(lv):

@@ -29,6 +29,7 @@ import re
 from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     NameError_,
     show_value,
+    unknown_keys,
     validate_text,
     validate_volume_name,
 )
@@ -76,10 +77,9 @@ def validate_groups(groups, volumes):
             errors.append("%s: expected a dict {name, volumes, snapshots}, got %s" % (field, show_value(group)))
             continue
         before = len(errors)
-        unknown = sorted(str(k) for k in group if k not in GROUP_KEYS)
+        unknown = unknown_keys(field, group, GROUP_KEYS)
         if unknown:
-            errors.append("%s: unknown key(s) %s; allowed: %s"
-                          % (field, ", ".join(unknown), ", ".join(sorted(GROUP_KEYS))))
+            errors.append(unknown)
         name = group.get("name")
         try:
             validate_volume_name(name, field + ".name")
@@ -151,10 +151,9 @@ def _snapshots(snapshots, field, members, declared, errors):
             errors.append("%s: expected a dict with at least a name, got %s" % (sfield, show_value(snap)))
             continue
         before = len(errors)
-        unknown = sorted(str(k) for k in snap if k not in SNAPSHOT_KEYS)
+        unknown = unknown_keys(sfield, snap, SNAPSHOT_KEYS)
         if unknown:
-            errors.append("%s: unknown key(s) %s; allowed: %s"
-                          % (sfield, ", ".join(unknown), ", ".join(sorted(SNAPSHOT_KEYS))))
+            errors.append(unknown)
         name = snap.get("name")
         try:
             validate_snapshot_name(name, sfield + ".name")

@@ -31,6 +31,7 @@ from ansible_collections.ember.blockstore.plugins.module_utils._naming import (
     LV_PREFIX,
     NameError_,
     type_name,
+    unknown_keys,
     validate_backend_name,
     validate_lv_name,
     validate_text,
@@ -157,9 +158,9 @@ def validate_volume_types(volume_types):
         if not isinstance(spec, dict):
             errors.append(f"{field}: expected a dict with extra_specs and description, got {type_name(spec)}")
             continue
-        unknown = sorted(str(k) for k in spec if k not in TYPE_KEYS)
+        unknown = unknown_keys(field, spec, TYPE_KEYS)
         if unknown:
-            errors.append(f"{field}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(TYPE_KEYS))}")
+            errors.append(unknown)
         specs = spec.get("extra_specs") or {}
         if not isinstance(specs, dict):
             errors.append(f"{field}.extra_specs: expected a dict, got {type_name(specs)}")
@@ -235,10 +236,9 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
             errors.append(f"{field}: expected a dict with at least a name, got {type_name(item)}")
             continue
         before = len(errors)
-        if not VOLUME_KEYS.issuperset(item):
-            unknown = sorted(str(k) for k in item if k not in VOLUME_KEYS)
-            errors.append(shorten(f"{field}: unknown key(s) {', '.join(unknown)}; allowed: "
-                                  f"{', '.join(sorted(VOLUME_KEYS))}"))
+        unknown = unknown_keys(field, item, VOLUME_KEYS)
+        if unknown:
+            errors.append(shorten(unknown))
         name = item.get("name")
         try:
             validate_volume_name(name, field + ".name")
@@ -305,10 +305,9 @@ def validate_requests(volumes, volume_types=None, default_volume_type=None, cons
                 if not isinstance(att, dict):
                     errors.append(f"{afield}: expected a dict {{host: name}}, got {att!r}")
                     continue
-                extra = sorted(str(k) for k in att if k not in ATTACHMENT_KEYS)
+                extra = unknown_keys(afield, att, ATTACHMENT_KEYS)
                 if extra:
-                    errors.append(f"{afield}: unknown key(s) {', '.join(extra)}; allowed: "
-                                  f"{', '.join(sorted(ATTACHMENT_KEYS))}")
+                    errors.append(extra)
                 if att.get("qos_cgroup") is not None:
                     try:
                         cgroups[str(att.get("host"))] = validate_cgroup_unit(att["qos_cgroup"], afield + ".qos_cgroup")
@@ -410,10 +409,9 @@ def _validate_source(source, field, name, state, errors):
                               f"{{image: location}}, got {source!r}"))
         return None
     before = len(errors)
-    unknown = sorted(str(k) for k in source if k not in SOURCE_KEYS)
+    unknown = unknown_keys(field + ".source", source, SOURCE_KEYS)
     if unknown:
-        errors.append(f"{field}.source: unknown key(s) {', '.join(unknown)}; allowed: "
-                      f"{', '.join(sorted(SOURCE_KEYS))}")
+        errors.append(unknown)
     if source.get("image") is not None:
         return _validate_image_source(source, field, errors, before)
     extra = sorted(k for k in IMAGE_KEYS if source.get(k) is not None)
@@ -450,9 +448,9 @@ def _validate_manage(manage, field, name, errors):
                               f"{manage!r}"))
         return None
     before = len(errors)
-    unknown = sorted(str(k) for k in manage if k not in MANAGE_KEYS)
+    unknown = unknown_keys(field + ".manage", manage, MANAGE_KEYS)
     if unknown:
-        errors.append(f"{field}.manage: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(MANAGE_KEYS))}")
+        errors.append(unknown)
     try:
         validate_lv_name(manage.get("lv"), field + ".manage.lv")
         validate_text(manage.get("host"), field + ".manage.host", 255, "host name")
@@ -518,9 +516,9 @@ def _validate_snapshots(snapshots, field, state, size, hosts, errors):
             errors.append(shorten(f"{sfield}: expected a dict with at least a name, got {snap!r}"))
             continue
         before = len(errors)
-        unknown = sorted(str(k) for k in snap if k not in SNAPSHOT_KEYS)
+        unknown = unknown_keys(sfield, snap, SNAPSHOT_KEYS)
         if unknown:
-            errors.append(f"{sfield}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SNAPSHOT_KEYS))}")
+            errors.append(unknown)
         name = snap.get("name")
         try:
             validate_snapshot_name(name, sfield + ".name")
