@@ -233,6 +233,22 @@ class StreamedRun:
         return rc
 
 
+def four_steps(lab, tmp_path, extra_vars, inventories=(), playbook="playbooks/site.yml"):
+    """A converge as an operator checks it: --check, real, again, --check again. The first two change something,
+    the last two nothing. Returns (check, real, again)."""
+    runs = []
+    for check, changes in ((True, True), (False, True), (False, False), (True, False)):
+        run = run_playbook(lab, playbook=playbook, check=check, extra_vars=extra_vars, tmp_path=tmp_path,
+                           inventories=inventories)
+        assert run.rc == 0, ("check" if check else "real", run.stdout[-3000:])
+        if changes:
+            assert run.changed > 0, ("check" if check else "real", "changed nothing")
+        else:
+            assert run.changed == 0, ("check" if check else "real", sorted(run.changed_tasks()))
+        runs.append(run)
+    return runs[0], runs[1], runs[2]
+
+
 def module_play(tmp_path, host, module, args, name="direct"):
     """A one-task playbook that runs ``module`` with ``args`` on ``host`` (registered without no_log: the tests
     look at what a failure says)."""
