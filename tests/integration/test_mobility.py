@@ -59,7 +59,22 @@ STORE = "/var/lib/ember-blockstore/image-store"
 MOUNTS = {"g1": "/mnt/ember-g1", "g2": "/mnt/ember-g2"}
 STOP = "/run/ember-groups-writer.stop"
 FREEZE_TIMEOUT = 120  # under TCG a module run takes 4-15 s: the frozen window is about three of them
-SHARED = {}
+# EMBER_MOBILITY_STATE=<dir> keeps the scenario's inputs and measured values there, so a later pytest run on the same
+# lab (EMBER_LAB_REUSE=1, -k <phase>) resumes the scenario instead of starting it again.
+STATE_DIR = os.environ.get("EMBER_MOBILITY_STATE")
+
+
+class Shared(dict):
+    """Values measured in one phase and checked in a later one (persisted under STATE_DIR when it is set)."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        if STATE_DIR:
+            with open(os.path.join(STATE_DIR, "shared.json"), "w") as handle:
+                json.dump(self, handle)
+
+
+SHARED = Shared()
 
 
 def vol(name, size, volume_type, zone, **changes):
@@ -230,7 +245,15 @@ def inputs(lab, tmp_path_factory):
     for host in STORAGE:
         assert lab.ssh(host, "qemu-img --version", check=False).returncode == 0, (
             "%s has no qemu-img: rebuild the lab image (lab/build-image.sh installs qemu-utils)" % host)
+    if STATE_DIR and os.path.exists(os.path.join(STATE_DIR, "shared.json")):
+        with open(os.path.join(STATE_DIR, "shared.json")) as handle:
+            SHARED.update(json.load(handle))
+        yield
+        return
     work = tmp_path_factory.mktemp("images")
+    if STATE_DIR:
+        os.makedirs(STATE_DIR, exist_ok=True)
+        work = type(work)(STATE_DIR)
     data = bytearray(VIRTUAL)
     data[0:4 * MiB] = os.urandom(4 * MiB)
     data[40 * MiB:42 * MiB] = os.urandom(2 * MiB)
@@ -247,6 +270,8 @@ def inputs(lab, tmp_path_factory):
             % (MVG, MLV, MSIZE, MLV, MVG, MDEV))
     SHARED["m1_sha256"] = m1_sha(lab)
     yield
+    if STATE_DIR:
+        return  # a resumed scenario cleans up in its last run (test_phase5 removes the LV)
     lab.ssh("client1", "touch %s; umount %s %s; rmdir %s %s" % (STOP, MOUNTS["g1"], MOUNTS["g2"], MOUNTS["g1"],
                                                                  MOUNTS["g2"]), check=False)
     lab.ssh("stor1", "lvremove -y %s/%s" % (MVG, MLV), check=False)
@@ -509,3 +534,5 @@ def test_phase5_everything_of_the_scenario_is_deleted(lab, tmp_path):
         assert not names & set(lab.managed_lvs(host)), host
         assert not {k for k in lab.managed_snapshots(host) if k[0] in names}, host
     assert not leftovers(lab)
+    if STATE_DIR:
+        lab.ssh("stor1", "lvremove -y %s/%s" % (MVG, MLV))
