@@ -18,7 +18,7 @@ import os
 
 import pytest
 import yaml
-from lab_helpers import ROOT, module_play, run_playbook
+from lab_helpers import ROOT, four_steps, module_play, run_playbook
 
 pytestmark = [pytest.mark.lab, pytest.mark.full]
 
@@ -52,23 +52,6 @@ def inventory(*extra):
 def n1(**changes):
     return dict({"name": "n1", "size": "64MiB", "volume_type": "files", "attachments": [{"host": "client1"}]},
                 **changes)
-
-
-def four_steps(lab, tmp_path, extra_vars, inventories):
-    """--check, real, again, --check again; the first two change something, the last two nothing."""
-    check = run_playbook(lab, check=True, extra_vars=extra_vars, tmp_path=tmp_path, inventories=inventories)
-    assert check.rc == 0, check.stdout[-3000:]
-    assert check.changed > 0
-    run = run_playbook(lab, extra_vars=extra_vars, tmp_path=tmp_path, inventories=inventories)
-    assert run.rc == 0, run.stdout[-3000:]
-    assert run.changed > 0
-    again = run_playbook(lab, extra_vars=extra_vars, tmp_path=tmp_path, inventories=inventories)
-    assert again.rc == 0, again.stdout[-3000:]
-    assert again.changed == 0, sorted(again.changed_tasks())
-    check_again = run_playbook(lab, check=True, extra_vars=extra_vars, tmp_path=tmp_path, inventories=inventories)
-    assert check_again.rc == 0, check_again.stdout[-3000:]
-    assert check_again.changed == 0, sorted(check_again.changed_tasks())
-    return run
 
 
 def layer(tmp_path, *backends):
@@ -119,7 +102,7 @@ def test_the_share_is_exported_to_its_client_list_only(lab, tmp_path):
 def test_an_nfs_volume_is_created_and_attached_and_types_choose_the_backend(lab, tmp_path):
     extra = inventory(n1(), {"name": "mix-nfs", "size": "16MiB", "volume_type": "files"},
                       {"name": "mix-lvm", "size": "16MiB", "volume_type": "bulk"})
-    four_steps(lab, tmp_path, extra, [NFS_INVENTORY])
+    four_steps(lab, tmp_path, extra, inventories=[NFS_INVENTORY])
     # stor1 mounted the share; the volumes are files on it with their sidecars (the server's view).
     assert lab.ssh("stor1", "findmnt -n -o FSTYPE %s" % mount_point(SHARE)).stdout.strip().startswith("nfs")
     on_share = files(lab)
@@ -149,7 +132,7 @@ def test_a_snapshot_and_an_extend_while_attached(lab, tmp_path):
     extra = inventory(n1(size="96MiB", snapshots=[{"name": "s1", "force": True}]),
                       {"name": "mix-nfs", "size": "16MiB", "volume_type": "files"},
                       {"name": "mix-lvm", "size": "16MiB", "volume_type": "bulk"})
-    four_steps(lab, tmp_path, extra, [NFS_INVENTORY])
+    four_steps(lab, tmp_path, extra, inventories=[NFS_INVENTORY])
     assert "volume-n1.snap-s1" in files(lab)
     assert int(lab.ssh("client1", "blockdev --getsize64 /dev/ember/n1").stdout) == 96 * MiB
     assert sha(lab, "client1", "/dev/ember/n1", mib=64) == SHARED["n1"]
@@ -188,7 +171,7 @@ def test_a_clone_and_a_volume_from_the_snapshot_then_detach(lab, tmp_path):
                       {"name": "c1", "volume_type": "files", "source": {"volume": "n1"}},
                       {"name": "r1", "volume_type": "files", "source": {"volume": "n1", "snapshot": "s1"}},
                       {"name": "mix-nfs", "state": "absent"}, {"name": "mix-lvm", "state": "absent"})
-    four_steps(lab, tmp_path, extra, [NFS_INVENTORY])
+    four_steps(lab, tmp_path, extra, inventories=[NFS_INVENTORY])
     on_share = files(lab)
     assert "volume-c1" in on_share and "volume-r1" in on_share and "volume-mix-nfs" not in on_share, on_share
     assert not [f for f in on_share if f.endswith(".tmp")], on_share
