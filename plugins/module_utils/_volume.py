@@ -836,8 +836,8 @@ class VolumeApplier:
 
     def manage(self, act):
         """Manage (``lvrename`` to ``volume-<name>`` when asked, then one ``lvchange --addtag`` with the volume's
-        tags, ``ember.own_name`` when it keeps its name, description and metadata; ``lvextend`` when a bigger size
-        is asked) or unmanage (one ``lvchange --deltag`` of each ``ember.*`` tag) one volume. The LV is read again
+        tags, ``ember.own_name`` when it keeps its name, description and metadata; ``lvchange --setactivationskip n``
+        and ``--activate y`` when the LV is inactive; ``lvextend`` when a bigger size is asked) or unmanage (one ``lvchange --deltag`` of each ``ember.*`` tag) one volume. The LV is read again
         first: one that was opened since the module decided is not managed (RuntimeError)."""
         vg = act["vg"]
         if act["action"] == "unmanage":
@@ -854,6 +854,13 @@ class VolumeApplier:
         tags = Lvm.tags(act["name"], act.get("volume_type"), act.get("backend"))
         tags += ([] if act["lv_name"].startswith(LV_PREFIX) else [OWN_NAME_TAG]) + act["meta_tags"]
         self.lvm.change_tags(vg, act["lv_name"], add=tags)
+        attr = current.get("attr") or ""
+        if len(attr) > 4 and attr[4] != "a":
+            # An inactive LV (or a thin one that skips activation, as a snapshot made by lvcreate -s does) is activated
+            # as the volumes of the project are: exports and copies open /dev/<vg>/<lv>.
+            if len(attr) > 9 and attr[9] == "k":
+                self.lvm.set_activation_skip(vg, act["lv_name"], False)
+            self.lvm.activate(vg, act["lv_name"])
         if act["size_bytes"] > act["previous_size_bytes"]:
             self.lvm.extend(vg, act["name"], act["size_bytes"], act["lv_name"])
         self.lvm.settle()

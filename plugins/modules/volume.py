@@ -54,7 +54,8 @@ description:
     O(volumes[].size) extends it after the manage, a smaller one is an error. With
     O(volumes[].manage.rename=true) the LV is renamed C(volume-<name>) first (C(lvrename), as Cinder always does);
     then one C(lvchange --addtag) gives it the volume's tags (and C(ember.own_name) when it keeps its own name:
-    every module finds it by its tags). The LV is read again just before: one that is open now is not managed.
+    every module finds it by its tags). The LV is read again just before: one that is open now is not managed. An
+    inactive LV is activated after tagging (its activation-skip flag cleared first).
     Refused before any change: the LV is missing, carries an C(ember.*) tag, is open (C(lv_attr)'s sixth
     character: mounted, held or opened), is a snapshot or has snapshots, is not a plain LV or thin volume of
     the item's thin pool (or thick LV without O(volumes[].thin_pool)). Once the volume exists the option is
