@@ -173,11 +173,11 @@ def task_order(run):
 
 
 def items(run, task, key="volumes"):
-    """{name: (host, item)} of a task's per-host result lists."""
+    """{volume name: (host, item)} of a task's per-host result lists (snapshot items by their volume)."""
     out = {}
     for host, result in run.task(task).items():
         for item in result.get(key) or []:
-            out[item.get("name") or item.get("volume")] = (host, item)
+            out[item["volume"] if key == "snapshots" else item["name"]] = (host, item)
     return out
 
 
