@@ -837,8 +837,9 @@ class VolumeApplier:
     def manage(self, act):
         """Manage (``lvrename`` to ``volume-<name>`` when asked, then one ``lvchange --addtag`` with the volume's
         tags, ``ember.own_name`` when it keeps its name, description and metadata; ``lvchange --setactivationskip n``
-        and ``--activate y`` when the LV is inactive; ``lvextend`` when a bigger size is asked) or unmanage (one ``lvchange --deltag`` of each ``ember.*`` tag) one volume. The LV is read again
-        first: one that was opened since the module decided is not managed (RuntimeError)."""
+        and ``--activate y`` when the LV is inactive; ``lvextend`` when a bigger size is asked) or unmanage (one
+        ``lvchange --deltag`` of each ``ember.*`` tag) one volume. The LV is read again first: one that was opened
+        since the module decided is not managed (RuntimeError)."""
         vg = act["vg"]
         if act["action"] == "unmanage":
             self.lvm.change_tags(vg, act["lv_name"], delete=act["tags_delete"])
