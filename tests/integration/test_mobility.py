@@ -272,8 +272,8 @@ def inputs(lab, tmp_path_factory):
     yield
     if STATE_DIR:
         return  # a resumed scenario cleans up in its last run (test_phase5 removes the LV)
-    lab.ssh("client1", "touch %s; umount %s %s; rmdir %s %s" % (STOP, MOUNTS["g1"], MOUNTS["g2"], MOUNTS["g1"],
-                                                                 MOUNTS["g2"]), check=False)
+    mounts = "%s %s" % (MOUNTS["g1"], MOUNTS["g2"])
+    lab.ssh("client1", "touch %s; umount %s; rmdir %s" % (STOP, mounts, mounts), check=False)
     lab.ssh("stor1", "lvremove -y %s/%s" % (MVG, MLV), check=False)
 
 
