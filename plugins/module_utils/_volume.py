@@ -847,7 +847,8 @@ class VolumeApplier:
         current = self.lvm.state().lv(vg, act["managed_lv"])
         if current is None:
             raise RuntimeError("LV %s/%s is gone since the module read it" % (vg, act["managed_lv"]))
-        if lv_usage(current, None)["open"]:
+        usage = lv_usage(current, None)
+        if usage["open"]:
             raise RuntimeError("LV %s/%s was opened since the module read it (mounted, held or opened by a process): "
                                "not managed" % (vg, act["managed_lv"]))
         if act["managed_lv"] != act["lv_name"]:
@@ -855,11 +856,9 @@ class VolumeApplier:
         tags = Lvm.tags(act["name"], act.get("volume_type"), act.get("backend"))
         tags += ([] if act["lv_name"].startswith(LV_PREFIX) else [OWN_NAME_TAG]) + act["meta_tags"]
         self.lvm.change_tags(vg, act["lv_name"], add=tags)
-        attr = current.get("attr") or ""
-        if len(attr) > 4 and attr[4] != "a":
-            # An inactive LV (or a thin one that skips activation, as a snapshot made by lvcreate -s does) is activated
-            # as the volumes of the project are: exports and copies open /dev/<vg>/<lv>.
-            if len(attr) > 9 and attr[9] == "k":
+        if not usage["active"]:
+            # Activated as the volumes of the project are: exports and copies open /dev/<vg>/<lv>.
+            if usage["skips_activation"]:
                 self.lvm.set_activation_skip(vg, act["lv_name"], False)
             self.lvm.activate(vg, act["lv_name"])
         if act["size_bytes"] > act["previous_size_bytes"]:

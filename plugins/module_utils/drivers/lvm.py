@@ -294,7 +294,9 @@ def lv_usage(lv, state=None):
     ``lv_device_open`` reports: mounted, held by another device-mapper device or opened by a process),
     ``snapshot_of`` (the origin of a snapshot LV, thick or thin, else None), ``snapshots`` (LVs of ``state``, an
     :class:`LvmState`, whose origin it is; thick origins also show ``o`` as ``lv_attr``'s first character) and
-    ``kind`` (``linear`` for a plain LV, ``thin`` for a thin volume, else its segment type)."""
+    ``kind`` (``linear`` for a plain LV, ``thin`` for a thin volume, else its segment type), ``active``
+    (``lv_attr``'s fifth character is ``a``) and ``skips_activation`` (its tenth is ``k``: LVM's activation-skip
+    flag, which ``lvcreate --snapshot`` of a thin LV sets)."""
     attr = lv.get("attr") or ""
     snaps = sorted(other["name"] for other in (state.lvs if state is not None else [])
                    if other["vg"] == lv["vg"] and other.get("origin") == lv["name"])
@@ -306,7 +308,7 @@ def lv_usage(lv, state=None):
     elif attr[:1] in ("-", "o", "O") and kind in ("linear", "striped", ""):
         kind = "linear"
     return {"open": attr[5:6] == "o", "snapshot_of": lv.get("origin") or None,
-            "snapshots": snaps, "kind": kind}
+            "snapshots": snaps, "kind": kind, "active": attr[4:5] == "a", "skips_activation": attr[9:10] == "k"}
 
 
 def predict_vg_size(pv_sizes, extent=DEFAULT_EXTENT):
