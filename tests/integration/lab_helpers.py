@@ -233,6 +233,17 @@ class StreamedRun:
         return rc
 
 
+def plan_of(run):
+    """The plan the run's plan task made (``blockstore_plan``: volumes, migrations, hosts)."""
+    return run.task("Plan every volume before any change (hosts that reported, placement ledger, scheduler)")[
+        "localhost"]["ansible_facts"]["blockstore_plan"]
+
+
+def vm(action, name):
+    """``lab/vm.sh kill|boot NAME``: power a lab VM off at once, or boot it again and wait for SSH."""
+    subprocess.run([os.path.join(ROOT, "lab", "vm.sh"), action, name], check=True, timeout=900)
+
+
 def four_steps(lab, tmp_path, extra_vars, inventories=(), playbook="playbooks/site.yml"):
     """A converge as an operator checks it: --check, real, again, --check again. The first two change something,
     the last two nothing. Returns (check, real, again)."""

@@ -8,12 +8,11 @@ where (exactly once), the placement ledger on the nodes, data read back through 
 
 import json
 import os
-import subprocess
 import time
 
 import pytest
 import yaml
-from lab_helpers import ROOT, StreamedRun, run_playbook
+from lab_helpers import ROOT, StreamedRun, run_playbook, vm
 
 pytestmark = [pytest.mark.lab, pytest.mark.full, pytest.mark.faults]
 
@@ -23,10 +22,6 @@ STORAGE = ("stor1", "stor2")
 # stor2's thin LVs; LVM prints "Retrying metadata scan." on stdout while another VG's metadata is damaged.
 THIN_LVS = "lvs --noheadings -o lv_name,lv_size ember-thin 2>/dev/null | grep -v 'Retrying metadata scan'"
 STATE = {}
-
-
-def vm(action, name):
-    subprocess.run([os.path.join(ROOT, "lab", "vm.sh"), action, name], check=True, timeout=900)
 
 
 def declared():

@@ -35,7 +35,7 @@ import time
 
 import pytest
 import yaml
-from lab_helpers import ROOT, StreamedRun, four_steps, module_play, run_playbook
+from lab_helpers import ROOT, StreamedRun, four_steps, module_play, plan_of, run_playbook, vm
 
 pytestmark = [pytest.mark.lab, pytest.mark.full]
 
@@ -158,11 +158,6 @@ def ledger(lab, host):
     return json.loads(lab.ssh(host, "cat " + LEDGER).stdout)["volumes"]
 
 
-def plan_of(run):
-    return run.task("Plan every volume before any change (hosts that reported, placement ledger, scheduler)")[
-        "localhost"]["ansible_facts"]["blockstore_plan"]
-
-
 def plan_entry(run, name):
     (entry,) = [v for v in plan_of(run)["volumes"] if v["name"] == name]
     return entry
@@ -228,10 +223,6 @@ def image_module(lab, tmp_path, check=False, **args):
     run = run_playbook(lab, playbook=play, check=check, tmp_path=tmp_path)
     assert run.rc == 0, run.stdout[-3000:]
     return run.task("image module")["stor1"]
-
-
-def vm(action, name):
-    subprocess.run([os.path.join(ROOT, "lab", "vm.sh"), action, name], check=True, timeout=900)
 
 
 # --- the scenario ---------------------------------------------------------------------------------------------------

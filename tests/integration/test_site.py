@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 import yaml
-from lab_helpers import ROOT, run_playbook
+from lab_helpers import ROOT, plan_of, run_playbook
 
 pytestmark = pytest.mark.lab
 
@@ -41,11 +41,6 @@ def volumes_with(changes):
 
 def all_managed(lab):
     return {host: lab.managed_lvs(host) for host in ("stor1", "stor2")}
-
-
-def plan_of(run):
-    return run.task("Plan every volume before any change (hosts that reported, placement ledger, scheduler)")[
-        "localhost"]["ansible_facts"]["blockstore_plan"]
 
 
 def test_check_mode_on_fresh_hosts_predicts_and_changes_nothing(lab):
